@@ -1,0 +1,42 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "ringlb/ring/placement.h"
+
+namespace ringlb::ring {
+
+/// Walks the positions after a hash's owner and yields each member index
+/// once, in ring order: the owner first, then its distinct successors. It
+/// allocates nothing until more than kInlineSeen distinct members have been
+/// yielded, which the request path (owner plus a few retries) never reaches.
+class SuccessorWalk {
+ public:
+  SuccessorWalk(const Placement& placement, std::uint64_t hash, std::size_t memberCount) noexcept;
+
+  /// Next distinct member index, or nullopt once every member was yielded.
+  std::optional<std::uint32_t> next();
+
+  /// Position (ring point or table slot) of the member last yielded.
+  std::uint32_t lastPosition() const noexcept { return lastPosition_; }
+
+ private:
+  bool seen(std::uint32_t member) const noexcept;
+  void remember(std::uint32_t member);
+
+  static constexpr std::size_t kInlineSeen = 16;
+
+  const Placement* placement_;
+  std::size_t memberCount_;
+  std::uint32_t position_ = 0;
+  std::uint32_t lastPosition_ = 0;
+  std::uint32_t stepsLeft_ = 0;
+  std::size_t yielded_ = 0;
+  std::array<std::uint32_t, kInlineSeen> inlineSeen_{};
+  std::vector<bool> overflowSeen_;
+};
+
+}  // namespace ringlb::ring

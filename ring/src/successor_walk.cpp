@@ -1,0 +1,46 @@
+#include "ringlb/ring/successor_walk.h"
+
+#include <algorithm>
+
+namespace ringlb::ring {
+
+SuccessorWalk::SuccessorWalk(const Placement& placement, std::uint64_t hash, std::size_t memberCount) noexcept
+    : placement_(&placement), memberCount_(memberCount), stepsLeft_(placement.positionCount()) {
+  if (stepsLeft_ > 0) position_ = placement.firstPosition(hash);
+}
+
+bool SuccessorWalk::seen(std::uint32_t member) const noexcept {
+  if (!overflowSeen_.empty()) return overflowSeen_[member];
+  const auto end = inlineSeen_.begin() + static_cast<std::ptrdiff_t>(yielded_);
+  return std::find(inlineSeen_.begin(), end, member) != end;
+}
+
+void SuccessorWalk::remember(std::uint32_t member) {
+  if (overflowSeen_.empty() && yielded_ < kInlineSeen) {
+    inlineSeen_[yielded_] = member;
+  } else {
+    if (overflowSeen_.empty()) {
+      overflowSeen_.assign(memberCount_, false);
+      for (std::size_t i = 0; i < yielded_; ++i) overflowSeen_[inlineSeen_[i]] = true;
+    }
+    overflowSeen_[member] = true;
+  }
+  ++yielded_;
+}
+
+std::optional<std::uint32_t> SuccessorWalk::next() {
+  const std::uint32_t positions = placement_->positionCount();
+  while (stepsLeft_ > 0 && yielded_ < memberCount_) {
+    const std::uint32_t position = position_;
+    const std::uint32_t member = placement_->memberAt(position);
+    position_ = position + 1 == positions ? 0 : position + 1;
+    --stepsLeft_;
+    if (seen(member)) continue;
+    remember(member);
+    lastPosition_ = position;
+    return member;
+  }
+  return std::nullopt;
+}
+
+}  // namespace ringlb::ring

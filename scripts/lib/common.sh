@@ -1,0 +1,41 @@
+# Shared helpers for ringlb's scripts. Source it; do not run it.
+
+RINGLB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# Debian packages the build and the test suite need. Everything comes from bookworm.
+RINGLB_BUILD_PACKAGES=(
+  g++ cmake ninja-build pkg-config
+  libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libxxhash-dev libcli11-dev libspdlog-dev
+  prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
+)
+RINGLB_TEST_PACKAGES=(curl python3)
+
+log() { printf '\033[1m[ringlb]\033[0m %s\n' "$*" >&2; }
+die() { printf '[ringlb] error: %s\n' "$*" >&2; exit 1; }
+
+# ensure_packages PKG...: installs missing Debian packages when root; otherwise
+# prints the exact command to run and stops.
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    die "missing Debian packages. Run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+  fi
+  log "installing ${missing[*]}"
+  if [ -z "${RINGLB_APT_UPDATED:-}" ]; then
+    apt-get update -qq >&2
+    RINGLB_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# build_preset NAME: configures (once) and builds a CMake preset.
+build_preset() {
+  local preset=$1
+  ( cd "$RINGLB_ROOT"
+    if [ ! -f "build/$preset/CMakeCache.txt" ]; then cmake --preset "$preset" >&2; fi
+    cmake --build --preset "$preset" -- -j"$(nproc)" >&2 )
+}
