@@ -34,4 +34,9 @@ class Result {
   std::variant<T, Error> state_;
 };
 
+/// Result of an operation that returns nothing but may fail.
+struct Done {};
+using Status = Result<Done>;
+inline Status ok() { return Done{}; }
+
 }  // namespace ringlb

@@ -1,0 +1,123 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ringlb/ring/ring_spec.h"
+
+namespace ringlb::op {
+
+/// The HashRing resource (ringlb.dev/v1alpha1), the same schema standalone
+/// (a YAML file) and in Kubernetes (a custom resource). See DESIGN.md.
+struct EnvVar {
+  std::string name;
+  std::string value;
+  friend bool operator==(const EnvVar&, const EnvVar&) = default;
+};
+
+struct ReplicaTemplate {
+  std::string image;                 // docker and kubernetes runtimes
+  std::vector<std::string> command;  // process runtime; "$(PORT)" is expanded
+  std::vector<std::string> args;
+  std::uint16_t port = 8080;  // container port
+  std::vector<EnvVar> env;
+  std::optional<std::uint64_t> memoryBytes;  // limit, docker and kubernetes
+  std::optional<double> cpus;                // limit, docker and kubernetes
+  friend bool operator==(const ReplicaTemplate&, const ReplicaTemplate&) = default;
+};
+
+struct Hashing {
+  ring::Algorithm algorithm = ring::Algorithm::Ring;
+  ring::KeySpec key;
+  std::uint32_t virtualNodes = ring::kDefaultVirtualNodes;
+  std::uint32_t tableSize = ring::kDefaultMaglevTableSize;
+  double loadFactor = 0.0;  // bounded loads off unless asked for
+  friend bool operator==(const Hashing&, const Hashing&) = default;
+};
+
+struct HealthCheck {
+  std::string path = "/healthz";
+  std::uint32_t intervalSeconds = 1;
+  std::uint32_t timeoutSeconds = 1;
+  std::uint32_t failureThreshold = 3;
+  std::uint32_t successThreshold = 1;
+  friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
+};
+
+struct HashRingSpec {
+  std::int32_t replicas = 1;
+  ReplicaTemplate templ;
+  Hashing hashing;
+  HealthCheck healthCheck;
+  std::uint32_t drainSeconds = 5;  // scale-down: Draining in the ring this long before stop
+  friend bool operator==(const HashRingSpec&, const HashRingSpec&) = default;
+};
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_ = "default";
+  std::int64_t generation = 1;
+  std::string uid;              // kubernetes only
+  std::string resourceVersion;  // kubernetes only
+  std::map<std::string, std::string> labels;
+  friend bool operator==(const ObjectMeta&, const ObjectMeta&) = default;
+};
+
+/// Lifecycle state of one replica as the operator sees it.
+enum class ReplicaState : std::uint8_t { Starting, Ready, NotReady, Draining, Stopped };
+
+std::string_view toString(ReplicaState state) noexcept;
+
+/// How a replica state is routed: only Ready gets traffic; Draining keeps
+/// its points but takes no new keys; the rest are NotReady in the ring.
+ring::MemberState toMemberState(ReplicaState state) noexcept;
+
+struct MemberStatus {
+  std::string id;  // slot id, "<ring>-<ordinal>"
+  std::string address;
+  ReplicaState state = ReplicaState::Starting;
+  std::uint32_t restarts = 0;
+  std::string lastFailure;
+  friend bool operator==(const MemberStatus&, const MemberStatus&) = default;
+};
+
+/// metav1.Condition.
+struct Condition {
+  std::string type;    // Ready, Progressing, Degraded
+  std::string status;  // "True", "False", "Unknown"
+  std::string reason;  // CamelCase, never empty
+  std::string message;
+  std::string lastTransitionTime;  // RFC 3339; changes only when status changes
+  std::int64_t observedGeneration = 0;
+  friend bool operator==(const Condition&, const Condition&) = default;
+};
+
+struct HashRingStatus {
+  std::int64_t observedGeneration = 0;
+  std::int32_t replicas = 0;
+  std::int32_t readyReplicas = 0;
+  std::string selector;
+  std::uint64_t ringVersion = 0;
+  std::vector<MemberStatus> members;  // sorted by ordinal
+  std::vector<Condition> conditions;  // sorted by type
+  friend bool operator==(const HashRingStatus&, const HashRingStatus&) = default;
+};
+
+struct HashRing {
+  ObjectMeta metadata;
+  HashRingSpec spec;
+  HashRingStatus status;
+
+  /// "namespace/name": the work-queue key.
+  std::string key() const { return metadata.namespace_ + "/" + metadata.name; }
+};
+
+/// Slot id of ordinal `ordinal` in ring `ringName`: "<ring>-<ordinal>".
+inline std::string slotId(const std::string& ringName, std::uint32_t ordinal) {
+  return ringName + "-" + std::to_string(ordinal);
+}
+
+}  // namespace ringlb::op
