@@ -32,10 +32,12 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# build_preset NAME: configures (once) and builds a CMake preset.
+# build_preset NAME [TARGET...]: configures (once) and builds a CMake preset.
 build_preset() {
-  local preset=$1
+  local preset=$1; shift
+  local targets=()
+  [ $# -gt 0 ] && targets=(--target "$@")
   ( cd "$RINGLB_ROOT"
     if [ ! -f "build/$preset/CMakeCache.txt" ]; then cmake --preset "$preset" >&2; fi
-    cmake --build --preset "$preset" -- -j"$(nproc)" >&2 )
+    cmake --build --preset "$preset" "${targets[@]}" -- -j"$(nproc)" >&2 )
 }
