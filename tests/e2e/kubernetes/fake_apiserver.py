@@ -774,19 +774,17 @@ def remove_at(obj, path):
             parent.remove(value)
 
 
-def prune_empty(obj, keep=("metadata", "spec", "status")):
-    """Removes maps emptied by apply removals (top-level sections stay)."""
-    def walk(value, depth):
-        if isinstance(value, dict):
-            for key in list(value.keys()):
-                child = value[key]
-                walk(child, depth + 1)
-                if isinstance(child, dict) and not child and not (depth == 0 and key in keep):
-                    del value[key]
-        elif isinstance(value, list):
-            for item in value:
-                walk(item, depth + 1)
-    walk(obj, 0)
+def prune_emptied(obj, path, owned):
+    """After removing `path`, removes the maps on its way up that it left empty, unless a manager
+    owns that map itself (an applied `{}`). Top-level sections (spec, status, metadata) stay."""
+    for depth in range(len(path) - 1, 1, -1):
+        ancestor = path[:depth]
+        if not ancestor[-1].startswith("f:") or ancestor in owned:
+            return
+        found, value = get_at(obj, ancestor)
+        if not found or not isinstance(value, dict) or value:
+            return
+        remove_at(obj, ancestor)
 
 
 def apply_merge(rtype, current, applied, path=""):
@@ -1532,10 +1530,10 @@ class Api:
             for path in sorted(own_old - new_paths, key=len, reverse=True):
                 if path in owned_by_others:
                     continue
-                if path[-1] == "." and any(p[:len(path) - 1] == path[:-1] for p in owned_by_others):
+                if path[-1] == "." and any(p[:len(path) - 1] == path[:-1] for p in owned_by_others | new_paths):
                     continue
                 remove_at(new, path)
-            prune_empty(new)
+                prune_emptied(new, path, owned_by_others | new_paths)
             new = apply_merge(rtype, new, section)
             if force and conflicts:
                 self._take_ownership(new, {p for _, p in conflicts}, except_manager=(manager, "Apply"), subresource=sub)
@@ -2429,7 +2427,8 @@ def write_kubeconfig(path, url, ca_file=None, token=None, namespace="default"):
     if ca_file:
         with open(ca_file, "rb") as f:
             cluster["certificate-authority-data"] = base64.b64encode(f.read()).decode()
-    user = {"token": token} if token else {}
+    # Always a token: with no credentials for an https server kubectl prompts for a password.
+    user = {"token": token or "ringlb-fake-token"}
     config = {
         "apiVersion": "v1", "kind": "Config", "current-context": "fake",
         "clusters": [{"name": "fake", "cluster": cluster}],
