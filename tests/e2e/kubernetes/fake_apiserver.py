@@ -1911,6 +1911,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send_json(self, code, body, headers=None):
+        self.status_sent = code
         data = json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -1927,19 +1928,23 @@ class FakeHandler(BaseHTTPRequestHandler):
         headers = dict(error.headers)
         self._send_json(error.code, error.status(), headers)
 
-    def _log_request(self, code):
+    def _log_request(self):
+        """Logs the request before it is answered, so a client that has its answer sees it counted.
+        Returns the entry (its code is filled in once known) or None for test hooks."""
         parsed = urllib.parse.urlparse(self.path)
         if parsed.path.startswith("/_fake"):
-            return
+            return None
         query = dict(urllib.parse.parse_qsl(parsed.query))
         with self.store.cond:
-            self.store.requests.append({
+            entry = {
                 "seq": len(self.store.requests) + 1, "time": time.time(), "method": self.command,
-                "path": parsed.path, "query": query, "code": code,
+                "path": parsed.path, "query": query, "code": None,
                 "write": self.command in WRITE_METHODS, "watch": query.get("watch") in ("1", "true"),
                 "userAgent": self.headers.get("User-Agent", ""), "fieldManager": query.get("fieldManager"),
                 "contentType": self.headers.get("Content-Type"),
-            })
+            }
+            self.store.requests.append(entry)
+            return entry
 
     def do_GET(self):
         self._dispatch()
@@ -1958,6 +1963,7 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self):
         self.status_sent = 0
+        entry = self._log_request()
         parsed = urllib.parse.urlparse(self.path)
         query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
         try:
@@ -1977,7 +1983,8 @@ class FakeHandler(BaseHTTPRequestHandler):
             traceback.print_exc()
             self._send_error(ApiError(500, "InternalError", f"fake apiserver bug: {e!r}"))
         finally:
-            self._log_request(self.status_sent)
+            if entry is not None:
+                entry["code"] = self.status_sent
 
     def _authenticate(self):
         if not self.token_file:
