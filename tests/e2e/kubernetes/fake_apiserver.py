@@ -1108,6 +1108,32 @@ class Api:
             if name != f"{spec.get('names', {}).get('plural')}.{spec.get('group')}":
                 raise invalid(rtype, name, [{"field": "metadata.name", "message": "Invalid value: must be spec.names.plural+\".\"+spec.group"}])
 
+    @staticmethod
+    def _check_immutable(rtype, old, new):
+        """Pods and StatefulSets allow only a few spec changes, as the real API server does."""
+        name = old["metadata"]["name"]
+        if rtype.kind == "Pod":
+            def mutable_masked(spec):
+                spec = copy.deepcopy(spec or {})
+                for key in ("containers", "initContainers"):
+                    for container in spec.get(key) or []:
+                        container.pop("image", None)
+                for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+                    spec.pop(key, None)
+                return spec
+            if mutable_masked(old.get("spec")) != mutable_masked(new.get("spec")):
+                raise invalid(rtype, name, [{"field": "spec", "reason": "FieldValueForbidden", "message":
+                              "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+                              "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                              "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds`"}])
+        if rtype.kind == "StatefulSet":
+            mutable = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+            strip = lambda spec: {k: v for k, v in (spec or {}).items() if k not in mutable}
+            if strip(old.get("spec")) != strip(new.get("spec")):
+                raise invalid(rtype, name, [{"field": "spec", "reason": "FieldValueForbidden", "message":
+                              "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+                              "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"}])
+
     def _validate_name(self, rtype, name):
         if not name or len(name) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
             raise invalid(rtype, name or "", [{"field": "metadata.name", "message":
@@ -1343,6 +1369,8 @@ class Api:
         self._prepare(rtype, new, query.get("fieldValidation", "Warn"), warnings, name)
         self._validate_builtin(rtype, new)
         self._validate_owner_refs(rtype, new)
+        if subresource is None:
+            self._check_immutable(rtype, old, new)
         for field in ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"):
             if field in old["metadata"]:
                 new["metadata"][field] = old["metadata"][field]

@@ -308,6 +308,18 @@ class FakeApiServerTest(unittest.TestCase):
         self.server.ok("DELETE", NS + "/apod")
         self.assertEqual(self.server.ok("GET", PODS)["items"], [], "garbage collection deletes owned Pods")
 
+    def test_pod_spec_is_immutable_except_images(self):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "im"},
+               "spec": {"containers": [{"name": "c", "image": "a:1", "env": [{"name": "X", "value": "1"}]}]}}
+        self.create(pod, PODS)
+        patched = self.server.ok("PATCH", PODS + "/im", {"spec": {"containers": [{"name": "c", "image": "a:2"}]}},
+                                 "application/strategic-merge-patch+json")
+        self.assertEqual(patched["spec"]["containers"][0], {"name": "c", "image": "a:2", "env": [{"name": "X", "value": "1"}]})
+        status, _, body = self.server.request("PATCH", PODS + "/im", {"spec": {"containers": [{"name": "c", "env": [{"name": "X", "value": "2"}]}]}},
+                                              "application/strategic-merge-patch+json")
+        self.assertEqual(status, 422)
+        self.assertIn("pod updates may not change fields", body["message"])
+
     def test_finalizers_hold_deletion(self):
         obj = ring("fin")
         obj["metadata"]["finalizers"] = ["ringlb.dev/cleanup"]
