@@ -85,8 +85,12 @@ template <class Net>
 void Session<Net>::expire() noexcept {
   deadline_ = 0;
   expired_ = true;
-  Net::abort(client_);
-  if (upstream_ != nullptr) Net::abort(*upstream_);
+  // Abort only the stream with the pending operation; the other one may still carry a reply.
+  if (waiting_ == Waiting::Client) {
+    Net::abort(client_);
+  } else if (waiting_ == Waiting::Upstream && upstream_ != nullptr) {
+    Net::abort(*upstream_);
+  }
 }
 
 template <class Net>
@@ -117,6 +121,7 @@ Task<void> Session<Net>::run() {
         if (peek == Net::Peek::Closed) break;
         if (peek == Net::Peek::WouldBlock) {
           error_code ec;
+          waiting_ = Waiting::Client;
           co_await client_.async_wait(Stream::wait_read, noThrow(ec));
           checkExpired(ec);
           if (ec) break;
@@ -149,6 +154,7 @@ Task<void> Session<Net>::lingerClose() {
   std::size_t total = 0;
   error_code ec;
   while (total < detail::kLingerBytes) {
+    waiting_ = Waiting::Client;
     const auto n = co_await client_.async_read_some(asio::buffer(in_->data(), in_->capacity()), noThrow(ec));
     checkExpired(ec);
     if (ec) break;
@@ -178,6 +184,7 @@ Task<bool> Session<Net>::writeLocal(HttpError error, bool keepAlive, std::uint8_
   if (!keepAlive) linger_ = true;
   setDeadline(worker_.config().timeouts.idle);
   error_code ec;
+  waiting_ = Waiting::Client;
   co_await asio::async_write(client_, buffers, noThrow(ec));
   checkExpired(ec);
   co_return !ec;
@@ -211,6 +218,7 @@ Task<bool> Session<Net>::serveOne() {
       inEnd_ -= inBegin_;
       inBegin_ = 0;
     }
+    waiting_ = Waiting::Client;
     const auto n = co_await client_.async_read_some(asio::buffer(data + inEnd_, capacity - inEnd_), noThrow(ec));
     checkExpired(ec);
     if (ec) {
@@ -258,6 +266,8 @@ Task<bool> Session<Net>::serveOne() {
     bodyEnd = bodyStart + static_cast<std::uint32_t>(step.consumed);
     bodyComplete = step.status == ChunkedDecoder::Status::Done;
   }
+  // The request's bytes stay in the buffer for retries; what follows them is the next request.
+  if (bodyComplete) inBegin_ = bodyEnd;
   const Method method = request.method;
   const std::uint8_t versionMinor = request.versionMinor;
   const bool clientKeepAlive = request.keepAlive && !worker_.draining();
@@ -274,7 +284,6 @@ Task<bool> Session<Net>::serveOne() {
   }
   if (unavailable) {
     const bool keep = clientKeepAlive && bodyComplete;
-    inBegin_ = bodyEnd;
     const bool written = co_await writeLocal(unavailable, keep, versionMinor);
     co_return keep && written;
   }
@@ -292,6 +301,7 @@ Task<bool> Session<Net>::serveOne() {
   if (request.expectContinue && !bodyComplete && bodyEnd == bodyStart && versionMinor == 1) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     setDeadline(config.timeouts.idle);
+    waiting_ = Waiting::Client;
     co_await asio::async_write(client_, asio::buffer(kContinue.data(), kContinue.size()), noThrow(ec));
     checkExpired(ec);
     if (ec) co_return false;
@@ -335,6 +345,7 @@ Task<bool> Session<Net>::serveOne() {
       connection->generation = group->generation;
       upstream_ = &connection->stream;
       setDeadline(config.timeouts.upstreamConnect);
+      waiting_ = Waiting::Upstream;
       ec = co_await worker_.net().connect(connection->stream, *group);
       checkExpired(ec);
       if (ec) {
@@ -353,6 +364,7 @@ Task<bool> Session<Net>::serveOne() {
     const std::array<asio::const_buffer, 3> first{asio::buffer(head, rewrite.length),
                                                   asio::buffer(in.aux().data(), rewrite.extraLength),
                                                   asio::buffer(data + bodyStart, bodyEnd - bodyStart)};
+    waiting_ = Waiting::Upstream;
     co_await asio::async_write(connection->stream, first, noThrow(ec));
     checkExpired(ec);
     if (ec) {
@@ -381,6 +393,7 @@ Task<bool> Session<Net>::serveOne() {
       bool upstreamFailed = false;
       while (!bodyComplete) {
         setDeadline(config.timeouts.idle);
+        waiting_ = Waiting::Client;
         const auto n = co_await client_.async_read_some(asio::buffer(data, capacity), noThrow(ec));
         checkExpired(ec);
         if (ec) break;
@@ -404,6 +417,7 @@ Task<bool> Session<Net>::serveOne() {
         }
         inBegin_ = take;  // bytes after the body are the next request
         inEnd_ = static_cast<std::uint32_t>(n);
+        waiting_ = Waiting::Upstream;
         co_await asio::async_write(connection->stream, asio::buffer(data, take), noThrow(ec));
         checkExpired(ec);
         if (ec) {
@@ -425,8 +439,6 @@ Task<bool> Session<Net>::serveOne() {
         }
         co_return false;
       }
-    } else {
-      inBegin_ = bodyEnd;
     }
 
     // The response head; interim 1xx responses are dropped.
@@ -468,6 +480,7 @@ Task<bool> Session<Net>::serveOne() {
         haveResponse = true;
         break;
       }
+      waiting_ = Waiting::Upstream;
       const auto n = co_await connection->stream.async_read_some(asio::buffer(odata + outEnd, ocapacity - outEnd), noThrow(ec));
       checkExpired(ec);
       if (ec) break;
@@ -570,11 +583,13 @@ Task<bool> Session<Net>::serveOne() {
   const std::array<asio::const_buffer, 3> headAndBody{asio::buffer(responseHead, responseRewrite.length),
                                                       asio::buffer(in.aux().data(), responseRewrite.extraLength),
                                                       asio::buffer(odata + responseBody, take)};
+  waiting_ = Waiting::Client;
   co_await asio::async_write(client_, headAndBody, noThrow(ec));
   checkExpired(ec);
   if (ec) co_return false;
   while (!done) {
     setDeadline(config.timeouts.idle);
+    waiting_ = Waiting::Upstream;
     const auto n = co_await connection->stream.async_read_some(asio::buffer(odata, ocapacity), noThrow(ec));
     checkExpired(ec);
     if (ec) {
@@ -603,6 +618,7 @@ Task<bool> Session<Net>::serveOne() {
     } else {
       take = static_cast<std::uint32_t>(n);
     }
+    waiting_ = Waiting::Client;
     co_await asio::async_write(client_, asio::buffer(odata, take), noThrow(ec));
     checkExpired(ec);
     if (ec) co_return false;

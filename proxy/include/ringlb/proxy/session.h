@@ -54,6 +54,7 @@ class Session {
 
  private:
   enum class Phase : std::uint8_t { Idle, Active, Closed };
+  enum class Waiting : std::uint8_t { Client, Upstream };
 
   Task<bool> serveOne();
   Task<bool> writeLocal(HttpError error, bool keepAlive, std::uint8_t versionMinor, MemberStats* stats = nullptr);
@@ -72,6 +73,7 @@ class Session {
   typename Net::Stream* upstream_ = nullptr;  // the attempt's upstream stream, for expire()
   std::int64_t deadline_ = 0;
   Phase phase_ = Phase::Idle;
+  Waiting waiting_ = Waiting::Client;  // which stream the pending operation is on
   bool expired_ = false;
   bool linger_ = false;  // close after draining what the client still sends (error replies)
   std::int64_t requestStart_ = 0;
