@@ -8,7 +8,7 @@ RINGLB_BUILD_PACKAGES=(
   libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libxxhash-dev libcli11-dev libspdlog-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
 )
-RINGLB_TEST_PACKAGES=(curl python3 python3-yaml)
+RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl)
 
 log() { printf '\033[1m[ringlb]\033[0m %s\n' "$*" >&2; }
 die() { printf '[ringlb] error: %s\n' "$*" >&2; exit 1; }
