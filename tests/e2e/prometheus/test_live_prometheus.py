@@ -193,9 +193,11 @@ class LivePrometheusTest(unittest.TestCase):
         self.assert_ring_versions_agree()
         # Adding a third member moves about a third of the keyspace to it, in one of the changes the
         # scale-up published (the member may appear NotReady first and turn Ready later).
+        # Only samples of versions published after the edit count: the gauge keeps the last value.
         window = f"{int(time.time() - scaled_at) + 2}s"
         moved = self.prom.scalar(
-            f'max_over_time(ringlb_operator_ring_moved_keyspace_ratio{{ring="{RING}"}}[{window}])')
+            f'max_over_time((ringlb_operator_ring_moved_keyspace_ratio{{ring="{RING}"}} and on (ring) '
+            f'ringlb_operator_ring_version{{ring="{RING}"}} > {version_before})[{window}:1s])')
         self.assertIsNotNone(moved)
         self.assertTrue(0.15 < moved < 0.5, f"moved keyspace ratio {moved} after 2 -> 3 members")
 
