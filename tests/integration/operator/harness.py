@@ -102,6 +102,10 @@ class Stack:
             f.write(text)
         os.replace(temporary, self.resource_path)
 
+    def resource_text(self):
+        with open(self.resource_path) as f:
+            return f.read()
+
     # -- processes ---------------------------------------------------------
     def start_operator(self, *extra):
         log = open(self.operator_log, "a")
@@ -281,6 +285,8 @@ class Load(threading.Thread):
                 time.sleep(delay)
             else:
                 next_at = time.monotonic()
+        if connection:
+            connection.close()
 
     def stop(self):
         self.stopped.set()

@@ -44,6 +44,7 @@ class ScaleTest(OperatorTest):
         stack.write_resource(6)
         six = stack.wait_ready(6)
         self.assertGreater(six["version"], first)
+        wait_until(lambda: len(load.served_by) == 6, 15, "traffic to all six replicas")
         stack.write_resource(2)
         two = stack.wait_ready(2, timeout=20)
         self.assertGreater(two["version"], six["version"])
@@ -65,7 +66,6 @@ class ScaleTest(OperatorTest):
         self.assertTrue(increasing(versions), versions)
         self.assertGreaterEqual(len(versions), 3)
         self.assertEqual(versions[-1], two["version"])
-        self.assertTrue(set(load.served_by) >= {f"{RING}-{i}" for i in range(6)}, load.served_by)
         self.assertTrue(set(after) <= {f"{RING}-0", f"{RING}-1"}, set(after))
         self.assertEqual(load.failures, [], "scaling through drains loses no request")
 
@@ -125,7 +125,7 @@ class InvalidEditTest(OperatorTest):
         stack = self.stack
         before = stack.recorded_replicas()
         version = stack.ring()["version"]
-        stack.write_resource(0, text=open(stack.resource_path).read().replace("replicas: 3", "replicas: -1"))
+        stack.write_resource(0, text=stack.resource_text().replace("replicas: 3", "replicas: -1"))
 
         status, _, body = wait_until(lambda: (lambda r: r[0] == 503 and r)(get(stack.url("/readyz"))), 10,
                                      "/readyz to report the bad resource")
@@ -148,7 +148,7 @@ class InvalidEditTest(OperatorTest):
         self.assertEqual([m["state"] for m in ring["members"]], ["Ready"] * 3)
 
         # An unknown field is as bad; then fixing the file clears everything.
-        stack.write_resource(0, text=open(stack.resource_path).read().replace("replicas: -1", "replicas: 3\n  replica: 4"))
+        stack.write_resource(0, text=stack.resource_text().replace("replicas: -1", "replicas: 3\n  replica: 4"))
         wait_until(lambda: "spec.replica: unknown field" in get(stack.url("/readyz"))[2], 10, "the unknown field error")
         stack.write_resource(4)
         wait_until(lambda: get(stack.url("/readyz"))[0] == 200, 10, "/readyz to recover")
