@@ -544,8 +544,11 @@ class Stack:
             wait_until(f"proxy-{i} /readyz", ready, timeout=30)
         return self
 
-    def ring(self):
+    def ring(self, allow_missing=False):
+        """The published ring's wire JSON; None if `allow_missing` and it is not published yet (404)."""
         resp = http_get(self.ring_url, timeout=5)
+        if allow_missing and resp.status == 404:
+            return None
         assert resp.status == 200, f"GET {self.ring_url} answered {resp.status}: {resp.body[:200]!r}"
         ring = resp.json()
         header = resp.headers.get("x-ring-version")
@@ -553,14 +556,15 @@ class Stack:
             f"X-Ring-Version {header} does not match the body's version {ring['version']}"
         return ring
 
-    def members(self):
+    def members(self, allow_missing=False):
         """{member id: (address, state)} of the published ring."""
-        return {m["id"]: (m["address"], m.get("state", "Ready")) for m in self.ring()["members"]}
+        ring = self.ring(allow_missing)
+        return {m["id"]: (m["address"], m.get("state", "Ready")) for m in ring["members"]} if ring else {}
 
     def wait_ring_ready(self, replicas, timeout=60):
         def ready():
             self.processes.check_running("operator")
-            members = self.members()
+            members = self.members(allow_missing=True)
             return len(members) == replicas and all(s == "Ready" for _, s in members.values()) and members
         return wait_until(f"{replicas} Ready members in ring {RING_NAME}", ready, timeout)
 
