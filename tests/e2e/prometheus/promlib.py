@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -456,10 +457,7 @@ RING_NAME = "apod"
 
 
 def hashring_yaml(replicas, apod_binary):
-    """A HashRing for the process runtime: replicas of ringlb-apod on 127.0.0.1, keyed by ?date=.
-
-    successThreshold 3 keeps a replaced replica NotReady for ~3 s, so a 1 s scrape sees the dip.
-    """
+    """A HashRing for the process runtime: replicas of ringlb-apod on 127.0.0.1, keyed by ?date=."""
     return f"""apiVersion: ringlb.dev/v1alpha1
 kind: HashRing
 metadata:
@@ -476,7 +474,7 @@ spec:
     key: {{source: query, name: date}}
     virtualNodes: 160
     loadFactor: 1.25
-  healthCheck: {{path: /healthz, intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 3}}
+  healthCheck: {{path: /healthz, intervalSeconds: 1, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1}}
 """
 
 
@@ -501,9 +499,33 @@ class Stack:
         self.replicas = replicas
         self.proxy_count = proxies
         self.resource_file = os.path.join(workdir, "hashring.yaml")
+        self.delay_flag = os.path.join(workdir, "delay-next-replica")
+        self.apod_command = self._write_apod_wrapper()
         self.operator_port = None
         self.proxy_ports = []   # data listeners
         self.admin_ports = []   # admin listeners (/metrics)
+
+    def _write_apod_wrapper(self):
+        """The replicas' command: ringlb-apod itself, but the first replica started after
+        delay_next_replica() waits before it exec()s. The operator starts and probes a replica in
+        well under a second, and a gauge that changes and changes back between two 1 s scrapes
+        leaves no trace in Prometheus; the delay makes the Starting/NotReady phase outlast a scrape."""
+        path = os.path.join(self.workdir, "ringlb-apod")
+        with open(path, "w") as f:
+            f.write(f"""#!/bin/sh
+flag={shlex.quote(self.delay_flag)}
+if mv "$flag" "$flag.$$" 2>/dev/null; then sleep "$(cat "$flag.$$")"; rm -f "$flag.$$"; fi
+exec {shlex.quote(self.apod_bin)} "$@"
+""")
+        os.chmod(path, 0o755)
+        return path
+
+    def delay_next_replica(self, seconds):
+        """Makes the next replica to start wait `seconds` before running ringlb-apod (within the
+        health check's startup allowance of intervalSeconds x failureThreshold = 3 s)."""
+        with open(self.delay_flag + ".tmp", "w") as f:
+            f.write(str(seconds))
+        os.replace(self.delay_flag + ".tmp", self.delay_flag)
 
     @property
     def operator_url(self):
@@ -517,7 +539,7 @@ class Stack:
         self.replicas = replicas
         tmp = self.resource_file + ".tmp"
         with open(tmp, "w") as f:
-            f.write(hashring_yaml(replicas, self.apod_bin))
+            f.write(hashring_yaml(replicas, self.apod_command))
         os.replace(tmp, self.resource_file)
 
     def start(self):

@@ -183,6 +183,7 @@ class LivePrometheusTest(unittest.TestCase):
 
         # Scale up to 3.
         scaled_at = time.time()
+        self.stack.delay_next_replica(2)  # so the version that adds apod-2 lives through a scrape
         self.stack.write_resource(3)
         self.stack.wait_ring_ready(3, timeout=60)
         self.prom.set_targets(APOD_JOB, self.stack.apod_targets())
@@ -207,6 +208,7 @@ class LivePrometheusTest(unittest.TestCase):
         pid = self.stack.replica_pid(victim)
         restarts = f'ringlb_operator_restarts_total{{job="{OPERATOR_JOB}",ring="{RING}",member="{victim}"}}'
         restarts_before = self.prom.scalar(restarts) or 0
+        self.stack.delay_next_replica(2)  # the replacement stays Starting for ~2 s: two scrapes see it
         killed_at = time.time()
         os.kill(pid, signal.SIGKILL)
 
