@@ -77,9 +77,21 @@ def main():
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count):
+    """`count` distinct loopback ports that were free a moment ago (held together while picking)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            sockets.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -437,10 +449,13 @@ class Prometheus:
     def wait_scraped_after(self, job, instances, after, timeout=20):
         """Waits until every instance of `job` has a successful scrape that started after `after`
         (a time.time() value), so a query sees everything that happened before it."""
+        # timestamp() must see the raw selector: of a computed vector (`up == 1`) it returns the
+        # evaluation time, not the scrape's.
+        expr = f'timestamp(up{{job="{job}"}}) and on (instance) (up{{job="{job}"}} == 1)'
+
         def done():
-            seen = {s["metric"]["instance"]: (float(s["value"][1]), float(s["value"][0]))
-                    for s in self.query(f'timestamp(up{{job="{job}"}} == 1)')}
-            return all(i in seen and seen[i][0] > after for i in instances)
+            scraped_at = {s["metric"]["instance"]: float(s["value"][1]) for s in self.query(expr)}
+            return all(scraped_at.get(i, 0) > after for i in instances)
         wait_until(f"a scrape of {job} {sorted(instances)} after t={after:.1f}", done, timeout)
 
 
@@ -542,28 +557,50 @@ exec {shlex.quote(self.apod_bin)} "$@"
             f.write(hashring_yaml(replicas, self.apod_command))
         os.replace(tmp, self.resource_file)
 
+    def _start_listening(self, name, argv_for, count, ready):
+        """Starts `name` on `count` fresh loopback ports (argv_for(ports) -> argv) and waits for
+        ready(ports). A port picked free can be taken before the program binds it (other tests
+        share the machine), so a start that fails with "address already in use" is retried."""
+        for attempt in range(3):
+            ports = free_ports(count)
+            self.processes.start(name if attempt == 0 else f"{name}-retry{attempt}", argv_for(ports))
+            log_name = name if attempt == 0 else f"{name}-retry{attempt}"
+
+            def up():
+                proc = self.processes.procs[log_name]
+                if proc.poll() is not None:
+                    return "exited"
+                return ready(ports) and "ready"
+            state = wait_until(f"{name} to listen", up, timeout=60)
+            if state == "ready":
+                if log_name != name:
+                    self.processes.procs[name] = self.processes.procs.pop(log_name)
+                return ports
+            log = self.processes.log_tail(log_name)
+            if "address already in use" not in log.lower():
+                raise AssertionError(f"{name} exited with {self.processes.procs[log_name].returncode}:\n{log}")
+        raise AssertionError(f"{name}: every port picked was taken before it could bind")
+
     def start(self):
         self.write_resource(self.replicas)
         state_dir = os.path.join(self.workdir, "operator-state")
         os.makedirs(state_dir, exist_ok=True)
-        self.operator_port = free_port()
-        env = dict(os.environ, RINGLB_BIN_DIR=os.path.dirname(self.apod_bin))
-        self.processes.start("operator", [
+
+        def operator_answers(ports):
+            self.operator_port = ports[0]
+            http_get(f"http://127.0.0.1:{ports[0]}/healthz", timeout=2)  # raises until it listens
+            return True
+        self._start_listening("operator", lambda ports: [
             self.operator_bin, "--resources", self.resource_file,
-            "--listen", f"127.0.0.1:{self.operator_port}", "--state-dir", state_dir], env=env)
+            "--listen", f"127.0.0.1:{ports[0]}", "--state-dir", state_dir], 1, operator_answers)
         self.wait_ring_ready(self.replicas, timeout=60)
         for i in range(self.proxy_count):
-            data, admin = free_port(), free_port()
-            self.processes.start(f"proxy-{i}", [
-                self.proxy_bin, "--listen", f"127.0.0.1:{data}", "--admin", f"127.0.0.1:{admin}",
-                "--threads", "1", "--ring-url", self.ring_url])
+            data, admin = self._start_listening(f"proxy-{i}", lambda ports: [
+                self.proxy_bin, "--listen", f"127.0.0.1:{ports[0]}", "--admin", f"127.0.0.1:{ports[1]}",
+                "--threads", "1", "--ring-url", self.ring_url], 2,
+                lambda ports: http_get(f"http://127.0.0.1:{ports[1]}/readyz", timeout=2).status == 200)
             self.proxy_ports.append(data)
             self.admin_ports.append(admin)
-        for i, admin in enumerate(self.admin_ports):
-            def ready(admin=admin, name=f"proxy-{i}"):
-                self.processes.check_running(name)
-                return http_get(f"http://127.0.0.1:{admin}/readyz", timeout=2).status == 200
-            wait_until(f"proxy-{i} /readyz", ready, timeout=30)
         return self
 
     def ring(self, allow_missing=False):

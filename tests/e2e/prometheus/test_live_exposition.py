@@ -52,6 +52,7 @@ def family_of(sample_name, types):
 
 
 class LiveExpositionTest(unittest.TestCase):
+    maxDiff = None
     @classmethod
     def setUpClass(cls):
         promlib.tool("promtool")
@@ -59,6 +60,8 @@ class LiveExpositionTest(unittest.TestCase):
         cls.processes = promlib.ProcessGroup(cls.workdir)
         try:
             cls.stack = promlib.Stack(cls.workdir, cls.processes, replicas=2, proxies=1).start()
+            cls.before_traffic = {"operator": cls.fetch(f"{cls.stack.operator_url}/metrics"),
+                                  "proxy": cls.fetch(f"http://127.0.0.1:{cls.stack.admin_ports[0]}/metrics")}
             _, cls.served, _, failures = promlib.counted_load(cls.stack.proxy_ports, 60)
             assert not failures, failures[:5]
             cls.expositions = {"operator": cls.fetch(f"{cls.stack.operator_url}/metrics"),
@@ -114,6 +117,24 @@ class LiveExpositionTest(unittest.TestCase):
     def values(self, program, name):
         _, samples = parse(self.expositions[program])
         return [(labels, value) for sample, labels, value in samples if sample == name]
+
+    def test_per_member_series_exist_at_zero_before_traffic(self):
+        # deploy/METRICS.md: rate() and increase() miss whatever a series is born with.
+        members = set(self.stack.members())
+        want = {
+            "proxy": [("ringlb_proxy_requests_total", {"member": m, "code_class": c})
+                      for m in members for c in ("1xx", "2xx", "3xx", "4xx", "5xx")]
+            + [("ringlb_proxy_request_duration_seconds_count", {"member": m}) for m in members],
+            "operator": [(name, {"ring": promlib.RING_NAME, "member": m}) for m in members
+                         for name in ("ringlb_operator_restarts_total", "ringlb_operator_heartbeat_failures_total")],
+        }
+        for program, series in want.items():
+            _, samples = parse(self.before_traffic[program])
+            present = {(name, tuple(sorted(labels.items()))) for name, labels, _ in samples}
+            missing = [name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+                       for name, labels in series if (name, tuple(sorted(labels.items()))) not in present]
+            with self.subTest(program=program):
+                self.assertFalse(missing, f"{program}: series missing before their first event: {', '.join(missing)}")
 
     def test_values_agree_with_the_ring(self):
         ring = self.stack.ring()
