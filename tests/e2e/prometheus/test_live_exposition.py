@@ -21,7 +21,9 @@ ALWAYS = {
     "proxy": ["ringlb_proxy_requests_total", "ringlb_proxy_request_duration_seconds",
               "ringlb_proxy_member_ready", "ringlb_proxy_member_keyspace_share",
               "ringlb_proxy_active_connections", "ringlb_proxy_ring_version",
-              "ringlb_proxy_ring_staleness_seconds", "ringlb_proxy_ring_updates_total"],
+              "ringlb_proxy_ring_staleness_seconds", "ringlb_proxy_ring_updates_total",
+              # RingStale joins proxies to the operator's ring versions through it.
+              "ringlb_proxy_ring_info"],
     "apod": ["ringlb_apod_requests_total"],
 }
 
