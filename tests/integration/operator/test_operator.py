@@ -1,5 +1,6 @@
 """Integration tests: the real ringlb-operator, ringlb-proxy and ringlb-apod on 127.0.0.1."""
 
+import json
 import os
 import signal
 import sys
@@ -244,6 +245,10 @@ class CleanShutdownTest(OperatorTest):
         for slot, (pid, start) in replicas.items():
             self.assertNotEqual(process_start_time(pid), start, f"{slot} was stopped")
         self.assertEqual(stack.recorded_replicas(), {})
+        with open(os.path.join(stack.state_dir, "rings", f"{RING}.json")) as f:
+            persisted = json.load(f)["ring"]
+        self.assertEqual({m["state"] for m in persisted["members"]}, {"NotReady"},
+                         "the ring served at the next start does not claim stopped replicas Ready")
 
     def test_leave_running_keeps_the_replicas_for_the_next_operator(self):
         stack = self.stack
