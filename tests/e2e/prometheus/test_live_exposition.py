@@ -109,7 +109,7 @@ class LiveExpositionTest(unittest.TestCase):
                     self.assertTrue(name.startswith(f"ringlb_{component}_"), f"{program}: {name} has another prefix")
                     self.assertEqual(types[name], documented[name], f"{program}: type of {name}")
                 for name in ALWAYS[component]:
-                    self.assertIn(name, types, f"{program} does not expose {name}")
+                    self.assertTrue(name in types, f"{program} does not expose {name}")
                 for sample, sample_labels, _ in samples:
                     family = family_of(sample, types)
                     if family in labels:
