@@ -104,17 +104,70 @@ void Session<Net>::releaseInput() noexcept {
   inBegin_ = inEnd_ = 0;
 }
 
+inline void logSessionFailure(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("connection ended by an unexpected error: {}", e.what());
+  }
+}
+
 template <class Net>
-Task<void> Session<Net>::run() {
+void Session<Net>::spawn(std::unique_ptr<Session> session) {
+  auto& ioc = session->worker_.ioc();
+  asio::co_spawn(ioc, serve(std::move(session)), logSessionFailure);
+}
+
+template <class Net>
+Task<void> Session<Net>::serve(std::unique_ptr<Session> session) {
+  const bool parkIt = co_await session->run();
+  if (parkIt) park(std::move(session));
+  co_return;
+}
+
+template <class Net>
+void Session<Net>::park(std::unique_ptr<Session> session) {
+  if constexpr (Net::kCanWaitReadable) {
+    // Synchronous with the end of run(): peek, then wait, so no readiness edge is missed.
+    const auto peek = Net::peek(session->client_);
+    if (peek == Net::Peek::Ready) {
+      spawn(std::move(session));
+      return;
+    }
+    if (peek == Net::Peek::Closed) return;  // the client went away; the session closes
+    Session& self = *session;
+    self.waiting_ = Waiting::Client;
+    self.parked_ = true;
+    self.client_.async_wait(Stream::wait_read, [session = std::move(session)](error_code ec) mutable {
+      session->parked_ = false;
+      if (ec || session->expired_) return;  // idle timeout or drain
+      spawn(std::move(session));
+    });
+  }
+}
+
+template <class Net>
+void Session<Net>::parkIfIdleSince(std::uint64_t beforeTick) noexcept {
+  if (phase_ == Phase::Idle && !parked_ && !parkRequested_ && idleTick_ < beforeTick && Net::kCanWaitReadable) {
+    parkRequested_ = true;
+    Net::abort(client_);
+  }
+}
+
+template <class Net>
+Task<bool> Session<Net>::run() {
   const auto& timeouts = worker_.config().timeouts;
-  bool first = true;
+  // Resumed after parking: the client is known to be readable.
+  bool resumed = !fresh_ && phase_ == Phase::Idle;
   for (;;) {
-    if (inBegin_ == inEnd_) {
+    if (inBegin_ == inEnd_ && !resumed) {
       // Between requests: no buffer, just a readiness wait.
       releaseInput();
-      if (!first && worker_.draining()) break;
+      if (!fresh_ && worker_.draining()) break;
       phase_ = Phase::Idle;
-      setDeadline(first ? timeouts.requestHead : timeouts.idle);
+      idleTick_ = worker_.tickCount();
+      setDeadline(fresh_ ? timeouts.requestHead : timeouts.idle);
       if constexpr (Net::kCanWaitReadable) {
         // Peek first: an edge consumed before the wait is queued would otherwise be lost.
         const auto peek = Net::peek(client_);
@@ -123,24 +176,35 @@ Task<void> Session<Net>::run() {
           error_code ec;
           waiting_ = Waiting::Client;
           co_await client_.async_wait(Stream::wait_read, noThrow(ec));
+          if (parkRequested_ && !expired_) {
+            parkRequested_ = false;
+            co_return true;  // phase_ stays Idle; the deadline stays armed
+          }
+          parkRequested_ = false;
           checkExpired(ec);
           if (ec) break;
         }
       }
     }
-    first = false;
+    resumed = false;
+    fresh_ = false;
     phase_ = Phase::Active;
     if (!in_) {
       in_ = worker_.buffers().acquire();
       inBegin_ = inEnd_ = 0;
     }
-    if (!co_await serveOne()) break;
+    // Not `if (co_await ...)`: GCC 12 miscompiles a co_await inside a condition.
+    const bool keepGoing = co_await serveOne();
+    if (!keepGoing) break;
   }
   phase_ = Phase::Closed;
-  if (linger_) co_await lingerClose();
+  if (linger_) {
+    co_await lingerClose();
+  }
   clearDeadline();
   Net::close(client_);
   releaseInput();
+  co_return false;
 }
 
 template <class Net>

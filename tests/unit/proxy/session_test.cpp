@@ -46,6 +46,12 @@ std::size_t completeRequest(const std::string& data) {
   return end + 4;
 }
 
+// Owns a session for as long as it runs (test streams never park).
+Task<void> serveToEnd(std::unique_ptr<Session<TestNet>> session) {
+  const bool parked = co_await session->run();
+  EXPECT_FALSE(parked);
+}
+
 // What a fake member does with each request on a connection.
 struct Script {
   std::deque<std::string> responses;  // "<silent>" never answers, "<close>" closes
@@ -142,7 +148,7 @@ class SessionTest : public ::testing::Test {
     client.append(request);
     peer.close();
     // When the client connection ends, close the pooled upstream connections so the fake members finish too.
-    asio::co_spawn(ioc, Session<TestNet>::serve(std::make_unique<Session<TestNet>>(state, std::move(client), "10.1.2.3")),
+    asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "10.1.2.3")),
                    [&state](std::exception_ptr) { state.closeIdleConnections(); });
     if (extra) extra(ioc, state);
     ioc.run();
@@ -369,7 +375,7 @@ TEST_F(SessionTest, ExpectContinueGetsA100BeforeTheBody) {
   test::stream peer(ioc);
   client.connect(peer);
   std::string seen;
-  asio::co_spawn(ioc, Session<TestNet>::serve(std::make_unique<Session<TestNet>>(state, std::move(client), "10.0.0.1")),
+  asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "10.0.0.1")),
                  [&state](std::exception_ptr) { state.closeIdleConnections(); });
   asio::co_spawn(
       ioc,
