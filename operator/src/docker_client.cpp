@@ -15,6 +15,7 @@
 
 #include <array>
 #include <exception>
+#include <limits>
 
 namespace ringlb::op {
 
@@ -126,7 +127,9 @@ asio::awaitable<void> streamBody(const DockerEndpoint& endpoint, http::request<h
   }
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);
+  // Not boost::none: Boost 1.74 compares a Content-Length against an empty
+  // optional as "over the limit".
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     out = Error{describeError(endpoint, "read the answer of", ec)};

@@ -1,16 +1,23 @@
 #include "ringlb/operator/runtime_factory.h"
 
+#include "ringlb/operator/docker_runtime_factory.h"
 #include "ringlb/operator/process_runtime.h"
 
 namespace ringlb::op {
 
-std::vector<std::string> availableRuntimes() { return {"process"}; }
+std::vector<std::string> availableRuntimes() { return {"process", "docker"}; }
 
 Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
   if (options.name == "process") {
     ProcessRuntimeOptions process;
     process.stateDir = options.stateDir;
     return std::unique_ptr<Runtime>(std::make_unique<ProcessRuntime>(std::move(process)));
+  }
+  if (options.name == "docker") {
+    DockerRuntimeOptions docker;
+    docker.network = options.dockerNetwork;
+    docker.replaceGrace = options.stopGrace;
+    return makeDockerRuntime(options.dockerHost, std::move(docker));
   }
   // Register further runtimes above, e.g. `if (options.name == "docker") return makeDockerRuntime(options);`.
   std::string available;
