@@ -29,6 +29,14 @@ std::string label(const Json& labels, std::string_view key) {
 
 std::string shortId(const std::string& id) { return id.substr(0, 12); }
 
+// The port of "host:port", or 0.
+std::uint16_t hostPortOf(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return 0;
+  const int port = std::atoi(address.c_str() + colon + 1);
+  return port > 0 && port < 65536 ? static_cast<std::uint16_t>(port) : 0;
+}
+
 std::string labelFilter(const std::vector<std::string>& labels) {
   Json filters;
   filters["label"] = labels;
@@ -197,29 +205,17 @@ Result<ReplicaInfo> DockerRuntime::ensureRunning(const ReplicaSpec& spec) {
     }
     if (existing.running && existing.specHash == spec.specHash) {
       track(spec.slot, Tracked{spec.ring, existing.runtimeId});
-      if (options_.network.empty()) {
+      if (const auto port = hostPortOf(existing.address); options_.network.empty() && port != 0) {
         // Adopted after an operator restart: keep its port out of new assignments.
-        const auto colon = existing.address.rfind(':');
-        if (colon != std::string::npos) {
-          const int port = std::atoi(existing.address.c_str() + colon + 1);
-          if (port > 0 && port < 65536) {
-            std::lock_guard lock(stateMutex_);
-            reservedPorts_.insert(static_cast<std::uint16_t>(port));
-          }
-        }
+        std::lock_guard lock(stateMutex_);
+        reservedPorts_.insert(port);
       }
       return existing;
     }
     // Another spec, or no longer running: the slot gets a fresh container.
     const auto grace = existing.running ? options_.replaceGrace : std::chrono::seconds(0);
     if (auto removed = removeContainer(existing.runtimeId, grace); !removed.ok()) return Error{removed.error()};
-    if (options_.network.empty()) {
-      const auto colon = existing.address.rfind(':');
-      if (colon != std::string::npos) {
-        const int port = std::atoi(existing.address.c_str() + colon + 1);
-        if (port > 0 && port < 65536) releasePort(static_cast<std::uint16_t>(port));
-      }
-    }
+    if (options_.network.empty()) releasePort(hostPortOf(existing.address));
   } else if (inspected->status != 404) {
     return Error{"DockerApiError: inspecting container " + name + ": " + inspected->message()};
   }
@@ -298,11 +294,7 @@ Status DockerRuntime::stop(const std::string& ring, const std::string& slot, std
   for (const auto& container : containers) {
     const ReplicaInfo info = dockerReplicaInfo(container);
     if (auto removed = removeContainer(info.runtimeId, grace); !removed.ok()) return removed;
-    const auto colon = info.address.rfind(':');
-    if (options_.network.empty() && colon != std::string::npos) {
-      const int port = std::atoi(info.address.c_str() + colon + 1);
-      if (port > 0 && port < 65536) releasePort(static_cast<std::uint16_t>(port));
-    }
+    if (options_.network.empty()) releasePort(hostPortOf(info.address));
   }
   std::lock_guard lock(stateMutex_);
   tracked_.erase(slot);
@@ -310,6 +302,7 @@ Status DockerRuntime::stop(const std::string& ring, const std::string& slot, std
 }
 
 Result<std::vector<ReplicaInfo>> DockerRuntime::list() {
+  const auto listedAt = std::chrono::steady_clock::now();
   auto listed = client_.request("GET", "/containers/json?all=1&filters=" + labelFilter({std::string(docker_labels::kRing)}));
   if (!listed.ok()) return unreachable(Error{listed.error()});
   if (!listed->ok()) return Error{"DockerApiError: listing containers: " + listed->message()};
@@ -321,6 +314,18 @@ Result<std::vector<ReplicaInfo>> DockerRuntime::list() {
     ReplicaInfo info = dockerReplicaInfo(container);
     if (info.ring.empty() || info.slot.empty()) continue;
     replicas.push_back(std::move(info));
+  }
+  // Containers found running (adopted after an operator restart) are watched
+  // like the ones we start: resync() reports them if they die unseen, and
+  // their ports stay out of new assignments.
+  std::lock_guard lock(stateMutex_);
+  for (const auto& info : replicas) {
+    if (!info.running) continue;
+    const auto it = tracked_.find(info.slot);
+    if (it == tracked_.end() || it->second.since < listedAt) {
+      tracked_[info.slot] = Tracked{info.ring, info.runtimeId, listedAt};
+    }
+    if (const auto port = hostPortOf(info.address); options_.network.empty() && port != 0) reservedPorts_.insert(port);
   }
   return replicas;
 }
