@@ -87,5 +87,10 @@ dockerd_stop() {
     sleep 0.5
   done
   kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  # dockerd leaves its default network namespace mounted under the exec root.
+  local mountpoint
+  awk -v root="$dir/" 'index($2, root) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r mountpoint; do
+    umount -l "$mountpoint" 2>/dev/null || true
+  done
   RINGLB_DOCKERD_STARTED=0
 }
