@@ -68,14 +68,19 @@ build_one() {
     die "$binary needs libraries this host lacks: $(ldd "$binary" | grep 'not found' | tr -s ' \t' ' ')"
   fi
 
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nringlb:x:65532:65532:ringlb:/nonexistent:/sbin/nologin\n' >"$rootfs/etc/passwd"
+  # The working directory, writable by the ringlb user: the operator keeps its
+  # --state-dir (ring versions) there by default; mount a volume on it.
+  mkdir -p "$ctx/home/var/lib/ringlb"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nringlb:x:65532:65532:ringlb:/var/lib/ringlb:/sbin/nologin\n' >"$rootfs/etc/passwd"
   printf 'root:x:0:\nringlb:x:65532:\n' >"$rootfs/etc/group"
   printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
 
   {
     echo "FROM scratch"
     echo "COPY rootfs/ /"
+    echo "COPY --chown=65532:65532 home/ /"
     echo "ENV PATH=/usr/local/bin"
+    echo "WORKDIR /var/lib/ringlb"
     echo "USER 65532:65532"
     local port
     for port in ${ports[$name]}; do echo "EXPOSE $port"; done

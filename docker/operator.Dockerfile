@@ -29,9 +29,12 @@ RUN apt-get update \
  && xargs -a /tmp/runtime-packages.txt apt-get install -y --no-install-recommends \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt \
  && groupadd --system --gid 65532 ringlb \
- && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin ringlb
+ && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /var/lib/ringlb \
+      --shell /usr/sbin/nologin ringlb \
+ && install -d -o 65532 -g 65532 /var/lib/ringlb
 COPY --from=build /out/ringlb-operator /usr/local/bin/ringlb-operator
+# Writable by ringlb: the operator keeps its --state-dir here by default.
+WORKDIR /var/lib/ringlb
 USER 65532:65532
 EXPOSE 8081
 ENTRYPOINT ["/usr/local/bin/ringlb-operator"]
