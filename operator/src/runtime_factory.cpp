@@ -19,7 +19,7 @@ Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
     docker.replaceGrace = options.stopGrace;
     return makeDockerRuntime(options.dockerHost, std::move(docker));
   }
-  // Register further runtimes above, e.g. `if (options.name == "docker") return makeDockerRuntime(options);`.
+  // Register further runtimes above, as docker is.
   std::string available;
   for (const auto& name : availableRuntimes()) available += (available.empty() ? "" : ", ") + name;
   if (options.name == "docker" || options.name == "kubernetes") {
