@@ -239,8 +239,8 @@ TEST(DockerRuntimeEvents, MapsDieOomAndDestroy) {
     if (r.target.starts_with("/v1.41/containers/json")) return FakeReply::json(200, "[]");
     return FakeReply::json(404, "{}");
   });
+  Inbox<RuntimeEvent> events;  // outlives the runtime, whose thread pushes into it
   DockerRuntime runtime(clientFor(engine), DockerRuntimeOptions{});
-  Inbox<RuntimeEvent> events;
   runtime.onEvent([&](const RuntimeEvent& e) { events.push(e); });
   ASSERT_TRUE(events.waitFor(4, 5s));
   std::this_thread::sleep_for(100ms);  // the unlabelled one must not show up
@@ -266,6 +266,33 @@ TEST(DockerRuntimeEvents, MapsDieOomAndDestroy) {
     }
   }
   EXPECT_TRUE(sawFilter);
+}
+
+TEST(DockerRuntimeEvents, AnEmptyHandlerDetaches) {
+  FakeDockerEngine engine(false, [&](const FakeRequest& r) {
+    if (r.target.starts_with("/v1.41/events")) {
+      std::vector<std::string> pieces;
+      for (int i = 0; i < 40; ++i) pieces.push_back(containerEvent("die", "c" + std::to_string(i), R"(,"exitCode":"1")"));
+      return FakeReply::stream(pieces, 25ms, true);
+    }
+    if (r.target.starts_with("/v1.41/containers/json")) return FakeReply::json(200, "[]");
+    return FakeReply::json(404, "{}");
+  });
+  std::atomic<int> calls{0};
+  DockerRuntime runtime(clientFor(engine), DockerRuntimeOptions{});
+  {
+    Inbox<RuntimeEvent> events;
+    runtime.onEvent([&](const RuntimeEvent& e) {
+      ++calls;
+      events.push(e);
+    });
+    ASSERT_TRUE(events.waitFor(2, 5s));
+    // After this returns no call is running or will run: `events` may go.
+    runtime.onEvent({});
+  }
+  const int seen = calls.load();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(calls.load(), seen);
 }
 
 TEST(DockerRuntimeErrors, UnreachableDaemonIsAClearError) {

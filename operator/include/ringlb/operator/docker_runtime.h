@@ -43,7 +43,10 @@ class DockerRuntime final : public Runtime {
   Result<ReplicaInfo> ensureRunning(const ReplicaSpec& spec) override;
   Status stop(const std::string& ring, const std::string& slot, std::chrono::seconds grace) override;
   Result<std::vector<ReplicaInfo>> list() override;
-  /// Starts the /events watch; the handler runs on the watch thread.
+  /// Starts the /events watch; the handler runs on the watch thread. Calling
+  /// it again replaces the handler; an empty handler detaches it, and once
+  /// that call returns no handler call is running or will run (for owners
+  /// that are destroyed before the runtime).
   void onEvent(EventHandler handler) override;
 
   /// Checks that the daemon answers and speaks API 1.41 or later. Returns an
