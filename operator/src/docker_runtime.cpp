@@ -99,16 +99,6 @@ DockerRuntime::~DockerRuntime() {
 
 Error DockerRuntime::unreachable(const Error& error) const { return Error{"DaemonUnreachable: " + error.message}; }
 
-Status DockerRuntime::ping() {
-  auto response = client_.request("GET", "/version", {}, std::chrono::seconds(5));
-  if (!response.ok()) return unreachable(Error{response.error()});
-  if (!response->ok()) {
-    return Error{"DaemonUnreachable: Docker at " + client_.endpoint().describe() + " answered " +
-                 std::to_string(response->status) + " to /version: " + response->message()};
-  }
-  return ok();
-}
-
 std::mutex& DockerRuntime::slotMutex(const std::string& slot) {
   std::lock_guard lock(slotsMutex_);
   auto& entry = slotMutexes_[slot];

@@ -49,10 +49,6 @@ class DockerRuntime final : public Runtime {
   /// that are destroyed before the runtime).
   void onEvent(EventHandler handler) override;
 
-  /// Checks that the daemon answers and speaks API 1.41 or later. Returns an
-  /// Error starting "DaemonUnreachable:" otherwise. For startup logging.
-  Status ping();
-
  private:
   struct Tracked {
     std::string ring;
