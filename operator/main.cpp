@@ -15,6 +15,12 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--runtime", options.runtime, "Where replicas run: process (local processes), docker or kubernetes")
       ->capture_default_str();
+  app.add_option("--docker-host", options.dockerHost,
+                 "--runtime docker: Engine API endpoint, unix:///path or tcp://host:port (default: $DOCKER_HOST, "
+                 "else unix:///var/run/docker.sock)");
+  app.add_option("--docker-network", options.dockerNetwork,
+                 "--runtime docker: user-defined network for replicas, addressed as <container name>:<template.port> "
+                 "(default: host networking, each replica on a free 127.0.0.1 port passed as $PORT)");
   app.add_option("--listen", options.listen, "Ring API, status page and /metrics listener, ADDR:PORT (':PORT' = all interfaces)")
       ->capture_default_str();
   app.add_option("--state-dir", options.stateDir,

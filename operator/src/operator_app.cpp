@@ -84,7 +84,13 @@ int runOperator(const OperatorOptions& options) {
   RingRegistry registry(options.stateDir);
   for (const auto& error : registry.load()) spdlog::warn("ring state: {}", error);
 
-  auto runtime = makeRuntime({options.runtime, options.stateDir});
+  RuntimeOptions runtimeOptions;
+  runtimeOptions.name = options.runtime;
+  runtimeOptions.stateDir = options.stateDir;
+  runtimeOptions.dockerHost = options.dockerHost;
+  runtimeOptions.dockerNetwork = options.dockerNetwork;
+  runtimeOptions.stopGrace = options.stopGrace;
+  auto runtime = makeRuntime(runtimeOptions);
   if (!runtime) {
     spdlog::critical("{}", runtime.error());
     return 2;

@@ -10,6 +10,8 @@ namespace ringlb::op {
 struct OperatorOptions {
   std::string resources;                  // --resources: a YAML file or a directory
   std::string runtime = "process";        // --runtime
+  std::string dockerHost;                 // --docker-host
+  std::string dockerNetwork;              // --docker-network
   std::string listen = ":8081";           // --listen
   std::filesystem::path stateDir = "ringlb-state";  // --state-dir
   bool leaveRunning = false;              // --leave-running

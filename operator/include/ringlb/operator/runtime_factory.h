@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -15,6 +16,9 @@ namespace ringlb::op {
 struct RuntimeOptions {
   std::string name = "process";     // --runtime
   std::filesystem::path stateDir;   // --state-dir
+  std::string dockerHost;           // --docker-host (default: $DOCKER_HOST, else the local socket)
+  std::string dockerNetwork;        // --docker-network (default: host networking on 127.0.0.1)
+  std::chrono::seconds stopGrace{10};  // --stop-grace-seconds
 };
 
 /// The one place a runtime is chosen by name: "process" (built in, the

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "ringlb/operator/docker_endpoint.h"
+#include "ringlb/ring/result.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ringlb::op {
+
+/// One answer from the Engine API.
+struct DockerResponse {
+  unsigned status = 0;
+  std::string body;
+
+  bool ok() const noexcept { return status >= 200 && status < 300; }
+  /// The daemon's {"message": ...} text, or the raw body when it has none.
+  std::string message() const;
+};
+
+/// Lets another thread end a DockerClient::stream call. Thread-safe.
+class DockerStreamCancel {
+ public:
+  /// Ends the current stream (if any) and every later one; idempotent.
+  void cancel();
+  bool cancelled() const;
+
+ private:
+  friend class DockerClient;
+  bool attach(boost::asio::io_context* context);
+  void detach();
+
+  mutable std::mutex mutex_;
+  boost::asio::io_context* context_ = nullptr;
+  bool cancelled_ = false;
+};
+
+/// A small Docker Engine API client over Beast: a unix socket or TCP, one
+/// connection per call, the API version pinned in every path. Errors are
+/// Results; nothing throws. Thread-safe: calls share no state.
+class DockerClient {
+ public:
+  static constexpr std::string_view kApiVersion = "v1.41";
+
+  explicit DockerClient(DockerEndpoint endpoint);
+
+  const DockerEndpoint& endpoint() const noexcept { return endpoint_; }
+
+  /// Sends `method` `target` ("/containers/json?all=1", without the version
+  /// prefix) with an optional JSON body and waits up to `timeout` for the
+  /// whole answer. Any HTTP status is a response; an Error means the daemon
+  /// could not be reached or the exchange failed, with the endpoint named.
+  Result<DockerResponse> request(std::string_view method, std::string_view target, std::string body = {},
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+
+  /// Opens a streaming GET (such as /events), calls `onOpen` once the daemon
+  /// has answered 200, then `onData` with each piece of the body as it
+  /// arrives, all on the calling thread. Blocks until `cancel` fires (returns
+  /// ok) or the stream fails or ends (an Error saying which).
+  /// `connectTimeout` bounds the connect and the response header only.
+  Status stream(std::string_view target, const std::function<void()>& onOpen,
+                const std::function<void(std::string_view)>& onData, DockerStreamCancel& cancel,
+                std::chrono::milliseconds connectTimeout = std::chrono::seconds(10)) const;
+
+ private:
+  DockerEndpoint endpoint_;
+};
+
+}  // namespace ringlb::op
