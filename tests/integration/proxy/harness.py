@@ -38,8 +38,9 @@ class Member:
         self.id = member_id
         self.log_path = os.path.join(workdir, f"member-{member_id}.jsonl")
         open(self.log_path, "w").close()
+        self.stderr = open(os.path.join(workdir, f"member-{member_id}.stderr"), "w")
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "member.py"), "--id", member_id,
-                                      "--log", self.log_path], stdout=subprocess.PIPE, text=True)
+                                      "--log", self.log_path], stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         line = self.proc.stdout.readline()
         match = re.match(r"listening (\d+)", line)
         if not match:
@@ -61,6 +62,7 @@ class Member:
     def stop(self):
         self.kill()
         self.proc.stdout.close()
+        self.stderr.close()
 
 
 class Proxy:

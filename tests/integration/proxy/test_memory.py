@@ -52,7 +52,7 @@ def idle_connections(port, pid, count):
         head = read_response(s)
         assert head.startswith(b"HTTP/1.1 200"), head
         sockets.append(s)
-    time.sleep(1.5)
+    time.sleep(3)  # idle connections park within a watchdog tick or two; unused buffers go back within ~2 s
     return sockets, (rss_kb(pid) - baseline) * 1024 / count
 
 
