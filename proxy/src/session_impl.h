@@ -591,6 +591,8 @@ Task<bool> Session<Net>::serveOne() {
         // instead of failing with EAGAIN.
         requestSentNow = false;
         co_await asio::post(connection->stream.get_executor(), noThrow(ec));
+        checkExpired(ec);  // a yield cannot be aborted: look before reading
+        if (ec) break;
       }
       const auto n =
           co_await connection->stream.async_read_some(asio::buffer(odata + outEnd, ocapacity - outEnd), noThrow(ec));

@@ -148,11 +148,19 @@ class Proxy:
         self.proc.send_signal(sig)
 
     def stop(self):
+        """Stops gracefully (so a sanitizer build can report), then checks the log for sanitizer errors."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.stderr.close()
         self.stdout_file.close()
+        log = self.log()
+        if "ERROR: AddressSanitizer" in log or "ERROR: LeakSanitizer" in log or "runtime error:" in log:
+            raise AssertionError("sanitizer report from ringlb-proxy:\n" + log[-20000:])
 
 
 def ring_json(name, version, members, key=None, load_factor=0.0, states=None):
@@ -287,12 +295,17 @@ class ProxyTestCase(unittest.TestCase):
         self.cleanups = []
 
     def tearDown(self):
+        problems = []
         for stop in reversed(self.cleanups):
             try:
                 stop()
+            except AssertionError as error:
+                problems.append(str(error))
             except Exception:  # keep stopping the rest
                 pass
         self.tmp.cleanup()
+        if problems:
+            self.fail("\n".join(problems))
 
     def start_members(self, count, prefix="m"):
         members = []

@@ -181,6 +181,22 @@ class RoutingTest(ProxyTestCase):
         for path in ["/p/1", "/p/2", "/p/3"]:  # no X-User: the path is the key
             self.assertEqual(proxy.get(path + "?q=1")[1]["X-Served-By"], owner_chain(ring, path, self.workdir)[0])
 
+    def test_every_worker_thread_routes_by_the_current_ring(self):
+        members = self.start_members(3)
+        operator = self.start_operator()
+        ring = ring_json("apod", 1, members)
+        operator.publish(ring)
+        proxy = self.start_proxy("--ring-url", operator.url(), threads=3)
+        self.wait_for_version(proxy, 1)
+        keys = [f"/w/{i}" for i in range(60)]
+        for key in keys:  # a new connection each: SO_REUSEPORT spreads them over the workers
+            self.assertEqual(proxy.get(key)[1]["X-Served-By"], owner_chain(ring, key, self.workdir)[0])
+        down = members[0].id
+        operator.publish(ring_json("apod", 2, members, states={down: "NotReady"}))
+        self.wait_for_version(proxy, 2)
+        for key in keys:
+            self.assertNotEqual(proxy.get(key)[1]["X-Served-By"], down, key)
+
     # helpers
     def wait_for_version(self, proxy, version, timeout=5):
         deadline = time.monotonic() + timeout
