@@ -29,20 +29,32 @@ IoBuffer::IoBuffer(std::size_t capacity, std::size_t auxCapacity, std::size_t ma
 
 IoBuffer::~IoBuffer() { ::munmap(mapping_, mappingSize_); }
 
-BufferPool::BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t maxFree)
-    : capacity_(capacity), auxCapacity_(auxCapacity), maxFields_(maxFields), maxFree_(maxFree) {
-  free_.reserve(maxFree_);
-}
+BufferPool::BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t reserve)
+    : capacity_(capacity), auxCapacity_(auxCapacity), maxFields_(maxFields), reserve_(reserve) {}
 
 std::unique_ptr<IoBuffer> BufferPool::acquire() {
   if (free_.empty()) return std::make_unique<IoBuffer>(capacity_, auxCapacity_, maxFields_);
   auto buffer = std::move(free_.back());
   free_.pop_back();
+  lowWater_ = std::min(lowWater_, free_.size());
   return buffer;
 }
 
 void BufferPool::release(std::unique_ptr<IoBuffer> buffer) noexcept {
-  if (buffer && free_.size() < maxFree_) free_.push_back(std::move(buffer));
+  if (!buffer) return;
+  try {
+    free_.push_back(std::move(buffer));
+  } catch (const std::bad_alloc&) {
+    // The list could not grow: the buffer is simply unmapped.
+  }
+}
+
+void BufferPool::trim() noexcept {
+  std::size_t surplus = lowWater_ > reserve_ ? lowWater_ - reserve_ : 0;
+  surplus = std::min(surplus, free_.size());
+  // The oldest entries sit at the front; the hot ones (reused LIFO) stay.
+  free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(surplus));
+  lowWater_ = free_.size();
 }
 
 }  // namespace ringlb::proxy

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -50,6 +51,34 @@ struct InFlightGuard {
 
 inline std::size_t errorIndex(UpstreamError e) { return static_cast<std::size_t>(e); }
 
+using Buffers3 = std::array<asio::const_buffer, 3>;
+
+inline std::size_t totalSize(const Buffers3& buffers) noexcept {
+  return buffers[0].size() + buffers[1].size() + buffers[2].size();
+}
+
+// The buffers after their first `n` bytes.
+inline Buffers3 advance(Buffers3 buffers, std::size_t n) noexcept {
+  for (auto& buffer : buffers) {
+    const auto step = std::min(n, buffer.size());
+    buffer += step;
+    n -= step;
+  }
+  return buffers;
+}
+
+// One non-blocking send of as much as the socket takes now: the common case
+// sends a whole head (and small body) without a trip through the scheduler.
+template <class Stream>
+std::size_t sendNow(Stream& stream, const Buffers3& buffers, error_code& ec) {
+  const auto n = stream.write_some(buffers, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    return 0;
+  }
+  return n;
+}
+
 }  // namespace detail
 
 template <class Net>
@@ -58,6 +87,7 @@ Session<Net>::Session(WorkerState<Net>& worker, Stream client, std::string_view 
   const auto n = std::min(clientIp.size(), clientIp_.size());
   std::memcpy(clientIp_.data(), clientIp.data(), n);
   clientIpLength_ = static_cast<std::uint8_t>(n);
+  Net::setNonBlocking(client_);
   worker_.attach(*this);
   worker_.metrics().activeConnections.fetch_add(1, std::memory_order_relaxed);
 }
@@ -158,32 +188,38 @@ void Session<Net>::parkIfIdleSince(std::uint64_t beforeTick) noexcept {
 template <class Net>
 Task<bool> Session<Net>::run() {
   const auto& timeouts = worker_.config().timeouts;
-  // Resumed after parking: the client is known to be readable.
+  // Resumed after parking: the client is readable, and serveOne reads.
   bool resumed = !fresh_ && phase_ == Phase::Idle;
   for (;;) {
     if (inBegin_ == inEnd_ && !resumed) {
-      // Between requests: no buffer, just a readiness wait.
-      releaseInput();
       if (!fresh_ && worker_.draining()) break;
       phase_ = Phase::Idle;
       idleTick_ = worker_.tickCount();
       setDeadline(fresh_ ? timeouts.requestHead : timeouts.idle);
       if constexpr (Net::kCanWaitReadable) {
-        // Peek first: an edge consumed before the wait is queued would otherwise be lost.
-        const auto peek = Net::peek(client_);
-        if (peek == Net::Peek::Closed) break;
-        if (peek == Net::Peek::WouldBlock) {
-          error_code ec;
-          waiting_ = Waiting::Client;
-          co_await client_.async_wait(Stream::wait_read, noThrow(ec));
-          if (parkRequested_ && !expired_) {
-            parkRequested_ = false;
-            co_return true;  // phase_ stays Idle; the deadline stays armed
-          }
-          parkRequested_ = false;
-          checkExpired(ec);
-          if (ec) break;
+        // Hot idle: keep the buffer and read speculatively, but only after
+        // yielding once to the other sessions, by when the next request has
+        // usually arrived: one recv instead of a failed recv (or an epoll_ctl)
+        // plus the recv. The watchdog parks the session, freeing the buffer,
+        // once it has idled through a tick.
+        if (!in_) in_ = worker_.buffers().acquire();
+        inBegin_ = inEnd_ = 0;
+        error_code ec;
+        waiting_ = Waiting::Client;
+        co_await asio::post(client_.get_executor(), noThrow(ec));
+        std::size_t n = 0;
+        if (!parkRequested_ && !expired_) {
+          n = co_await client_.async_read_some(asio::buffer(in_->data(), in_->capacity()), noThrow(ec));
         }
+        if (parkRequested_ && !expired_ && n == 0) {
+          parkRequested_ = false;
+          releaseInput();
+          co_return true;  // phase_ stays Idle; the deadline stays armed
+        }
+        parkRequested_ = false;
+        checkExpired(ec);
+        if (ec) break;
+        inEnd_ = static_cast<std::uint32_t>(n);
       }
     }
     resumed = false;
@@ -402,7 +438,7 @@ Task<bool> Session<Net>::serveOne() {
     if (pick->spilled) worker_.group(pick->spilledFrom).stats->spills.add();
 
     bool reused = true;
-    connection = worker_.takeIdle(*group);
+    connection = worker_.takeIdle(*group, !idempotent);
     if (!connection) {
       reused = false;
       connection = std::make_unique<UpstreamConnection<Net>>(worker_.ioc());
@@ -425,11 +461,14 @@ Task<bool> Session<Net>::serveOne() {
 
     // The head and whatever of the body is buffered, in one write.
     setDeadline(config.timeouts.idle);
-    const std::array<asio::const_buffer, 3> first{asio::buffer(head, rewrite.length),
-                                                  asio::buffer(in.aux().data(), rewrite.extraLength),
-                                                  asio::buffer(data + bodyStart, bodyEnd - bodyStart)};
-    waiting_ = Waiting::Upstream;
-    co_await asio::async_write(connection->stream, first, noThrow(ec));
+    const detail::Buffers3 first{asio::buffer(head, rewrite.length), asio::buffer(in.aux().data(), rewrite.extraLength),
+                                 asio::buffer(data + bodyStart, bodyEnd - bodyStart)};
+    const auto sent = detail::sendNow(connection->stream, first, ec);
+    bool requestSentNow = !ec && sent == detail::totalSize(first);
+    if (!ec && !requestSentNow) {
+      waiting_ = Waiting::Upstream;
+      co_await asio::async_write(connection->stream, detail::advance(first, sent), noThrow(ec));
+    }
     checkExpired(ec);
     if (ec) {
       upstream_ = nullptr;
@@ -453,6 +492,7 @@ Task<bool> Session<Net>::serveOne() {
     // The rest of the body streams through the input buffer; no replay after this.
     if (!bodyComplete) {
       replayable = false;
+      requestSentNow = false;
       inBegin_ = inEnd_ = 0;
       bool upstreamFailed = false;
       while (!bodyComplete) {
@@ -545,7 +585,17 @@ Task<bool> Session<Net>::serveOne() {
         break;
       }
       waiting_ = Waiting::Upstream;
-      const auto n = co_await connection->stream.async_read_some(asio::buffer(odata + outEnd, ocapacity - outEnd), noThrow(ec));
+      if (requestSentNow) {
+        // The member cannot have answered yet: let the other sessions run
+        // first so the speculative recv below usually finds the response
+        // instead of failing with EAGAIN.
+        requestSentNow = false;
+        co_await asio::post(connection->stream.get_executor(), noThrow(ec));
+        checkExpired(ec);  // a yield cannot be aborted: look before reading
+        if (ec) break;
+      }
+      const auto n =
+          co_await connection->stream.async_read_some(asio::buffer(odata + outEnd, ocapacity - outEnd), noThrow(ec));
       checkExpired(ec);
       if (ec) break;
       gotBytes = true;
@@ -644,11 +694,14 @@ Task<bool> Session<Net>::serveOne() {
   }
 
   setDeadline(config.timeouts.idle);
-  const std::array<asio::const_buffer, 3> headAndBody{asio::buffer(responseHead, responseRewrite.length),
-                                                      asio::buffer(in.aux().data(), responseRewrite.extraLength),
-                                                      asio::buffer(odata + responseBody, take)};
-  waiting_ = Waiting::Client;
-  co_await asio::async_write(client_, headAndBody, noThrow(ec));
+  const detail::Buffers3 headAndBody{asio::buffer(responseHead, responseRewrite.length),
+                                     asio::buffer(in.aux().data(), responseRewrite.extraLength),
+                                     asio::buffer(odata + responseBody, take)};
+  const auto responseSent = detail::sendNow(client_, headAndBody, ec);
+  if (!ec && responseSent != detail::totalSize(headAndBody)) {
+    waiting_ = Waiting::Client;
+    co_await asio::async_write(client_, detail::advance(headAndBody, responseSent), noThrow(ec));
+  }
   checkExpired(ec);
   if (ec) co_return false;
   while (!done) {

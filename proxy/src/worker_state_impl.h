@@ -90,11 +90,13 @@ void WorkerState<Net>::endRequest(UpstreamGroup<Net>& group) noexcept {
 }
 
 template <class Net>
-std::unique_ptr<UpstreamConnection<Net>> WorkerState<Net>::takeIdle(UpstreamGroup<Net>& group) {
+std::unique_ptr<UpstreamConnection<Net>> WorkerState<Net>::takeIdle(UpstreamGroup<Net>& group, bool verify) {
   while (!group.idle.empty()) {
     auto connection = std::move(group.idle.back());
     group.idle.pop_back();
-    if (connection->generation == group.generation && Net::reusable(connection->stream)) return connection;
+    if (connection->generation != group.generation) continue;
+    if (verify && Net::peek(connection->stream) != Net::Peek::WouldBlock) continue;  // closed, or sent junk
+    return connection;
   }
   return nullptr;
 }
@@ -130,6 +132,10 @@ void WorkerState<Net>::detach(Session<Net>& session) noexcept {
 template <class Net>
 void WorkerState<Net>::tick(std::int64_t nowNanos) {
   const std::uint64_t previous = ticks_++;
+  if (nowNanos - lastTrim_ >= 1'000'000'000) {
+    buffers_.trim();
+    lastTrim_ = nowNanos;
+  }
   for (Session<Net>* s = sessions_; s != nullptr;) {
     Session<Net>* next = s->next;  // neither call frees the session synchronously, but stay safe
     if (s->deadline() != 0 && s->deadline() <= nowNanos) {

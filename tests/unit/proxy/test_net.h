@@ -17,7 +17,7 @@ struct TestNet {
   enum class Peek { Ready, WouldBlock, Closed };
 
   static Peek peek(Stream&) noexcept { return Peek::Ready; }
-  static bool reusable(Stream&) noexcept { return true; }
+  static void setNonBlocking(Stream&) noexcept {}
 
   /// Connects `stream` for `group`; the test decides how (or fails it).
   std::function<error_code(Stream&, const UpstreamGroup<TestNet>&)> connector;

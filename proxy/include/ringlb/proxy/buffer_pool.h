@@ -39,16 +39,21 @@ class IoBuffer {
   std::size_t capacity_ = 0;
 };
 
-/// Per-worker free list of IoBuffers; single-threaded. Keeps at most
-/// `maxFree` buffers and frees the rest, so a burst does not pin memory.
+/// Per-worker free list of IoBuffers; single-threaded. Buffers come back to
+/// the list after each request, so steady traffic maps nothing. `trim()`
+/// (from the watchdog, about once a second) unmaps the buffers that stayed
+/// unused since the previous trim, beyond a small reserve: a burst of active
+/// connections gives its memory back soon after it ends.
 class BufferPool {
  public:
-  BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t maxFree = 32);
+  BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t reserve = 8);
 
   /// A buffer (reused or new). Never null.
   std::unique_ptr<IoBuffer> acquire();
-  /// Returns a buffer to the pool (or frees it).
+  /// Returns a buffer to the pool.
   void release(std::unique_ptr<IoBuffer> buffer) noexcept;
+  /// Frees the buffers no request needed since the last trim (keeping `reserve`).
+  void trim() noexcept;
 
   std::size_t freeCount() const noexcept { return free_.size(); }
 
@@ -56,7 +61,8 @@ class BufferPool {
   std::size_t capacity_;
   std::size_t auxCapacity_;
   std::size_t maxFields_;
-  std::size_t maxFree_;
+  std::size_t reserve_;
+  std::size_t lowWater_ = 0;  // fewest free buffers since the last trim
   std::vector<std::unique_ptr<IoBuffer>> free_;
 };
 

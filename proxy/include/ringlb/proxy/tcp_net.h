@@ -27,9 +27,11 @@ struct TcpNet {
     return Peek::Closed;
   }
 
-  /// A pooled connection is reusable when the upstream has neither closed it
-  /// nor sent anything unasked.
-  static bool reusable(Stream& stream) noexcept { return peek(stream) == Peek::WouldBlock; }
+  /// Makes synchronous reads and writes return would_block instead of blocking.
+  static void setNonBlocking(Stream& stream) noexcept {
+    error_code ignored;
+    stream.non_blocking(true, ignored);
+  }
 
   /// Connects to the group's resolved endpoint with TCP_NODELAY.
   Task<error_code> connect(Stream& stream, const UpstreamGroup<TcpNet>& group) {
@@ -39,6 +41,7 @@ struct TcpNet {
     if (ec) co_return ec;
     co_await stream.async_connect(*group.endpoint, noThrow(ec));
     if (!ec) stream.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (!ec) stream.non_blocking(true, ec);
     co_return ec;
   }
 

@@ -69,8 +69,11 @@ class WorkerState {
   }
   void endRequest(UpstreamGroup<Net>& group) noexcept;
 
-  /// A pooled connection to `group` that is still usable, or null.
-  std::unique_ptr<UpstreamConnection<Net>> takeIdle(UpstreamGroup<Net>& group);
+  /// The most recently pooled connection to `group`, or null. With `verify`
+  /// (requests that cannot be retried) it first checks, with one
+  /// non-blocking peek, that the member has not closed it; idempotent
+  /// requests skip the syscall and are retried afresh if it was stale.
+  std::unique_ptr<UpstreamConnection<Net>> takeIdle(UpstreamGroup<Net>& group, bool verify);
   /// Pools a connection after a complete exchange (or drops it if the pool is full or draining).
   void putIdle(UpstreamGroup<Net>& group, std::unique_ptr<UpstreamConnection<Net>> connection);
 
@@ -130,6 +133,7 @@ class WorkerState {
   std::size_t sessionCount_ = 0;
   bool draining_ = false;
   std::uint64_t ticks_ = 1;
+  std::int64_t lastTrim_ = 0;
   std::uint64_t rng_;
 };
 
