@@ -1,5 +1,6 @@
 #include "ringlb/apod/dataset.h"
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <span>
@@ -71,8 +72,10 @@ std::string title(EntryGenerator& gen, const std::string& subj, std::string_view
   }
 }
 
-std::string sentence(EntryGenerator& gen, const std::string& subj, std::string_view phenomenon) {
-  switch (gen.below(9)) {
+constexpr unsigned kSentenceKinds = 9;
+
+std::string sentence(EntryGenerator& gen, unsigned kind, const std::string& subj, std::string_view phenomenon) {
+  switch (kind) {
     case 0:
       return "What is happening in " + subj + "?";
     case 1:
@@ -133,10 +136,19 @@ ApodEntry Dataset::entryFor(CivilDate date) const {
   const std::string_view phenomenon = gen.pick(words::kPhenomena);
   entry.title = title(gen, subj, phenomenon);
 
+  // The first sentence introduces the subject; the rest are distinct kinds, so none repeats.
+  constexpr std::array<unsigned, 3> kOpeners = {0, 1, 7};
+  unsigned used = 0;
   const auto sentences = gen.between(3, 6);
   for (std::uint64_t i = 0; i < sentences; ++i) {
-    if (i > 0) entry.explanation.push_back(' ');
-    entry.explanation += sentence(gen, subj, phenomenon);
+    unsigned kind = kOpeners[gen.below(kOpeners.size())];
+    if (i > 0) {
+      kind = static_cast<unsigned>(gen.below(kSentenceKinds));
+      while ((used & (1U << kind)) != 0) kind = (kind + 1) % kSentenceKinds;
+      entry.explanation.push_back(' ');
+    }
+    used |= 1U << kind;
+    entry.explanation += sentence(gen, kind, subj, phenomenon);
   }
 
   char month[8];
@@ -145,7 +157,7 @@ ApodEntry Dataset::entryFor(CivilDate date) const {
   const std::string base = std::string(kMediaBase) + "/image/" + month + "/" + name;
   if (gen.chance(6)) {
     entry.mediaType = MediaType::kVideo;
-    entry.url = base + ".mp4";
+    entry.url = std::string(kMediaBase) + "/video/" + month + "/" + name + ".mp4";
     entry.thumbnailUrl = base + "_thumb.jpg";
   } else {
     entry.mediaType = MediaType::kImage;
