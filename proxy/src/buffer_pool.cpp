@@ -1,18 +1,33 @@
 #include "ringlb/proxy/buffer_pool.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <new>
+
 namespace ringlb::proxy {
 
 namespace {
 constexpr std::size_t kMaxConnectionTokens = 32;
 }
 
-IoBuffer::IoBuffer(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields)
-    : data_(new char[capacity]),
-      capacity_(capacity),
-      aux_(new char[auxCapacity]),
-      auxCapacity_(auxCapacity),
-      fields_(maxFields),
-      tokens_(kMaxConnectionTokens) {}
+IoBuffer::IoBuffer(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields) : capacity_(capacity) {
+  const std::size_t fieldBytes = maxFields * sizeof(HeaderField);
+  const std::size_t tokenOffset = (fieldBytes + alignof(std::string_view) - 1) / alignof(std::string_view) * alignof(std::string_view);
+  const std::size_t auxOffset = tokenOffset + kMaxConnectionTokens * sizeof(std::string_view);
+  const std::size_t dataOffset = auxOffset + auxCapacity;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  mappingSize_ = (dataOffset + capacity + page - 1) / page * page;
+  mapping_ = ::mmap(nullptr, mappingSize_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping_ == MAP_FAILED) throw std::bad_alloc();
+  auto* base = static_cast<char*>(mapping_);
+  fields_ = {reinterpret_cast<HeaderField*>(base), maxFields};
+  tokens_ = {reinterpret_cast<std::string_view*>(base + tokenOffset), kMaxConnectionTokens};
+  aux_ = {base + auxOffset, auxCapacity};
+  data_ = base + dataOffset;
+}
+
+IoBuffer::~IoBuffer() { ::munmap(mapping_, mappingSize_); }
 
 BufferPool::BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t maxFree)
     : capacity_(capacity), auxCapacity_(auxCapacity), maxFields_(maxFields), maxFree_(maxFree) {

@@ -320,6 +320,7 @@ HeadScanner::Status HeadScanner::scan(std::string_view data, std::size_t maxByte
     const bool empty = pos - 1 == lineStart_;
     cursor_ = lineStart_ = pos + 1;
     if (!empty) {
+      if (!sawLine_) firstLineLength_ = lineStart_ - skipped_;
       sawLine_ = true;
       if (lineStart_ - skipped_ > maxBytes) break;
       continue;
@@ -337,7 +338,8 @@ HeadScanner::Status HeadScanner::scan(std::string_view data, std::size_t maxByte
     return Status::Complete;
   }
   if (data.size() - skipped_ > maxBytes) {
-    error_ = sawLine_ ? HttpError{431, "request head too large"} : HttpError{414, "request line too long"};
+    const bool lineTooLong = !sawLine_ || firstLineLength_ > maxBytes;
+    error_ = lineTooLong ? HttpError{414, "request line too long"} : HttpError{431, "request head too large"};
     return Status::Error;
   }
   return Status::NeedMore;

@@ -1,5 +1,8 @@
 #include "ringlb/proxy/ring_url_watcher.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -90,6 +93,7 @@ Task<bool> RingUrlWatcher::session(TcpSocket& socket) {
     connectedBefore_ = false;
     co_return false;
   }
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
   if (!connectedBefore_) spdlog::info("connected to the operator at {}", where);
   connectedBefore_ = true;
   beast::flat_buffer buffer;
@@ -108,6 +112,10 @@ Task<bool> RingUrlWatcher::session(TcpSocket& socket) {
     co_await http::async_write(socket, request, noThrow(ec));
     if (ec) break;
     if (watch) store_.setWatching(true);
+    // The answer may come in several segments; acknowledge at once so a sender
+    // still using Nagle's algorithm is not held back by our delayed ACK.
+    const int quickAck = 1;
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &quickAck, sizeof quickAck);
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxRingBytes);
     co_await http::async_read(socket, buffer, parser, noThrow(ec));

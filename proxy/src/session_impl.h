@@ -85,8 +85,12 @@ template <class Net>
 void Session<Net>::expire() noexcept {
   deadline_ = 0;
   expired_ = true;
-  Net::abort(client_);
-  if (upstream_ != nullptr) Net::abort(*upstream_);
+  // Abort only the stream with the pending operation; the other one may still carry a reply.
+  if (waiting_ == Waiting::Client) {
+    Net::abort(client_);
+  } else if (waiting_ == Waiting::Upstream && upstream_ != nullptr) {
+    Net::abort(*upstream_);
+  }
 }
 
 template <class Net>
@@ -100,42 +104,107 @@ void Session<Net>::releaseInput() noexcept {
   inBegin_ = inEnd_ = 0;
 }
 
+inline void logSessionFailure(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("connection ended by an unexpected error: {}", e.what());
+  }
+}
+
 template <class Net>
-Task<void> Session<Net>::run() {
+void Session<Net>::spawn(std::unique_ptr<Session> session) {
+  auto& ioc = session->worker_.ioc();
+  asio::co_spawn(ioc, serve(std::move(session)), logSessionFailure);
+}
+
+template <class Net>
+Task<void> Session<Net>::serve(std::unique_ptr<Session> session) {
+  const bool parkIt = co_await session->run();
+  if (parkIt) park(std::move(session));
+  co_return;
+}
+
+template <class Net>
+void Session<Net>::park(std::unique_ptr<Session> session) {
+  if constexpr (Net::kCanWaitReadable) {
+    // Synchronous with the end of run(): peek, then wait, so no readiness edge is missed.
+    const auto peek = Net::peek(session->client_);
+    if (peek == Net::Peek::Ready) {
+      spawn(std::move(session));
+      return;
+    }
+    if (peek == Net::Peek::Closed) return;  // the client went away; the session closes
+    Session& self = *session;
+    self.waiting_ = Waiting::Client;
+    self.parked_ = true;
+    self.client_.async_wait(Stream::wait_read, [session = std::move(session)](error_code ec) mutable {
+      session->parked_ = false;
+      if (ec || session->expired_) return;  // idle timeout or drain
+      spawn(std::move(session));
+    });
+  }
+}
+
+template <class Net>
+void Session<Net>::parkIfIdleSince(std::uint64_t beforeTick) noexcept {
+  if (phase_ == Phase::Idle && !parked_ && !parkRequested_ && idleTick_ < beforeTick && Net::kCanWaitReadable) {
+    parkRequested_ = true;
+    Net::abort(client_);
+  }
+}
+
+template <class Net>
+Task<bool> Session<Net>::run() {
   const auto& timeouts = worker_.config().timeouts;
-  bool first = true;
+  // Resumed after parking: the client is known to be readable.
+  bool resumed = !fresh_ && phase_ == Phase::Idle;
   for (;;) {
-    if (inBegin_ == inEnd_) {
+    if (inBegin_ == inEnd_ && !resumed) {
       // Between requests: no buffer, just a readiness wait.
       releaseInput();
-      if (!first && worker_.draining()) break;
+      if (!fresh_ && worker_.draining()) break;
       phase_ = Phase::Idle;
-      setDeadline(first ? timeouts.requestHead : timeouts.idle);
+      idleTick_ = worker_.tickCount();
+      setDeadline(fresh_ ? timeouts.requestHead : timeouts.idle);
       if constexpr (Net::kCanWaitReadable) {
         // Peek first: an edge consumed before the wait is queued would otherwise be lost.
         const auto peek = Net::peek(client_);
         if (peek == Net::Peek::Closed) break;
         if (peek == Net::Peek::WouldBlock) {
           error_code ec;
+          waiting_ = Waiting::Client;
           co_await client_.async_wait(Stream::wait_read, noThrow(ec));
+          if (parkRequested_ && !expired_) {
+            parkRequested_ = false;
+            co_return true;  // phase_ stays Idle; the deadline stays armed
+          }
+          parkRequested_ = false;
           checkExpired(ec);
           if (ec) break;
         }
       }
     }
-    first = false;
+    resumed = false;
+    fresh_ = false;
     phase_ = Phase::Active;
     if (!in_) {
       in_ = worker_.buffers().acquire();
       inBegin_ = inEnd_ = 0;
     }
-    if (!co_await serveOne()) break;
+    // Not `if (co_await ...)`: GCC 12 miscompiles a co_await inside a condition.
+    const bool keepGoing = co_await serveOne();
+    if (!keepGoing) break;
   }
   phase_ = Phase::Closed;
-  if (linger_) co_await lingerClose();
+  if (linger_) {
+    co_await lingerClose();
+  }
   clearDeadline();
   Net::close(client_);
   releaseInput();
+  co_return false;
 }
 
 template <class Net>
@@ -149,6 +218,7 @@ Task<void> Session<Net>::lingerClose() {
   std::size_t total = 0;
   error_code ec;
   while (total < detail::kLingerBytes) {
+    waiting_ = Waiting::Client;
     const auto n = co_await client_.async_read_some(asio::buffer(in_->data(), in_->capacity()), noThrow(ec));
     checkExpired(ec);
     if (ec) break;
@@ -178,6 +248,7 @@ Task<bool> Session<Net>::writeLocal(HttpError error, bool keepAlive, std::uint8_
   if (!keepAlive) linger_ = true;
   setDeadline(worker_.config().timeouts.idle);
   error_code ec;
+  waiting_ = Waiting::Client;
   co_await asio::async_write(client_, buffers, noThrow(ec));
   checkExpired(ec);
   co_return !ec;
@@ -211,6 +282,7 @@ Task<bool> Session<Net>::serveOne() {
       inEnd_ -= inBegin_;
       inBegin_ = 0;
     }
+    waiting_ = Waiting::Client;
     const auto n = co_await client_.async_read_some(asio::buffer(data + inEnd_, capacity - inEnd_), noThrow(ec));
     checkExpired(ec);
     if (ec) {
@@ -258,6 +330,8 @@ Task<bool> Session<Net>::serveOne() {
     bodyEnd = bodyStart + static_cast<std::uint32_t>(step.consumed);
     bodyComplete = step.status == ChunkedDecoder::Status::Done;
   }
+  // The request's bytes stay in the buffer for retries; what follows them is the next request.
+  if (bodyComplete) inBegin_ = bodyEnd;
   const Method method = request.method;
   const std::uint8_t versionMinor = request.versionMinor;
   const bool clientKeepAlive = request.keepAlive && !worker_.draining();
@@ -274,7 +348,6 @@ Task<bool> Session<Net>::serveOne() {
   }
   if (unavailable) {
     const bool keep = clientKeepAlive && bodyComplete;
-    inBegin_ = bodyEnd;
     const bool written = co_await writeLocal(unavailable, keep, versionMinor);
     co_return keep && written;
   }
@@ -292,6 +365,7 @@ Task<bool> Session<Net>::serveOne() {
   if (request.expectContinue && !bodyComplete && bodyEnd == bodyStart && versionMinor == 1) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     setDeadline(config.timeouts.idle);
+    waiting_ = Waiting::Client;
     co_await asio::async_write(client_, asio::buffer(kContinue.data(), kContinue.size()), noThrow(ec));
     checkExpired(ec);
     if (ec) co_return false;
@@ -335,6 +409,7 @@ Task<bool> Session<Net>::serveOne() {
       connection->generation = group->generation;
       upstream_ = &connection->stream;
       setDeadline(config.timeouts.upstreamConnect);
+      waiting_ = Waiting::Upstream;
       ec = co_await worker_.net().connect(connection->stream, *group);
       checkExpired(ec);
       if (ec) {
@@ -353,6 +428,7 @@ Task<bool> Session<Net>::serveOne() {
     const std::array<asio::const_buffer, 3> first{asio::buffer(head, rewrite.length),
                                                   asio::buffer(in.aux().data(), rewrite.extraLength),
                                                   asio::buffer(data + bodyStart, bodyEnd - bodyStart)};
+    waiting_ = Waiting::Upstream;
     co_await asio::async_write(connection->stream, first, noThrow(ec));
     checkExpired(ec);
     if (ec) {
@@ -381,6 +457,7 @@ Task<bool> Session<Net>::serveOne() {
       bool upstreamFailed = false;
       while (!bodyComplete) {
         setDeadline(config.timeouts.idle);
+        waiting_ = Waiting::Client;
         const auto n = co_await client_.async_read_some(asio::buffer(data, capacity), noThrow(ec));
         checkExpired(ec);
         if (ec) break;
@@ -404,6 +481,7 @@ Task<bool> Session<Net>::serveOne() {
         }
         inBegin_ = take;  // bytes after the body are the next request
         inEnd_ = static_cast<std::uint32_t>(n);
+        waiting_ = Waiting::Upstream;
         co_await asio::async_write(connection->stream, asio::buffer(data, take), noThrow(ec));
         checkExpired(ec);
         if (ec) {
@@ -425,8 +503,6 @@ Task<bool> Session<Net>::serveOne() {
         }
         co_return false;
       }
-    } else {
-      inBegin_ = bodyEnd;
     }
 
     // The response head; interim 1xx responses are dropped.
@@ -468,6 +544,7 @@ Task<bool> Session<Net>::serveOne() {
         haveResponse = true;
         break;
       }
+      waiting_ = Waiting::Upstream;
       const auto n = co_await connection->stream.async_read_some(asio::buffer(odata + outEnd, ocapacity - outEnd), noThrow(ec));
       checkExpired(ec);
       if (ec) break;
@@ -570,11 +647,13 @@ Task<bool> Session<Net>::serveOne() {
   const std::array<asio::const_buffer, 3> headAndBody{asio::buffer(responseHead, responseRewrite.length),
                                                       asio::buffer(in.aux().data(), responseRewrite.extraLength),
                                                       asio::buffer(odata + responseBody, take)};
+  waiting_ = Waiting::Client;
   co_await asio::async_write(client_, headAndBody, noThrow(ec));
   checkExpired(ec);
   if (ec) co_return false;
   while (!done) {
     setDeadline(config.timeouts.idle);
+    waiting_ = Waiting::Upstream;
     const auto n = co_await connection->stream.async_read_some(asio::buffer(odata, ocapacity), noThrow(ec));
     checkExpired(ec);
     if (ec) {
@@ -603,6 +682,7 @@ Task<bool> Session<Net>::serveOne() {
     } else {
       take = static_cast<std::uint32_t>(n);
     }
+    waiting_ = Waiting::Client;
     co_await asio::async_write(client_, asio::buffer(odata, take), noThrow(ec));
     checkExpired(ec);
     if (ec) co_return false;

@@ -113,7 +113,7 @@ Task<void> Worker::acceptLoop() {
     if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
     const auto ip = address.to_string();
     auto session = std::make_unique<Session<TcpNet>>(*state_, std::move(socket), ip);
-    asio::co_spawn(*ioc_, Session<TcpNet>::serve(std::move(session)), logFailure);
+    Session<TcpNet>::spawn(std::move(session));
   }
 }
 

@@ -129,9 +129,14 @@ void WorkerState<Net>::detach(Session<Net>& session) noexcept {
 
 template <class Net>
 void WorkerState<Net>::tick(std::int64_t nowNanos) {
+  const std::uint64_t previous = ticks_++;
   for (Session<Net>* s = sessions_; s != nullptr;) {
-    Session<Net>* next = s->next;  // expire() never frees the session synchronously, but stay safe
-    if (s->deadline() != 0 && s->deadline() <= nowNanos) s->expire();
+    Session<Net>* next = s->next;  // neither call frees the session synchronously, but stay safe
+    if (s->deadline() != 0 && s->deadline() <= nowNanos) {
+      s->expire();
+    } else {
+      s->parkIfIdleSince(previous);
+    }
     s = next;
   }
   const auto idleLimit = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.timeouts.upstreamIdle).count();

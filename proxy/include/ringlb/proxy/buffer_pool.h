@@ -13,30 +13,37 @@ namespace ringlb::proxy {
 /// A request's working memory: the byte buffer of one direction, a scratch
 /// area for added header lines and the head's field index. Pooled per worker
 /// and held only while a request is active, so idle connections cost none.
+/// One anonymous mapping laid out index-first, so a small request touches
+/// two pages; unmapping it returns the memory to the system at once, which
+/// keeps a burst of active connections from pinning RSS afterwards.
 class IoBuffer {
  public:
   IoBuffer(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields);
+  ~IoBuffer();
+  IoBuffer(const IoBuffer&) = delete;
+  IoBuffer& operator=(const IoBuffer&) = delete;
 
-  char* data() noexcept { return data_.get(); }
+  char* data() noexcept { return data_; }
   std::size_t capacity() const noexcept { return capacity_; }
-  std::span<char> aux() noexcept { return {aux_.get(), auxCapacity_}; }
+  std::span<char> aux() noexcept { return aux_; }
   std::span<HeaderField> fields() noexcept { return fields_; }
   std::span<std::string_view> connectionTokens() noexcept { return tokens_; }
 
  private:
-  std::unique_ptr<char[]> data_;
-  std::size_t capacity_;
-  std::unique_ptr<char[]> aux_;
-  std::size_t auxCapacity_;
-  std::vector<HeaderField> fields_;
-  std::vector<std::string_view> tokens_;
+  void* mapping_ = nullptr;
+  std::size_t mappingSize_ = 0;
+  std::span<HeaderField> fields_;
+  std::span<std::string_view> tokens_;
+  std::span<char> aux_;
+  char* data_ = nullptr;
+  std::size_t capacity_ = 0;
 };
 
 /// Per-worker free list of IoBuffers; single-threaded. Keeps at most
 /// `maxFree` buffers and frees the rest, so a burst does not pin memory.
 class BufferPool {
  public:
-  BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t maxFree = 64);
+  BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t maxFree = 32);
 
   /// A buffer (reused or new). Never null.
   std::unique_ptr<IoBuffer> acquire();

@@ -37,6 +37,7 @@ class HeadScanner {
   std::size_t lineStart_ = 0;  // first byte of the current line
   std::size_t skipped_ = 0;    // leading empty lines (RFC 9112 §2.2 allows them before a request)
   std::size_t end_ = 0;
+  std::size_t firstLineLength_ = 0;
   bool sawLine_ = false;
   HttpError error_;
 };

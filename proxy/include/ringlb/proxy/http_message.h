@@ -20,14 +20,15 @@ enum class BodyFraming : std::uint8_t { None, Length, Chunked, UntilClose };
 
 /// One field line of a parsed head. Offsets are from the first byte of the
 /// head (the request or status line), so the index stays valid while the head
-/// bytes stay put. Kept small: the index lives in pooled buffers.
+/// bytes stay put. Kept small and trivial: the index lives in pooled buffers,
+/// whose untouched pages cost no memory.
 struct HeaderField {
-  std::uint32_t line = 0;        // offset of the field name
-  std::uint32_t lineLength = 0;  // name through the terminating CRLF
-  std::uint32_t value = 0;       // offset of the value, without surrounding whitespace
-  std::uint32_t valueLength = 0;
-  std::uint16_t nameLength = 0;
-  std::uint16_t kind = 0;        // a FieldKind
+  std::uint32_t line;        // offset of the field name
+  std::uint32_t lineLength;  // name through the terminating CRLF
+  std::uint32_t value;       // offset of the value, without surrounding whitespace
+  std::uint32_t valueLength;
+  std::uint16_t nameLength;
+  std::uint16_t kind;        // a FieldKind
 };
 
 /// Fields the proxy acts on, recognised once while parsing.

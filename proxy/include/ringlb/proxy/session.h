@@ -22,6 +22,11 @@ class WorkerState;
 /// served in order (pipelined requests wait in the socket, so pipelining is
 /// capped at one buffer). Between requests the session holds no buffer.
 ///
+/// A connection idle for a couple of watchdog ticks is parked: its coroutine
+/// ends and a plain readiness wait holding only the session object takes its
+/// place, so an idle keep-alive connection costs the session, its socket and
+/// one pending wait. The next request spawns the coroutine again.
+///
 /// Time limits are deadlines checked by the worker's watchdog (`tick`), not
 /// timers per operation. The data plane never throws: every failure ends in
 /// a local reply (400/408/413/414/417/431/502/503/504) or a close.
@@ -36,14 +41,17 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  /// Serves the connection until either side closes it.
-  Task<void> run();
+  /// Serves the connection until either side closes it or it goes idle long
+  /// enough to park. Returns true to park.
+  Task<bool> run();
 
-  /// Owns `session` for the coroutine's lifetime (what the acceptor spawns).
-  static Task<void> serve(std::unique_ptr<Session> session) { co_await session->run(); }
+  /// Starts serving `session` on its worker's io_context (what the acceptor calls).
+  static void spawn(std::unique_ptr<Session> session);
 
   /// Watchdog: the deadline passed; aborts the pending I/O so run() sees it.
   void expire() noexcept;
+  /// Watchdog: parks the session if it has waited idle since tick `beforeTick`.
+  void parkIfIdleSince(std::uint64_t beforeTick) noexcept;
   /// Drain: closes the connection now if it waits for a next request.
   void closeIfIdle() noexcept;
   /// Monotonic (coarse) nanoseconds at which the current phase times out; 0 for none.
@@ -54,7 +62,10 @@ class Session {
 
  private:
   enum class Phase : std::uint8_t { Idle, Active, Closed };
+  enum class Waiting : std::uint8_t { Client, Upstream };
 
+  static Task<void> serve(std::unique_ptr<Session> session);
+  static void park(std::unique_ptr<Session> session);
   Task<bool> serveOne();
   Task<bool> writeLocal(HttpError error, bool keepAlive, std::uint8_t versionMinor, MemberStats* stats = nullptr);
   Task<void> lingerClose();
@@ -72,8 +83,13 @@ class Session {
   typename Net::Stream* upstream_ = nullptr;  // the attempt's upstream stream, for expire()
   std::int64_t deadline_ = 0;
   Phase phase_ = Phase::Idle;
+  Waiting waiting_ = Waiting::Client;  // which stream the pending operation is on
   bool expired_ = false;
   bool linger_ = false;  // close after draining what the client still sends (error replies)
+  bool fresh_ = true;    // no request yet: the head timeout applies to the first wait
+  bool parkRequested_ = false;
+  bool parked_ = false;
+  std::uint64_t idleTick_ = 0;  // watchdog tick at which the current idle wait began
   std::int64_t requestStart_ = 0;
   std::uint8_t clientIpLength_ = 0;
   std::array<char, 46> clientIp_{};

@@ -78,9 +78,11 @@ class WorkerState {
   void detach(Session<Net>& session) noexcept;
   std::size_t sessionCount() const noexcept { return sessionCount_; }
 
-  /// The watchdog: expires sessions whose deadline passed and closes pooled
-  /// connections idle too long. Called periodically by the owner.
+  /// The watchdog: expires sessions whose deadline passed, parks sessions
+  /// idle since the previous tick and closes pooled connections idle too
+  /// long. Called periodically by the owner.
   void tick(std::int64_t nowNanos);
+  std::uint64_t tickCount() const noexcept { return ticks_; }
 
   /// Stops keep-alive: idle sessions close now, active ones after their response.
   void beginDrain();
@@ -127,6 +129,7 @@ class WorkerState {
   Session<Net>* sessions_ = nullptr;  // intrusive list
   std::size_t sessionCount_ = 0;
   bool draining_ = false;
+  std::uint64_t ticks_ = 1;
   std::uint64_t rng_;
 };
 

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""A ring member for the proxy's integration tests.
+
+Answers every request with its id (body "<id> <path>", header X-Served-By) and
+appends every request it sees to a JSON-lines log, so tests can prove what
+reached it. Paths with meaning:
+  /bytes/N       a body of N bytes, streamed
+  /status/N      answers status N
+  /slow/MS       answers after MS milliseconds
+Request bodies (Content-Length or chunked) are read in pieces and counted,
+never held whole; the answer reports the count.
+"""
+import argparse
+import json
+import socket
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CHUNK = 64 * 1024
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def record(self, **event):
+        with self.server.log_lock:
+            self.server.log.write(json.dumps(event) + "\n")
+            self.server.log.flush()
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in separate sends: without this, Nagle and delayed ACKs add 40 ms.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.record(event="connect")
+
+    def read_body(self):
+        total = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    return total
+                remaining = size
+                while remaining:
+                    got = len(self.rfile.read(min(CHUNK, remaining)))
+                    if got == 0:
+                        return total
+                    remaining -= got
+                    total += got
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        while total < length:
+            got = len(self.rfile.read(min(CHUNK, length - total)))
+            if got == 0:
+                break
+            total += got
+        return total
+
+    def answer(self):
+        received = self.read_body()
+        self.record(event="request", method=self.command, path=self.path, version=self.request_version,
+                    headers={k: v for k, v in self.headers.items()}, body=received)
+        parts = self.path.split("/")
+        status = 200
+        if len(parts) >= 3 and parts[1] == "slow":
+            time.sleep(int(parts[2]) / 1000)
+        if len(parts) >= 3 and parts[1] == "status":
+            status = int(parts[2])
+        if len(parts) >= 3 and parts[1] == "bytes":
+            size = int(parts[2])
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.send_header("X-Served-By", self.server.member_id)
+            self.end_headers()
+            if self.command != "HEAD":
+                block = b"x" * CHUNK
+                sent = 0
+                while sent < size:
+                    n = min(CHUNK, size - sent)
+                    self.wfile.write(block[:n])
+                    sent += n
+            return
+        body = f"{self.server.member_id} {self.path} {received}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Served-By", self.server.member_id)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = answer
+
+    def send_error(self, code, message=None, explain=None):
+        self.record(event="bad-request", code=code, raw=str(self.raw_requestline[:200]))
+        super().send_error(code, message, explain)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log", required=True)
+    args = parser.parse_args()
+    server = Server(("127.0.0.1", args.port), Handler)
+    server.member_id = args.id
+    server.log = open(args.log, "a")
+    server.log_lock = threading.Lock()
+    print(f"listening {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

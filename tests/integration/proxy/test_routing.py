@@ -1,0 +1,203 @@
+"""Routing by the ring: owners, /explain, failover on a killed member, ring updates from the operator."""
+import json
+import os
+import threading
+import time
+import unittest
+
+from harness import ProxyTestCase, owner_chain, ring_json
+
+
+class RoutingTest(ProxyTestCase):
+    def test_every_key_lands_on_its_owner_and_matches_explain(self):
+        members = self.start_members(4)
+        operator = self.start_operator()
+        ring = ring_json("apod", 1, members)
+        operator.publish(ring)
+        proxy = self.start_proxy("--ring-url", operator.url())
+        self.wait_for_version(proxy, 1)
+        conn = proxy.connection()
+        served = {}
+        for i in range(200):
+            key = f"/planetary/apod/{i}"
+            status, headers, body = proxy.get(key + "?date=2020-01-01", connection=conn)
+            self.assertEqual(status, 200)
+            served[key] = headers["X-Served-By"]
+            _, explain = proxy.admin_json("/explain?key=" + key)
+            self.assertEqual(explain["chosen"], served[key], key)
+            self.assertEqual(explain["owner"], served[key], key)
+        self.assertEqual(len(set(served.values())), 4, "every member owns some of 200 keys")
+        # An independent computation of the owner (ringctl, from the same wire format).
+        for key in list(served)[:25]:
+            self.assertEqual(owner_chain(ring, key, self.workdir)[0], served[key], key)
+
+    def test_a_killed_member_fails_no_idempotent_request_and_only_its_keys_move(self):
+        members = self.start_members(4)
+        backends = ",".join(f"{m.id}={m.address}" for m in members)
+        proxy = self.start_proxy("--backends", backends)
+        ring = ring_json("static", 1, members)
+        keys = [f"/item/{i}" for i in range(120)]
+        before = {}
+        conn = proxy.connection()
+        for key in keys:
+            status, headers, _ = proxy.get(key, connection=conn)
+            self.assertEqual(status, 200)
+            before[key] = headers["X-Served-By"]
+        victim = members[1]
+
+        failures, done, stop = [], [0], threading.Event()
+
+        def load():
+            c = proxy.connection()
+            i = 0
+            while not stop.is_set():
+                key = keys[i % len(keys)]
+                i += 1
+                try:
+                    c.request("GET" if i % 3 else "HEAD", key)
+                    response = c.getresponse()
+                    response.read()
+                    if response.status != 200:
+                        failures.append((key, response.status))
+                    done[0] += 1
+                except Exception as error:  # a failed request, not a test error
+                    failures.append((key, repr(error)))
+                    c.close()
+                    c = proxy.connection()
+
+        threads = [threading.Thread(target=load) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.8)
+        victim.kill()
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [], "idempotent requests must survive a killed member")
+        self.assertGreater(done[0], 300)
+
+        moved_to = {}
+        for key in keys:
+            status, headers, _ = proxy.get(key, connection=conn)
+            self.assertEqual(status, 200)
+            after = headers["X-Served-By"]
+            if before[key] != victim.id:
+                self.assertEqual(after, before[key], f"{key} moved although its owner is alive")
+            else:
+                chain = owner_chain(ring, key, self.workdir)
+                self.assertEqual(after, chain[1], f"{key} must go to the victim's successor")
+                moved_to[key] = after
+        self.assertGreater(len(moved_to), 0, "the victim owned some keys")
+        self.assertGreaterEqual(proxy.metric("ringlb_proxy_retries_total"), 1)
+        self.assertGreaterEqual(proxy.metric("ringlb_proxy_upstream_errors_total", {"member": victim.id}), 1)
+        self.assertEqual(proxy.metric("ringlb_proxy_member_ejected", {"member": victim.id}), 1)
+
+    def test_a_new_ring_from_the_operator_is_applied_within_50ms(self):
+        members = self.start_members(3)
+        operator = self.start_operator()
+        operator.publish(ring_json("apod", 1, members))
+        proxy = self.start_proxy("--ring-url", operator.url())
+        self.wait_for_version(proxy, 1)
+        admin = __import__("http.client").client.HTTPConnection("127.0.0.1", proxy.admin_port, timeout=5)
+        delays = []
+        for version in range(2, 8):
+            time.sleep(0.2)  # the proxy is parked in its long poll
+            states = {members[version % 3].id: "NotReady"}
+            operator.publish(ring_json("apod", version, members, states=states))
+            while True:
+                admin.request("GET", "/ring")
+                ring = json.loads(admin.getresponse().read())
+                if ring["version"] == version:
+                    break
+                self.assertLess(time.monotonic() - operator.published_at[version], 1.0)
+            delays.append(time.monotonic() - operator.published_at[version])
+        self.assertLess(max(delays), 0.050, f"apply delays {delays}")
+        # The last ring is the one routing: its NotReady member gets nothing.
+        down = members[7 % 3].id
+        for i in range(60):
+            _, headers, _ = proxy.get(f"/after/{i}")
+            self.assertNotEqual(headers["X-Served-By"], down)
+
+    def test_the_operator_going_away_leaves_routing_intact(self):
+        members = self.start_members(3)
+        operator = self.start_operator()
+        ring = ring_json("apod", 4, members)
+        operator.publish(ring)
+        proxy = self.start_proxy("--ring-url", operator.url(), "--ring-backoff-max", "300ms")
+        self.wait_for_version(proxy, 4)
+        keys = [f"/k/{i}" for i in range(40)]
+        before = {k: proxy.get(k)[1]["X-Served-By"] for k in keys}
+        self.assertEqual(proxy.metric("ringlb_proxy_ring_staleness_seconds"), 0)
+        port = operator.port
+        operator.stop()
+        time.sleep(1.5)
+        for key in keys:
+            status, headers, _ = proxy.get(key)
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["X-Served-By"], before[key])
+        staleness = proxy.metric("ringlb_proxy_ring_staleness_seconds")
+        self.assertGreater(staleness, 1.0)
+        time.sleep(0.5)
+        self.assertGreater(proxy.metric("ringlb_proxy_ring_staleness_seconds"), staleness)
+        self.assertEqual(proxy.admin("/readyz")[0], 200, "a stale ring still serves")
+        # The operator comes back on the same address with a newer ring: the proxy reconnects.
+        revived = __import__("harness").FakeOperator("apod", port=port)
+        self.cleanups.append(revived.stop)
+        revived.publish(ring_json("apod", 5, members[:2]))
+        self.wait_for_version(proxy, 5, timeout=5)
+        self.assertEqual(proxy.metric("ringlb_proxy_ring_staleness_seconds"), 0)
+
+    def test_ring_file_is_reloaded_and_a_bad_ring_is_refused(self):
+        members = self.start_members(3)
+        path = os.path.join(self.workdir, "ring.json")
+        self.write_ring(path, ring_json("file", 1, members))
+        proxy = self.start_proxy("--ring-file", path)
+        self.wait_for_version(proxy, 1)
+        self.write_ring(path, {"name": "file", "version": 2, "members": [{"id": "x", "address": "nowhere", "weight": 1}]})
+        deadline = time.monotonic() + 5
+        while (proxy.metric("ringlb_proxy_ring_updates_total", {"result": "rejected"}) or 0) < 1:
+            self.assertLess(time.monotonic(), deadline, "bad ring not noticed")
+            time.sleep(0.05)
+        self.assertEqual(proxy.admin_json("/ring")[1]["version"], 1)
+        self.assertIn("members[0].address", proxy.log())
+        self.assertEqual(proxy.get("/still/works")[0], 200)
+        self.write_ring(path, ring_json("file", 3, members[:1]))
+        self.wait_for_version(proxy, 3)
+        for i in range(20):
+            self.assertEqual(proxy.get(f"/only/{i}")[1]["X-Served-By"], members[0].id)
+
+    def test_key_source_from_the_ring_with_path_fallback(self):
+        members = self.start_members(4)
+        operator = self.start_operator()
+        ring = ring_json("apod", 1, members, key={"source": "header", "name": "X-User"})
+        operator.publish(ring)
+        proxy = self.start_proxy("--ring-url", operator.url())
+        self.wait_for_version(proxy, 1)
+        for user in ["alice", "bob", "carol", "dave", "erin"]:
+            owner = owner_chain(ring, user, self.workdir)[0]
+            for path in ["/a", "/b/c", "/d?e=f"]:
+                self.assertEqual(proxy.get(path, headers={"X-User": user})[1]["X-Served-By"], owner)
+        for path in ["/p/1", "/p/2", "/p/3"]:  # no X-User: the path is the key
+            self.assertEqual(proxy.get(path + "?q=1")[1]["X-Served-By"], owner_chain(ring, path, self.workdir)[0])
+
+    # helpers
+    def wait_for_version(self, proxy, version, timeout=5):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = proxy.admin("/ring")
+            if status == 200 and json.loads(body)["version"] == version:
+                return
+            time.sleep(0.01)
+        self.fail(f"ring version {version} not applied:\n{proxy.log()}")
+
+    @staticmethod
+    def write_ring(path, ring):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(ring, f)
+        os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    unittest.main()

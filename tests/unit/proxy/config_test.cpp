@@ -1,0 +1,130 @@
+#include "ringlb/proxy/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace ringlb::proxy {
+namespace {
+
+std::string writeTemp(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Config, ParsesDurationsSizesAndAddresses) {
+  EXPECT_EQ(parseDuration("500ms").value(), Millis(500));
+  EXPECT_EQ(parseDuration("2s").value(), Millis(2000));
+  EXPECT_EQ(parseDuration("1.5").value(), Millis(1500));
+  EXPECT_EQ(parseDuration("2m").value(), Millis(120000));
+  EXPECT_FALSE(parseDuration("soon"));
+  EXPECT_FALSE(parseDuration("5 s"));
+  EXPECT_EQ(parseSize("16k").value(), 16384u);
+  EXPECT_EQ(parseSize("10M").value(), 10u << 20);
+  EXPECT_FALSE(parseSize("ten"));
+  EXPECT_EQ(parseHostPort("127.0.0.1:80").value(), (HostPort{"127.0.0.1", 80}));
+  EXPECT_EQ(parseHostPort("[::1]:8080").value(), (HostPort{"::1", 8080}));
+  EXPECT_EQ(parseHostPort(":9").value(), (HostPort{"0.0.0.0", 9}));
+  EXPECT_FALSE(parseHostPort("nohost"));
+  EXPECT_FALSE(parseHostPort("h:70000"));
+  EXPECT_FALSE(parseHostPort("::1:80"));
+}
+
+TEST(Config, ParsesBackendsKeysAndUrls) {
+  auto members = parseBackends("a=127.0.0.1:1,b=localhost:2,127.0.0.1:3");
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 3u);
+  EXPECT_EQ(members.value()[0].id, "a");
+  EXPECT_EQ(members.value()[2].id, "127.0.0.1:3");
+  EXPECT_NE(parseBackends("a=h:1,a=h:2").error().find("duplicate id 'a'"), std::string::npos);
+  EXPECT_NE(parseBackends("a=h").error().find("HOST:PORT"), std::string::npos);
+  EXPECT_FALSE(parseBackends(""));
+
+  EXPECT_EQ(parseKeySpec("header:X-User").value().name, "X-User");
+  EXPECT_EQ(parseKeySpec("sourceIP").value().source, ring::KeySource::SourceIp);
+  EXPECT_FALSE(parseKeySpec("header"));
+  EXPECT_FALSE(parseKeySpec("path:x"));
+  EXPECT_FALSE(parseKeySpec("body"));
+
+  auto url = parseHttpUrl("http://127.0.0.1:8081/v1/rings/apod");
+  ASSERT_TRUE(url.ok());
+  EXPECT_EQ(url->endpoint.port, 8081);
+  EXPECT_EQ(url->target, "/v1/rings/apod");
+  EXPECT_FALSE(parseHttpUrl("https://h:1/v1/rings/a"));
+  EXPECT_FALSE(parseHttpUrl("http://h:1"));
+}
+
+TEST(Config, LoadsYamlMirroringTheFlags) {
+  const auto path = writeTemp("proxy-good.yaml", R"(
+listen: 127.0.0.1:8000
+threads: 3
+backends: [a=127.0.0.1:1, b=127.0.0.1:2]
+key: cookie:session
+retries: 1
+limits: {maxHeaderBytes: 8k, maxHeaders: 50, maxBodyBytes: 1M}
+timeouts:
+  requestHead: 2s
+  idle: 30s
+passiveHealth: {consecutiveFailures: 3, baseEjection: 1s}
+log: {level: debug, json: true}
+)");
+  auto config = loadConfigFile(path, ProxyConfig{});
+  ASSERT_TRUE(config.ok()) << config.error();
+  EXPECT_EQ(config->listen.port, 8000);
+  EXPECT_EQ(config->threads, 3u);
+  EXPECT_EQ(config->backends.size(), 2u);
+  EXPECT_EQ(config->key->name, "session");
+  EXPECT_EQ(config->retries, 1u);
+  EXPECT_EQ(config->limits.maxHeaderBytes, 8192u);
+  EXPECT_EQ(config->limits.maxBodyBytes, 1u << 20);
+  EXPECT_EQ(config->timeouts.requestHead, Millis(2000));
+  EXPECT_EQ(config->passiveHealth.consecutiveFailures, 3u);
+  EXPECT_TRUE(config->log.json);
+  EXPECT_TRUE(validateConfig(config.value()).ok());
+}
+
+TEST(Config, BadFilesNameTheFileAndTheField) {
+  const auto bad = writeTemp("proxy-bad.yaml", "timeouts:\n  idle: forever\n");
+  auto config = loadConfigFile(bad, ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().find("proxy-bad.yaml: timeouts.idle:"), std::string::npos) << config.error();
+
+  const auto unknown = writeTemp("proxy-unknown.yaml", "limits:\n  maxHeaderByte: 10\n");
+  config = loadConfigFile(unknown, ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().find("limits.maxHeaderByte: unknown field"), std::string::npos) << config.error();
+
+  const auto syntax = writeTemp("proxy-syntax.yaml", "listen: [\n");
+  config = loadConfigFile(syntax, ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().find("invalid YAML"), std::string::npos);
+
+  EXPECT_FALSE(loadConfigFile(::testing::TempDir() + "missing.yaml", ProxyConfig{}).ok());
+
+  const auto range = writeTemp("proxy-range.yaml", "retries: 99\n");
+  config = loadConfigFile(range, ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().find("retries: must be between 0 and 16"), std::string::npos) << config.error();
+}
+
+TEST(Config, RequiresExactlyOneRingSource) {
+  ProxyConfig config;
+  EXPECT_FALSE(validateConfig(config).ok());
+  config.backends = parseBackends("a=h:1").value();
+  EXPECT_TRUE(validateConfig(config).ok());
+  config.ringFile = "ring.json";
+  EXPECT_NE(validateConfig(config).error().find("only one ring source"), std::string::npos);
+}
+
+TEST(Config, EverySettingHasAFlagAPathAndHelp) {
+  for (const auto& setting : settings()) {
+    EXPECT_EQ(setting.flag.substr(0, 2), "--") << setting.path;
+    EXPECT_FALSE(setting.help.empty()) << setting.path;
+  }
+}
+
+}  // namespace
+}  // namespace ringlb::proxy

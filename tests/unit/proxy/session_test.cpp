@@ -1,0 +1,447 @@
+// Sessions driven on beast::test::stream: the exact bytes each side sees, and
+// a fail_count loop that makes every operation fail in turn.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
+
+#include "ringlb/proxy/health_registry.h"
+#include "ringlb/proxy/proxy_metrics.h"
+#include "ringlb/proxy/ring_publisher.h"
+#include "ringlb/proxy/ring_store.h"
+#include "ringlb/ring/hash.h"
+#include "session_impl.h"
+#include "test_net.h"
+#include "worker_state_impl.h"
+
+namespace ringlb::proxy {
+
+template class WorkerState<TestNet>;
+template class Session<TestNet>;
+
+namespace {
+
+namespace test = boost::beast::test;
+
+// Whether `data` starts with a complete request (Content-Length or chunked), and its size.
+std::size_t completeRequest(const std::string& data) {
+  const auto end = data.find("\r\n\r\n");
+  if (end == std::string::npos) return 0;
+  const auto head = data.substr(0, end + 4);
+  std::string lower;
+  for (char c : head) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (const auto cl = lower.find("\r\ncontent-length: "); cl != std::string::npos) {
+    const auto length = std::stoull(head.substr(cl + 18));
+    return data.size() >= end + 4 + length ? end + 4 + length : 0;
+  }
+  if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+    const auto last = data.find("\r\n0\r\n\r\n", end);
+    return last == std::string::npos ? 0 : last + 7;
+  }
+  return end + 4;
+}
+
+// Owns a session for as long as it runs (test streams never park).
+Task<void> serveToEnd(std::unique_ptr<Session<TestNet>> session) {
+  const bool parked = co_await session->run();
+  EXPECT_FALSE(parked);
+}
+
+// What a fake member does with each request on a connection.
+struct Script {
+  std::deque<std::string> responses;  // "<silent>" never answers, "<close>" closes
+};
+
+class SessionTest : public ::testing::Test {
+ protected:
+  SessionTest() {
+    config.timeouts.requestHead = std::chrono::seconds(5);
+    publish({"a", "b", "c"});
+  }
+
+  void publish(const std::vector<std::string>& ids, ring::MemberState state = ring::MemberState::Ready) {
+    ring::RingSpec spec;
+    spec.name = "t";
+    spec.version = ++version;
+    for (const auto& id : ids) spec.members.push_back({id, id + ".test:80", 1, state});
+    ASSERT_TRUE(publisher.apply(spec, "test").ok());
+  }
+
+  // The members in the order a request for `path` tries them.
+  std::vector<std::string> order(const std::string& path) {
+    std::vector<std::string> out;
+    const auto table = store.current();
+    auto walk = table->ring->walk(ring::hashKey(path));
+    while (auto i = walk.next()) out.push_back(table->ring->members()[*i].id);
+    return out;
+  }
+
+  Task<void> backend(test::stream& remote, std::string member) {
+    std::string buffer;
+    char chunk[4096];
+    for (;;) {
+      std::size_t size = 0;
+      while ((size = completeRequest(buffer)) == 0) {
+        error_code ec;
+        const auto n = co_await remote.async_read_some(asio::buffer(chunk), noThrow(ec));
+        if (ec) co_return;
+        buffer.append(chunk, n);
+      }
+      received[member].push_back(buffer.substr(0, size));
+      buffer.erase(0, size);
+      auto& script = scripts[member];
+      const std::string response = script.responses.empty() ? std::string("HTTP/1.1 200 OK\r\nContent-Length: " +
+                                                                          std::to_string(member.size()) + "\r\n\r\n" + member)
+                                                            : script.responses.front();
+      if (!script.responses.empty()) script.responses.pop_front();
+      if (response == "<close>") {
+        remote.close();
+        co_return;
+      }
+      if (response == "<silent>") {
+        error_code ec;
+        co_await remote.async_read_some(asio::buffer(chunk), noThrow(ec));  // until the proxy gives up
+        co_return;
+      }
+      // "...<then-close>": write, then close (a body delimited by the end of the connection).
+      const bool thenClose = response.ends_with("<then-close>");
+      const auto bytes = thenClose ? response.substr(0, response.size() - 12) : response;
+      error_code ec;
+      co_await asio::async_write(remote, asio::buffer(bytes), noThrow(ec));
+      if (ec) co_return;
+      if (thenClose) {
+        remote.close();
+        co_return;
+      }
+    }
+  }
+
+  // Runs one client connection that sends `request` and closes its sending side; returns what it received.
+  std::string exchange(const std::string& request, test::fail_count* fc = nullptr,
+                       std::function<void(asio::io_context&, WorkerState<TestNet>&)> extra = {}) {
+    asio::io_context ioc;
+    TestNet net;
+    std::vector<std::unique_ptr<test::stream>> remotes;
+    net.connector = [&](test::stream& local, const UpstreamGroup<TestNet>& group) -> error_code {
+      const auto member = group.id;
+      ++connects[member];
+      if (refuse.count(member)) return asio::error::connection_refused;
+      if (fc != nullptr) {
+        error_code ec;
+        if (fc->fail(ec)) return ec;
+        local = test::stream(ioc, *fc);
+      }
+      remotes.push_back(std::make_unique<test::stream>(ioc));
+      local.connect(*remotes.back());
+      asio::co_spawn(ioc, backend(*remotes.back(), member), asio::detached);
+      return {};
+    };
+    WorkerState<TestNet> state(ioc, config, net, store, metrics, 0);
+    test::stream client = fc != nullptr ? test::stream(ioc, *fc) : test::stream(ioc);
+    test::stream peer(ioc);
+    client.connect(peer);
+    client.append(request);
+    peer.close();
+    // When the client connection ends, close the pooled upstream connections so the fake members finish too.
+    asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "10.1.2.3")),
+                   [&state](std::exception_ptr) { state.closeIdleConnections(); });
+    if (extra) extra(ioc, state);
+    ioc.run();
+    EXPECT_EQ(metrics.activeConnections.load(), 0);
+    return std::string(peer.str());
+  }
+
+  std::uint64_t counter(const std::string& member, std::size_t cls) {
+    return metrics.memberStats(0, member).responses[cls - 1].get();
+  }
+
+  ProxyConfig config;
+  RingStore store;
+  HealthRegistry health;
+  ProxyMetrics metrics{store, health};
+  RingPublisher publisher{store, health, std::nullopt};
+  std::uint64_t version = 0;
+  std::map<std::string, Script> scripts;
+  std::map<std::string, std::vector<std::string>> received;
+  std::map<std::string, int> connects;
+  std::set<std::string> refuse;
+};
+
+TEST_F(SessionTest, ForwardsToTheOwnerWithForwardingFields) {
+  const auto owner = order("/item/1")[0];
+  const auto reply = exchange("GET /item/1 HTTP/1.1\r\nHost: shop\r\nConnection: X-Hop\r\nX-Hop: 1\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner);
+  ASSERT_EQ(received[owner].size(), 1u);
+  const auto& forwarded = received[owner][0];
+  EXPECT_EQ(forwarded.rfind("GET /item/1 HTTP/1.1\r\nHost: shop\r\n", 0), 0u) << forwarded;
+  EXPECT_NE(forwarded.find("X-Forwarded-For: 10.1.2.3\r\n"), std::string::npos);
+  EXPECT_NE(forwarded.find("X-Forwarded-Proto: http\r\n"), std::string::npos);
+  EXPECT_NE(forwarded.find("X-Forwarded-Host: shop\r\n"), std::string::npos);
+  EXPECT_NE(forwarded.find("Via: 1.1 ringlb\r\n"), std::string::npos);
+  EXPECT_NE(forwarded.find("X-Request-Id: "), std::string::npos);
+  EXPECT_EQ(forwarded.find("X-Hop"), std::string::npos);
+  EXPECT_EQ(forwarded.find("Connection"), std::string::npos);
+  EXPECT_EQ(counter(owner, 2), 1u);
+}
+
+TEST_F(SessionTest, PipelinedRequestsShareOnePooledUpstreamConnection) {
+  const auto owner = order("/same")[0];
+  const auto reply = exchange("GET /same HTTP/1.1\r\nHost: h\r\n\r\nGET /same HTTP/1.1\r\nHost: h\r\n\r\n");
+  const std::string one = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner;
+  EXPECT_EQ(reply, one + one);
+  EXPECT_EQ(received[owner].size(), 2u);
+  EXPECT_EQ(connects[owner], 1);
+}
+
+TEST_F(SessionTest, ConnectFailuresGoToTheNextSuccessor) {
+  const auto chain = order("/retry");
+  refuse.insert(chain[0]);
+  const auto reply = exchange("POST /retry HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply;
+  EXPECT_EQ(reply.substr(reply.size() - 1), chain[1]);
+  EXPECT_EQ(metrics.memberStats(0, chain[0]).upstreamErrors[0].get(), 1u);
+  EXPECT_EQ(metrics.memberStats(0, chain[1]).retries.get(), 1u);
+  ASSERT_EQ(received[chain[1]].size(), 1u);
+  EXPECT_EQ(received[chain[1]][0].substr(received[chain[1]][0].size() - 3), "abc");
+}
+
+TEST_F(SessionTest, ResetBeforeAnyResponseRetriesIdempotentRequestsOnly) {
+  const auto chain = order("/reset");
+  scripts[chain[0]].responses = {"<close>"};
+  auto reply = exchange("GET /reset HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply;
+  EXPECT_EQ(reply.substr(reply.size() - 1), chain[1]);
+
+  scripts[chain[0]].responses = {"<close>"};
+  received.clear();
+  reply = exchange("POST /reset HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx");
+  EXPECT_NE(reply.find("HTTP/1.1 502 Bad Gateway"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("closed the connection without a response"), std::string::npos);
+  EXPECT_TRUE(received[chain[1]].empty());
+}
+
+TEST_F(SessionTest, RetriesStopAtTheConfiguredCount) {
+  config.retries = 1;
+  for (const auto& id : {"a", "b", "c"}) refuse.insert(id);
+  const auto reply = exchange("GET /none HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_NE(reply.find("502 Bad Gateway"), std::string::npos);
+  EXPECT_NE(reply.find("could not connect"), std::string::npos);
+  int total = 0;
+  for (auto& [member, n] : connects) total += n;
+  EXPECT_EQ(total, 2);
+}
+
+TEST_F(SessionTest, InvalidUpstreamFramingIs502AndTheClientStaysInSync) {
+  const auto owner = order("/bad")[0];
+  const char* bad[] = {
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nab",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabEXTRA",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+      "HTTP/1.1 2x0 OK\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-A: a\x01\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nX-A: a\r\n folded\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+  };
+  for (const char* response : bad) {
+    scripts[owner].responses = {response};
+    const auto reply = exchange("GET /bad HTTP/1.1\r\nHost: h\r\n\r\nGET /bad HTTP/1.1\r\nHost: h\r\n\r\n");
+    // The bad response becomes a 502, and the pipelined second request is still answered correctly.
+    EXPECT_EQ(reply.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0), 0u) << response << "\n" << reply;
+    EXPECT_NE(reply.find("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner), std::string::npos)
+        << response << "\n" << reply;
+  }
+}
+
+TEST_F(SessionTest, OversizedUpstreamHeadIs502) {
+  config.limits.maxHeaderBytes = 2048;
+  const auto owner = order("/big")[0];
+  scripts[owner].responses = {"HTTP/1.1 200 OK\r\nX-Big: " + std::string(4096, 'x') + "\r\nContent-Length: 0\r\n\r\n"};
+  const auto reply = exchange("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0), 0u) << reply;
+}
+
+TEST_F(SessionTest, InterimResponsesAreDroppedAndChunkedBodiesRelayed) {
+  const auto owner = order("/chunks")[0];
+  scripts[owner].responses = {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"};
+  const auto reply = exchange("POST /chunks HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwxyz\r\n0\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVia: 1.1 ringlb\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  ASSERT_EQ(received[owner].size(), 1u);
+  EXPECT_NE(received[owner][0].find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_EQ(received[owner][0].substr(received[owner][0].size() - 14), "4\r\nwxyz\r\n0\r\n\r\n");
+}
+
+TEST_F(SessionTest, MalformedRequestsNeverReachAMember) {
+  const char* bad[] = {
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
+      "GET / HTTP/1.1\nHost: h\n\n",
+  };
+  for (const char* request : bad) {
+    const auto reply = exchange(request);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << request << "\n" << reply;
+    EXPECT_NE(reply.find("Connection: close"), std::string::npos);
+  }
+  EXPECT_TRUE(received.empty());
+  EXPECT_TRUE(connects.empty());
+  EXPECT_EQ(counter("none", 4), std::size(bad));
+}
+
+TEST_F(SessionTest, NoRingOrNoReadyMemberIs503) {
+  publish({"a", "b"}, ring::MemberState::NotReady);
+  auto reply = exchange("GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("no member of the ring is Ready"), std::string::npos);
+  // The connection stays usable: both requests got their 503.
+  EXPECT_NE(reply.find("503", 20), std::string::npos);
+  EXPECT_TRUE(connects.empty());
+}
+
+TEST_F(SessionTest, ASilentMemberTimesOutWith504AndOtherSessionsAreUnaffected) {
+  config.retries = 0;
+  const auto owner = order("/slow")[0];
+  scripts[owner].responses = {"<silent>"};
+  const auto reply = exchange("POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", nullptr,
+                              [](asio::io_context& ioc, WorkerState<TestNet>& state) {
+                                auto timer = std::make_shared<SteadyTimer>(ioc);
+                                timer->expires_after(std::chrono::milliseconds(20));
+                                timer->async_wait([timer, &state](error_code) { state.tick(coarseNanos() + 3'600'000'000'000LL); });
+                              });
+  EXPECT_EQ(reply.rfind("HTTP/1.1 504 Gateway Timeout\r\n", 0), 0u) << reply;
+  EXPECT_EQ(metrics.memberStats(0, owner).upstreamErrors[2].get(), 1u);
+}
+
+TEST_F(SessionTest, LargeBodiesStreamThroughSmallBuffers) {
+  config.limits.bufferBytes = 4096;
+  config.limits.maxHeaderBytes = 2048;
+  const auto owner = order("/upload")[0];
+  std::string body;
+  for (int i = 0; i < 20000; ++i) body += static_cast<char>('a' + i % 26);
+  scripts[owner].responses = {"HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body};
+  const auto reply = exchange("PUT /upload HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string(body.size()) +
+                              "\r\n\r\n" + body);
+  ASSERT_GT(reply.size(), body.size());
+  EXPECT_EQ(reply.substr(reply.size() - body.size()), body);
+  ASSERT_EQ(received[owner].size(), 1u);
+  EXPECT_EQ(received[owner][0].substr(received[owner][0].size() - body.size()), body);
+}
+
+TEST_F(SessionTest, BodyLimitIs413) {
+  config.limits.maxBodyBytes = 10;
+  auto reply = exchange("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n01234567890");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 413 ", 0), 0u) << reply;
+  reply = exchange("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n01234567890\r\n0\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 413 ", 0), 0u) << reply;
+  EXPECT_TRUE(connects.empty());
+}
+
+TEST_F(SessionTest, HeadRequestsHaveNoBodyEvenWithContentLength) {
+  const auto owner = order("/head")[0];
+  scripts[owner].responses = {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"};
+  const auto reply = exchange("HEAD /head HTTP/1.1\r\nHost: h\r\n\r\nGET /head HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 ringlb\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner);
+}
+
+TEST_F(SessionTest, Http10ClientsAndUntilCloseBodiesCloseTheConnection) {
+  const auto owner = order("/old")[0];
+  scripts[owner].responses = {"HTTP/1.0 200 OK\r\n\r\nstreamed<then-close>"};
+  const auto reply = exchange("GET /old HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(reply.substr(reply.size() - 8), "streamed");
+}
+
+TEST_F(SessionTest, ExpectContinueGetsA100BeforeTheBody) {
+  const auto owner = order("/expect")[0];
+  asio::io_context ioc;
+  TestNet net;
+  std::vector<std::unique_ptr<test::stream>> remotes;
+  net.connector = [&](test::stream& local, const UpstreamGroup<TestNet>& group) -> error_code {
+    remotes.push_back(std::make_unique<test::stream>(ioc));
+    local.connect(*remotes.back());
+    asio::co_spawn(ioc, backend(*remotes.back(), group.id), asio::detached);
+    return {};
+  };
+  WorkerState<TestNet> state(ioc, config, net, store, metrics, 0);
+  test::stream client(ioc);
+  test::stream peer(ioc);
+  client.connect(peer);
+  std::string seen;
+  asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "10.0.0.1")),
+                 [&state](std::exception_ptr) { state.closeIdleConnections(); });
+  asio::co_spawn(
+      ioc,
+      [&]() -> Task<void> {
+        error_code ec;
+        co_await asio::async_write(peer, asio::buffer(std::string_view("PUT /expect HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")), noThrow(ec));
+        char buf[512];
+        while (seen.find("\r\n\r\n") == std::string::npos) {
+          const auto n = co_await peer.async_read_some(asio::buffer(buf), noThrow(ec));
+          if (ec) co_return;
+          seen.append(buf, n);
+        }
+        EXPECT_EQ(seen, "HTTP/1.1 100 Continue\r\n\r\n");
+        co_await asio::async_write(peer, asio::buffer(std::string_view("body")), noThrow(ec));
+        while (seen.find(owner, 25) == std::string::npos) {
+          const auto n = co_await peer.async_read_some(asio::buffer(buf), noThrow(ec));
+          if (ec) co_return;
+          seen.append(buf, n);
+        }
+        peer.close();
+      },
+      asio::detached);
+  ioc.run();
+  EXPECT_NE(seen.find("HTTP/1.1 200 OK"), std::string::npos) << seen;
+  ASSERT_EQ(received[owner].size(), 1u);
+  EXPECT_EQ(received[owner][0].find("Expect"), std::string::npos);
+  EXPECT_EQ(received[owner][0].substr(received[owner][0].size() - 4), "body");
+}
+
+TEST_F(SessionTest, PassiveHealthEjectsAMemberAfterConsecutiveFailures) {
+  config.passiveHealth.consecutiveFailures = 2;
+  const auto chain = order("/eject");
+  refuse.insert(chain[0]);
+  exchange("GET /eject HTTP/1.1\r\nHost: h\r\n\r\nGET /eject HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_TRUE(health.get(chain[0])->ejected(coarseNanos()));
+  EXPECT_EQ(health.get(chain[0])->ejectionsTotal(), 1u);
+  connects.clear();
+  const auto reply = exchange("GET /eject HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(reply.substr(reply.size() - 1), chain[1]);
+  EXPECT_EQ(connects.count(chain[0]), 0u);  // skipped without a connect attempt
+}
+
+// Every operation of the exchange fails in turn; each run must end cleanly
+// (no crash, no leak under ASan, the connection gauge back to zero), and the
+// loop must reach a run in which nothing failed.
+TEST_F(SessionTest, EveryFailurePointEndsCleanly) {
+  const std::string body(3000, 'q');
+  const std::string request = "POST /fail HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nbb8\r\n" + body +
+                              "\r\n0\r\n\r\nGET /fail HTTP/1.1\r\nHost: h\r\n\r\n";
+  const auto owner = order("/fail")[0];
+  config.limits.bufferBytes = 4096;
+  config.limits.maxHeaderBytes = 1024;
+  bool succeeded = false;
+  std::size_t runs = 0;
+  for (std::size_t n = 0; n < 500 && !succeeded; ++n, ++runs) {
+    test::fail_count fc(n);
+    received.clear();
+    scripts[owner].responses = {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"};
+    const auto reply = exchange(request, &fc);
+    const std::string second = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner;
+    succeeded = reply.size() >= second.size() && reply.substr(reply.size() - second.size()) == second &&
+                reply.rfind("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n", 0) == 0;
+  }
+  EXPECT_TRUE(succeeded);
+  EXPECT_GT(runs, 8u);  // the exchange has at least this many operations that can fail
+}
+
+}  // namespace
+}  // namespace ringlb::proxy
