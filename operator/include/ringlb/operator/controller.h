@@ -1,0 +1,114 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ringlb/operator/action_executor.h"
+#include "ringlb/operator/clock.h"
+#include "ringlb/operator/desired_state.h"
+#include "ringlb/operator/heartbeat_prober.h"
+#include "ringlb/operator/operator_metrics.h"
+#include "ringlb/operator/reconcile_plan.h"
+#include "ringlb/operator/replica_record.h"
+#include "ringlb/operator/resource_source.h"
+#include "ringlb/operator/ring_registry.h"
+#include "ringlb/operator/runtime.h"
+#include "ringlb/operator/work_queue.h"
+
+namespace ringlb::op {
+
+struct ControllerOptions {
+  ReconcileOptions reconcile;
+  std::chrono::seconds resync{10};  // every ring is reconciled and the runtime re-listed this often
+  unsigned workers = 2;             // rings reconciled in parallel (one ring never on two workers)
+  WorkQueue::Options queue;
+};
+
+/// The HashRing controller. Resource events, runtime events, heartbeat
+/// results and a resync timer feed a de-duplicating work queue keyed by ring;
+/// workers run plan() on a snapshot of desired and observed state and apply
+/// the actions through the ActionExecutor. Every change of a replica's state
+/// is published to the RingRegistry at once (a death makes the member
+/// NotReady before the reconcile that replaces it). Thread-safe.
+class Controller {
+ public:
+  Controller(ResourceSource& source, Runtime& runtime, RingRegistry& registry, HeartbeatProber& prober,
+             OperatorMetrics& metrics, const Clock& clock, ControllerOptions options);
+  ~Controller();
+
+  /// Lists what the runtime already runs (for adoption), loads the resources
+  /// and starts the workers. Returns an Error when the runtime cannot list.
+  Status start();
+
+  /// Stops the source and the workers; with `stopReplicas`, then stops every
+  /// replica the runtime runs (in parallel, each with the stop grace).
+  void shutdown(bool stopReplicas);
+
+  /// A heartbeat result (from the prober's thread).
+  void onProbeResult(const ProbeResult& result);
+
+  /// Rings, members, conditions, versions and resource errors (the status page).
+  nlohmann::json statusJson() const;
+
+  /// Ready once the resources were read and none is invalid; otherwise false
+  /// and the errors.
+  std::pair<bool, std::string> readiness() const;
+
+  /// The status last computed for `key` (namespace/name).
+  std::optional<HashRingStatus> status(const std::string& key) const;
+
+ private:
+  struct RingState {
+    std::string name;
+    std::map<std::string, ReplicaRecord> records;  // by slot
+    std::vector<ReplicaInfo> unclaimed;            // listed by the runtime, not yet adopted
+    HashRingStatus status;
+  };
+
+  void onResourceEvent(const ResourceEvent& event);
+  void onRuntimeEvent(const RuntimeEvent& event);
+  void workerLoop();
+  void reconcile(const std::string& key);
+  void resyncRuntime();
+  RingState& ringLocked(const std::string& key);
+  std::string keyForRingLocked(const std::string& name) const;
+  void publishLocked(const std::string& key, RingState& state);
+  void updateProbesLocked(const std::string& key, const RingState& state);
+  void updateStatusLocked(const std::string& key, RingState& state);
+  void enqueueLocked(const std::string& key);
+
+  ResourceSource& source_;
+  Runtime& runtime_;
+  RingRegistry& registry_;
+  HeartbeatProber& prober_;
+  OperatorMetrics& metrics_;
+  const Clock& clock_;
+  ControllerOptions options_;
+  ActionExecutor executor_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  WorkQueue queue_;
+  DesiredState desired_;
+  std::map<std::string, RingState> rings_;  // by key
+  std::set<std::string> expectedExits_;     // runtime ids being stopped on purpose
+  bool initialSync_ = false;
+  bool stopping_ = false;
+  bool resyncRunning_ = false;
+  Clock::TimePoint nextResync_{};
+  std::vector<std::thread> workers_;
+};
+
+/// The ring key ("namespace/name") → ring name.
+std::string ringNameOf(const std::string& key);
+
+}  // namespace ringlb::op

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+namespace ringlb::op {
+
+/// The operator's command line, parsed.
+struct OperatorOptions {
+  std::string resources;                  // --resources: a YAML file or a directory
+  std::string runtime = "process";        // --runtime
+  std::string listen = ":8081";           // --listen
+  std::filesystem::path stateDir = "ringlb-state";  // --state-dir
+  bool leaveRunning = false;              // --leave-running
+  std::chrono::seconds resync{10};        // --resync-seconds
+  std::chrono::seconds stopGrace{10};     // --stop-grace-seconds
+  std::chrono::milliseconds pollInterval{250};  // --poll-ms (resource files)
+  unsigned workers = 2;                   // --workers
+  std::string logLevel = "info";          // --log-level
+  bool logJson = false;                   // --log-format json
+};
+
+/// Wires the operator together (runtime, resource source, ring registry, HTTP
+/// API, heartbeats, controller), runs it until SIGTERM or SIGINT, then shuts
+/// down (stopping replicas unless leaveRunning). Returns the exit code.
+int runOperator(const OperatorOptions& options);
+
+/// Sets up spdlog: level name and plain or JSON lines. Returns false for an
+/// unknown level.
+bool configureLogging(const std::string& level, bool json);
+
+}  // namespace ringlb::op

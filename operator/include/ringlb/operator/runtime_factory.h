@@ -1,0 +1,29 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringlb/operator/runtime.h"
+#include "ringlb/ring/result.h"
+
+namespace ringlb::op {
+
+/// Everything a runtime may need from the command line. Runtimes added later
+/// (docker, kubernetes) add their own fields here.
+struct RuntimeOptions {
+  std::string name = "process";     // --runtime
+  std::filesystem::path stateDir;   // --state-dir
+};
+
+/// The one place a runtime is chosen by name: "process" (built in, the
+/// default), "docker" and "kubernetes" (added by their own source files; until
+/// then they are reported as unavailable). Returns the runtime or an Error
+/// naming the runtimes this build has.
+Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options);
+
+/// Names makeRuntime() accepts in this build.
+std::vector<std::string> availableRuntimes();
+
+}  // namespace ringlb::op

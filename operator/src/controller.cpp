@@ -1,0 +1,593 @@
+#include "ringlb/operator/controller.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include "ringlb/ring/ring_snapshot.h"
+
+namespace ringlb::op {
+
+using nlohmann::json;
+
+namespace {
+
+std::string rfc3339Now() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+void setCondition(std::vector<Condition>& conditions, Condition next) {
+  for (auto& condition : conditions) {
+    if (condition.type != next.type) continue;
+    // lastTransitionTime moves only when the status does.
+    next.lastTransitionTime = condition.status == next.status ? condition.lastTransitionTime : rfc3339Now();
+    condition = std::move(next);
+    return;
+  }
+  next.lastTransitionTime = rfc3339Now();
+  conditions.push_back(std::move(next));
+  std::sort(conditions.begin(), conditions.end(), [](const auto& a, const auto& b) { return a.type < b.type; });
+}
+
+}  // namespace
+
+std::string ringNameOf(const std::string& key) {
+  const auto slash = key.find('/');
+  return slash == std::string::npos ? key : key.substr(slash + 1);
+}
+
+Controller::Controller(ResourceSource& source, Runtime& runtime, RingRegistry& registry, HeartbeatProber& prober,
+                       OperatorMetrics& metrics, const Clock& clock, ControllerOptions options)
+    : source_(source),
+      runtime_(runtime),
+      registry_(registry),
+      prober_(prober),
+      metrics_(metrics),
+      clock_(clock),
+      options_(options),
+      executor_(runtime),
+      queue_(options.queue) {}
+
+Controller::~Controller() { shutdown(false); }
+
+Status Controller::start() {
+  runtime_.onEvent([this](const RuntimeEvent& event) { onRuntimeEvent(event); });
+  source_.start([this](const ResourceEvent& event) { onResourceEvent(event); });
+  {
+    std::lock_guard lock(mutex_);
+    initialSync_ = true;
+    // Rings published before a restart whose resource is gone get withdrawn.
+    for (const auto& ring : registry_.list()) {
+      const std::string key = keyForRingLocked(ring->spec().name);
+      ringLocked(key);
+      enqueueLocked(key);
+    }
+  }
+  auto listed = runtime_.list();
+  if (!listed) return Error{"runtime " + std::string(runtime_.name()) + ": cannot list replicas: " + listed.error()};
+  resyncRuntime();
+  {
+    std::lock_guard lock(mutex_);
+    nextResync_ = clock_.now() + options_.resync;
+  }
+  for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) workers_.emplace_back([this] { workerLoop(); });
+  return ok();
+}
+
+void Controller::shutdown(bool stopReplicas) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+  }
+  source_.stop();
+  wake_.notify_all();
+  for (auto& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+  workers_.clear();
+  prober_.stop();
+  if (!stopReplicas) return;
+  auto listed = runtime_.list();
+  if (!listed) {
+    spdlog::error("shutdown: cannot list replicas to stop them: {}", listed.error());
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& info : listed.value()) expectedExits_.insert(info.runtimeId);
+  }
+  std::vector<std::thread> stoppers;
+  for (const auto& info : listed.value()) {
+    stoppers.emplace_back([this, info] {
+      if (auto stopped = runtime_.stop(info.ring, info.slot, options_.reconcile.stopGrace); !stopped) {
+        spdlog::error("shutdown: stopping {}: {}", info.slot, stopped.error());
+      } else {
+        spdlog::info("shutdown: stopped {} ({})", info.slot, info.runtimeId);
+      }
+    });
+  }
+  for (auto& stopper : stoppers) stopper.join();
+}
+
+Controller::RingState& Controller::ringLocked(const std::string& key) {
+  auto [it, inserted] = rings_.try_emplace(key);
+  if (inserted) it->second.name = ringNameOf(key);
+  return it->second;
+}
+
+std::string Controller::keyForRingLocked(const std::string& name) const {
+  for (const auto& [key, state] : rings_) {
+    if (state.name == name) return key;
+  }
+  for (const auto& key : desired_.keys()) {
+    if (ringNameOf(key) == name) return key;
+  }
+  return "default/" + name;
+}
+
+void Controller::enqueueLocked(const std::string& key) {
+  queue_.add(key);
+  wake_.notify_one();
+}
+
+void Controller::onResourceEvent(const ResourceEvent& event) {
+  std::lock_guard lock(mutex_);
+  const bool changed = desired_.apply(event);
+  const bool ringKey = event.key.rfind(kUnnamedResourcePrefix, 0) != 0;
+  switch (event.kind) {
+    case ResourceEvent::Kind::Invalid:
+      spdlog::error("invalid resource (the last good state keeps running): {}", event.error);
+      metrics_.resourceRejected(ringKey ? ringNameOf(event.key) : "unknown");
+      break;
+    case ResourceEvent::Kind::Upserted:
+      if (changed && event.ring) {
+        spdlog::info("resource {}: generation {}, {} replicas", event.key, event.ring->metadata.generation,
+                     event.ring->spec.replicas);
+      }
+      break;
+    case ResourceEvent::Kind::Deleted:
+      if (ringKey) {
+        spdlog::info("resource {} deleted: its replicas will be stopped", event.key);
+      } else if (changed) {
+        spdlog::info("{} is valid again", event.key.substr(kUnnamedResourcePrefix.size()));
+      }
+      break;
+  }
+  if (!ringKey) return;
+  RingState& state = ringLocked(event.key);
+  updateStatusLocked(event.key, state);
+  if (changed) enqueueLocked(event.key);
+}
+
+void Controller::onRuntimeEvent(const RuntimeEvent& event) {
+  if (event.kind == RuntimeEvent::Kind::Started) return;
+  std::lock_guard lock(mutex_);
+  const std::string key = keyForRingLocked(event.ring);
+  const auto ringIt = rings_.find(key);
+  if (ringIt == rings_.end()) return;
+  RingState& state = ringIt->second;
+  const auto it = state.records.find(event.slot);
+  if (it == state.records.end() || it->second.runtimeId != event.runtimeId) {
+    for (auto& info : state.unclaimed) {
+      if (info.runtimeId == event.runtimeId) {
+        info.running = false;
+        info.reason = event.reason;
+      }
+    }
+    return;
+  }
+  ReplicaRecord& record = it->second;
+  if (expectedExits_.count(event.runtimeId)) {
+    record.running = false;
+    return;
+  }
+  const ReplicaState before = record.state;
+  if (!recordExit(record, event.reason, clock_.now(), options_.reconcile.stableAfter)) return;
+  spdlog::warn("replica {} ({}) exited: {}; {} → {}", event.slot, event.runtimeId, event.reason, toString(before),
+               toString(record.state));
+  publishLocked(key, state);
+  updateProbesLocked(key, state);
+  updateStatusLocked(key, state);
+  enqueueLocked(key);
+}
+
+void Controller::onProbeResult(const ProbeResult& result) {
+  std::lock_guard lock(mutex_);
+  const auto ringIt = rings_.find(result.ringKey);
+  if (ringIt == rings_.end()) return;
+  RingState& state = ringIt->second;
+  const auto it = state.records.find(result.slot);
+  const HashRing* desired = desired_.desired(result.ringKey);
+  if (it == state.records.end() || it->second.runtimeId != result.runtimeId || !desired) return;
+  ReplicaRecord& record = it->second;
+  if (!result.success) {
+    metrics_.heartbeatFailed(state.name, result.slot);
+    spdlog::debug("heartbeat {} {}: {}", result.slot, desired->spec.healthCheck.path, result.detail);
+  }
+  const ReplicaState before = record.state;
+  if (!recordProbe(record, desired->spec.healthCheck, result.success, result.detail, clock_.now(),
+                   options_.reconcile.stableAfter)) {
+    return;
+  }
+  if (record.state == ReplicaState::Ready) {
+    spdlog::info("replica {} at {}: {} → Ready", result.slot, record.address, toString(before));
+  } else {
+    spdlog::warn("replica {} at {}: {} → {} ({})", result.slot, record.address, toString(before), toString(record.state),
+                 record.lastFailure);
+  }
+  publishLocked(result.ringKey, state);
+  updateProbesLocked(result.ringKey, state);
+  updateStatusLocked(result.ringKey, state);
+  enqueueLocked(result.ringKey);
+}
+
+void Controller::workerLoop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    const Clock::TimePoint now = clock_.now();
+    if (now >= nextResync_ && !resyncRunning_) {
+      resyncRunning_ = true;
+      nextResync_ = now + options_.resync;
+      lock.unlock();
+      resyncRuntime();
+      lock.lock();
+      resyncRunning_ = false;
+      continue;
+    }
+    if (auto key = queue_.take(now)) {
+      lock.unlock();
+      reconcile(*key);
+      lock.lock();
+      queue_.done(*key);
+      wake_.notify_all();
+      continue;
+    }
+    Clock::TimePoint deadline = nextResync_;
+    if (const auto next = queue_.nextDeadline(); next && *next < deadline) deadline = *next;
+    wake_.wait_until(lock, deadline);
+  }
+}
+
+void Controller::resyncRuntime() {
+  const Clock::TimePoint listedAt = clock_.now();
+  auto listed = runtime_.list();
+  if (!listed) {
+    spdlog::warn("runtime {}: list failed: {}", runtime_.name(), listed.error());
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  std::map<std::string, std::vector<const ReplicaInfo*>> byRing;
+  for (const auto& info : listed.value()) byRing[info.ring].push_back(&info);
+  for (auto& [key, state] : rings_) {
+    bool changed = false;
+    for (auto& [slot, record] : state.records) {
+      if (!record.running || !record.startedAt || *record.startedAt > listedAt) continue;
+      const ReplicaInfo* found = nullptr;
+      for (const ReplicaInfo* info : byRing[state.name]) {
+        if (info->slot == slot) found = info;
+      }
+      if (found && found->runtimeId == record.runtimeId && found->running) continue;
+      if (expectedExits_.count(record.runtimeId)) continue;
+      // An exit the event stream missed.
+      const std::string reason = found && found->runtimeId == record.runtimeId ? found->reason : "vanished from the runtime";
+      spdlog::warn("resync: replica {} ({}) is gone: {}", slot, record.runtimeId, reason);
+      changed = recordExit(record, reason, clock_.now(), options_.reconcile.stableAfter) || changed;
+    }
+    if (changed) {
+      publishLocked(key, state);
+      updateProbesLocked(key, state);
+    }
+  }
+  for (const auto& [ringName, infos] : byRing) {
+    const std::string key = keyForRingLocked(ringName);
+    RingState& state = ringLocked(key);
+    for (const ReplicaInfo* info : infos) {
+      const auto record = state.records.find(info->slot);
+      if (record != state.records.end() && record->second.runtimeId == info->runtimeId) continue;
+      const bool known = std::any_of(state.unclaimed.begin(), state.unclaimed.end(),
+                                     [&](const ReplicaInfo& other) { return other.runtimeId == info->runtimeId; });
+      if (!known) state.unclaimed.push_back(*info);
+    }
+  }
+  for (const auto& [key, state] : rings_) queue_.add(key);
+  for (const auto& key : desired_.keys()) queue_.add(key);
+  wake_.notify_all();
+}
+
+void Controller::reconcile(const std::string& key) {
+  const auto began = std::chrono::steady_clock::now();
+  PlanInput input;
+  Plan steps;
+  std::string name;
+  {
+    std::lock_guard lock(mutex_);
+    RingState& state = ringLocked(key);
+    name = state.name;
+    // Unclaimed entries that a record now tracks are stale.
+    std::erase_if(state.unclaimed, [&state](const ReplicaInfo& info) {
+      const auto it = state.records.find(info.slot);
+      return it != state.records.end() && it->second.runtimeId == info.runtimeId;
+    });
+    if (const HashRing* desired = desired_.desired(key)) input.desired = *desired;
+    input.teardown = !input.desired && initialSync_ && desired_.mayTearDown(key);
+    for (const auto& [slot, record] : state.records) input.replicas.push_back(record);
+    input.unclaimed = state.unclaimed;
+    if (const auto published = registry_.get(name)) {
+      for (const auto& member : published->members()) input.lastPublished[member.id] = member.state;
+    }
+    steps = plan(input, clock_.now(), options_.reconcile);
+    for (const auto& action : steps.actions) {
+      if (action.kind != Action::Kind::Restart && action.kind != Action::Kind::Stop) continue;
+      if (const auto it = state.records.find(action.slot); it != state.records.end() && !it->second.runtimeId.empty()) {
+        expectedExits_.insert(it->second.runtimeId);
+      }
+      for (const auto& info : state.unclaimed) {
+        if (info.slot == action.slot) expectedExits_.insert(info.runtimeId);
+      }
+    }
+  }
+
+  bool failed = false;
+  const Action* previous = nullptr;
+  for (const auto& action : steps.actions) {
+    if (action.kind == Action::Kind::Unpublish) {
+      if (auto removed = registry_.remove(name); !removed) {
+        spdlog::error("ring {}: cannot withdraw: {}", name, removed.error());
+        failed = true;
+      } else {
+        spdlog::info("ring {} withdrawn: {}", name, action.reason);
+      }
+      continue;
+    }
+    spdlog::info("{} {}: {}", toString(action.kind), action.slot, action.reason);
+    const bool stopAfterStop = previous && previous->kind == Action::Kind::Stop && action.kind == Action::Kind::Stop;
+    previous = &action;
+    if ((action.kind == Action::Kind::Restart || action.kind == Action::Kind::Stop) && !stopAfterStop) {
+      // What earlier steps changed goes out before a step that may block for its
+      // grace; consecutive removals go out together.
+      std::lock_guard lock(mutex_);
+      publishLocked(key, ringLocked(key));
+    }
+    const ActionOutcome outcome = executor_.execute(name, action);
+    std::lock_guard lock(mutex_);
+    RingState& state = ringLocked(key);
+    std::string previousId;
+    if (const auto it = state.records.find(action.slot); it != state.records.end()) previousId = it->second.runtimeId;
+    applyOutcome(state.records, action, outcome, clock_.now(), options_.reconcile);
+    if (action.kind == Action::Kind::Adopt || action.kind == Action::Kind::Stop) {
+      std::erase_if(state.unclaimed, [&action](const ReplicaInfo& info) { return info.slot == action.slot; });
+    }
+    if (action.kind == Action::Kind::Restart || action.kind == Action::Kind::Stop) {
+      expectedExits_.erase(previousId);
+      if (action.countsAsRestart) metrics_.restarted(name, action.slot);
+    }
+    if (!outcome.ok) {
+      failed = true;
+      spdlog::error("{} {} failed: {}", toString(action.kind), action.slot, outcome.error);
+    } else if (outcome.replica) {
+      spdlog::info("{} runs as {} at {}", action.slot, outcome.replica->runtimeId, outcome.replica->address);
+    }
+  }
+
+  std::lock_guard lock(mutex_);
+  RingState& state = ringLocked(key);
+  publishLocked(key, state);
+  updateProbesLocked(key, state);
+  updateStatusLocked(key, state);
+  const Clock::TimePoint now = clock_.now();
+  if (input.teardown && state.records.empty() && state.unclaimed.empty() && !registry_.get(name)) {
+    prober_.setTargets(key, {});
+    metrics_.forgetRing(name);
+    desired_.forget(key);
+    rings_.erase(key);
+  } else {
+    if (failed) {
+      const auto delay = queue_.addRateLimited(key, now);
+      spdlog::warn("ring {}: reconcile failed, retrying in {} ms", key,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+    } else {
+      queue_.forget(key);
+    }
+    if (steps.requeueAt) queue_.addAt(key, *steps.requeueAt);
+  }
+  wake_.notify_all();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  metrics_.reconciled(name, !failed, seconds);
+}
+
+void Controller::publishLocked(const std::string& key, RingState& state) {
+  const HashRing* desired = desired_.desired(key);
+  if (!desired) return;
+  ring::RingSpec spec;
+  spec.name = state.name;
+  spec.algorithm = desired->spec.hashing.algorithm;
+  spec.virtualNodes = desired->spec.hashing.virtualNodes;
+  spec.tableSize = desired->spec.hashing.tableSize;
+  spec.loadFactor = desired->spec.hashing.loadFactor;
+  spec.key = desired->spec.hashing.key;
+  std::vector<const ReplicaRecord*> records;
+  for (const auto& [slot, record] : state.records) {
+    if (!record.address.empty()) records.push_back(&record);
+  }
+  std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) { return a->ordinal < b->ordinal; });
+  for (const ReplicaRecord* record : records) {
+    spec.members.push_back({record->slot, record->address, 1, toMemberState(record->state)});
+  }
+  auto published = registry_.publish(std::move(spec));
+  if (!published) {
+    spdlog::error("ring {}: not published: {}", state.name, published.error());
+    return;
+  }
+  if (!published->changed) return;
+  spdlog::info("ring {} v{}: {} (moved {:.1f}% of the keyspace)", state.name, published->version, published->summary,
+               100.0 * published->movedKeyspace);
+  std::vector<std::pair<std::string, double>> shares;
+  if (const auto snapshot = registry_.get(state.name)) {
+    for (std::size_t i = 0; i < snapshot->members().size(); ++i) {
+      shares.emplace_back(snapshot->members()[i].id, snapshot->shares()[i]);
+    }
+  }
+  metrics_.ringPublished(state.name, published->version, published->movedKeyspace, shares);
+}
+
+void Controller::updateProbesLocked(const std::string& key, const RingState& state) {
+  const HashRing* desired = desired_.desired(key);
+  std::vector<ProbeTarget> targets;
+  if (desired) {
+    for (const auto& [slot, record] : state.records) {
+      if (!record.running || record.failed || record.address.empty()) continue;
+      targets.push_back({key, state.name, slot, record.runtimeId, record.address, desired->spec.healthCheck,
+                         record.state == ReplicaState::Starting});
+    }
+  }
+  prober_.setTargets(key, std::move(targets));
+}
+
+void Controller::updateStatusLocked(const std::string& key, RingState& state) {
+  const HashRing* desired = desired_.desired(key);
+  HashRingStatus status = state.status;
+  const std::int64_t generation = desired ? desired->metadata.generation : 0;
+  const int want = desired ? desired->spec.replicas : 0;
+  status.observedGeneration = generation;
+  status.replicas = static_cast<std::int32_t>(state.records.size());
+  status.readyReplicas = 0;
+  status.selector = "ringlb.dev/ring=" + state.name;
+  status.members.clear();
+  std::vector<const ReplicaRecord*> records;
+  for (const auto& [slot, record] : state.records) records.push_back(&record);
+  std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) { return a->ordinal < b->ordinal; });
+  bool starting = false;
+  bool draining = false;
+  bool failing = false;
+  std::string failure;
+  for (const ReplicaRecord* record : records) {
+    if (record->state == ReplicaState::Ready) ++status.readyReplicas;
+    starting = starting || record->state == ReplicaState::Starting;
+    draining = draining || record->state == ReplicaState::Draining;
+    if (record->failed) {
+      failing = true;
+      if (failure.empty()) failure = record->slot + ": " + record->lastFailure;
+    }
+    status.members.push_back({record->slot, record->address, record->state, record->restarts, record->lastFailure});
+  }
+  const auto published = registry_.get(state.name);
+  status.ringVersion = published ? published->version() : 0;
+
+  const auto condition = [&](std::string type, bool value, std::string reason, std::string message) {
+    setCondition(status.conditions,
+                 {std::move(type), value ? "True" : "False", std::move(reason), std::move(message), "", generation});
+  };
+  const bool allReady = status.readyReplicas == want && status.replicas == want;
+  condition("Ready", allReady, allReady ? "AllReplicasReady" : "ReplicasNotReady",
+            std::to_string(status.readyReplicas) + "/" + std::to_string(want) + " replicas Ready");
+  std::string progress = "Stable";
+  if (status.replicas < want || starting) progress = failing ? "Replacing" : "ScalingUp";
+  if (status.replicas > want || draining) progress = "ScalingDown";
+  condition("Progressing", progress != "Stable", progress,
+            progress == "Stable" ? "the ring matches the spec" : "converging on " + std::to_string(want) + " replicas");
+  if (const auto error = desired_.error(key)) {
+    condition("Degraded", true, "InvalidSpec", *error);
+  } else if (failing) {
+    condition("Degraded", true, "ReplicaFailing", failure);
+  } else {
+    condition("Degraded", false, "AsExpected", "no replica is failing");
+  }
+  const bool changed = !(status == state.status);
+  state.status = status;
+  metrics_.setReplicas(state.name, want, status.readyReplicas);
+  if (changed && desired) {
+    if (auto written = source_.writeStatus(*desired, status); !written) {
+      spdlog::warn("ring {}: status not written: {}", key, written.error());
+    }
+  }
+}
+
+std::optional<HashRingStatus> Controller::status(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  const auto it = rings_.find(key);
+  if (it == rings_.end()) return std::nullopt;
+  return it->second.status;
+}
+
+std::pair<bool, std::string> Controller::readiness() const {
+  std::lock_guard lock(mutex_);
+  if (!initialSync_) return {false, "not ready: resources not loaded yet"};
+  if (!desired_.errors().empty()) {
+    std::string text = "not ready: invalid resources (the last good state keeps running):";
+    for (const auto& [key, error] : desired_.errors()) text += "\n" + error;
+    return {false, text};
+  }
+  return {true, "ready"};
+}
+
+json Controller::statusJson() const {
+  std::lock_guard lock(mutex_);
+  json rings = json::array();
+  for (const auto& [key, state] : rings_) {
+    const HashRing* desired = desired_.desired(key);
+    const auto published = registry_.get(state.name);
+    if (!desired && !published && state.records.empty()) continue;
+    std::map<std::string, double> shares;
+    if (published) {
+      for (std::size_t i = 0; i < published->members().size(); ++i) {
+        shares[published->members()[i].id] = published->shares()[i];
+      }
+    }
+    std::vector<const ReplicaRecord*> records;
+    for (const auto& [slot, record] : state.records) records.push_back(&record);
+    std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) { return a->ordinal < b->ordinal; });
+    json members = json::array();
+    for (const ReplicaRecord* record : records) {
+      members.push_back({{"id", record->slot},
+                         {"address", record->address},
+                         {"state", toString(record->state)},
+                         {"restarts", record->restarts},
+                         {"lastFailure", record->lastFailure},
+                         {"runtimeId", record->runtimeId},
+                         {"specHash", record->specHash},
+                         {"share", shares.count(record->slot) ? shares[record->slot] : 0.0}});
+    }
+    json conditions = json::array();
+    for (const auto& condition : state.status.conditions) {
+      conditions.push_back({{"type", condition.type},
+                            {"status", condition.status},
+                            {"reason", condition.reason},
+                            {"message", condition.message},
+                            {"lastTransitionTime", condition.lastTransitionTime},
+                            {"observedGeneration", condition.observedGeneration}});
+    }
+    json history = json::array();
+    for (const auto& change : registry_.history(state.name)) {
+      history.push_back({{"version", change.version},
+                         {"unixMillis", change.unixMillis},
+                         {"movedKeyspace", change.movedKeyspace},
+                         {"summary", change.summary}});
+    }
+    const auto error = desired_.error(key);
+    rings.push_back({{"key", key},
+                     {"name", state.name},
+                     {"generation", desired ? desired->metadata.generation : 0},
+                     {"observedGeneration", state.status.observedGeneration},
+                     {"desiredReplicas", desired ? desired->spec.replicas : 0},
+                     {"readyReplicas", state.status.readyReplicas},
+                     {"version", published ? published->version() : 0},
+                     {"algorithm", desired ? std::string(ring::toString(desired->spec.hashing.algorithm)) : ""},
+                     {"members", members},
+                     {"conditions", conditions},
+                     {"history", history},
+                     {"error", error ? json(*error) : json(nullptr)}});
+  }
+  json errors = json::object();
+  for (const auto& [key, error] : desired_.errors()) errors[key] = error;
+  return {{"runtime", std::string(runtime_.name())},
+          {"ready", initialSync_ && desired_.errors().empty()},
+          {"rings", rings},
+          {"resourceErrors", errors}};
+}
+
+}  // namespace ringlb::op

@@ -1,0 +1,413 @@
+#include "ringlb/operator/resource_parser.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+namespace ringlb::op {
+
+namespace {
+
+// Thrown inside the parser only, caught at its entry points and turned into a
+// Result: it keeps the many field checks readable.
+struct FieldError {
+  std::string path;
+  std::string reason;
+};
+
+[[noreturn]] void fail(const std::string& path, std::string reason) { throw FieldError{path, std::move(reason)}; }
+
+std::string join(const std::string& path, std::string_view field) {
+  return path.empty() ? std::string(field) : path + "." + std::string(field);
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "null";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+    default: return "nothing";
+  }
+}
+
+void requireMap(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) fail(path, "must be a mapping, got " + describe(node));
+}
+
+void rejectUnknown(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> known) {
+  for (const auto& entry : node) {
+    const std::string name = entry.first.as<std::string>();
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string allowed;
+      for (auto k : known) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
+      fail(join(path, name), "unknown field (allowed: " + allowed + ")");
+    }
+  }
+}
+
+std::string readString(const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) fail(path, "must be a string, got " + describe(node));
+  return node.Scalar();
+}
+
+std::int64_t readInteger(const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) fail(path, "must be an integer, got " + describe(node));
+  const std::string& text = node.Scalar();
+  std::int64_t value = 0;
+  const char* begin = text.data();
+  if (!text.empty() && text.front() == '+') ++begin;
+  const auto [end, ec] = std::from_chars(begin, text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) fail(path, "is out of range, got '" + text + "'");
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) {
+    fail(path, "must be an integer, got '" + text + "'");
+  }
+  return value;
+}
+
+std::int64_t readIntegerInRange(const YAML::Node& node, const std::string& path, std::int64_t min, std::int64_t max) {
+  const std::int64_t value = readInteger(node, path);
+  if (value < min) fail(path, "must be >= " + std::to_string(min) + ", got " + std::to_string(value));
+  if (value > max) fail(path, "must be <= " + std::to_string(max) + ", got " + std::to_string(value));
+  return value;
+}
+
+double readNumber(const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) fail(path, "must be a number, got " + describe(node));
+  const std::string& text = node.Scalar();
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty() || !std::isfinite(value)) {
+    fail(path, "must be a number, got '" + text + "'");
+  }
+  return value;
+}
+
+std::vector<std::string> readStringList(const YAML::Node& node, const std::string& path) {
+  if (!node.IsSequence()) fail(path, "must be a list of strings, got " + describe(node));
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < node.size(); ++i) out.push_back(readString(node[i], path + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+std::map<std::string, std::string> readStringMap(const YAML::Node& node, const std::string& path) {
+  requireMap(node, path);
+  std::map<std::string, std::string> out;
+  for (const auto& entry : node) {
+    const std::string name = entry.first.as<std::string>();
+    out[name] = readString(entry.second, join(path, name));
+  }
+  return out;
+}
+
+// Kubernetes quantities: "256Mi", "1G", "1048576" (bytes) and "500m", "1.5" (cpus).
+std::uint64_t readMemoryQuantity(const YAML::Node& node, const std::string& path) {
+  const std::string text = readString(node, path);
+  static const std::pair<std::string_view, double> kSuffixes[] = {
+      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
+      {"k", 1e3},     {"M", 1e6},        {"G", 1e9},           {"T", 1e12}};
+  double multiplier = 1;
+  std::string_view number = text;
+  for (const auto& [suffix, factor] : kSuffixes) {
+    if (number.size() > suffix.size() && number.ends_with(suffix)) {
+      number.remove_suffix(suffix.size());
+      multiplier = factor;
+      break;
+    }
+  }
+  double value = 0;
+  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc{} || end != number.data() + number.size() || !(value > 0)) {
+    fail(path, "must be a positive memory quantity such as 256Mi, got '" + text + "'");
+  }
+  return static_cast<std::uint64_t>(value * multiplier);
+}
+
+double readCpuQuantity(const YAML::Node& node, const std::string& path) {
+  const std::string text = readString(node, path);
+  std::string_view number = text;
+  double divisor = 1;
+  if (number.ends_with("m")) {
+    number.remove_suffix(1);
+    divisor = 1000;
+  }
+  double value = 0;
+  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc{} || end != number.data() + number.size() || !(value > 0)) {
+    fail(path, "must be a positive CPU quantity such as 500m or 1.5, got '" + text + "'");
+  }
+  return value / divisor;
+}
+
+bool isDnsLabel(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (name.front() == '-' || name.back() == '-') return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+ObjectMeta parseMetadata(const YAML::Node& node, const ParseOptions& options) {
+  const std::string path = "metadata";
+  if (!node) fail(path, "missing required field");
+  requireMap(node, path);
+  if (!options.fromKubernetes) rejectUnknown(node, path, {"name", "namespace", "labels", "annotations"});
+  ObjectMeta meta;
+  if (!node["name"]) fail("metadata.name", "missing required field");
+  meta.name = readString(node["name"], "metadata.name");
+  // Slot ids append "-<ordinal>" and must stay valid DNS labels for pods and containers.
+  if (!isDnsLabel(meta.name) || meta.name.size() > 57) {
+    fail("metadata.name", "must be a DNS label of at most 57 characters ([a-z0-9-]), got '" + meta.name + "'");
+  }
+  if (node["namespace"]) {
+    meta.namespace_ = readString(node["namespace"], "metadata.namespace");
+    if (!isDnsLabel(meta.namespace_)) fail("metadata.namespace", "must be a DNS label, got '" + meta.namespace_ + "'");
+  }
+  if (node["labels"]) meta.labels = readStringMap(node["labels"], "metadata.labels");
+  if (node["annotations"]) readStringMap(node["annotations"], "metadata.annotations");
+  if (options.fromKubernetes) {
+    if (node["generation"]) meta.generation = readInteger(node["generation"], "metadata.generation");
+    if (node["uid"]) meta.uid = readString(node["uid"], "metadata.uid");
+    if (node["resourceVersion"]) meta.resourceVersion = readString(node["resourceVersion"], "metadata.resourceVersion");
+  }
+  return meta;
+}
+
+ReplicaTemplate parseTemplate(const YAML::Node& node) {
+  const std::string path = "spec.template";
+  requireMap(node, path);
+  rejectUnknown(node, path, {"image", "command", "args", "port", "env", "resources"});
+  ReplicaTemplate templ;
+  if (node["image"]) templ.image = readString(node["image"], path + ".image");
+  if (node["command"]) templ.command = readStringList(node["command"], path + ".command");
+  if (node["args"]) templ.args = readStringList(node["args"], path + ".args");
+  if (node["port"]) templ.port = static_cast<std::uint16_t>(readIntegerInRange(node["port"], path + ".port", 1, 65535));
+  if (node["env"]) {
+    const YAML::Node env = node["env"];
+    if (!env.IsSequence()) fail(path + ".env", "must be a list of {name, value}, got " + describe(env));
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < env.size(); ++i) {
+      const std::string item = path + ".env[" + std::to_string(i) + "]";
+      requireMap(env[i], item);
+      rejectUnknown(env[i], item, {"name", "value"});
+      if (!env[i]["name"]) fail(item + ".name", "missing required field");
+      EnvVar var{readString(env[i]["name"], item + ".name"), ""};
+      if (var.name.empty() || var.name.find('=') != std::string::npos) {
+        fail(item + ".name", "must be a non-empty name without '='");
+      }
+      if (!names.insert(var.name).second) fail(item + ".name", "duplicate variable '" + var.name + "'");
+      if (env[i]["value"]) var.value = readString(env[i]["value"], item + ".value");
+      templ.env.push_back(std::move(var));
+    }
+  }
+  if (node["resources"]) {
+    const std::string resources = path + ".resources";
+    requireMap(node["resources"], resources);
+    rejectUnknown(node["resources"], resources, {"limits"});
+    if (const YAML::Node limits = node["resources"]["limits"]) {
+      requireMap(limits, resources + ".limits");
+      rejectUnknown(limits, resources + ".limits", {"memory", "cpu"});
+      if (limits["memory"]) templ.memoryBytes = readMemoryQuantity(limits["memory"], resources + ".limits.memory");
+      if (limits["cpu"]) templ.cpus = readCpuQuantity(limits["cpu"], resources + ".limits.cpu");
+    }
+  }
+  if (templ.command.empty() && templ.image.empty()) {
+    fail(path, "needs a command (process runtime) or an image (docker, kubernetes)");
+  }
+  return templ;
+}
+
+Hashing parseHashing(const YAML::Node& node) {
+  const std::string path = "spec.hashing";
+  requireMap(node, path);
+  rejectUnknown(node, path, {"algorithm", "key", "virtualNodes", "tableSize", "loadFactor"});
+  Hashing hashing;
+  if (node["algorithm"]) {
+    const std::string text = readString(node["algorithm"], path + ".algorithm");
+    const auto algorithm = ring::parseAlgorithm(text);
+    if (!algorithm) fail(path + ".algorithm", "must be one of ring, maglev, got '" + text + "'");
+    hashing.algorithm = *algorithm;
+  }
+  if (const YAML::Node key = node["key"]) {
+    requireMap(key, path + ".key");
+    rejectUnknown(key, path + ".key", {"source", "name"});
+    if (key["source"]) {
+      const std::string text = readString(key["source"], path + ".key.source");
+      const auto source = ring::parseKeySource(text);
+      if (!source) {
+        fail(path + ".key.source", "must be one of path, pathAndQuery, header, cookie, query, sourceIP, got '" + text + "'");
+      }
+      hashing.key.source = *source;
+    }
+    if (key["name"]) hashing.key.name = readString(key["name"], path + ".key.name");
+  }
+  if (node["virtualNodes"]) {
+    hashing.virtualNodes = static_cast<std::uint32_t>(readIntegerInRange(node["virtualNodes"], path + ".virtualNodes", 1, 10000));
+  }
+  if (node["tableSize"]) {
+    hashing.tableSize =
+        static_cast<std::uint32_t>(readIntegerInRange(node["tableSize"], path + ".tableSize", 2, ring::kMaxMaglevTableSize));
+  }
+  if (node["loadFactor"]) hashing.loadFactor = readNumber(node["loadFactor"], path + ".loadFactor");
+  return hashing;
+}
+
+HealthCheck parseHealthCheck(const YAML::Node& node) {
+  const std::string path = "spec.healthCheck";
+  requireMap(node, path);
+  rejectUnknown(node, path, {"path", "intervalSeconds", "timeoutSeconds", "failureThreshold", "successThreshold"});
+  HealthCheck check;
+  if (node["path"]) check.path = readString(node["path"], path + ".path");
+  const auto seconds = [&](const char* field, std::uint32_t& out) {
+    if (node[field]) out = static_cast<std::uint32_t>(readIntegerInRange(node[field], join(path, field), 1, 3600));
+  };
+  seconds("intervalSeconds", check.intervalSeconds);
+  seconds("timeoutSeconds", check.timeoutSeconds);
+  seconds("failureThreshold", check.failureThreshold);
+  seconds("successThreshold", check.successThreshold);
+  return check;
+}
+
+HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) {
+  if (!document.IsMap()) fail("", "a HashRing document must be a mapping, got " + describe(document));
+  rejectUnknown(document, "", {"apiVersion", "kind", "metadata", "spec", "status"});
+  if (!document["apiVersion"]) fail("apiVersion", "missing required field");
+  const std::string apiVersion = readString(document["apiVersion"], "apiVersion");
+  if (apiVersion != kHashRingApiVersion) {
+    fail("apiVersion", "must be " + std::string(kHashRingApiVersion) + ", got '" + apiVersion + "'");
+  }
+  if (!document["kind"]) fail("kind", "missing required field");
+  const std::string kind = readString(document["kind"], "kind");
+  if (kind != kHashRingKind) fail("kind", "must be HashRing, got '" + kind + "'");
+
+  HashRing ring;
+  ring.metadata = parseMetadata(document["metadata"], options);
+
+  const YAML::Node spec = document["spec"];
+  if (!spec) fail("spec", "missing required field");
+  requireMap(spec, "spec");
+  rejectUnknown(spec, "spec", {"replicas", "template", "hashing", "healthCheck", "drainSeconds"});
+  if (spec["replicas"]) {
+    ring.spec.replicas = static_cast<std::int32_t>(readIntegerInRange(spec["replicas"], "spec.replicas", 0, kMaxReplicas));
+  }
+  if (!spec["template"]) fail("spec.template", "missing required field");
+  ring.spec.templ = parseTemplate(spec["template"]);
+  if (spec["hashing"]) ring.spec.hashing = parseHashing(spec["hashing"]);
+  if (spec["healthCheck"]) ring.spec.healthCheck = parseHealthCheck(spec["healthCheck"]);
+  if (spec["drainSeconds"]) {
+    ring.spec.drainSeconds = static_cast<std::uint32_t>(readIntegerInRange(spec["drainSeconds"], "spec.drainSeconds", 0, 3600));
+  }
+  // status is operator-owned: accepted (so `kubectl get -o yaml` output loads) and ignored.
+  if (auto status = validateHashRing(ring); !status) throw FieldError{"", status.error()};
+  return ring;
+}
+
+std::string formatError(const std::string& origin, const FieldError& error) {
+  return origin + ": " + (error.path.empty() ? error.reason : error.path + ": " + error.reason);
+}
+
+// Best effort: the ring a broken document meant, so its error attaches to it.
+std::string peekKey(const YAML::Node& document) {
+  try {
+    if (!document.IsMap() || !document["metadata"] || !document["metadata"].IsMap()) return {};
+    const YAML::Node name = document["metadata"]["name"];
+    if (!name || !name.IsScalar() || !isDnsLabel(name.Scalar())) return {};
+    std::string ns = "default";
+    if (const YAML::Node n = document["metadata"]["namespace"]; n && n.IsScalar()) ns = n.Scalar();
+    return ns + "/" + name.Scalar();
+  } catch (const YAML::Exception&) {
+    return {};
+  }
+}
+
+std::string yamlError(const std::string& origin, const YAML::Exception& e) {
+  return origin + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
+         std::to_string(e.mark.column + 1) + ": " + e.msg;
+}
+
+}  // namespace
+
+Status validateHashRing(const HashRing& ring) {
+  const HashRingSpec& spec = ring.spec;
+  if (spec.replicas < 0) return Error{"spec.replicas: must be >= 0, got " + std::to_string(spec.replicas)};
+  if (spec.replicas > kMaxReplicas) {
+    return Error{"spec.replicas: must be <= " + std::to_string(kMaxReplicas) + ", got " + std::to_string(spec.replicas)};
+  }
+  if (spec.templ.command.empty() && spec.templ.image.empty()) {
+    return Error{"spec.template: needs a command (process runtime) or an image (docker, kubernetes)"};
+  }
+  const Hashing& hashing = spec.hashing;
+  if (hashing.algorithm == ring::Algorithm::Maglev) {
+    if (!ring::isPrime(hashing.tableSize)) {
+      return Error{"spec.hashing.tableSize: must be prime for maglev, got " + std::to_string(hashing.tableSize)};
+    }
+    if (hashing.tableSize < static_cast<std::uint32_t>(spec.replicas)) {
+      return Error{"spec.hashing.tableSize: must be at least spec.replicas"};
+    }
+  }
+  if (!(hashing.loadFactor == 0.0 || hashing.loadFactor >= 1.0)) {
+    return Error{"spec.hashing.loadFactor: must be 0 (off) or >= 1.0, got " + std::to_string(hashing.loadFactor)};
+  }
+  const auto source = hashing.key.source;
+  if ((source == ring::KeySource::Header || source == ring::KeySource::Cookie || source == ring::KeySource::Query) &&
+      hashing.key.name.empty()) {
+    return Error{"spec.hashing.key.name: is required when key.source is " + std::string(ring::toString(source))};
+  }
+  if (static_cast<std::uint64_t>(hashing.virtualNodes) * static_cast<std::uint64_t>(std::max(spec.replicas, 1)) >
+      ring::kMaxRingPoints) {
+    return Error{"spec.hashing.virtualNodes: virtualNodes x replicas exceeds " + std::to_string(ring::kMaxRingPoints) +
+                 " ring points"};
+  }
+  const HealthCheck& check = spec.healthCheck;
+  if (check.path.empty() || check.path.front() != '/') {
+    return Error{"spec.healthCheck.path: must start with '/', got '" + check.path + "'"};
+  }
+  if (check.intervalSeconds < 1) return Error{"spec.healthCheck.intervalSeconds: must be >= 1"};
+  if (check.timeoutSeconds < 1) return Error{"spec.healthCheck.timeoutSeconds: must be >= 1"};
+  if (check.failureThreshold < 1) return Error{"spec.healthCheck.failureThreshold: must be >= 1"};
+  if (check.successThreshold < 1) return Error{"spec.healthCheck.successThreshold: must be >= 1"};
+  return ok();
+}
+
+ParsedResources parseHashRings(std::string_view text, const std::string& origin, const ParseOptions& options) {
+  ParsedResources parsed;
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    parsed.errors.push_back({"", yamlError(origin, e)});
+    return parsed;
+  }
+  std::size_t count = 0;
+  for (const auto& document : documents) count += document.IsNull() ? 0 : 1;
+  std::size_t index = 0;
+  for (const auto& document : documents) {
+    if (document.IsNull()) continue;
+    ++index;
+    const std::string where = count > 1 ? origin + " (document " + std::to_string(index) + ")" : origin;
+    try {
+      parsed.rings.push_back(parseDocument(document, options));
+    } catch (const FieldError& error) {
+      parsed.errors.push_back({peekKey(document), formatError(where, error)});
+    } catch (const YAML::Exception& e) {
+      parsed.errors.push_back({peekKey(document), yamlError(where, e)});
+    }
+  }
+  return parsed;
+}
+
+Result<HashRing> parseHashRing(std::string_view text, const std::string& origin, const ParseOptions& options) {
+  ParsedResources parsed = parseHashRings(text, origin, options);
+  if (!parsed.errors.empty()) return Error{parsed.errors.front().message};
+  if (parsed.rings.size() != 1) {
+    return Error{origin + ": expected exactly one HashRing document, got " + std::to_string(parsed.rings.size())};
+  }
+  return std::move(parsed.rings.front());
+}
+
+}  // namespace ringlb::op
