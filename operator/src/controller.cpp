@@ -165,7 +165,11 @@ void Controller::onResourceEvent(const ResourceEvent& event) {
 }
 
 void Controller::onRuntimeEvent(const RuntimeEvent& event) {
-  if (event.kind == RuntimeEvent::Kind::Started) return;
+  if (event.kind == RuntimeEvent::Kind::Started) {
+    // A runtime that learns the address only later (a Pod gets its IP and turns Ready) reports it here.
+    if (!event.address.empty()) updateAddress(event.ring, event.slot, event.runtimeId, event.address);
+    return;
+  }
   std::lock_guard lock(mutex_);
   const std::string key = keyForRingLocked(event.ring);
   const auto ringIt = rings_.find(key);
@@ -194,6 +198,22 @@ void Controller::onRuntimeEvent(const RuntimeEvent& event) {
   updateProbesLocked(key, state);
   updateStatusLocked(key, state);
   enqueueLocked(key);
+}
+
+void Controller::updateAddress(const std::string& ring, const std::string& slot, const std::string& runtimeId,
+                               const std::string& address) {
+  std::lock_guard lock(mutex_);
+  const std::string key = keyForRingLocked(ring);
+  const auto ringIt = rings_.find(key);
+  if (ringIt == rings_.end()) return;
+  RingState& state = ringIt->second;
+  const auto it = state.records.find(slot);
+  if (it == state.records.end() || it->second.runtimeId != runtimeId || it->second.address == address) return;
+  spdlog::info("replica {} ({}) serves at {}", slot, runtimeId, address);
+  it->second.address = address;
+  publishLocked(key, state);
+  updateProbesLocked(key, state);
+  updateStatusLocked(key, state);
 }
 
 void Controller::onProbeResult(const ProbeResult& result) {
@@ -271,7 +291,13 @@ void Controller::resyncRuntime() {
       for (const ReplicaInfo* info : byRing[state.name]) {
         if (info->slot == slot) found = info;
       }
-      if (found && found->runtimeId == record.runtimeId && found->running) continue;
+      if (found && found->runtimeId == record.runtimeId && found->running) {
+        if (!found->address.empty() && found->address != record.address) {
+          record.address = found->address;  // an address event the stream missed
+          changed = true;
+        }
+        continue;
+      }
       if (expectedExits_.count(record.runtimeId)) continue;
       // An exit the event stream missed.
       const std::string reason = found && found->runtimeId == record.runtimeId ? found->reason : "vanished from the runtime";

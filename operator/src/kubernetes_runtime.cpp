@@ -37,7 +37,8 @@ ReplicaInfo KubernetesRuntime::replicaInfo(const PodView& view) {
   info.ring = view.ring;
   info.slot = view.slot;
   info.runtimeId = view.uid;
-  info.address = view.address;
+  // The operator probes and routes to an address only once the kubelet calls the Pod Ready.
+  info.address = view.ready ? view.address : std::string();
   info.specHash = view.specHash;
   info.running = !view.terminating && !finished(view);
   info.reason = view.ready ? std::string() : view.reason;
@@ -92,15 +93,20 @@ void KubernetesRuntime::handlePodEvent(ListWatcher::EventType type, const json& 
     if (type == ListWatcher::EventType::Deleted) {
       pods_.erase(key);
       seen_.erase(key);
-      event = RuntimeEvent{RuntimeEvent::Kind::Deleted, view.ring, view.slot, view.uid, "pod deleted"};
+      event = RuntimeEvent{RuntimeEvent::Kind::Deleted, view.ring, view.slot, view.uid, "pod deleted", {}};
     } else {
       pods_[key] = pod;
-      const bool wasFinished = previous != seen_.end() && previous->second.uid == view.uid && finished(previous->second);
-      const bool wasReady = previous != seen_.end() && previous->second.uid == view.uid && previous->second.ready;
+      const bool same = previous != seen_.end() && previous->second.uid == view.uid;
+      const bool wasFinished = same && finished(previous->second);
+      const bool wasTerminating = same && previous->second.terminating;
+      const bool wasReady = same && previous->second.ready;
       if (finished(view) && !wasFinished) {
-        event = RuntimeEvent{RuntimeEvent::Kind::Exited, view.ring, view.slot, view.uid, view.reason};
+        event = RuntimeEvent{RuntimeEvent::Kind::Exited, view.ring, view.slot, view.uid, view.reason, {}};
+      } else if (view.terminating && !wasTerminating && previous != seen_.end()) {
+        // A Pod with a deletionTimestamp is no longer Ready, whatever its conditions say.
+        event = RuntimeEvent{RuntimeEvent::Kind::Exited, view.ring, view.slot, view.uid, "pod terminating", {}};
       } else if (view.ready && !wasReady) {
-        event = RuntimeEvent{RuntimeEvent::Kind::Started, view.ring, view.slot, view.uid, "pod ready"};
+        event = RuntimeEvent{RuntimeEvent::Kind::Started, view.ring, view.slot, view.uid, "pod ready", view.address};
       }
       seen_[key] = view;
     }

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "ringlb/operator/kubernetes_status.h"
+#include "ringlb/operator/resource_parser.h"
 
 namespace ringlb::op {
 
@@ -57,9 +58,16 @@ void KubernetesSource::onObserved(EventHandler observer) {
   observer_ = std::move(observer);
 }
 
-void KubernetesSource::start(EventHandler handler) {
-  std::lock_guard lock(mutex_);
-  handler_ = std::move(handler);
+Result<HashRing> KubernetesSource::parseObject(const json& object) {
+  const json metadata = object.value("metadata", json::object());
+  const std::string origin = "hashrings/" + metadata.value("namespace", std::string("default")) + "/" +
+                             metadata.value("name", std::string("?"));
+  ParseOptions options;
+  options.fromKubernetes = true;
+  return parseHashRing(object.dump(), origin, options);
+}
+
+void KubernetesSource::startWatchLocked() {
   if (watcher_) return;
   ListWatchOptions watch;
   watch.path = collectionPath(options_.watchNamespace);
@@ -69,6 +77,41 @@ void KubernetesSource::start(EventHandler handler) {
   callbacks.onError = [](const std::string& error) { spdlog::warn("hashring watch: {}", error); };
   watcher_ = std::make_unique<ListWatcher>(api_, std::move(watch), std::move(callbacks));
   watcher_->start();
+}
+
+void KubernetesSource::startObserving() {
+  std::lock_guard lock(mutex_);
+  startWatchLocked();
+}
+
+void KubernetesSource::start(EventHandler handler) {
+  std::lock_guard dispatch(dispatchMutex_);
+  std::vector<ResourceEvent> replay;
+  {
+    std::lock_guard lock(mutex_);
+    handler_ = handler;
+    if (!watcher_) {
+      startWatchLocked();
+      return;
+    }
+    for (const auto& [key, entry] : entries_) {
+      if (entry.ring) {  // the last good state first, then why the current spec is not used
+        ResourceEvent event;
+        event.kind = ResourceEvent::Kind::Upserted;
+        event.key = key;
+        event.ring = entry.ring;
+        replay.push_back(std::move(event));
+      }
+      if (!entry.error.empty()) {
+        ResourceEvent event;
+        event.kind = ResourceEvent::Kind::Invalid;
+        event.key = key;
+        event.error = entry.error;
+        replay.push_back(std::move(event));
+      }
+    }
+  }
+  for (const auto& event : replay) handler(event);
 }
 
 void KubernetesSource::stop() {
@@ -106,6 +149,7 @@ std::optional<PodOwner> KubernetesSource::owner(const std::string& ns, const std
 void KubernetesSource::handle(ListWatcher::EventType type, const json& object) {
   const std::string key = ListWatcher::keyOf(object);
   if (key.empty()) return;
+  std::lock_guard dispatch(dispatchMutex_);
   std::optional<ResourceEvent> specEvent;
   std::optional<ResourceEvent> observedEvent;
   EventHandler handler;
@@ -144,6 +188,7 @@ void KubernetesSource::handle(ListWatcher::EventType type, const json& object) {
         entry.generation = generation;
         entry.spec = spec;
         auto parsed = parser_(object);
+        entry.error = parsed ? std::string() : parsed.error();
         if (!parsed) {
           if (firstSight) {
             ResourceEvent event;

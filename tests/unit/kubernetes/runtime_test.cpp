@@ -88,6 +88,7 @@ TEST(KubernetesRuntime, CreatesAMissingPodByServerSideApply) {
   EXPECT_EQ(info->ring, "apod");
   EXPECT_EQ(info->runtimeId, "uid-apod-0");
   EXPECT_TRUE(info->running);
+  EXPECT_EQ(info->address, "");  // not Ready yet: nothing to probe or route to
   const auto patches = h.api.callsWith("PATCH");
   ASSERT_EQ(patches.size(), 1u);
   EXPECT_EQ(patches[0].target, "/api/v1/namespaces/default/pods/apod-0?fieldManager=ringlb-operator&force=true");
@@ -213,6 +214,7 @@ TEST(KubernetesRuntime, PodWatchReportsLifecycleEvents) {
   h.runtime->shutdown();
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].kind, RuntimeEvent::Kind::Started);
+  EXPECT_EQ(events[0].address, "127.0.0.5:8080");
   EXPECT_EQ(events[1].kind, RuntimeEvent::Kind::Exited);
   EXPECT_EQ(events[2].kind, RuntimeEvent::Kind::Deleted);
   for (const auto& event : events) {

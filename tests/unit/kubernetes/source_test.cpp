@@ -189,3 +189,42 @@ TEST(KubernetesSource, StatusOfAnUnknownRingIsAnError) {
 
 }  // namespace
 }  // namespace ringlb::op
+
+namespace ringlb::op {
+namespace {
+
+TEST(KubernetesSource, ParsesWithTheOperatorsResourceParser) {
+  json object = hashRing("5", 3, 4);
+  object["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"}}});
+  object["status"] = {{"readyReplicas", 1}};
+  auto ring = KubernetesSource::parseObject(object);
+  ASSERT_TRUE(ring.ok()) << ring.error();
+  EXPECT_EQ(ring->metadata.name, "apod");
+  EXPECT_EQ(ring->metadata.uid, "ring-uid");
+  EXPECT_EQ(ring->metadata.generation, 3);
+  EXPECT_EQ(ring->spec.replicas, 4);
+  EXPECT_EQ(ring->spec.templ.image, "apod:1");
+
+  object["spec"]["replicas"] = -2;
+  auto bad = KubernetesSource::parseObject(object);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("hashrings/default/apod"), std::string::npos) << bad.error();
+  EXPECT_NE(bad.error().find("spec.replicas"), std::string::npos) << bad.error();
+}
+
+TEST(KubernetesSource, StartAfterObservingReplaysKnownRings) {
+  SourceHarness h;
+  h.listed = json::array({hashRing("5", 1, 3)});
+  h.source->startObserving();
+  for (int i = 0; i < 300 && !h.source->synced(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(h.source->synced());
+  std::vector<ResourceEvent> replayed;
+  h.source->start([&](const ResourceEvent& event) { replayed.push_back(event); });
+  h.source->stop();
+  ASSERT_EQ(replayed.size(), 1u);
+  EXPECT_EQ(replayed[0].kind, ResourceEvent::Kind::Upserted);
+  EXPECT_EQ(replayed[0].ring->spec.replicas, 3);
+}
+
+}  // namespace
+}  // namespace ringlb::op

@@ -35,11 +35,20 @@ class KubernetesSource final : public ResourceSource {
   using Parser = std::function<Result<HashRing>(const nlohmann::json& object)>;
   using WallClock = std::function<std::chrono::system_clock::time_point()>;
 
-  KubernetesSource(KubernetesApi& api, KubernetesSourceOptions options, Parser parser,
+  KubernetesSource(KubernetesApi& api, KubernetesSourceOptions options, Parser parser = &KubernetesSource::parseObject,
                    WallClock wallClock = [] { return std::chrono::system_clock::now(); });
   ~KubernetesSource() override;
 
+  /// The operator's resource parser applied to an API object, so a custom
+  /// resource validates exactly as a file does.
+  static Result<HashRing> parseObject(const nlohmann::json& object);
+
+  /// Starts the watch; when it already runs (startObserving()), first replays
+  /// every known ring to `handler`.
   void start(EventHandler handler) override;
+
+  /// Starts the watch for onObserved() only (a follower: no reconciling).
+  void startObserving();
   void stop() override;
   Status writeStatus(const HashRing& ring, const HashRingStatus& status) override;
 
@@ -63,6 +72,7 @@ class KubernetesSource final : public ResourceSource {
     std::int64_t generation = 0;
     nlohmann::json spec;
     std::optional<HashRing> ring;      // last valid parse
+    std::string error;                 // the parse error while the current spec is invalid
     nlohmann::json observedStatus;     // normalized .status as last seen
     std::string resourceVersion;
     std::optional<nlohmann::json> lastWritten;  // normalized status we last applied
@@ -70,12 +80,14 @@ class KubernetesSource final : public ResourceSource {
   };
 
   void handle(ListWatcher::EventType type, const nlohmann::json& object);
+  void startWatchLocked();
 
   KubernetesApi& api_;
   const KubernetesSourceOptions options_;
   const Parser parser_;
   const WallClock wallClock_;
 
+  std::mutex dispatchMutex_;  // orders handler calls: a replay never interleaves with live events
   mutable std::mutex mutex_;
   EventHandler handler_;
   EventHandler observer_;
