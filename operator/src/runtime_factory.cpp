@@ -4,7 +4,7 @@
 
 namespace ringlb::op {
 
-std::vector<std::string> availableRuntimes() { return {"process"}; }
+std::vector<std::string> availableRuntimes() { return {"process", "kubernetes"}; }
 
 Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
   if (options.name == "process") {
@@ -12,10 +12,19 @@ Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
     process.stateDir = options.stateDir;
     return std::unique_ptr<Runtime>(std::make_unique<ProcessRuntime>(std::move(process)));
   }
+  if (options.name == "kubernetes") {
+    if (options.kubernetesApi == nullptr) {
+      return Error{"--runtime kubernetes: no Kubernetes API client (needs --kubeconfig, in-cluster config or ~/.kube/config)"};
+    }
+    KubernetesRuntimeOptions kubernetes;
+    kubernetes.watchNamespace = options.kubernetesNamespace;
+    return std::unique_ptr<Runtime>(std::make_unique<KubernetesRuntime>(
+        *options.kubernetesApi, std::move(kubernetes), options.kubernetesOwners, options.kubernetesEvents));
+  }
   // Register further runtimes above, e.g. `if (options.name == "docker") return makeDockerRuntime(options);`.
   std::string available;
   for (const auto& name : availableRuntimes()) available += (available.empty() ? "" : ", ") + name;
-  if (options.name == "docker" || options.name == "kubernetes") {
+  if (options.name == "docker") {
     return Error{"--runtime " + options.name + ": not available in this build (available: " + available + ")"};
   }
   return Error{"--runtime: unknown runtime '" + options.name + "' (one of process, docker, kubernetes; available: " +

@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "ringlb/operator/kubernetes_api.h"
+#include "ringlb/operator/kubernetes_event_recorder.h"
+#include "ringlb/operator/kubernetes_runtime.h"
 #include "ringlb/operator/runtime.h"
 #include "ringlb/ring/result.h"
 
@@ -15,6 +18,13 @@ namespace ringlb::op {
 struct RuntimeOptions {
   std::string name = "process";     // --runtime
   std::filesystem::path stateDir;   // --state-dir
+
+  // kubernetes: the API client (owned by the caller), the namespace whose Pods
+  // are watched (empty: all), the owner lookup and the event recorder.
+  KubernetesApi* kubernetesApi = nullptr;
+  std::string kubernetesNamespace;
+  KubernetesRuntime::OwnerLookup kubernetesOwners;
+  KubernetesEventRecorder* kubernetesEvents = nullptr;
 };
 
 /// The one place a runtime is chosen by name: "process" (built in, the
