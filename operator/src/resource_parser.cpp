@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <initializer_list>
 #include <limits>
 #include <optional>
@@ -351,7 +352,9 @@ Status validateHashRing(const HashRing& ring) {
     }
   }
   if (!(hashing.loadFactor == 0.0 || hashing.loadFactor >= 1.0)) {
-    return Error{"spec.hashing.loadFactor: must be 0 (off) or >= 1.0, got " + std::to_string(hashing.loadFactor)};
+    char number[32];
+    std::snprintf(number, sizeof number, "%g", hashing.loadFactor);
+    return Error{"spec.hashing.loadFactor: must be 0 (off) or >= 1.0, got " + std::string(number)};
   }
   const auto source = hashing.key.source;
   if ((source == ring::KeySource::Header || source == ring::KeySource::Cookie || source == ring::KeySource::Query) &&

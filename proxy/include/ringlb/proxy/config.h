@@ -1,0 +1,108 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringlb/ring/member.h"
+#include "ringlb/ring/result.h"
+#include "ringlb/ring/ring_spec.h"
+
+namespace ringlb::proxy {
+
+using Millis = std::chrono::milliseconds;
+
+/// host:port as given; the host is resolved when binding or connecting.
+struct HostPort {
+  std::string host;  // empty means every interface
+  std::uint16_t port = 0;
+
+  std::string toString() const;
+  friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+/// http://host:port/path, as --ring-url takes it.
+struct HttpUrl {
+  HostPort endpoint;
+  std::string target;  // path (and query) starting with '/'
+};
+
+/// Every setting of the proxy. Defaults are the documented ones; the YAML
+/// file (`--config`) mirrors the flags field by field.
+struct ProxyConfig {
+  HostPort listen{"0.0.0.0", 8080};
+  HostPort admin{"127.0.0.1", 9901};
+  unsigned threads = 0;  // 0: one per core
+
+  std::vector<ring::Member> backends;  // --backends
+  std::optional<HttpUrl> ringUrl;      // --ring-url
+  std::string ringFile;                // --ring-file
+  std::optional<ring::KeySpec> key;    // --key overrides the ring's hashing.key
+
+  unsigned retries = 2;
+  Millis ringWatchTimeout{30'000};  // long-poll timeoutSeconds
+  Millis ringBackoffMax{5'000};     // cap of the reconnect backoff
+
+  struct Limits {
+    std::size_t maxHeaderBytes = 16 * 1024;
+    std::size_t maxHeaders = 100;
+    std::uint64_t maxBodyBytes = 0;  // 0: unlimited
+    std::size_t maxConnections = 20'000;
+    std::size_t bufferBytes = 32 * 1024;
+    std::size_t maxIdleUpstreamPerMember = 64;  // per worker thread
+  } limits;
+
+  struct Timeouts {
+    Millis requestHead{10'000};
+    Millis idle{60'000};
+    Millis upstreamConnect{2'000};
+    Millis upstreamResponse{15'000};
+    Millis upstreamIdle{30'000};
+    Millis drain{15'000};
+  } timeouts;
+
+  struct PassiveHealth {
+    unsigned consecutiveFailures = 5;  // 0 disables ejection
+    Millis baseEjection{5'000};
+    Millis maxEjection{120'000};
+  } passiveHealth;
+
+  struct Log {
+    std::string level = "info";
+    bool json = false;
+    bool access = false;
+  } log;
+};
+
+/// One setting: its YAML path, its flag and how to apply a textual value.
+struct Setting {
+  std::string_view path;  // e.g. "timeouts.idle"
+  std::string_view flag;  // e.g. "--idle-timeout"
+  std::string_view help;
+  bool boolean = false;
+  std::function<Status(ProxyConfig&, std::string_view)> apply;
+};
+
+/// The settings table shared by the CLI and the YAML loader.
+const std::vector<Setting>& settings();
+
+/// Loads a YAML config over `base`. Errors name the file and the field,
+/// e.g. "proxy.yaml: timeouts.idle: must be a duration like 500ms, 10s or 2m".
+Result<ProxyConfig> loadConfigFile(const std::string& path, ProxyConfig base);
+
+/// Cross-field checks: exactly one ring source, sane limits.
+Status validateConfig(const ProxyConfig& config);
+
+Result<Millis> parseDuration(std::string_view text);
+Result<std::uint64_t> parseSize(std::string_view text);
+Result<HostPort> parseHostPort(std::string_view text);
+Result<HttpUrl> parseHttpUrl(std::string_view text);
+Result<ring::KeySpec> parseKeySpec(std::string_view text);
+/// "id=host:port,..." (or bare "host:port", whose id is the address).
+Result<std::vector<ring::Member>> parseBackends(std::string_view text);
+
+}  // namespace ringlb::proxy

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <prometheus/collectable.h>
+
+namespace ringlb::proxy {
+
+class RingStore;
+class HealthRegistry;
+
+/// A counter written by one thread and read by the scraper: a relaxed load
+/// and store, so the request path pays no locked instruction.
+class LocalCounter {
+ public:
+  void add(std::uint64_t n = 1) noexcept { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+/// Upstream failure reasons (the `reason` label).
+enum class UpstreamError : std::uint8_t { Connect, Reset, Timeout, Protocol };
+inline constexpr std::array<std::string_view, 4> kUpstreamErrorNames{"connect", "reset", "timeout", "protocol"};
+
+/// Request duration buckets, in seconds.
+inline constexpr std::array<double, 15> kDurationBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                         0.25,   0.5,   1,      2.5,   5,     10,   30};
+
+/// Per-member statistics of one worker thread; only that thread writes them.
+struct MemberStats {
+  explicit MemberStats(std::string memberId);
+
+  void countResponse(unsigned status, std::int64_t durationNanos) noexcept;
+
+  std::string id;
+  std::array<LocalCounter, 5> responses;  // 1xx … 5xx
+  std::array<LocalCounter, kDurationBuckets.size() + 1> durationBuckets;  // last is +Inf
+  LocalCounter durationSumNanos;
+  std::array<LocalCounter, 4> upstreamErrors;
+  LocalCounter retries;
+  LocalCounter spills;
+
+ private:
+  std::array<std::int64_t, kDurationBuckets.size()> bucketNanos_{};
+};
+
+/// The proxy's metrics (deploy/METRICS.md), served by /metrics through
+/// prometheus-cpp's serializer. Worker threads write their own MemberStats;
+/// Collect() sums them per member at scrape time, so cardinality is bounded
+/// by member ids × status classes.
+class ProxyMetrics final : public prometheus::Collectable {
+ public:
+  ProxyMetrics(const RingStore& store, const HealthRegistry& health);
+
+  /// Stats block for (`worker`, member `id`), created on first use; the
+  /// address is stable for the process lifetime. Locks; call off the request
+  /// path (when a worker adopts a ring). "none" is the local-reply member.
+  MemberStats& memberStats(unsigned worker, std::string_view id);
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+  std::atomic<std::int64_t> activeConnections{0};
+  std::atomic<std::uint64_t> rejectedConnections{0};
+
+ private:
+  const RingStore& store_;
+  const HealthRegistry& health_;
+  mutable std::mutex mutex_;
+  std::vector<std::pair<unsigned, std::unique_ptr<MemberStats>>> stats_;
+};
+
+}  // namespace ringlb::proxy

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cerrno>
+#include <sys/socket.h>
+
+#include "ringlb/proxy/asio_types.h"
+#include "ringlb/proxy/upstream.h"
+
+namespace ringlb::proxy {
+
+/// The transport of the real proxy: TCP sockets. Sessions are templates over
+/// a transport so the unit tests can run them on beast::test::stream.
+struct TcpNet {
+  using Stream = TcpSocket;
+
+  /// Whether a stream can be waited on without a buffer (async_wait).
+  static constexpr bool kCanWaitReadable = true;
+
+  enum class Peek { Ready, WouldBlock, Closed };
+
+  /// Non-blocking look at the receive queue without consuming it.
+  static Peek peek(Stream& stream) noexcept {
+    char byte = 0;
+    const auto n = ::recv(stream.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return Peek::Ready;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Peek::WouldBlock;
+    return Peek::Closed;
+  }
+
+  /// A pooled connection is reusable when the upstream has neither closed it
+  /// nor sent anything unasked.
+  static bool reusable(Stream& stream) noexcept { return peek(stream) == Peek::WouldBlock; }
+
+  /// Connects to the group's resolved endpoint with TCP_NODELAY.
+  Task<error_code> connect(Stream& stream, const UpstreamGroup<TcpNet>& group) {
+    error_code ec;
+    if (!group.endpoint) co_return asio::error::host_not_found;
+    stream.open(group.endpoint->protocol(), ec);
+    if (ec) co_return ec;
+    co_await stream.async_connect(*group.endpoint, noThrow(ec));
+    if (!ec) stream.set_option(asio::ip::tcp::no_delay(true), ec);
+    co_return ec;
+  }
+
+  /// Aborts pending operations (deadline passed); they complete with operation_aborted.
+  static void abort(Stream& stream) noexcept {
+    error_code ignored;
+    stream.cancel(ignored);
+  }
+  static void shutdownSend(Stream& stream) noexcept {
+    error_code ignored;
+    stream.shutdown(asio::socket_base::shutdown_send, ignored);
+  }
+  static void close(Stream& stream) noexcept {
+    error_code ignored;
+    stream.close(ignored);
+  }
+};
+
+}  // namespace ringlb::proxy

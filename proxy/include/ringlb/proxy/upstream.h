@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ringlb/proxy/asio_types.h"
+#include "ringlb/proxy/member_health.h"
+#include "ringlb/proxy/proxy_metrics.h"
+
+namespace ringlb::proxy {
+
+/// One keep-alive connection to a member, owned by a worker's pool while idle
+/// and by a session while in use.
+template <class Net>
+struct UpstreamConnection {
+  explicit UpstreamConnection(asio::io_context& ioc) : stream(ioc) {}
+
+  typename Net::Stream stream;
+  std::int64_t idleSince = 0;    // coarse monotonic nanos, while pooled
+  std::uint64_t generation = 0;  // the group's generation when connected
+};
+
+/// A worker's view of one member (by id): its pool of idle connections, the
+/// requests in flight from this worker, its stats and shared health. Lives as
+/// long as the member is in the ring or a request still uses it.
+template <class Net>
+struct UpstreamGroup {
+  std::string id;
+  std::string address;
+  std::optional<asio::ip::tcp::endpoint> endpoint;
+  std::shared_ptr<MemberHealth> health;
+  MemberStats* stats = nullptr;
+  std::uint64_t generation = 0;  // bumped when the address changes: pooled connections are then dropped
+  std::uint32_t inFlight = 0;
+  bool inRing = true;
+  std::vector<std::unique_ptr<UpstreamConnection<Net>>> idle;  // LIFO: the most recently used is reused first
+};
+
+}  // namespace ringlb::proxy

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "ringlb/proxy/asio_types.h"
+#include "ringlb/proxy/config.h"
+#include "ringlb/proxy/tcp_net.h"
+
+namespace ringlb::proxy {
+
+class RingStore;
+class ProxyMetrics;
+template <class Net>
+class WorkerState;
+
+/// One worker thread: its own io_context, its own SO_REUSEPORT acceptor and
+/// its own WorkerState (pools, cached ring, sessions).
+class Worker {
+ public:
+  Worker(const ProxyConfig& config, RingStore& store, ProxyMetrics& metrics, unsigned index);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// Opens the acceptor on `endpoint` with SO_REUSEPORT and returns the bound
+  /// endpoint (port 0 picks one). Throws std::system_error on failure.
+  asio::ip::tcp::endpoint listen(const asio::ip::tcp::endpoint& endpoint);
+
+  /// Starts the thread (accepting and serving).
+  void start();
+  /// Stops accepting and closes idle keep-alive connections; active requests
+  /// finish and their connections close. Thread-safe.
+  void drain();
+  /// Stops the thread and waits for it. Thread-safe; idempotent.
+  void stop();
+
+ private:
+  Task<void> acceptLoop();
+  Task<void> watchdogLoop();
+
+  const ProxyConfig& config_;
+  ProxyMetrics& metrics_;
+  unsigned index_;
+  std::optional<asio::io_context> ioc_;
+  TcpNet net_;
+  std::unique_ptr<WorkerState<TcpNet>> state_;
+  std::optional<TcpAcceptor> acceptor_;
+  std::optional<SteadyTimer> watchdog_;
+  std::thread thread_;
+};
+
+}  // namespace ringlb::proxy

@@ -1,0 +1,133 @@
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ringlb/proxy/asio_types.h"
+#include "ringlb/proxy/buffer_pool.h"
+#include "ringlb/proxy/config.h"
+#include "ringlb/proxy/head_parser.h"
+#include "ringlb/proxy/member_health.h"
+#include "ringlb/proxy/proxy_metrics.h"
+#include "ringlb/proxy/ring_store.h"
+#include "ringlb/proxy/upstream.h"
+#include "ringlb/ring/bounded_load.h"
+
+namespace ringlb::proxy {
+
+template <class Net>
+class Session;
+
+/// Coarse monotonic clock (a few ms resolution, served from the vDSO without
+/// reading the TSC): for deadlines and ejections.
+inline std::int64_t coarseNanos() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+/// Everything one worker thread owns: its cached routing table, its
+/// per-member upstream pools and in-flight counts, its buffers, its sessions
+/// and their deadlines. Single-threaded: only the worker's io_context thread
+/// touches it, so nothing here locks.
+template <class Net>
+class WorkerState {
+ public:
+  WorkerState(asio::io_context& ioc, const ProxyConfig& config, Net& net, RingStore& store, ProxyMetrics& metrics,
+              unsigned index);
+  ~WorkerState();
+  WorkerState(const WorkerState&) = delete;
+  WorkerState& operator=(const WorkerState&) = delete;
+
+  asio::io_context& ioc() noexcept { return ioc_; }
+  const ProxyConfig& config() const noexcept { return config_; }
+  Net& net() noexcept { return net_; }
+  ProxyMetrics& metrics() noexcept { return metrics_; }
+  const HeadLimits& limits() const noexcept { return limits_; }
+  const EjectionPolicy& ejection() const noexcept { return ejection_; }
+  BufferPool& buffers() noexcept { return buffers_; }
+  MemberStats& localStats() noexcept { return *localStats_; }
+  unsigned index() const noexcept { return index_; }
+
+  /// The routing table in force, or null. Costs one atomic load unless the
+  /// store published a new table, which the worker then adopts (rebinding
+  /// its per-member groups by id).
+  const std::shared_ptr<const RoutingTable>& table();
+
+  /// The worker's group for member `index` of the table last returned by table().
+  UpstreamGroup<Net>& group(std::uint32_t index) noexcept { return *byIndex_[index]; }
+
+  /// In-flight requests per member of the current table, for bounded loads.
+  const ring::LoadView& load() const noexcept { return load_; }
+  void beginRequest(UpstreamGroup<Net>& group) noexcept {
+    ++group.inFlight;
+    ++totalInFlight_;
+  }
+  void endRequest(UpstreamGroup<Net>& group) noexcept;
+
+  /// A pooled connection to `group` that is still usable, or null.
+  std::unique_ptr<UpstreamConnection<Net>> takeIdle(UpstreamGroup<Net>& group);
+  /// Pools a connection after a complete exchange (or drops it if the pool is full or draining).
+  void putIdle(UpstreamGroup<Net>& group, std::unique_ptr<UpstreamConnection<Net>> connection);
+
+  void attach(Session<Net>& session) noexcept;
+  void detach(Session<Net>& session) noexcept;
+  std::size_t sessionCount() const noexcept { return sessionCount_; }
+
+  /// The watchdog: expires sessions whose deadline passed and closes pooled
+  /// connections idle too long. Called periodically by the owner.
+  void tick(std::int64_t nowNanos);
+
+  /// Stops keep-alive: idle sessions close now, active ones after their response.
+  void beginDrain();
+  bool draining() const noexcept { return draining_; }
+
+  /// Closes every pooled connection (before the io_context goes away).
+  void closeIdleConnections();
+
+  /// Fast per-worker random numbers (request ids).
+  std::uint64_t random() noexcept;
+
+ private:
+  class InFlightView final : public ring::LoadView {
+   public:
+    explicit InFlightView(const WorkerState& state) : state_(state) {}
+    std::uint64_t inFlight(std::uint32_t index) const noexcept override { return state_.byIndex_[index]->inFlight; }
+    std::uint64_t totalInFlight() const noexcept override { return state_.totalInFlight_; }
+
+   private:
+    const WorkerState& state_;
+  };
+
+  void adopt(std::shared_ptr<const RoutingTable> table);
+  void pruneGroups();
+
+  asio::io_context& ioc_;
+  const ProxyConfig& config_;
+  Net& net_;
+  RingStore& store_;
+  ProxyMetrics& metrics_;
+  unsigned index_;
+  HeadLimits limits_;
+  EjectionPolicy ejection_;
+  BufferPool buffers_;
+  MemberStats* localStats_;
+
+  std::shared_ptr<const RoutingTable> table_;
+  std::uint64_t generation_ = 0;
+  std::unordered_map<std::string, std::unique_ptr<UpstreamGroup<Net>>> groups_;
+  std::vector<UpstreamGroup<Net>*> byIndex_;
+  std::uint64_t totalInFlight_ = 0;
+  InFlightView load_{*this};
+
+  Session<Net>* sessions_ = nullptr;  // intrusive list
+  std::size_t sessionCount_ = 0;
+  bool draining_ = false;
+  std::uint64_t rng_;
+};
+
+}  // namespace ringlb::proxy

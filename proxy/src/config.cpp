@@ -1,0 +1,426 @@
+#include "ringlb/proxy/config.h"
+
+#include <charconv>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+namespace ringlb::proxy {
+
+namespace {
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+Result<std::uint64_t> parseUnsigned(std::string_view text, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return Error{"must be a non-negative integer (got " + quoted(text) + ")"};
+  }
+  if (value < min || value > max) {
+    return Error{"must be between " + std::to_string(min) + " and " + std::to_string(max) + " (got " + quoted(text) + ")"};
+  }
+  return value;
+}
+
+Result<bool> parseBool(std::string_view text) {
+  if (text == "true" || text == "yes" || text == "on" || text == "1") return true;
+  if (text == "false" || text == "no" || text == "off" || text == "0") return false;
+  return Error{"must be true or false (got " + quoted(text) + ")"};
+}
+
+template <class Field>
+Setting unsignedSetting(std::string_view path, std::string_view flag, std::string_view help, std::uint64_t min,
+                        std::uint64_t max, Field field) {
+  return {path, flag, help, false, [=](ProxyConfig& config, std::string_view text) -> Status {
+            auto value = parseUnsigned(text, min, max);
+            if (!value) return Error{value.error()};
+            config.*field = static_cast<std::remove_reference_t<decltype(config.*field)>>(value.value());
+            return ok();
+          }};
+}
+
+template <class Apply>
+Setting custom(std::string_view path, std::string_view flag, std::string_view help, Apply apply) {
+  return {path, flag, help, false, apply};
+}
+
+template <class Get>
+Setting durationSetting(std::string_view path, std::string_view flag, std::string_view help, Get get) {
+  return {path, flag, help, false, [=](ProxyConfig& config, std::string_view text) -> Status {
+            auto value = parseDuration(text);
+            if (!value) return Error{value.error()};
+            if (value.value().count() <= 0) return Error{"must be positive (got " + quoted(text) + ")"};
+            get(config) = value.value();
+            return ok();
+          }};
+}
+
+template <class Get>
+Setting sizeSetting(std::string_view path, std::string_view flag, std::string_view help, std::uint64_t min,
+                    std::uint64_t max, Get get) {
+  return {path, flag, help, false, [=](ProxyConfig& config, std::string_view text) -> Status {
+            auto value = parseSize(text);
+            if (!value) return Error{value.error()};
+            if (value.value() < min || value.value() > max) {
+              return Error{"must be between " + std::to_string(min) + " and " + std::to_string(max) + " bytes (got " +
+                           quoted(text) + ")"};
+            }
+            get(config) = static_cast<std::remove_reference_t<decltype(get(config))>>(value.value());
+            return ok();
+          }};
+}
+
+template <class Get>
+Setting boolSetting(std::string_view path, std::string_view flag, std::string_view help, Get get) {
+  return {path, flag, help, true, [=](ProxyConfig& config, std::string_view text) -> Status {
+            auto value = parseBool(text);
+            if (!value) return Error{value.error()};
+            get(config) = value.value();
+            return ok();
+          }};
+}
+
+std::vector<Setting> buildSettings() {
+  std::vector<Setting> s;
+  s.push_back(custom("listen", "--listen", "data listener ADDR:PORT (default 0.0.0.0:8080)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto hp = parseHostPort(v);
+                       if (!hp) return Error{hp.error()};
+                       c.listen = hp.value();
+                       return ok();
+                     }));
+  s.push_back(custom("admin", "--admin",
+                     "admin listener ADDR:PORT for /metrics /healthz /readyz /ring /explain (default 127.0.0.1:9901)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto hp = parseHostPort(v);
+                       if (!hp) return Error{hp.error()};
+                       c.admin = hp.value();
+                       return ok();
+                     }));
+  s.push_back(unsignedSetting("threads", "--threads", "worker threads, each with its own acceptor (default: one per core)",
+                              0, 256, &ProxyConfig::threads));
+  s.push_back(custom("backends", "--backends", "static ring: id=host:port,... (id defaults to the address)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto members = parseBackends(v);
+                       if (!members) return Error{members.error()};
+                       c.backends = std::move(members).value();
+                       return ok();
+                     }));
+  s.push_back(custom("ringUrl", "--ring-url",
+                     "follow the operator: http://HOST:PORT/v1/rings/NAME (long-poll watch, applied within 50 ms)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto url = parseHttpUrl(v);
+                       if (!url) return Error{url.error()};
+                       c.ringUrl = url.value();
+                       return ok();
+                     }));
+  s.push_back(custom("ringFile", "--ring-file", "ring JSON file (wire format), reloaded when it changes",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       if (v.empty()) return Error{"must not be empty"};
+                       c.ringFile = std::string(v);
+                       return ok();
+                     }));
+  s.push_back(custom("key", "--key",
+                     "hash key source, overriding the ring's: path|pathAndQuery|header:NAME|cookie:NAME|query:NAME|sourceIP "
+                     "(a missing header/cookie/parameter falls back to the path)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto key = parseKeySpec(v);
+                       if (!key) return Error{key.error()};
+                       c.key = key.value();
+                       return ok();
+                     }));
+  s.push_back(unsignedSetting("retries", "--retries",
+                              "retries on the next distinct successor for idempotent requests (default 2)", 0, 16,
+                              &ProxyConfig::retries));
+  s.push_back(durationSetting("ringWatchTimeout", "--ring-watch-timeout", "long-poll timeout of the ring watch (default 30s)",
+                              [](ProxyConfig& c) -> Millis& { return c.ringWatchTimeout; }));
+  s.push_back(durationSetting("ringBackoffMax", "--ring-backoff-max",
+                              "cap of the reconnect backoff when the operator is unreachable (default 5s)",
+                              [](ProxyConfig& c) -> Millis& { return c.ringBackoffMax; }));
+  s.push_back(sizeSetting("limits.maxHeaderBytes", "--max-header-bytes",
+                          "largest request or response head; larger requests get 431 (default 16k)", 1024, 1 << 20,
+                          [](ProxyConfig& c) -> std::size_t& { return c.limits.maxHeaderBytes; }));
+  s.push_back(custom("limits.maxHeaders", "--max-headers", "most header fields per head; more gets 431 (default 100)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 1, 10'000);
+                       if (!n) return Error{n.error()};
+                       c.limits.maxHeaders = n.value();
+                       return ok();
+                     }));
+  s.push_back(sizeSetting("limits.maxBodyBytes", "--max-body-bytes", "largest request body; larger gets 413 (default 0: unlimited)",
+                          0, ~0ULL, [](ProxyConfig& c) -> std::uint64_t& { return c.limits.maxBodyBytes; }));
+  s.push_back(custom("limits.maxConnections", "--max-connections",
+                     "most open client connections; more are closed at accept (default 20000)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 1, 10'000'000);
+                       if (!n) return Error{n.error()};
+                       c.limits.maxConnections = n.value();
+                       return ok();
+                     }));
+  s.push_back(sizeSetting("limits.bufferBytes", "--buffer-bytes",
+                          "I/O buffer per active request and direction (default 32k); idle connections hold none",
+                          4096, 16 << 20, [](ProxyConfig& c) -> std::size_t& { return c.limits.bufferBytes; }));
+  s.push_back(custom("limits.maxIdleUpstreamPerMember", "--upstream-max-idle",
+                     "idle keep-alive upstream connections kept per member and thread (default 64)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 0, 100'000);
+                       if (!n) return Error{n.error()};
+                       c.limits.maxIdleUpstreamPerMember = n.value();
+                       return ok();
+                     }));
+  s.push_back(durationSetting("timeouts.requestHead", "--head-timeout",
+                              "time to receive a whole request head once it started (slowloris guard, default 10s)",
+                              [](ProxyConfig& c) -> Millis& { return c.timeouts.requestHead; }));
+  s.push_back(durationSetting("timeouts.idle", "--idle-timeout",
+                              "idle keep-alive client connections and stalled bodies are closed after this (default 60s)",
+                              [](ProxyConfig& c) -> Millis& { return c.timeouts.idle; }));
+  s.push_back(durationSetting("timeouts.upstreamConnect", "--connect-timeout", "upstream connect timeout (default 2s)",
+                              [](ProxyConfig& c) -> Millis& { return c.timeouts.upstreamConnect; }));
+  s.push_back(durationSetting("timeouts.upstreamResponse", "--upstream-timeout",
+                              "time for the upstream to start responding after the request was sent; then 504 (default 15s)",
+                              [](ProxyConfig& c) -> Millis& { return c.timeouts.upstreamResponse; }));
+  s.push_back(durationSetting("timeouts.upstreamIdle", "--upstream-idle-timeout",
+                              "pooled upstream connections idle this long are closed (default 30s)",
+                              [](ProxyConfig& c) -> Millis& { return c.timeouts.upstreamIdle; }));
+  s.push_back(durationSetting("timeouts.drain", "--drain-timeout",
+                              "on SIGTERM, time allowed for in-flight requests before exiting (default 15s)",
+                              [](ProxyConfig& c) -> Millis& { return c.timeouts.drain; }));
+  s.push_back(custom("passiveHealth.consecutiveFailures", "--eject-after",
+                     "consecutive connect failures or 5xx that eject a member locally (default 5, 0 disables)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 0, 1000);
+                       if (!n) return Error{n.error()};
+                       c.passiveHealth.consecutiveFailures = static_cast<unsigned>(n.value());
+                       return ok();
+                     }));
+  s.push_back(durationSetting("passiveHealth.baseEjection", "--eject-base",
+                              "first ejection time; doubles with each repeat (default 5s)",
+                              [](ProxyConfig& c) -> Millis& { return c.passiveHealth.baseEjection; }));
+  s.push_back(durationSetting("passiveHealth.maxEjection", "--eject-max", "longest ejection time (default 120s)",
+                              [](ProxyConfig& c) -> Millis& { return c.passiveHealth.maxEjection; }));
+  s.push_back(custom("log.level", "--log-level", "trace|debug|info|warn|error|off (default info)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       static const std::set<std::string_view> levels{"trace", "debug", "info", "warn", "error", "off"};
+                       if (!levels.contains(v)) return Error{"must be one of trace, debug, info, warn, error, off (got " + quoted(v) + ")"};
+                       c.log.level = std::string(v);
+                       return ok();
+                     }));
+  s.push_back(boolSetting("log.json", "--log-json", "structured JSON logs", [](ProxyConfig& c) -> bool& { return c.log.json; }));
+  s.push_back(boolSetting("log.access", "--access-log", "log every request (off by default)",
+                          [](ProxyConfig& c) -> bool& { return c.log.access; }));
+  return s;
+}
+
+// Flattens a YAML mapping into dotted paths with scalar (or joined sequence) values.
+Status flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+  for (const auto& entry : node) {
+    const std::string name = entry.first.Scalar();
+    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    const YAML::Node& value = entry.second;
+    if (value.IsMap()) {
+      if (auto status = flatten(value, path, out); !status) return status;
+    } else if (value.IsSequence()) {
+      std::string joined;
+      for (const auto& element : value) {
+        if (!element.IsScalar()) return Error{path + ": list elements must be strings"};
+        if (!joined.empty()) joined += ",";
+        joined += element.Scalar();
+      }
+      out.emplace_back(path, joined);
+    } else if (value.IsScalar()) {
+      out.emplace_back(path, value.Scalar());
+    } else if (value.IsNull()) {
+      return Error{path + ": has no value"};
+    }
+  }
+  return ok();
+}
+
+}  // namespace
+
+std::string HostPort::toString() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> table = buildSettings();
+  return table;
+}
+
+Result<Millis> parseDuration(std::string_view text) {
+  // A bare number means seconds; suffixes ms, s, m, h.
+  std::size_t digits = 0;
+  while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
+  const std::string number(text.substr(0, digits));
+  const std::string_view unit = text.substr(digits);
+  double value = 0;
+  try {
+    std::size_t used = 0;
+    value = std::stod(number, &used);
+    if (used != number.size()) throw std::invalid_argument("trailing");
+  } catch (const std::exception&) {
+    return Error{"must be a duration like 500ms, 10s or 2m (got " + quoted(text) + ")"};
+  }
+  double ms = 0;
+  if (unit == "ms") {
+    ms = value;
+  } else if (unit.empty() || unit == "s") {
+    ms = value * 1000;
+  } else if (unit == "m") {
+    ms = value * 60'000;
+  } else if (unit == "h") {
+    ms = value * 3'600'000;
+  } else {
+    return Error{"must be a duration like 500ms, 10s or 2m (got " + quoted(text) + ")"};
+  }
+  if (ms > 1e12) return Error{"is too long (got " + quoted(text) + ")"};
+  return Millis(static_cast<std::int64_t>(ms));
+}
+
+Result<std::uint64_t> parseSize(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::string_view unit = text.substr(digits);
+  std::uint64_t multiplier = 1;
+  if (unit == "k" || unit == "K" || unit == "KiB" || unit == "kB") {
+    multiplier = 1024;
+  } else if (unit == "m" || unit == "M" || unit == "MiB" || unit == "MB") {
+    multiplier = 1024 * 1024;
+  } else if (unit == "g" || unit == "G" || unit == "GiB" || unit == "GB") {
+    multiplier = 1024ULL * 1024 * 1024;
+  } else if (!unit.empty()) {
+    return Error{"must be a size like 16384, 16k or 10M (got " + quoted(text) + ")"};
+  }
+  auto value = parseUnsigned(text.substr(0, digits), 0, ~0ULL / multiplier);
+  if (!value) return Error{"must be a size like 16384, 16k or 10M (got " + quoted(text) + ")"};
+  return value.value() * multiplier;
+}
+
+Result<HostPort> parseHostPort(std::string_view text) {
+  HostPort out;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Error{"must be HOST:PORT (got " + quoted(text) + ")"};
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return Error{"must be HOST:PORT (got " + quoted(text) + ")"};
+    out.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+    if (out.host.find(':') != std::string::npos) return Error{"IPv6 addresses need brackets, [::1]:8080 (got " + quoted(text) + ")"};
+  }
+  auto number = parseUnsigned(port, 0, 65535);
+  if (!number) return Error{"port " + number.error()};
+  out.port = static_cast<std::uint16_t>(number.value());
+  if (out.host.empty()) out.host = "0.0.0.0";
+  return out;
+}
+
+Result<HttpUrl> parseHttpUrl(std::string_view text) {
+  constexpr std::string_view scheme = "http://";
+  if (text.substr(0, scheme.size()) != scheme) {
+    return Error{"must be an http:// URL like http://127.0.0.1:8081/v1/rings/NAME (got " + quoted(text) + ")"};
+  }
+  auto rest = text.substr(scheme.size());
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
+    return Error{"must include the ring path, like http://127.0.0.1:8081/v1/rings/NAME (got " + quoted(text) + ")"};
+  }
+  auto endpoint = parseHostPort(rest.substr(0, slash));
+  if (!endpoint) return Error{"host: " + endpoint.error()};
+  if (endpoint->port == 0) return Error{"port must not be 0 (got " + quoted(text) + ")"};
+  HttpUrl url{endpoint.value(), std::string(rest.substr(slash))};
+  if (url.target.find_first_of("?# ") != std::string::npos) return Error{"must not carry a query (got " + quoted(text) + ")"};
+  return url;
+}
+
+Result<ring::KeySpec> parseKeySpec(std::string_view text) {
+  ring::KeySpec spec;
+  const auto colon = text.find(':');
+  const auto source = text.substr(0, colon);
+  const auto parsed = ring::parseKeySource(source);
+  if (!parsed) {
+    return Error{"must be path, pathAndQuery, header:NAME, cookie:NAME, query:NAME or sourceIP (got " + quoted(text) + ")"};
+  }
+  spec.source = *parsed;
+  const bool named = spec.source == ring::KeySource::Header || spec.source == ring::KeySource::Cookie ||
+                     spec.source == ring::KeySource::Query;
+  if (named) {
+    if (colon == std::string_view::npos || colon + 1 == text.size()) {
+      return Error{std::string(source) + " needs a name, like " + std::string(source) + ":NAME"};
+    }
+    spec.name = std::string(text.substr(colon + 1));
+  } else if (colon != std::string_view::npos) {
+    return Error{std::string(source) + " takes no name (got " + quoted(text) + ")"};
+  }
+  return spec;
+}
+
+Result<std::vector<ring::Member>> parseBackends(std::string_view text) {
+  std::vector<ring::Member> members;
+  std::set<std::string> ids;
+  std::size_t index = 0;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const auto entry = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    if (entry.empty()) continue;
+    ring::Member member;
+    const auto eq = entry.find('=');
+    const auto address = eq == std::string_view::npos ? entry : entry.substr(eq + 1);
+    member.id = std::string(eq == std::string_view::npos ? entry : entry.substr(0, eq));
+    if (member.id.empty()) return Error{"entry " + std::to_string(index) + " " + quoted(entry) + ": empty id"};
+    auto hp = parseHostPort(address);
+    if (!hp || hp->port == 0) {
+      return Error{"entry " + std::to_string(index) + " " + quoted(entry) + ": address must be HOST:PORT with a port"};
+    }
+    member.address = std::string(address);
+    if (!ids.insert(member.id).second) return Error{"entry " + std::to_string(index) + ": duplicate id " + quoted(member.id)};
+    members.push_back(std::move(member));
+    ++index;
+  }
+  if (members.empty()) return Error{"must list at least one backend, id=host:port"};
+  return members;
+}
+
+Result<ProxyConfig> loadConfigFile(const std::string& path, ProxyConfig base) {
+  YAML::Node document;
+  try {
+    document = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Error{path + ": cannot be read"};
+  } catch (const YAML::Exception& e) {
+    return Error{path + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg};
+  }
+  if (document.IsNull()) return base;
+  if (!document.IsMap()) return Error{path + ": must be a mapping of settings"};
+  std::vector<std::pair<std::string, std::string>> values;
+  if (auto status = flatten(document, "", values); !status) return Error{path + ": " + status.error()};
+  for (const auto& [field, value] : values) {
+    const Setting* setting = nullptr;
+    for (const auto& candidate : settings()) {
+      if (candidate.path == field) setting = &candidate;
+    }
+    if (setting == nullptr) return Error{path + ": " + field + ": unknown field"};
+    if (auto status = setting->apply(base, value); !status) return Error{path + ": " + field + ": " + status.error()};
+  }
+  return base;
+}
+
+Status validateConfig(const ProxyConfig& config) {
+  const int sources = (!config.backends.empty() ? 1 : 0) + (config.ringUrl ? 1 : 0) + (!config.ringFile.empty() ? 1 : 0);
+  if (sources == 0) return Error{"a ring source is required: one of --backends, --ring-url or --ring-file (backends, ringUrl, ringFile)"};
+  if (sources > 1) return Error{"only one ring source may be given: --backends, --ring-url or --ring-file (backends, ringUrl, ringFile)"};
+  if (config.passiveHealth.maxEjection < config.passiveHealth.baseEjection) {
+    return Error{"passiveHealth.maxEjection (--eject-max) must not be below passiveHealth.baseEjection (--eject-base)"};
+  }
+  return ok();
+}
+
+}  // namespace ringlb::proxy

@@ -1,0 +1,136 @@
+#include "ringlb/proxy/proxy_server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include "ringlb/proxy/admin_server.h"
+#include "ringlb/proxy/health_registry.h"
+#include "ringlb/proxy/proxy_metrics.h"
+#include "ringlb/proxy/ring_file_watcher.h"
+#include "ringlb/proxy/ring_publisher.h"
+#include "ringlb/proxy/ring_store.h"
+#include "ringlb/proxy/ring_url_watcher.h"
+#include "ringlb/proxy/routing_table.h"
+#include "ringlb/proxy/worker.h"
+
+namespace ringlb::proxy {
+
+namespace {
+
+ring::RingSpec staticRing(const ProxyConfig& config) {
+  ring::RingSpec spec;
+  spec.name = "static";
+  spec.version = 1;
+  spec.members = config.backends;
+  return spec;
+}
+
+asio::ip::tcp::endpoint listenEndpoint(const HostPort& address) {
+  error_code ec;
+  const auto ip = asio::ip::make_address(address.host, ec);
+  if (!ec) return {ip, address.port};
+  if (auto resolved = resolveAddress(address.toString())) return *resolved;
+  throw std::runtime_error("cannot resolve listen address " + address.toString());
+}
+
+}  // namespace
+
+ProxyServer::ProxyServer(ProxyConfig config) : config_(std::move(config)) {}
+ProxyServer::~ProxyServer() = default;
+
+int ProxyServer::run() {
+  asio::io_context control(1);
+  RingStore store;
+  HealthRegistry health;
+  ProxyMetrics metrics(store, health);
+  std::atomic<bool> draining{false};
+  RingPublisher publisher(store, health, config_.key);
+
+  std::unique_ptr<RingFileWatcher> fileWatcher;
+  std::unique_ptr<RingUrlWatcher> urlWatcher;
+  if (!config_.backends.empty()) {
+    if (auto status = publisher.apply(staticRing(config_), "static"); !status) {
+      spdlog::critical("--backends: {}", status.error());
+      return 2;
+    }
+    store.setStatic();
+  } else if (!config_.ringFile.empty()) {
+    fileWatcher = std::make_unique<RingFileWatcher>(control, publisher, store, config_.ringFile);
+    if (auto status = fileWatcher->loadNow(); !status) {
+      spdlog::error("--ring-file: {}; serving 503 until a valid ring appears", status.error());
+    }
+  } else {
+    urlWatcher = std::make_unique<RingUrlWatcher>(control, publisher, store, *config_.ringUrl, config_.ringWatchTimeout,
+                                                  config_.ringBackoffMax);
+  }
+
+  const unsigned threads = config_.threads != 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<Worker>> workers;
+  AdminServer admin(control, store, metrics, draining);
+  asio::ip::tcp::endpoint dataEndpoint;
+  asio::ip::tcp::endpoint adminEndpoint;
+  try {
+    dataEndpoint = listenEndpoint(config_.listen);
+    for (unsigned i = 0; i < threads; ++i) {
+      workers.push_back(std::make_unique<Worker>(config_, store, metrics, i));
+      // Port 0 picks a port once; every other worker joins it through SO_REUSEPORT.
+      dataEndpoint = workers.back()->listen(dataEndpoint);
+    }
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {} (--listen): {}", config_.listen.toString(), e.what());
+    return 2;
+  }
+  try {
+    adminEndpoint = admin.listen(config_.admin);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {} (--admin): {}", config_.admin.toString(), e.what());
+    return 2;
+  }
+
+  for (auto& worker : workers) worker->start();
+  admin.start();
+  if (fileWatcher) fileWatcher->start();
+  if (urlWatcher) urlWatcher->start();
+  spdlog::info("ringlb-proxy listening data={}:{} admin={}:{} threads={}", dataEndpoint.address().to_string(),
+               dataEndpoint.port(), adminEndpoint.address().to_string(), adminEndpoint.port(), threads);
+
+  asio::signal_set signals(control, SIGTERM, SIGINT);
+  SteadyTimer drainTimer(control);
+  std::chrono::steady_clock::time_point drainDeadline;
+  std::function<void()> checkDrained = [&] {
+    const auto active = metrics.activeConnections.load();
+    if (active == 0 || std::chrono::steady_clock::now() >= drainDeadline) {
+      if (active != 0) spdlog::warn("drain timeout: closing {} connections still open", active);
+      else spdlog::info("drained; exiting");
+      control.stop();
+      return;
+    }
+    drainTimer.expires_after(std::chrono::milliseconds(20));
+    drainTimer.async_wait([&](error_code ec) {
+      if (!ec) checkDrained();
+    });
+  };
+  std::function<void(error_code, int)> onSignal = [&](error_code ec, int signal) {
+    if (ec) return;
+    if (draining.exchange(true)) {
+      spdlog::warn("second signal {}: exiting now", signal);
+      control.stop();
+      return;
+    }
+    spdlog::info("signal {}: draining for up to {} ms", signal, config_.timeouts.drain.count());
+    for (auto& worker : workers) worker->drain();
+    if (fileWatcher) fileWatcher->stop();
+    if (urlWatcher) urlWatcher->stop();
+    drainDeadline = std::chrono::steady_clock::now() + config_.timeouts.drain;
+    checkDrained();
+    signals.async_wait(onSignal);
+  };
+  signals.async_wait(onSignal);
+  control.run();
+  for (auto& worker : workers) worker->stop();
+  workers.clear();
+  return 0;
+}
+
+}  // namespace ringlb::proxy

@@ -1,0 +1,131 @@
+#include "ringlb/proxy/worker.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "ringlb/proxy/proxy_metrics.h"
+#include "session_impl.h"
+#include "worker_state_impl.h"
+
+namespace ringlb::proxy {
+
+template class WorkerState<TcpNet>;
+template class Session<TcpNet>;
+
+namespace {
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+// The watchdog runs often enough for the shortest timeout to be honoured within a quarter of it.
+std::chrono::milliseconds tickInterval(const ProxyConfig& config) {
+  const auto& t = config.timeouts;
+  auto shortest = std::min({t.requestHead, t.idle, t.upstreamConnect, t.upstreamResponse, t.upstreamIdle});
+  return std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(100));
+}
+
+void logFailure(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("connection ended by an unexpected error: {}", e.what());
+  }
+}
+
+}  // namespace
+
+Worker::Worker(const ProxyConfig& config, RingStore& store, ProxyMetrics& metrics, unsigned index)
+    : config_(config), metrics_(metrics), index_(index) {
+  ioc_.emplace(1);
+  state_ = std::make_unique<WorkerState<TcpNet>>(*ioc_, config, net_, store, metrics, index);
+}
+
+Worker::~Worker() {
+  stop();
+  acceptor_.reset();
+  watchdog_.reset();
+  state_->closeIdleConnections();
+  ioc_.reset();  // destroys the sessions still parked in it, while state_ is alive
+  state_.reset();
+}
+
+asio::ip::tcp::endpoint Worker::listen(const asio::ip::tcp::endpoint& endpoint) {
+  acceptor_.emplace(*ioc_);
+  acceptor_->open(endpoint.protocol());
+  acceptor_->set_option(asio::socket_base::reuse_address(true));
+  acceptor_->set_option(ReusePort(true));
+  acceptor_->bind(endpoint);
+  acceptor_->listen(asio::socket_base::max_listen_connections);
+  return acceptor_->local_endpoint();
+}
+
+void Worker::start() {
+  watchdog_.emplace(*ioc_);
+  asio::co_spawn(*ioc_, acceptLoop(), logFailure);
+  asio::co_spawn(*ioc_, watchdogLoop(), logFailure);
+  thread_ = std::thread([this] {
+    try {
+      ioc_->run();
+    } catch (const std::exception& e) {
+      spdlog::critical("worker {} stopped: {}", index_, e.what());
+    }
+  });
+}
+
+void Worker::drain() {
+  asio::post(*ioc_, [this] {
+    error_code ignored;
+    if (acceptor_) acceptor_->close(ignored);
+    state_->beginDrain();
+  });
+}
+
+void Worker::stop() {
+  if (ioc_) ioc_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+Task<void> Worker::acceptLoop() {
+  const std::size_t maxConnections = config_.limits.maxConnections;
+  for (;;) {
+    error_code ec;
+    TcpSocket socket(*ioc_);
+    co_await acceptor_->async_accept(socket, noThrow(ec));
+    if (ec) {
+      if (!acceptor_->is_open() || ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors or similar: back off instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      SteadyTimer pause(*ioc_);
+      pause.expires_after(std::chrono::milliseconds(50));
+      co_await pause.async_wait(noThrow(ec));
+      continue;
+    }
+    if (static_cast<std::size_t>(metrics_.activeConnections.load(std::memory_order_relaxed)) >= maxConnections) {
+      metrics_.rejectedConnections.fetch_add(1, std::memory_order_relaxed);
+      socket.close(ec);
+      continue;
+    }
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) continue;  // already gone
+    auto address = remote.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    const auto ip = address.to_string();
+    auto session = std::make_unique<Session<TcpNet>>(*state_, std::move(socket), ip);
+    asio::co_spawn(*ioc_, Session<TcpNet>::serve(std::move(session)), logFailure);
+  }
+}
+
+Task<void> Worker::watchdogLoop() {
+  const auto interval = tickInterval(config_);
+  for (;;) {
+    watchdog_->expires_after(interval);
+    error_code ec;
+    co_await watchdog_->async_wait(noThrow(ec));
+    if (ec) co_return;
+    state_->tick(coarseNanos());
+  }
+}
+
+}  // namespace ringlb::proxy

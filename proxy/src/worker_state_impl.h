@@ -1,0 +1,172 @@
+#pragma once
+
+#include <algorithm>
+#include <random>
+
+#include "ringlb/proxy/session.h"
+#include "ringlb/proxy/worker_state.h"
+
+namespace ringlb::proxy {
+
+template <class Net>
+WorkerState<Net>::WorkerState(asio::io_context& ioc, const ProxyConfig& config, Net& net, RingStore& store,
+                              ProxyMetrics& metrics, unsigned index)
+    : ioc_(ioc),
+      config_(config),
+      net_(net),
+      store_(store),
+      metrics_(metrics),
+      index_(index),
+      limits_{config.limits.maxHeaderBytes, config.limits.maxHeaders},
+      ejection_{config.passiveHealth.consecutiveFailures,
+                std::chrono::duration_cast<std::chrono::nanoseconds>(config.passiveHealth.baseEjection).count(),
+                std::chrono::duration_cast<std::chrono::nanoseconds>(config.passiveHealth.maxEjection).count()},
+      // The head must fit with room for leading blank lines; added fields can be as long as the head.
+      buffers_(std::max(config.limits.bufferBytes, config.limits.maxHeaderBytes + 1024), config.limits.maxHeaderBytes + 1024,
+               config.limits.maxHeaders),
+      localStats_(&metrics.memberStats(index, "none")),
+      rng_(std::random_device{}() ^ (static_cast<std::uint64_t>(index) << 32) ^ static_cast<std::uint64_t>(coarseNanos())) {}
+
+template <class Net>
+WorkerState<Net>::~WorkerState() {
+  closeIdleConnections();
+}
+
+template <class Net>
+const std::shared_ptr<const RoutingTable>& WorkerState<Net>::table() {
+  if (store_.generation() != generation_) adopt(store_.current());
+  return table_;
+}
+
+template <class Net>
+void WorkerState<Net>::adopt(std::shared_ptr<const RoutingTable> table) {
+  if (!table) return;
+  generation_ = table->generation;
+  for (auto& [id, group] : groups_) group->inRing = false;
+  byIndex_.assign(table->routes.size(), nullptr);
+  for (std::size_t i = 0; i < table->routes.size(); ++i) {
+    const auto& route = table->routes[i];
+    auto& group = groups_[route.id];
+    if (!group) {
+      group = std::make_unique<UpstreamGroup<Net>>();
+      group->id = route.id;
+      group->stats = &metrics_.memberStats(index_, route.id);
+    }
+    if (group->address != route.address || group->endpoint != route.endpoint) {
+      // A new address is a new replica: never reuse connections to the old one.
+      group->address = route.address;
+      group->endpoint = route.endpoint;
+      ++group->generation;
+      group->idle.clear();
+    }
+    group->health = route.health;
+    group->inRing = true;
+    byIndex_[i] = group.get();
+  }
+  table_ = std::move(table);
+  pruneGroups();
+}
+
+template <class Net>
+void WorkerState<Net>::pruneGroups() {
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    auto& group = *it->second;
+    if (!group.inRing) {
+      group.idle.clear();
+      if (group.inFlight == 0) {
+        it = groups_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+template <class Net>
+void WorkerState<Net>::endRequest(UpstreamGroup<Net>& group) noexcept {
+  --group.inFlight;
+  --totalInFlight_;
+  if (!group.inRing && group.inFlight == 0) pruneGroups();
+}
+
+template <class Net>
+std::unique_ptr<UpstreamConnection<Net>> WorkerState<Net>::takeIdle(UpstreamGroup<Net>& group) {
+  while (!group.idle.empty()) {
+    auto connection = std::move(group.idle.back());
+    group.idle.pop_back();
+    if (connection->generation == group.generation && Net::reusable(connection->stream)) return connection;
+  }
+  return nullptr;
+}
+
+template <class Net>
+void WorkerState<Net>::putIdle(UpstreamGroup<Net>& group, std::unique_ptr<UpstreamConnection<Net>> connection) {
+  if (draining_ || !group.inRing || connection->generation != group.generation ||
+      group.idle.size() >= config_.limits.maxIdleUpstreamPerMember) {
+    return;
+  }
+  connection->idleSince = coarseNanos();
+  group.idle.push_back(std::move(connection));
+}
+
+template <class Net>
+void WorkerState<Net>::attach(Session<Net>& session) noexcept {
+  session.next = sessions_;
+  session.prev = nullptr;
+  if (sessions_ != nullptr) sessions_->prev = &session;
+  sessions_ = &session;
+  ++sessionCount_;
+}
+
+template <class Net>
+void WorkerState<Net>::detach(Session<Net>& session) noexcept {
+  if (session.prev != nullptr) session.prev->next = session.next;
+  else sessions_ = session.next;
+  if (session.next != nullptr) session.next->prev = session.prev;
+  session.prev = session.next = nullptr;
+  --sessionCount_;
+}
+
+template <class Net>
+void WorkerState<Net>::tick(std::int64_t nowNanos) {
+  for (Session<Net>* s = sessions_; s != nullptr;) {
+    Session<Net>* next = s->next;  // expire() never frees the session synchronously, but stay safe
+    if (s->deadline() != 0 && s->deadline() <= nowNanos) s->expire();
+    s = next;
+  }
+  const auto idleLimit = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.timeouts.upstreamIdle).count();
+  for (auto& [id, group] : groups_) {
+    auto& idle = group->idle;
+    // Oldest first: the pool is LIFO, so expired connections sit at the front.
+    std::size_t expired = 0;
+    while (expired < idle.size() && nowNanos - idle[expired]->idleSince > idleLimit) ++expired;
+    if (expired > 0) idle.erase(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(expired));
+  }
+}
+
+template <class Net>
+void WorkerState<Net>::beginDrain() {
+  draining_ = true;
+  for (Session<Net>* s = sessions_; s != nullptr;) {
+    Session<Net>* next = s->next;
+    s->closeIfIdle();
+    s = next;
+  }
+  closeIdleConnections();
+}
+
+template <class Net>
+void WorkerState<Net>::closeIdleConnections() {
+  for (auto& [id, group] : groups_) group->idle.clear();
+}
+
+template <class Net>
+std::uint64_t WorkerState<Net>::random() noexcept {
+  // splitmix64
+  std::uint64_t z = (rng_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace ringlb::proxy

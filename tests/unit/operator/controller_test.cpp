@@ -1,0 +1,218 @@
+#include "ringlb/operator/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+
+#include "fake_runtime.h"
+#include "ringlb/operator/reconcile_plan.h"
+
+namespace ringlb::op {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeSource final : public ResourceSource {
+ public:
+  void start(EventHandler handler) override {
+    handler_ = std::move(handler);
+    for (const auto& event : initial) handler_(event);
+  }
+  void stop() override {}
+  Status writeStatus(const HashRing&, const HashRingStatus& status) override {
+    std::lock_guard lock(mutex_);
+    statuses.push_back(status);
+    return ok();
+  }
+  void emit(const ResourceEvent& event) { handler_(event); }
+
+  std::vector<ResourceEvent> initial;
+  std::vector<HashRingStatus> statuses;
+
+ private:
+  std::mutex mutex_;
+  EventHandler handler_;
+};
+
+HashRing ring(int replicas) {
+  HashRing r;
+  r.metadata.name = "apod";
+  r.spec.replicas = replicas;
+  r.spec.templ.command = {"ringlb-apod"};
+  r.spec.drainSeconds = 0;
+  return r;
+}
+
+ResourceEvent upsert(int replicas) { return {ResourceEvent::Kind::Upserted, "default/apod", ring(replicas), {}}; }
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return condition();
+}
+
+// The controller wired to fakes. Heartbeats are injected with probe(); the
+// prober's io_context never runs, so no socket is opened.
+class ControllerTest : public ::testing::Test {
+ protected:
+  void start() {
+    ControllerOptions options;
+    options.resync = 60s;
+    controller = std::make_unique<Controller>(source, runtime, registry, prober, metrics, clock, options);
+    ASSERT_TRUE(controller->start().ok());
+  }
+  void TearDown() override {
+    if (controller) controller->shutdown(false);
+  }
+
+  std::vector<std::pair<std::string, ring::MemberState>> members() {
+    std::vector<std::pair<std::string, ring::MemberState>> out;
+    if (const auto published = registry.get("apod")) {
+      for (const auto& member : published->members()) out.emplace_back(member.id, member.state);
+    }
+    return out;
+  }
+  bool allReady(std::size_t count) {
+    const auto current = members();
+    return current.size() == count &&
+           std::all_of(current.begin(), current.end(), [](const auto& m) { return m.second == ring::MemberState::Ready; });
+  }
+  void probeAll(bool success) {
+    for (const auto& [slot, info] : runtime.replicas()) {
+      if (info.running) controller->onProbeResult({"default/apod", "apod", slot, info.runtimeId, success, "HTTP 200"});
+    }
+  }
+
+  FakeSource source;
+  testing::FakeRuntime runtime;
+  RingRegistry registry{""};
+  boost::asio::io_context io;
+  HeartbeatProber prober{io, [](const ProbeResult&) {}};
+  OperatorMetrics metrics;
+  SteadyClock clock;
+  std::unique_ptr<Controller> controller;
+};
+
+TEST_F(ControllerTest, StartsReplicasPublishesThemNotReadyAndReadyAfterHeartbeats) {
+  source.initial = {upsert(3)};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
+  for (const auto& [id, state] : members()) EXPECT_EQ(state, ring::MemberState::NotReady) << id;
+  probeAll(true);
+  EXPECT_TRUE(allReady(3));
+  const auto status = controller->status("default/apod");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->readyReplicas, 3);
+  EXPECT_EQ(status->conditions.front().type, "Degraded");
+  EXPECT_EQ(status->conditions.back().type, "Ready");
+  EXPECT_EQ(status->conditions.back().status, "True");
+  EXPECT_FALSE(source.statuses.empty()) << "status is written to the source";
+}
+
+TEST_F(ControllerTest, ExitIsPublishedAtOnceAndTheSlotReplaced) {
+  source.initial = {upsert(3)};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
+  probeAll(true);
+  const auto version = registry.get("apod")->version();
+  const auto before = runtime.replicas().at("apod-1").runtimeId;
+  runtime.crash("apod-1");
+  // Synchronously on the event: NotReady in the very next version.
+  const auto after = registry.get("apod");
+  ASSERT_GT(after->version(), version);
+  EXPECT_EQ(after->members()[*after->indexOf("apod-1")].state, ring::MemberState::NotReady);
+  ASSERT_TRUE(eventually([&] { return runtime.replicas().at("apod-1").runtimeId != before; }));
+  probeAll(true);
+  EXPECT_TRUE(eventually([&] { return allReady(3); }));
+  const auto status = controller->status("default/apod");
+  EXPECT_EQ(status->members[1].restarts, 1u);
+  EXPECT_NE(status->members[1].lastFailure.find("SIGKILL"), std::string::npos);
+}
+
+TEST_F(ControllerTest, InvalidResourceKeepsReplicasAndIsReported) {
+  source.initial = {upsert(3)};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
+  probeAll(true);
+  const auto version = registry.get("apod")->version();
+  const auto calls = runtime.calls().size();
+  source.emit({ResourceEvent::Kind::Invalid, "default/apod", std::nullopt, "apod.yaml: spec.replicas: must be >= 0, got -1"});
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(runtime.calls().size(), calls) << "nothing started or stopped";
+  EXPECT_EQ(registry.get("apod")->version(), version);
+  const auto [ready, text] = controller->readiness();
+  EXPECT_FALSE(ready);
+  EXPECT_NE(text.find("apod.yaml: spec.replicas: must be >= 0, got -1"), std::string::npos);
+  const auto status = controller->status("default/apod");
+  EXPECT_EQ(status->conditions.front().type, "Degraded");
+  EXPECT_EQ(status->conditions.front().reason, "InvalidSpec");
+  source.emit(upsert(3));
+  EXPECT_TRUE(controller->readiness().first);
+}
+
+TEST_F(ControllerTest, AdoptsWhatTheRuntimeRunsWithoutStartingAnything) {
+  for (int i = 0; i < 3; ++i) {
+    runtime.preload({"apod", slotId("apod", i), "old-" + std::to_string(i), "127.0.0.1:" + std::to_string(31000 + i),
+                     templateHash(ring(3).spec.templ), true, ""});
+  }
+  ring::RingSpec previous;
+  previous.name = "apod";
+  for (int i = 0; i < 3; ++i) {
+    previous.members.push_back({slotId("apod", i), "127.0.0.1:" + std::to_string(31000 + i), 1, ring::MemberState::Ready});
+  }
+  ASSERT_TRUE(registry.publish(previous).ok());
+  source.initial = {upsert(3)};
+  start();
+  ASSERT_TRUE(eventually([&] {
+    const auto status = controller->status("default/apod");
+    return status && status->members.size() == 3;
+  }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(runtime.calls().empty()) << "no ensureRunning, no stop";
+  EXPECT_EQ(registry.get("apod")->version(), 1u) << "same ring: no new version";
+  EXPECT_TRUE(allReady(3));
+}
+
+TEST_F(ControllerTest, OrphanedReplicasOfAnUnknownRingAreStopped) {
+  runtime.preload({"gone", "gone-0", "old-0", "127.0.0.1:31000", "h", true, ""});
+  source.initial = {upsert(1)};
+  start();
+  EXPECT_TRUE(eventually([&] { return runtime.replicas().count("gone-0") == 0; }));
+}
+
+TEST_F(ControllerTest, DeletionWithdrawsTheRingAndStopsEveryReplica) {
+  source.initial = {upsert(2)};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 2; }));
+  source.emit({ResourceEvent::Kind::Deleted, "default/apod", std::nullopt, {}});
+  EXPECT_TRUE(eventually([&] { return runtime.replicas().empty() && registry.get("apod") == nullptr; }));
+}
+
+TEST_F(ControllerTest, ScaleDownDrainsThenRemoves) {
+  source.initial = {upsert(3)};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
+  probeAll(true);
+  source.emit(upsert(1));
+  EXPECT_TRUE(eventually([&] { return allReady(1) && runtime.replicas().size() == 1; }));
+  bool drained = false;
+  for (const auto& change : registry.history("apod")) drained = drained || change.summary.find("Ready→Draining") != std::string::npos;
+  EXPECT_TRUE(drained) << "members were Draining before they left";
+}
+
+TEST_F(ControllerTest, ShutdownStopsReplicasOnlyWhenAsked) {
+  source.initial = {upsert(2)};
+  start();
+  ASSERT_TRUE(eventually([&] { return runtime.replicas().size() == 2; }));
+  controller->shutdown(true);
+  EXPECT_TRUE(runtime.replicas().empty());
+}
+
+}  // namespace
+}  // namespace ringlb::op

@@ -1,0 +1,125 @@
+#include "ringlb/operator/ring_registry.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "ringlb/ring/hash.h"
+
+namespace ringlb::op {
+namespace {
+
+namespace fs = std::filesystem;
+
+ring::RingSpec spec(int members, ring::MemberState state = ring::MemberState::Ready) {
+  ring::RingSpec s;
+  s.name = "apod";
+  for (int i = 0; i < members; ++i) {
+    s.members.push_back({"apod-" + std::to_string(i), "127.0.0.1:" + std::to_string(9000 + i), 1, state});
+  }
+  return s;
+}
+
+class RingRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("ringlb-registry-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  fs::path dir;
+};
+
+TEST_F(RingRegistryTest, PublishesOnlyRealChangesWithIncreasingVersions) {
+  RingRegistry registry(dir);
+  int notified = 0;
+  registry.onChange([&](const std::string& name) {
+    EXPECT_EQ(name, "apod");
+    ++notified;
+  });
+  auto first = registry.publish(spec(3));
+  ASSERT_TRUE(first.ok()) << first.error();
+  EXPECT_TRUE(first->changed);
+  EXPECT_EQ(first->version, 1u);
+  auto same = registry.publish(spec(3));
+  EXPECT_FALSE(same->changed);
+  EXPECT_EQ(same->version, 1u);
+  EXPECT_EQ(notified, 1);
+
+  auto stateOnly = spec(3);
+  stateOnly.members[1].state = ring::MemberState::NotReady;
+  auto second = registry.publish(stateOnly);
+  EXPECT_TRUE(second->changed);
+  EXPECT_EQ(second->version, 2u);
+  EXPECT_EQ(second->movedKeyspace, 0.0) << "a state change moves no ring positions";
+  EXPECT_EQ(second->summary, "apod-1 Ready→NotReady");
+
+  auto grown = registry.publish(spec(6));
+  EXPECT_EQ(grown->version, 3u);
+  EXPECT_NEAR(grown->movedKeyspace, 0.5, 0.08) << "3 → 6 members moves about half the keyspace";
+  EXPECT_EQ(registry.get("apod")->version(), 3u);
+  EXPECT_EQ(registry.get("apod")->members().size(), 6u);
+  const auto history = registry.history("apod");
+  ASSERT_EQ(history.size(), 3u);
+  EXPECT_EQ(history.back().version, 3u);
+  EXPECT_EQ(notified, 3);
+}
+
+TEST_F(RingRegistryTest, VersionsSurviveARestartAndARemoval) {
+  {
+    RingRegistry registry(dir);
+    for (int members = 1; members <= 4; ++members) ASSERT_TRUE(registry.publish(spec(members)).ok());
+    EXPECT_EQ(registry.get("apod")->version(), 4u);
+  }
+  {
+    RingRegistry registry(dir);
+    EXPECT_TRUE(registry.load().empty());
+    ASSERT_NE(registry.get("apod"), nullptr) << "the persisted ring is served again at once";
+    EXPECT_EQ(registry.get("apod")->version(), 4u);
+    EXPECT_EQ(registry.get("apod")->members().size(), 4u);
+    EXPECT_FALSE(registry.publish(spec(4))->changed) << "same ring after restart: no new version";
+    EXPECT_EQ(registry.publish(spec(5))->version, 5u);
+    ASSERT_TRUE(registry.remove("apod").ok());
+    EXPECT_EQ(registry.get("apod"), nullptr);
+    EXPECT_TRUE(registry.list().empty());
+  }
+  {
+    RingRegistry registry(dir);
+    registry.load();
+    EXPECT_EQ(registry.get("apod"), nullptr);
+    EXPECT_EQ(registry.publish(spec(2))->version, 6u) << "a re-created ring continues after the removed one";
+  }
+}
+
+TEST_F(RingRegistryTest, RejectsInvalidRingsAndUnreadableState) {
+  RingRegistry registry(dir);
+  auto bad = spec(2);
+  bad.members[1].id = bad.members[0].id;
+  const auto result = registry.publish(bad);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().find("duplicate id"), std::string::npos) << result.error();
+  EXPECT_EQ(registry.get("apod"), nullptr);
+
+  fs::create_directories(dir / "rings");
+  std::ofstream(dir / "rings" / "junk.json") << "not json";
+  RingRegistry reloaded(dir);
+  const auto errors = reloaded.load();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("junk.json"), std::string::npos);
+}
+
+TEST(RingChangeSummary, NamesAddedRemovedAndMovedMembers) {
+  auto before = spec(3);
+  auto after = spec(2);
+  after.members.push_back({"apod-7", "127.0.0.1:1", 1, ring::MemberState::NotReady});
+  after.members[0].address = "127.0.0.1:1234";
+  EXPECT_EQ(describeRingChange(&before, after), "apod-0 at 127.0.0.1:1234, +apod-7 (NotReady), -apod-2");
+  EXPECT_EQ(describeRingChange(nullptr, after), "created with 3 members");
+}
+
+}  // namespace
+}  // namespace ringlb::op
