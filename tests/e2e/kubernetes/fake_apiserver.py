@@ -1108,6 +1108,32 @@ class Api:
             if name != f"{spec.get('names', {}).get('plural')}.{spec.get('group')}":
                 raise invalid(rtype, name, [{"field": "metadata.name", "message": "Invalid value: must be spec.names.plural+\".\"+spec.group"}])
 
+    @staticmethod
+    def _check_immutable(rtype, old, new):
+        """Pods and StatefulSets allow only a few spec changes, as the real API server does."""
+        name = old["metadata"]["name"]
+        if rtype.kind == "Pod":
+            def mutable_masked(spec):
+                spec = copy.deepcopy(spec or {})
+                for key in ("containers", "initContainers"):
+                    for container in spec.get(key) or []:
+                        container.pop("image", None)
+                for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+                    spec.pop(key, None)
+                return spec
+            if mutable_masked(old.get("spec")) != mutable_masked(new.get("spec")):
+                raise invalid(rtype, name, [{"field": "spec", "reason": "FieldValueForbidden", "message":
+                              "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+                              "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                              "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds`"}])
+        if rtype.kind == "StatefulSet":
+            mutable = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+            strip = lambda spec: {k: v for k, v in (spec or {}).items() if k not in mutable}
+            if strip(old.get("spec")) != strip(new.get("spec")):
+                raise invalid(rtype, name, [{"field": "spec", "reason": "FieldValueForbidden", "message":
+                              "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+                              "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"}])
+
     def _validate_name(self, rtype, name):
         if not name or len(name) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
             raise invalid(rtype, name or "", [{"field": "metadata.name", "message":
@@ -1343,6 +1369,8 @@ class Api:
         self._prepare(rtype, new, query.get("fieldValidation", "Warn"), warnings, name)
         self._validate_builtin(rtype, new)
         self._validate_owner_refs(rtype, new)
+        if subresource is None:
+            self._check_immutable(rtype, old, new)
         for field in ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"):
             if field in old["metadata"]:
                 new["metadata"][field] = old["metadata"][field]
@@ -1911,6 +1939,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send_json(self, code, body, headers=None):
+        self.status_sent = code
         data = json.dumps(body, separators=(",", ":")).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -1927,19 +1956,23 @@ class FakeHandler(BaseHTTPRequestHandler):
         headers = dict(error.headers)
         self._send_json(error.code, error.status(), headers)
 
-    def _log_request(self, code):
+    def _log_request(self):
+        """Logs the request before it is answered, so a client that has its answer sees it counted.
+        Returns the entry (its code is filled in once known) or None for test hooks."""
         parsed = urllib.parse.urlparse(self.path)
         if parsed.path.startswith("/_fake"):
-            return
+            return None
         query = dict(urllib.parse.parse_qsl(parsed.query))
         with self.store.cond:
-            self.store.requests.append({
+            entry = {
                 "seq": len(self.store.requests) + 1, "time": time.time(), "method": self.command,
-                "path": parsed.path, "query": query, "code": code,
+                "path": parsed.path, "query": query, "code": None,
                 "write": self.command in WRITE_METHODS, "watch": query.get("watch") in ("1", "true"),
                 "userAgent": self.headers.get("User-Agent", ""), "fieldManager": query.get("fieldManager"),
                 "contentType": self.headers.get("Content-Type"),
-            })
+            }
+            self.store.requests.append(entry)
+            return entry
 
     def do_GET(self):
         self._dispatch()
@@ -1958,6 +1991,7 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self):
         self.status_sent = 0
+        entry = self._log_request()
         parsed = urllib.parse.urlparse(self.path)
         query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
         try:
@@ -1977,7 +2011,8 @@ class FakeHandler(BaseHTTPRequestHandler):
             traceback.print_exc()
             self._send_error(ApiError(500, "InternalError", f"fake apiserver bug: {e!r}"))
         finally:
-            self._log_request(self.status_sent)
+            if entry is not None:
+                entry["code"] = self.status_sent
 
     def _authenticate(self):
         if not self.token_file:
