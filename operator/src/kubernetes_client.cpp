@@ -300,7 +300,8 @@ struct KubernetesClient::Impl {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
       connection.lowest().expires_after(success ? idleTimeout : options.requestTimeout);
-      co_await http::async_read(stream, connection.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      // read_some: hand over each piece as it arrives (async_read would wait for a full buffer).
+      co_await http::async_read_some(stream, connection.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return;
       const std::size_t filled = chunk.size() - parser.get().body().size;
