@@ -436,13 +436,24 @@ void Controller::publishLocked(const std::string& key, RingState& state) {
   spec.tableSize = desired->spec.hashing.tableSize;
   spec.loadFactor = desired->spec.hashing.loadFactor;
   spec.key = desired->spec.hashing.key;
+  // A replacement whose address is not known yet (a Pod not yet scheduled)
+  // keeps its slot in the ring, NotReady at the last published address, so
+  // no other key moves meanwhile.
+  std::map<std::string, std::string> lastAddress;
+  if (const auto current = registry_.get(state.name)) {
+    for (const auto& member : current->members()) lastAddress[member.id] = member.address;
+  }
   std::vector<const ReplicaRecord*> records;
   for (const auto& [slot, record] : state.records) {
-    if (!record.address.empty()) records.push_back(&record);
+    if (!record.address.empty() || lastAddress.count(slot)) records.push_back(&record);
   }
   std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) { return a->ordinal < b->ordinal; });
   for (const ReplicaRecord* record : records) {
-    spec.members.push_back({record->slot, record->address, 1, toMemberState(record->state)});
+    if (record->address.empty()) {
+      spec.members.push_back({record->slot, lastAddress[record->slot], 1, ring::MemberState::NotReady});
+    } else {
+      spec.members.push_back({record->slot, record->address, 1, toMemberState(record->state)});
+    }
   }
   auto published = registry_.publish(std::move(spec));
   if (!published) {

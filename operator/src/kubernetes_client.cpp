@@ -20,6 +20,7 @@
 #include <array>
 #include <cctype>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -288,7 +289,9 @@ struct KubernetesClient::Impl {
     co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     http::response_parser<http::buffer_body> parser;
-    parser.body_limit(boost::none);  // a watch body grows without bound
+    // A watch body grows without bound. Not boost::none: Boost 1.74 compares a
+    // Content-Length against an empty optional and reports "body limit exceeded".
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     connection.lowest().expires_after(options.requestTimeout);
     co_await http::async_read_header(stream, connection.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
