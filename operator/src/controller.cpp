@@ -394,7 +394,10 @@ void Controller::reconcile(const std::string& key) {
     }
     if (!outcome.ok) {
       failed = true;
-      spdlog::error("{} {} failed: {}", toString(action.kind), action.slot, outcome.error);
+      // An API conflict (409) is routine optimistic concurrency: retried, not an error worth a log line.
+      const bool conflict = outcome.error.find("conflict; will retry") != std::string::npos;
+      spdlog::log(conflict ? spdlog::level::debug : spdlog::level::err, "{} {} failed: {}", toString(action.kind),
+                  action.slot, outcome.error);
     } else if (outcome.replica) {
       spdlog::info("{} runs as {} at {}", action.slot, outcome.replica->runtimeId, outcome.replica->address);
     }
@@ -539,7 +542,13 @@ void Controller::updateStatusLocked(const std::string& key, RingState& state) {
   metrics_.setReplicas(state.name, want, status.readyReplicas);
   if (changed && desired) {
     if (auto written = source_.writeStatus(*desired, status); !written) {
-      spdlog::warn("ring {}: status not written: {}", key, written.error());
+      const bool conflict = written.error().find("conflict; will retry") != std::string::npos;
+      spdlog::log(conflict ? spdlog::level::debug : spdlog::level::warn, "ring {}: status not written: {}", key,
+                  written.error());
+      // Retry the write (rate-limited): the next pass must not see it as already done.
+      state.status.observedGeneration = -1;
+      queue_.addRateLimited(key, clock_.now());
+      wake_.notify_one();
     }
   }
 }

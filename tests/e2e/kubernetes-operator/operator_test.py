@@ -290,6 +290,13 @@ class ReplicaPodsTest(OperatorTestCase):
         self.assertEqual(code, 200)
         self.assertEqual(sorted(m["state"] for m in json.loads(body)["members"]), ["Ready"] * 3)
 
+        # Notable actions leave events.k8s.io/v1 Events on the HashRing.
+        events = self.fake.ok("GET", f"/apis/events.k8s.io/v1/namespaces/{NS}/events")["items"]
+        created = [e for e in events if e.get("reason") == "ReplicaCreated"]
+        self.assertEqual(len(created), 3, events)
+        self.assertEqual({e["regarding"]["name"] for e in created}, {RING})
+        self.assertEqual({e["reportingController"] for e in created}, {"ringlb.dev/operator"})
+
         # kubectl scale goes through the scale subresource.
         self.kubectl("scale", f"hashring/{RING}", "--replicas=5")
         ring = self.wait_converged(5)

@@ -224,5 +224,40 @@ TEST(KubernetesRuntime, PodWatchReportsLifecycleEvents) {
   }
 }
 
+TEST(KubernetesRuntimeEvents, TerminatingPodIsReportedAsExitedOnce) {
+  RuntimeHarness h;
+  const ReplicaSpec s = spec("apod-3");
+  json terminating = podFor(s, "u3", "Running", true);
+  terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  h.api.onRequest = [&](const FakeKubernetesApi::Call&) -> Result<ApiResponse> {
+    json list = {{"metadata", {{"resourceVersion", "1"}}}, {"items", json::array({podFor(s, "u3", "Running", true)})}};
+    return ApiResponse{200, list.dump(), ""};
+  };
+  auto line = [](const std::string& type, const json& object) {
+    return json{{"type", type}, {"object", object}}.dump() + "\n";
+  };
+  h.api.streams.push_back({200, {line("MODIFIED", terminating), line("MODIFIED", terminating)}, "", ""});
+  std::mutex mutex;
+  std::vector<RuntimeEvent> events;
+  h.runtime->onEvent([&](const RuntimeEvent& event) {
+    std::lock_guard lock(mutex);
+    events.push_back(event);
+  });
+  for (int i = 0; i < 300; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (events.size() >= 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  h.runtime->shutdown();
+  ASSERT_EQ(events.size(), 2u);  // Started from the list, one Exited for the deletionTimestamp
+  EXPECT_EQ(events[0].kind, RuntimeEvent::Kind::Started);
+  EXPECT_EQ(events[1].kind, RuntimeEvent::Kind::Exited);
+  EXPECT_EQ(events[1].reason, "pod terminating");
+  EXPECT_FALSE(h.runtime->podReady("apod", "apod-3"));
+}
+
 }  // namespace
 }  // namespace ringlb::op
