@@ -47,30 +47,43 @@ ReplicaInfo KubernetesRuntime::replicaInfo(const PodView& view) {
 
 void KubernetesRuntime::start() {
   std::lock_guard lock(mutex_);
-  if (watcher_) return;
-  ListWatchOptions watch;
-  watch.path = options_.watchNamespace.empty() ? "/api/v1/pods" : "/api/v1/namespaces/" + options_.watchNamespace + "/pods";
-  watch.labelSelector = managedPodSelector();
-  watch.idleTimeout = options_.watchIdleTimeout;
-  ListWatcher::Handler handler;
-  handler.onEvent = [this](ListWatcher::EventType type, const json& pod) { handlePodEvent(type, pod); };
-  handler.onError = [](const std::string& error) { spdlog::warn("pod watch: {}", error); };
-  watcher_ = std::make_unique<ListWatcher>(api_, std::move(watch), std::move(handler));
-  watcher_->start();
+  if (!watchers_.empty()) return;
+  std::vector<std::string> namespaces = options_.watchNamespaces;
+  if (namespaces.empty()) namespaces.emplace_back();
+  for (const auto& ns : namespaces) {
+    ListWatchOptions watch;
+    watch.path = ns.empty() ? "/api/v1/pods" : "/api/v1/namespaces/" + ns + "/pods";
+    watch.labelSelector = managedPodSelector();
+    watch.idleTimeout = options_.watchIdleTimeout;
+    ListWatcher::Handler handler;
+    handler.onEvent = [this](ListWatcher::EventType type, const json& pod) { handlePodEvent(type, pod); };
+    handler.onError = [](const std::string& error) { spdlog::warn("pod watch: {}", error); };
+    watchers_.push_back(std::make_unique<ListWatcher>(api_, std::move(watch), std::move(handler)));
+  }
+  for (auto& watcher : watchers_) watcher->start();
 }
 
 void KubernetesRuntime::shutdown() {
-  std::unique_ptr<ListWatcher> watcher;
+  std::vector<std::unique_ptr<ListWatcher>> watchers;
   {
     std::lock_guard lock(mutex_);
-    watcher = std::move(watcher_);
+    watchers = std::move(watchers_);
+    watchers_.clear();
   }
-  if (watcher) watcher->stop();
+  for (auto& watcher : watchers) watcher->stop();
 }
 
 bool KubernetesRuntime::synced() const {
   std::lock_guard lock(mutex_);
-  return watcher_ && watcher_->synced();
+  return syncedLocked();
+}
+
+bool KubernetesRuntime::syncedLocked() const {
+  if (watchers_.empty()) return false;
+  for (const auto& watcher : watchers_) {
+    if (!watcher->synced()) return false;
+  }
+  return true;
 }
 
 void KubernetesRuntime::onEvent(EventHandler handler) {
@@ -120,7 +133,7 @@ Result<std::optional<json>> KubernetesRuntime::findPod(const std::string& ns, co
     std::lock_guard lock(mutex_);
     const auto it = pods_.find(key);
     if (it != pods_.end()) return std::optional<json>(it->second);
-    if (watcher_ && watcher_->synced()) return std::optional<json>();
+    if (syncedLocked()) return std::optional<json>();
   }
   auto response = api_.request("GET", podPath(ns, name));
   if (!response) return Error{"get Pod " + key + ": " + response.error()};
@@ -263,7 +276,7 @@ Status KubernetesRuntime::stop(const std::string& ring, const std::string& slot,
   std::vector<PodView> pods = podsOf(ring, slot);
   if (pods.empty() && !synced()) {
     // Not listed yet: look where it would be.
-    std::string ns = options_.watchNamespace.empty() ? "default" : options_.watchNamespace;
+    std::string ns = options_.watchNamespaces.empty() ? "default" : options_.watchNamespaces.front();
     if (const auto slash = ring.find('/'); slash != std::string::npos) ns = ring.substr(0, slash);
     auto found = findPod(ns, slot);
     if (!found) return Error{found.error()};
@@ -285,22 +298,26 @@ Result<std::vector<ReplicaInfo>> KubernetesRuntime::list() {
     for (const auto& [key, pod] : pods_) out.push_back(replicaInfo(viewPod(pod)));
     return out;
   }
-  const std::string path =
-      options_.watchNamespace.empty() ? "/api/v1/pods" : "/api/v1/namespaces/" + options_.watchNamespace + "/pods";
-  std::string continueToken;
-  do {
-    std::string target = path + "?limit=500&labelSelector=" + urlEncode(managedPodSelector());
-    if (!continueToken.empty()) target += "&continue=" + urlEncode(continueToken);
-    auto response = api_.request("GET", target);
-    if (!response) return Error{"list Pods: " + response.error()};
-    if (!response->success()) {
-      return Error{"list Pods: HTTP " + std::to_string(response->status) + ": " + apiMessage(response.value())};
+  std::vector<std::string> namespaces = options_.watchNamespaces;
+  if (namespaces.empty()) namespaces.emplace_back();
+  for (const auto& ns : namespaces) {
+    const std::string path = ns.empty() ? "/api/v1/pods" : "/api/v1/namespaces/" + ns + "/pods";
+    std::string continueToken;
+    for (;;) {
+      std::string target = path + "?limit=500&labelSelector=" + urlEncode(managedPodSelector());
+      if (!continueToken.empty()) target += "&continue=" + urlEncode(continueToken);
+      auto response = api_.request("GET", target);
+      if (!response) return Error{"list Pods: " + response.error()};
+      if (!response->success()) {
+        return Error{"list Pods: HTTP " + std::to_string(response->status) + ": " + apiMessage(response.value())};
+      }
+      const json page = json::parse(response->body, nullptr, false);
+      if (!page.is_object()) return Error{"list Pods: answer is not a JSON object"};
+      for (const auto& pod : page.value("items", json::array())) out.push_back(replicaInfo(viewPod(pod)));
+      continueToken = page.value("metadata", json::object()).value("continue", std::string());
+      if (continueToken.empty()) break;
     }
-    const json page = json::parse(response->body, nullptr, false);
-    if (!page.is_object()) return Error{"list Pods: answer is not a JSON object"};
-    for (const auto& pod : page.value("items", json::array())) out.push_back(replicaInfo(viewPod(pod)));
-    continueToken = page.value("metadata", json::object()).value("continue", std::string());
-  } while (!continueToken.empty());
+  }
   return out;
 }
 

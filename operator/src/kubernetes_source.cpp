@@ -68,15 +68,19 @@ Result<HashRing> KubernetesSource::parseObject(const json& object) {
 }
 
 void KubernetesSource::startWatchLocked() {
-  if (watcher_) return;
-  ListWatchOptions watch;
-  watch.path = collectionPath(options_.watchNamespace);
-  watch.idleTimeout = options_.watchIdleTimeout;
-  ListWatcher::Handler callbacks;
-  callbacks.onEvent = [this](ListWatcher::EventType type, const json& object) { handle(type, object); };
-  callbacks.onError = [](const std::string& error) { spdlog::warn("hashring watch: {}", error); };
-  watcher_ = std::make_unique<ListWatcher>(api_, std::move(watch), std::move(callbacks));
-  watcher_->start();
+  if (!watchers_.empty()) return;
+  std::vector<std::string> namespaces = options_.watchNamespaces;
+  if (namespaces.empty()) namespaces.emplace_back();  // one cluster-wide watch
+  for (const auto& ns : namespaces) {
+    ListWatchOptions watch;
+    watch.path = collectionPath(ns);
+    watch.idleTimeout = options_.watchIdleTimeout;
+    ListWatcher::Handler callbacks;
+    callbacks.onEvent = [this](ListWatcher::EventType type, const json& object) { handle(type, object); };
+    callbacks.onError = [](const std::string& error) { spdlog::warn("hashring watch: {}", error); };
+    watchers_.push_back(std::make_unique<ListWatcher>(api_, std::move(watch), std::move(callbacks)));
+  }
+  for (auto& watcher : watchers_) watcher->start();
 }
 
 void KubernetesSource::startObserving() {
@@ -90,7 +94,7 @@ void KubernetesSource::start(EventHandler handler) {
   {
     std::lock_guard lock(mutex_);
     handler_ = handler;
-    if (!watcher_) {
+    if (watchers_.empty()) {
       startWatchLocked();
       return;
     }
@@ -115,17 +119,22 @@ void KubernetesSource::start(EventHandler handler) {
 }
 
 void KubernetesSource::stop() {
-  std::unique_ptr<ListWatcher> watcher;
+  std::vector<std::unique_ptr<ListWatcher>> watchers;
   {
     std::lock_guard lock(mutex_);
-    watcher = std::move(watcher_);
+    watchers = std::move(watchers_);
+    watchers_.clear();
   }
-  if (watcher) watcher->stop();
+  for (auto& watcher : watchers) watcher->stop();
 }
 
 bool KubernetesSource::synced() const {
   std::lock_guard lock(mutex_);
-  return watcher_ && watcher_->synced();
+  if (watchers_.empty()) return false;
+  for (const auto& watcher : watchers_) {
+    if (!watcher->synced()) return false;
+  }
+  return true;
 }
 
 std::optional<HashRing> KubernetesSource::find(const std::string& key) const {

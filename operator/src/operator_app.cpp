@@ -130,9 +130,14 @@ void publishFromStatus(RingRegistry& registry, const ResourceEvent& event) {
 int runOperator(const OperatorOptions& options) {
   ::signal(SIGPIPE, SIG_IGN);
   std::error_code ec;
-  std::filesystem::create_directories(options.stateDir, ec);
+  std::filesystem::path stateDir = options.stateDir;
+  if (options.runtime == "kubernetes" && stateDir == OperatorOptions{}.stateDir) {
+    // In a Pod the root filesystem is read-only (Restricted): keep state in the temp dir.
+    stateDir = std::filesystem::temp_directory_path() / "ringlb-state";
+  }
+  std::filesystem::create_directories(stateDir, ec);
   if (ec) {
-    spdlog::critical("--state-dir {}: {}", options.stateDir.string(), ec.message());
+    spdlog::critical("--state-dir {}: {}", stateDir.string(), ec.message());
     return 1;
   }
   if (options.source != "auto" && options.source != "file" && options.source != "kubernetes") {
@@ -175,14 +180,14 @@ int runOperator(const OperatorOptions& options) {
     events = std::make_unique<KubernetesEventRecorder>(*kubernetes, clock, eventOptions);
   }
 
-  RingRegistry registry(options.stateDir);
+  RingRegistry registry(stateDir);
   for (const auto& error : registry.load()) spdlog::warn("ring state: {}", error);
 
   std::unique_ptr<ResourceSource> source;
   KubernetesSource* kubernetesRings = nullptr;
   if (kubernetesSource) {
     KubernetesSourceOptions sourceOptions;
-    sourceOptions.watchNamespace = options.watchNamespace;
+    sourceOptions.watchNamespaces = options.watchNamespaces;
     auto rings = std::make_unique<KubernetesSource>(*kubernetes, sourceOptions);
     kubernetesRings = rings.get();
     source = std::move(rings);
@@ -192,9 +197,9 @@ int runOperator(const OperatorOptions& options) {
 
   RuntimeOptions runtimeOptions;
   runtimeOptions.name = options.runtime;
-  runtimeOptions.stateDir = options.stateDir;
+  runtimeOptions.stateDir = stateDir;
   runtimeOptions.kubernetesApi = kubernetes.get();
-  runtimeOptions.kubernetesNamespace = options.watchNamespace;
+  runtimeOptions.kubernetesNamespaces = options.watchNamespaces;
   runtimeOptions.kubernetesEvents = events.get();
   if (kubernetesRings != nullptr) {
     runtimeOptions.kubernetesOwners = [kubernetesRings](const std::string& ns, const std::string& name) {
@@ -278,7 +283,7 @@ int runOperator(const OperatorOptions& options) {
   }
   spdlog::info("ringlb-operator listening on {}:{} (runtime {}, resources {}, state {})",
                bound->address().to_string(), bound->port(), options.runtime,
-               kubernetesRings ? "kubernetes" : options.resources, options.stateDir.string());
+               kubernetesRings ? "kubernetes" : options.resources, stateDir.string());
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& error, int number) {

@@ -17,7 +17,7 @@ Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
       return Error{"--runtime kubernetes: no Kubernetes API client (needs --kubeconfig, in-cluster config or ~/.kube/config)"};
     }
     KubernetesRuntimeOptions kubernetes;
-    kubernetes.watchNamespace = options.kubernetesNamespace;
+    kubernetes.watchNamespaces = options.kubernetesNamespaces;
     return std::unique_ptr<Runtime>(std::make_unique<KubernetesRuntime>(
         *options.kubernetesApi, std::move(kubernetes), options.kubernetesOwners, options.kubernetesEvents));
   }

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,7 +20,7 @@
 namespace ringlb::op {
 
 struct KubernetesRuntimeOptions {
-  std::string watchNamespace;  // empty: Pods of every namespace
+  std::vector<std::string> watchNamespaces;  // empty: Pods of every namespace
   std::chrono::milliseconds watchIdleTimeout{120'000};
 };
 
@@ -71,6 +72,7 @@ class KubernetesRuntime final : public Runtime {
   void recordEvent(const std::string& ns, const std::string& ring, std::string_view type, std::string_view reason,
                    std::string_view action, const std::string& note);
   std::vector<PodView> podsOf(const std::string& ring, const std::string& slot) const;
+  bool syncedLocked() const;
 
   KubernetesApi& api_;
   const KubernetesRuntimeOptions options_;
@@ -81,7 +83,7 @@ class KubernetesRuntime final : public Runtime {
   EventHandler handler_;
   std::map<std::string, nlohmann::json> pods_;  // "namespace/name" -> Pod, from the watch and our own writes
   std::map<std::string, PodView> seen_;        // last view per Pod, to report transitions
-  std::unique_ptr<ListWatcher> watcher_;
+  std::vector<std::unique_ptr<ListWatcher>> watchers_;  // one per watched namespace (or one for all)
 };
 
 }  // namespace ringlb::op

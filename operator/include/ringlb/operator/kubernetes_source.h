@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,7 +19,7 @@
 namespace ringlb::op {
 
 struct KubernetesSourceOptions {
-  std::string watchNamespace;  // empty: HashRings of every namespace
+  std::vector<std::string> watchNamespaces;  // empty: HashRings of every namespace
   std::chrono::milliseconds watchIdleTimeout{120'000};
 };
 
@@ -92,7 +93,7 @@ class KubernetesSource final : public ResourceSource {
   EventHandler handler_;
   EventHandler observer_;
   std::map<std::string, Entry> entries_;
-  std::unique_ptr<ListWatcher> watcher_;
+  std::vector<std::unique_ptr<ListWatcher>> watchers_;  // one per watched namespace (or one for all)
 };
 
 }  // namespace ringlb::op

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ringlb::op {
 
@@ -24,7 +25,7 @@ struct OperatorOptions {
   std::string source = "auto";            // --source: file, kubernetes, or auto
   std::string kubeconfig;                 // --kubeconfig (else in-cluster, $KUBECONFIG, ~/.kube/config)
   std::string kubeContext;                // --context
-  std::string watchNamespace;             // --namespace: HashRings and Pods of this namespace (empty: all)
+  std::vector<std::string> watchNamespaces;  // --watch-namespaces: HashRings and Pods of these namespaces (empty: all)
   bool leaderElect = true;                // --leader-elect
   std::string leaseNamespace;             // --leader-election-namespace (default: the config's namespace)
   std::string leaseName = "ringlb-operator";  // --leader-election-lease

@@ -22,7 +22,7 @@ struct RuntimeOptions {
   // kubernetes: the API client (owned by the caller), the namespace whose Pods
   // are watched (empty: all), the owner lookup and the event recorder.
   KubernetesApi* kubernetesApi = nullptr;
-  std::string kubernetesNamespace;
+  std::vector<std::string> kubernetesNamespaces;
   KubernetesRuntime::OwnerLookup kubernetesOwners;
   KubernetesEventRecorder* kubernetesEvents = nullptr;
 };
