@@ -225,6 +225,11 @@ asio::awaitable<ApiServer::Response> ApiServer::watch(const std::string& name, s
     watchers_.emplace(name, timer);
     beast::error_code ec;
     co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    timer.reset();
+    // Watches that timed out leave expired entries behind; drop them here so a
+    // ring that never changes does not accumulate them.
+    const auto [begin, end] = watchers_.equal_range(name);
+    for (auto it = begin; it != end;) it = it->second.expired() ? watchers_.erase(it) : std::next(it);
   }
 }
 

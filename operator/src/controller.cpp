@@ -92,6 +92,16 @@ void Controller::shutdown(bool stopReplicas) {
   workers_.clear();
   prober_.stop();
   if (!stopReplicas) return;
+  {
+    // Proxies stop routing to the replicas before they go, and the persisted
+    // ring does not claim Ready replicas that no longer run when the next
+    // operator serves it at startup.
+    std::lock_guard lock(mutex_);
+    for (auto& [key, state] : rings_) {
+      for (auto& [slot, record] : state.records) record.state = ReplicaState::Stopped;
+      publishLocked(key, state);
+    }
+  }
   auto listed = runtime_.list();
   if (!listed) {
     spdlog::error("shutdown: cannot list replicas to stop them: {}", listed.error());

@@ -212,6 +212,12 @@ int runOperator(const OperatorOptions& options) {
     return 2;
   }
   OperatorMetrics metrics;
+  for (const auto& ring : registry.list()) {
+    std::vector<std::pair<std::string, double>> shares;
+    for (std::size_t i = 0; i < ring->members().size(); ++i) shares.emplace_back(ring->members()[i].id, ring->shares()[i]);
+    metrics.ringLoaded(ring->spec().name, ring->version(), shares);
+    spdlog::info("ring {} v{} served again from {}", ring->spec().name, ring->version(), stateDir.string());
+  }
   asio::io_context io(1);
   Controller* controllerPtr = nullptr;
   HeartbeatProber prober(io, [&controllerPtr](const ProbeResult& result) {

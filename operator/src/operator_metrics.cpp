@@ -71,6 +71,16 @@ void OperatorMetrics::ringPublished(const std::string& ring, std::uint64_t versi
   version_.Add({{"ring", ring}}).Set(static_cast<double>(version));
   moved_.Add({{"ring", ring}}).Set(movedKeyspace);
   changes_.Add({{"ring", ring}}).Increment();
+  setShares(ring, shares);
+}
+
+void OperatorMetrics::ringLoaded(const std::string& ring, std::uint64_t version,
+                                 const std::vector<std::pair<std::string, double>>& shares) {
+  version_.Add({{"ring", ring}}).Set(static_cast<double>(version));
+  setShares(ring, shares);
+}
+
+void OperatorMetrics::setShares(const std::string& ring, const std::vector<std::pair<std::string, double>>& shares) {
   std::lock_guard lock(mutex_);
   std::set<std::string>& known = shareMembers_[ring];
   std::set<std::string> current;

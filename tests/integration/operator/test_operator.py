@@ -1,10 +1,12 @@
 """Integration tests: the real ringlb-operator, ringlb-proxy and ringlb-apod on 127.0.0.1."""
 
+import json
 import os
 import signal
 import sys
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -120,6 +122,42 @@ class KillReplicaTest(OperatorTest):
         self.assertIn(f'ringlb_operator_restarts_total{{member="{victim}",ring="{RING}"}} 1', metrics)
 
 
+class HeartbeatFailureTest(OperatorTest):
+    resource = {"interval": 1, "failure_threshold": 3, "extra_args": ("--enable-faults",)}
+
+    def test_failing_health_check_is_detected_by_threshold_and_replaced(self):
+        stack = self.stack
+        watcher = RingWatcher(stack)
+        watcher.start()
+        self.addCleanup(watcher.stop)
+        victim = f"{RING}-2"
+        before = stack.members()[victim]
+        request = urllib.request.Request(f"http://{before['address']}/admin/fail", method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            self.assertEqual(response.status, 200)
+        failed_at = time.monotonic()
+
+        def first(state, after):
+            for arrived, ring in list(watcher.seen):
+                if arrived >= after and any(m["id"] == victim and m["state"] == state for m in ring["members"]):
+                    return arrived
+            return None
+
+        detected_at = wait_until(lambda: first("NotReady", failed_at), 10, f"{victim} NotReady")
+        ready_at = wait_until(lambda: first("Ready", detected_at), 10, f"{victim} Ready again")
+        after = stack.members()[victim]
+        self.show(f"/healthz failing: NotReady after {(detected_at - failed_at) * 1000:.0f} ms, "
+                  f"replaced and Ready {(ready_at - detected_at) * 1000:.0f} ms later")
+        self.assertLessEqual(detected_at - failed_at, 1 * 3 + 1, "intervalSeconds x failureThreshold + 1 s")
+        self.assertGreaterEqual(detected_at - failed_at, 1.5, "not before the threshold of failures")
+        self.assertLessEqual(ready_at - detected_at, 5.0)
+        self.assertNotEqual(after["runtimeId"], before["runtimeId"], "replaced in the same slot")
+        self.assertEqual(after["restarts"], 1)
+        self.assertEqual(after["lastFailure"], "heartbeat failed 3 times: HTTP 503")
+        metrics = get(stack.url("/metrics"))[2]
+        self.assertRegex(metrics, rf'ringlb_operator_heartbeat_failures_total{{member="{victim}",ring="{RING}"}} [3-9]')
+
+
 class InvalidEditTest(OperatorTest):
     def test_invalid_spec_leaves_replicas_running_and_is_reported(self):
         stack = self.stack
@@ -207,6 +245,10 @@ class CleanShutdownTest(OperatorTest):
         for slot, (pid, start) in replicas.items():
             self.assertNotEqual(process_start_time(pid), start, f"{slot} was stopped")
         self.assertEqual(stack.recorded_replicas(), {})
+        with open(os.path.join(stack.state_dir, "rings", f"{RING}.json")) as f:
+            persisted = json.load(f)["ring"]
+        self.assertEqual({m["state"] for m in persisted["members"]}, {"NotReady"},
+                         "the ring served at the next start does not claim stopped replicas Ready")
 
     def test_leave_running_keeps_the_replicas_for_the_next_operator(self):
         stack = self.stack

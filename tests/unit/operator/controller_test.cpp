@@ -210,8 +210,13 @@ TEST_F(ControllerTest, ShutdownStopsReplicasOnlyWhenAsked) {
   source.initial = {upsert(2)};
   start();
   ASSERT_TRUE(eventually([&] { return runtime.replicas().size() == 2; }));
+  probeAll(true);
+  ASSERT_TRUE(allReady(2));
   controller->shutdown(true);
   EXPECT_TRUE(runtime.replicas().empty());
+  for (const auto& [id, state] : members()) {
+    EXPECT_EQ(state, ring::MemberState::NotReady) << id << ": withdrawn before its replica stopped";
+  }
 }
 
 }  // namespace

@@ -29,6 +29,10 @@ class OperatorMetrics {
   /// A new ring version: version, moved fraction and each member's share.
   void ringPublished(const std::string& ring, std::uint64_t version, double movedKeyspace,
                      const std::vector<std::pair<std::string, double>>& shares);
+  /// A ring served again from the state dir at startup: version and shares,
+  /// without counting a change.
+  void ringLoaded(const std::string& ring, std::uint64_t version,
+                  const std::vector<std::pair<std::string, double>>& shares);
   void resourceRejected(const std::string& ring);
   /// Drops the per-ring series of a deleted ring (counters stay).
   void forgetRing(const std::string& ring);
@@ -51,6 +55,8 @@ class OperatorMetrics {
   prometheus::Family<prometheus::Counter>& changes_;
   prometheus::Family<prometheus::Gauge>& share_;
   prometheus::Family<prometheus::Counter>& resourceErrors_;
+
+  void setShares(const std::string& ring, const std::vector<std::pair<std::string, double>>& shares);
 
   std::mutex mutex_;
   std::map<std::string, std::set<std::string>> shareMembers_;  // ring → members with a share series

@@ -1,0 +1,42 @@
+"""./scripts/demo end to end: it completes, prints the three tables and the PNG path, and exits 0."""
+
+import os
+import re
+import subprocess
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+
+class DemoTest(unittest.TestCase):
+    def test_demo_completes_with_three_tables_and_a_chart(self):
+        env = dict(os.environ)
+        env["RINGLB_DEMO_PRESET"] = os.environ.get("RINGLB_DEMO_PRESET", "release")
+        result = subprocess.run([os.path.join(ROOT, "scripts", "demo"), "--requests", "1000"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=600)
+        print(result.stdout)
+        self.assertEqual(result.returncode, 0, result.stderr[-4000:])
+        out = result.stdout
+        for title in ("Table 1: 1000 requests (distinct dates) over 3 replicas",
+                      "Table 2: the same 1000 dates over 6 replicas", "Table 3: SIGKILL of apod-1"):
+            self.assertIn(title, out)
+        table1 = out[out.index("Table 1"):out.index("Table 2")]
+        self.assertEqual(len(re.findall(r"^  apod-\d ", table1, re.M)), 3)
+        table2 = out[out.index("Table 2"):out.index("Table 3")]
+        self.assertEqual(len(re.findall(r"^  apod-\d ", table2, re.M)), 6)
+        moved = float(re.search(r"keys that moved: \d+/\d+ = ([\d.]+)%", out).group(1))
+        self.assertTrue(35 <= moved <= 65, f"about half the keys move from 3 to 6 replicas, got {moved}%")
+        self.assertRegex(out, r"time to detect \(kill -> NotReady in the ring\)\s+\d+ ms")
+        self.assertRegex(out, r"time to replace \(NotReady -> Ready again\)\s+\d+ ms")
+        self.assertRegex(out, r"failed requests\s+\d+")
+        png = re.search(r"chart \(requests per replica over time\): (\S+\.png)", out).group(1)
+        with open(png, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        # Everything it started is gone.
+        work = os.path.join(ROOT, "build", "demo-" + env["RINGLB_DEMO_PRESET"])
+        self.assertEqual(subprocess.run(["pgrep", "-f", work], capture_output=True).stdout, b"")
+        replicas = os.path.join(work, "state", "replicas")
+        self.assertEqual([f for f in os.listdir(replicas) if f.endswith(".json")] if os.path.isdir(replicas) else [], [])
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
