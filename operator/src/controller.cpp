@@ -175,7 +175,11 @@ void Controller::onResourceEvent(const ResourceEvent& event) {
 }
 
 void Controller::onRuntimeEvent(const RuntimeEvent& event) {
-  if (event.kind == RuntimeEvent::Kind::Started) return;
+  if (event.kind == RuntimeEvent::Kind::Started) {
+    // A runtime that learns the address only later (a Pod gets its IP and turns Ready) reports it here.
+    if (!event.address.empty()) updateAddress(event.ring, event.slot, event.runtimeId, event.address);
+    return;
+  }
   std::lock_guard lock(mutex_);
   const std::string key = keyForRingLocked(event.ring);
   const auto ringIt = rings_.find(key);
@@ -204,6 +208,22 @@ void Controller::onRuntimeEvent(const RuntimeEvent& event) {
   updateProbesLocked(key, state);
   updateStatusLocked(key, state);
   enqueueLocked(key);
+}
+
+void Controller::updateAddress(const std::string& ring, const std::string& slot, const std::string& runtimeId,
+                               const std::string& address) {
+  std::lock_guard lock(mutex_);
+  const std::string key = keyForRingLocked(ring);
+  const auto ringIt = rings_.find(key);
+  if (ringIt == rings_.end()) return;
+  RingState& state = ringIt->second;
+  const auto it = state.records.find(slot);
+  if (it == state.records.end() || it->second.runtimeId != runtimeId || it->second.address == address) return;
+  spdlog::info("replica {} ({}) serves at {}", slot, runtimeId, address);
+  it->second.address = address;
+  publishLocked(key, state);
+  updateProbesLocked(key, state);
+  updateStatusLocked(key, state);
 }
 
 void Controller::onProbeResult(const ProbeResult& result) {
@@ -281,7 +301,13 @@ void Controller::resyncRuntime() {
       for (const ReplicaInfo* info : byRing[state.name]) {
         if (info->slot == slot) found = info;
       }
-      if (found && found->runtimeId == record.runtimeId && found->running) continue;
+      if (found && found->runtimeId == record.runtimeId && found->running) {
+        if (!found->address.empty() && found->address != record.address) {
+          record.address = found->address;  // an address event the stream missed
+          changed = true;
+        }
+        continue;
+      }
       if (expectedExits_.count(record.runtimeId)) continue;
       // An exit the event stream missed.
       const std::string reason = found && found->runtimeId == record.runtimeId ? found->reason : "vanished from the runtime";
@@ -378,7 +404,10 @@ void Controller::reconcile(const std::string& key) {
     }
     if (!outcome.ok) {
       failed = true;
-      spdlog::error("{} {} failed: {}", toString(action.kind), action.slot, outcome.error);
+      // An API conflict (409) is routine optimistic concurrency: retried, not an error worth a log line.
+      const bool conflict = outcome.error.find("conflict; will retry") != std::string::npos;
+      spdlog::log(conflict ? spdlog::level::debug : spdlog::level::err, "{} {} failed: {}", toString(action.kind),
+                  action.slot, outcome.error);
     } else if (outcome.replica) {
       spdlog::info("{} runs as {} at {}", action.slot, outcome.replica->runtimeId, outcome.replica->address);
     }
@@ -420,13 +449,24 @@ void Controller::publishLocked(const std::string& key, RingState& state) {
   spec.tableSize = desired->spec.hashing.tableSize;
   spec.loadFactor = desired->spec.hashing.loadFactor;
   spec.key = desired->spec.hashing.key;
+  // A replacement whose address is not known yet (a Pod not yet scheduled)
+  // keeps its slot in the ring, NotReady at the last published address, so
+  // no other key moves meanwhile.
+  std::map<std::string, std::string> lastAddress;
+  if (const auto current = registry_.get(state.name)) {
+    for (const auto& member : current->members()) lastAddress[member.id] = member.address;
+  }
   std::vector<const ReplicaRecord*> records;
   for (const auto& [slot, record] : state.records) {
-    if (!record.address.empty()) records.push_back(&record);
+    if (!record.address.empty() || lastAddress.count(slot)) records.push_back(&record);
   }
   std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) { return a->ordinal < b->ordinal; });
   for (const ReplicaRecord* record : records) {
-    spec.members.push_back({record->slot, record->address, 1, toMemberState(record->state)});
+    if (record->address.empty()) {
+      spec.members.push_back({record->slot, lastAddress[record->slot], 1, ring::MemberState::NotReady});
+    } else {
+      spec.members.push_back({record->slot, record->address, 1, toMemberState(record->state)});
+    }
   }
   auto published = registry_.publish(std::move(spec));
   if (!published) {
@@ -512,7 +552,13 @@ void Controller::updateStatusLocked(const std::string& key, RingState& state) {
   metrics_.setReplicas(state.name, want, status.readyReplicas);
   if (changed && desired) {
     if (auto written = source_.writeStatus(*desired, status); !written) {
-      spdlog::warn("ring {}: status not written: {}", key, written.error());
+      const bool conflict = written.error().find("conflict; will retry") != std::string::npos;
+      spdlog::log(conflict ? spdlog::level::debug : spdlog::level::warn, "ring {}: status not written: {}", key,
+                  written.error());
+      // Retry the write (rate-limited): the next pass must not see it as already done.
+      state.status.observedGeneration = -1;
+      queue_.addRateLimited(key, clock_.now());
+      wake_.notify_one();
     }
   }
 }

@@ -5,7 +5,7 @@
 
 namespace ringlb::op {
 
-std::vector<std::string> availableRuntimes() { return {"process", "docker"}; }
+std::vector<std::string> availableRuntimes() { return {"process", "docker", "kubernetes"}; }
 
 Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
   if (options.name == "process") {
@@ -19,12 +19,18 @@ Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
     docker.replaceGrace = options.stopGrace;
     return makeDockerRuntime(options.dockerHost, std::move(docker));
   }
-  // Register further runtimes above, as docker is.
+  if (options.name == "kubernetes") {
+    if (options.kubernetesApi == nullptr) {
+      return Error{"--runtime kubernetes: no Kubernetes API client (needs --kubeconfig, in-cluster config or ~/.kube/config)"};
+    }
+    KubernetesRuntimeOptions kubernetes;
+    kubernetes.watchNamespaces = options.kubernetesNamespaces;
+    return std::unique_ptr<Runtime>(std::make_unique<KubernetesRuntime>(
+        *options.kubernetesApi, std::move(kubernetes), options.kubernetesOwners, options.kubernetesEvents));
+  }
+  // Register further runtimes above.
   std::string available;
   for (const auto& name : availableRuntimes()) available += (available.empty() ? "" : ", ") + name;
-  if (options.name == "docker" || options.name == "kubernetes") {
-    return Error{"--runtime " + options.name + ": not available in this build (available: " + available + ")"};
-  }
   return Error{"--runtime: unknown runtime '" + options.name + "' (one of process, docker, kubernetes; available: " +
                available + ")"};
 }

@@ -20,8 +20,9 @@ void WorkQueue::addAt(const std::string& key, Clock::TimePoint when) {
 Clock::Duration WorkQueue::addRateLimited(const std::string& key, Clock::TimePoint now) {
   const std::uint32_t count = failures_[key]++;
   const std::uint32_t doublings = std::min<std::uint32_t>(count, 30);
-  const Clock::Duration delay =
+  const Clock::Duration perKey =
       std::min<Clock::Duration>(options_.backoffBase * (std::int64_t{1} << doublings), options_.backoffCap);
+  const Clock::Duration delay = std::max(perKey, retryBudget_.reserve(now));
   addAt(key, now + delay);
   return delay;
 }

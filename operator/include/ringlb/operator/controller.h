@@ -76,6 +76,8 @@ class Controller {
 
   void onResourceEvent(const ResourceEvent& event);
   void onRuntimeEvent(const RuntimeEvent& event);
+  void updateAddress(const std::string& ring, const std::string& slot, const std::string& runtimeId,
+                     const std::string& address);
   void workerLoop();
   void reconcile(const std::string& key);
   void resyncRuntime();

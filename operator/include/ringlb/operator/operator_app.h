@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ringlb::op {
 
@@ -21,6 +22,19 @@ struct OperatorOptions {
   unsigned workers = 2;                   // --workers
   std::string logLevel = "info";          // --log-level
   bool logJson = false;                   // --log-format json
+
+  // Kubernetes (--source kubernetes, implied by --runtime kubernetes)
+  std::string source = "auto";            // --source: file, kubernetes, or auto
+  std::string kubeconfig;                 // --kubeconfig (else in-cluster, $KUBECONFIG, ~/.kube/config)
+  std::string kubeContext;                // --context
+  std::vector<std::string> watchNamespaces;  // --watch-namespaces: HashRings and Pods of these namespaces (empty: all)
+  bool leaderElect = true;                // --leader-elect
+  std::string leaseNamespace;             // --leader-election-namespace (default: the config's namespace)
+  std::string leaseName = "ringlb-operator";  // --leader-election-lease
+  std::string identity;                   // --leader-election-id (default: $POD_NAME or hostname, plus a random suffix)
+  std::chrono::milliseconds leaseDuration{15000};  // --leader-election-lease-duration
+  std::chrono::milliseconds renewDeadline{10000};  // --leader-election-renew-deadline
+  std::chrono::milliseconds retryPeriod{2000};     // --leader-election-retry-period
 };
 
 /// Wires the operator together (runtime, resource source, ring registry, HTTP

@@ -39,7 +39,8 @@ struct RuntimeEvent {
   std::string ring;
   std::string slot;
   std::string runtimeId;
-  std::string reason;  // "exit code 137", "oom", "killed", ...
+  std::string reason;   // "exit code 137", "oom", "killed", ...
+  std::string address = {};  // Started: where the replica now serves, when it became known only now (Kubernetes: Pod IP once Ready)
 };
 
 /// Starts, stops and lists replicas: local processes, Docker containers or

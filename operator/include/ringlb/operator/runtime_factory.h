@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "ringlb/operator/kubernetes_api.h"
+#include "ringlb/operator/kubernetes_event_recorder.h"
+#include "ringlb/operator/kubernetes_runtime.h"
 #include "ringlb/operator/runtime.h"
 #include "ringlb/ring/result.h"
 
@@ -19,6 +22,13 @@ struct RuntimeOptions {
   std::string dockerHost;           // --docker-host (default: $DOCKER_HOST, else the local socket)
   std::string dockerNetwork;        // --docker-network (default: host networking on 127.0.0.1)
   std::chrono::seconds stopGrace{10};  // --stop-grace-seconds
+
+  // kubernetes: the API client (owned by the caller), the namespace whose Pods
+  // are watched (empty: all), the owner lookup and the event recorder.
+  KubernetesApi* kubernetesApi = nullptr;
+  std::vector<std::string> kubernetesNamespaces;
+  KubernetesRuntime::OwnerLookup kubernetesOwners;
+  KubernetesEventRecorder* kubernetesEvents = nullptr;
 };
 
 /// The one place a runtime is chosen by name: "process" (built in, the

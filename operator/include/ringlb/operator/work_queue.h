@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ringlb/operator/clock.h"
+#include "ringlb/operator/token_bucket.h"
 
 namespace ringlb::op {
 
@@ -22,10 +23,15 @@ class WorkQueue {
   struct Options {
     std::chrono::milliseconds backoffBase{5};
     std::chrono::milliseconds backoffCap{30000};
+    // Overall retry budget across keys (client-go's default: 10/s, burst 100),
+    // so a mass failure cannot turn into a retry storm.
+    double retriesPerSecond = 10;
+    double retryBurst = 100;
   };
 
   WorkQueue() : WorkQueue(Options{}) {}
-  explicit WorkQueue(Options options) : options_(options) {}
+  explicit WorkQueue(Options options)
+      : options_(options), retryBudget_(options.retriesPerSecond, options.retryBurst) {}
 
   /// Queues `key` now (no-op if already queued).
   void add(const std::string& key);
@@ -33,7 +39,8 @@ class WorkQueue {
   /// Queues `key` at `when`; an earlier pending time wins.
   void addAt(const std::string& key, Clock::TimePoint when);
 
-  /// Queues `key` after its per-key backoff (base·2^failures, capped) and
+  /// Queues `key` after its per-key backoff (base·2^failures, capped) or the
+  /// wait for a token of the global retry bucket, whichever is longer, and
   /// counts one more failure. Returns the delay used.
   Clock::Duration addRateLimited(const std::string& key, Clock::TimePoint now);
 
@@ -63,6 +70,7 @@ class WorkQueue {
   std::set<std::string> processing_;
   std::map<std::string, Clock::TimePoint> delayed_;
   std::map<std::string, std::uint32_t> failures_;
+  TokenBucket retryBudget_;
 };
 
 }  // namespace ringlb::op

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "ringlb/operator/clock.h"
+#include "ringlb/operator/kubernetes_api.h"
+#include "ringlb/operator/kubernetes_config.h"
+
+namespace ringlb::op {
+
+/// KubernetesApi over Beast: HTTPS (OpenSSL, server verified against the
+/// configured CA, optional client certificate) or plain HTTP. Keeps a few
+/// idle keep-alive connections; every request runs on its caller's thread with
+/// its own timeouts, so callers never share an event loop. Bearer tokens from
+/// a file are re-read at least once a minute and after any 401.
+class KubernetesClient final : public KubernetesApi {
+ public:
+  struct Options {
+    std::chrono::milliseconds connectTimeout{10'000};
+    std::chrono::milliseconds requestTimeout{30'000};
+    std::chrono::seconds tokenRefresh{60};
+    std::size_t maxIdleConnections = 4;
+    std::chrono::seconds maxIdleAge{60};  // an idle connection older than this is dropped, not reused
+    std::string userAgent = "ringlb-operator/0.1.0";
+  };
+
+  /// Builds the client; returns an Error naming the unreadable file or bad PEM
+  /// (CA, client certificate, key) or the unreadable token file.
+  static Result<std::unique_ptr<KubernetesClient>> create(KubernetesConfig config, Options options,
+                                                          const Clock& clock);
+  static Result<std::unique_ptr<KubernetesClient>> create(KubernetesConfig config);
+
+  ~KubernetesClient() override;
+  KubernetesClient(const KubernetesClient&) = delete;
+  KubernetesClient& operator=(const KubernetesClient&) = delete;
+
+  Result<ApiResponse> request(std::string_view method, std::string_view target, std::string_view body = {},
+                              std::string_view contentType = {}) override;
+
+  Result<ApiResponse> stream(std::string_view target, const DataHandler& onData, StreamCancel& cancel,
+                             std::chrono::milliseconds idleTimeout) override;
+
+  const KubernetesConfig& config() const noexcept;
+
+ private:
+  struct Impl;
+  explicit KubernetesClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ringlb::op

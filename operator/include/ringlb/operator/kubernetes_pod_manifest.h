@@ -1,0 +1,59 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ringlb/operator/hash_ring.h"
+#include "ringlb/operator/runtime.h"
+
+namespace ringlb::op {
+
+/// Label keys on every replica Pod.
+inline constexpr std::string_view kLabelName = "app.kubernetes.io/name";
+inline constexpr std::string_view kLabelManagedBy = "app.kubernetes.io/managed-by";
+inline constexpr std::string_view kLabelRing = "ringlb.dev/ring";
+inline constexpr std::string_view kLabelSlot = "ringlb.dev/slot";
+inline constexpr std::string_view kLabelSpecHash = "ringlb.dev/spec-hash";
+inline constexpr std::string_view kManagedByValue = "ringlb-operator";
+
+/// The HashRing that owns a replica Pod.
+struct PodOwner {
+  std::string name;
+  std::string uid;
+  HealthCheck healthCheck;
+};
+
+/// Labels of the Pod in `spec.slot`.
+std::map<std::string, std::string> replicaPodLabels(const ReplicaSpec& spec);
+
+/// The label selector that finds every replica Pod the operator manages.
+std::string managedPodSelector();
+
+/// The Pod for one slot, as sent by server-side apply: named after the slot,
+/// in the ring's namespace, owned by the HashRing (controller, blocking owner
+/// deletion), with the Restricted security context, a readiness probe from
+/// the health check, the template's port, env (+ PORT and RINGLB_SLOT) and
+/// resources. Pure.
+nlohmann::json buildReplicaPod(const ReplicaSpec& spec, const PodOwner& owner);
+
+/// What the runtime reads back from a Pod object.
+struct PodView {
+  std::string ring;
+  std::string ringNamespace;
+  std::string slot;
+  std::string uid;
+  std::string specHash;
+  std::string address;  // podIP:containerPort ("[ip]:port" for IPv6); empty before an IP is assigned
+  std::string phase;
+  bool terminating = false;  // deletionTimestamp set
+  bool ready = false;        // condition Ready=True and not terminating
+  std::uint32_t restarts = 0;
+  std::string reason;        // why it is not ready (waiting reason, last termination, phase)
+};
+
+/// Reads the fields above from a Pod object.
+PodView viewPod(const nlohmann::json& pod);
+
+}  // namespace ringlb::op

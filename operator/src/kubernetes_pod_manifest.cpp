@@ -1,0 +1,184 @@
+#include "ringlb/operator/kubernetes_pod_manifest.h"
+
+#include <cmath>
+
+namespace ringlb::op {
+
+namespace {
+
+using nlohmann::json;
+
+// Label values: at most 63 characters of [A-Za-z0-9_.-].
+std::string labelValue(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                         c == '_' || c == '.';
+    out.push_back(allowed ? c : '-');
+    if (out.size() == 63) break;
+  }
+  return out;
+}
+
+std::string stringAt(const json& object, std::initializer_list<const char*> path) {
+  const json* node = &object;
+  for (const char* key : path) {
+    if (!node->is_object()) return {};
+    const auto it = node->find(key);
+    if (it == node->end()) return {};
+    node = &*it;
+  }
+  return node->is_string() ? node->get<std::string>() : std::string();
+}
+
+json restrictedContainerSecurityContext() {
+  return {{"allowPrivilegeEscalation", false},
+          {"capabilities", {{"drop", json::array({"ALL"})}}},
+          {"readOnlyRootFilesystem", true},
+          {"runAsNonRoot", true},
+          {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+}
+
+}  // namespace
+
+std::map<std::string, std::string> replicaPodLabels(const ReplicaSpec& spec) {
+  return {{std::string(kLabelName), labelValue(spec.ring)},
+          {std::string(kLabelManagedBy), std::string(kManagedByValue)},
+          {std::string(kLabelRing), labelValue(spec.ring)},
+          {std::string(kLabelSlot), labelValue(spec.slot)},
+          {std::string(kLabelSpecHash), labelValue(spec.specHash)}};
+}
+
+std::string managedPodSelector() {
+  return std::string(kLabelManagedBy) + "=" + std::string(kManagedByValue) + "," + std::string(kLabelRing);
+}
+
+json buildReplicaPod(const ReplicaSpec& spec, const PodOwner& owner) {
+  const ReplicaTemplate& templ = spec.templ;
+  json env = json::array();
+  for (const auto& var : templ.env) {
+    // The operator's own variables win: they must match the port and slot it routes to.
+    if (var.name == "PORT" || var.name == "RINGLB_SLOT") continue;
+    env.push_back({{"name", var.name}, {"value", var.value}});
+  }
+  env.push_back({{"name", "PORT"}, {"value", std::to_string(templ.port)}});
+  env.push_back({{"name", "RINGLB_SLOT"}, {"value", spec.slot}});
+
+  json container = {
+      {"name", "replica"},
+      {"image", templ.image},
+      {"imagePullPolicy", "IfNotPresent"},
+      {"ports", json::array({{{"name", "http"}, {"containerPort", templ.port}, {"protocol", "TCP"}}})},
+      {"env", std::move(env)},
+      {"readinessProbe",
+       {{"httpGet", {{"path", owner.healthCheck.path}, {"port", "http"}}},
+        {"periodSeconds", owner.healthCheck.intervalSeconds},
+        {"timeoutSeconds", owner.healthCheck.timeoutSeconds},
+        {"failureThreshold", owner.healthCheck.failureThreshold},
+        {"successThreshold", owner.healthCheck.successThreshold}}},
+      {"securityContext", restrictedContainerSecurityContext()},
+  };
+  if (!templ.command.empty()) container["command"] = templ.command;
+  if (!templ.args.empty()) container["args"] = templ.args;
+  json limits = json::object();
+  if (templ.memoryBytes) limits["memory"] = std::to_string(*templ.memoryBytes);
+  if (templ.cpus) limits["cpu"] = std::to_string(static_cast<std::int64_t>(std::llround(*templ.cpus * 1000))) + "m";
+  if (!limits.empty()) {
+    // Requests equal limits: Guaranteed QoS, so a replica is not the first evicted.
+    container["resources"] = {{"limits", limits}, {"requests", limits}};
+  }
+
+  json labels = json::object();
+  for (const auto& [key, value] : replicaPodLabels(spec)) labels[key] = value;
+
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", spec.slot},
+        {"namespace", spec.ringNamespace},
+        {"labels", std::move(labels)},
+        {"ownerReferences", json::array({{{"apiVersion", "ringlb.dev/v1alpha1"},
+                                          {"kind", "HashRing"},
+                                          {"name", owner.name},
+                                          {"uid", owner.uid},
+                                          {"controller", true},
+                                          {"blockOwnerDeletion", true}}})}}},
+      {"spec",
+       {{"restartPolicy", "Always"},
+        {"automountServiceAccountToken", false},
+        {"enableServiceLinks", false},
+        {"securityContext",
+         {{"runAsNonRoot", true},
+          {"runAsUser", 65532},
+          {"runAsGroup", 65532},
+          {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
+        {"containers", json::array({std::move(container)})}}},
+  };
+}
+
+PodView viewPod(const json& pod) {
+  PodView view;
+  view.ring = stringAt(pod, {"metadata", "labels", std::string(kLabelRing).c_str()});
+  view.slot = stringAt(pod, {"metadata", "labels", std::string(kLabelSlot).c_str()});
+  if (view.slot.empty()) view.slot = stringAt(pod, {"metadata", "name"});
+  view.ringNamespace = stringAt(pod, {"metadata", "namespace"});
+  view.uid = stringAt(pod, {"metadata", "uid"});
+  view.specHash = stringAt(pod, {"metadata", "labels", std::string(kLabelSpecHash).c_str()});
+  view.phase = stringAt(pod, {"status", "phase"});
+  const auto metadata = pod.find("metadata");
+  view.terminating = metadata != pod.end() && metadata->contains("deletionTimestamp") &&
+                     !(*metadata)["deletionTimestamp"].is_null();
+
+  std::int64_t port = 0;
+  if (pod.contains("spec") && pod["spec"].contains("containers") && pod["spec"]["containers"].is_array()) {
+    for (const auto& container : pod["spec"]["containers"]) {
+      if (!container.contains("ports") || !container["ports"].is_array()) continue;
+      for (const auto& entry : container["ports"]) {
+        if (entry.contains("containerPort") && entry["containerPort"].is_number_integer()) {
+          port = entry["containerPort"].get<std::int64_t>();
+          break;
+        }
+      }
+      if (port != 0) break;
+    }
+  }
+  const std::string ip = stringAt(pod, {"status", "podIP"});
+  if (!ip.empty() && port != 0) {
+    view.address = (ip.find(':') != std::string::npos ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+  }
+
+  bool readyCondition = false;
+  const json status = pod.value("status", json::object());
+  if (status.contains("conditions") && status["conditions"].is_array()) {
+    for (const auto& condition : status["conditions"]) {
+      if (condition.value("type", "") == "Ready") readyCondition = condition.value("status", "") == "True";
+    }
+  }
+  view.ready = readyCondition && !view.terminating;
+
+  if (status.contains("containerStatuses") && status["containerStatuses"].is_array()) {
+    for (const auto& container : status["containerStatuses"]) {
+      view.restarts += container.value("restartCount", 0u);
+      if (view.reason.empty()) {
+        const std::string waiting = stringAt(container, {"state", "waiting", "reason"});
+        if (!waiting.empty()) view.reason = waiting;
+      }
+      if (view.reason.empty()) {
+        const std::string terminated = stringAt(container, {"state", "terminated", "reason"});
+        if (!terminated.empty()) view.reason = terminated;
+      }
+    }
+  }
+  if (view.terminating) {
+    view.reason = "terminating";
+  } else if (view.reason.empty() && (view.phase == "Failed" || view.phase == "Succeeded")) {
+    view.reason = stringAt(pod, {"status", "reason"});
+    if (view.reason.empty()) view.reason = "pod " + view.phase;
+  } else if (view.reason.empty() && !view.ready) {
+    view.reason = view.phase.empty() ? "pending" : "pod " + view.phase + ", not ready";
+  }
+  return view;
+}
+
+}  // namespace ringlb::op

@@ -1,0 +1,160 @@
+#include "ringlb/operator/kubernetes_pod_manifest.h"
+
+#include <gtest/gtest.h>
+
+namespace ringlb::op {
+namespace {
+
+using nlohmann::json;
+
+ReplicaSpec apodSpec() {
+  ReplicaSpec spec;
+  spec.ring = "apod";
+  spec.ringNamespace = "team-a";
+  spec.slot = "apod-2";
+  spec.ordinal = 2;
+  spec.specHash = "0123abcd";
+  spec.templ.image = "ringlb/apod:0.1.0";
+  spec.templ.args = {"--port", "$(PORT)"};
+  spec.templ.port = 9090;
+  spec.templ.env = {{"APOD_DATA", "/data"}, {"PORT", "1"}};
+  spec.templ.memoryBytes = 256u << 20;
+  spec.templ.cpus = 0.5;
+  return spec;
+}
+
+PodOwner owner() {
+  PodOwner o;
+  o.name = "apod";
+  o.uid = "uid-123";
+  o.healthCheck.path = "/healthz";
+  o.healthCheck.intervalSeconds = 2;
+  o.healthCheck.timeoutSeconds = 1;
+  o.healthCheck.failureThreshold = 4;
+  o.healthCheck.successThreshold = 1;
+  return o;
+}
+
+TEST(ReplicaPod, NameNamespaceLabelsAndOwner) {
+  const json pod = buildReplicaPod(apodSpec(), owner());
+  EXPECT_EQ(pod["apiVersion"], "v1");
+  EXPECT_EQ(pod["kind"], "Pod");
+  EXPECT_EQ(pod["metadata"]["name"], "apod-2");
+  EXPECT_EQ(pod["metadata"]["namespace"], "team-a");
+  const json& labels = pod["metadata"]["labels"];
+  EXPECT_EQ(labels["app.kubernetes.io/name"], "apod");
+  EXPECT_EQ(labels["app.kubernetes.io/managed-by"], "ringlb-operator");
+  EXPECT_EQ(labels["ringlb.dev/ring"], "apod");
+  EXPECT_EQ(labels["ringlb.dev/slot"], "apod-2");
+  EXPECT_EQ(labels["ringlb.dev/spec-hash"], "0123abcd");
+  ASSERT_EQ(pod["metadata"]["ownerReferences"].size(), 1u);
+  const json& ref = pod["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(ref["apiVersion"], "ringlb.dev/v1alpha1");
+  EXPECT_EQ(ref["kind"], "HashRing");
+  EXPECT_EQ(ref["name"], "apod");
+  EXPECT_EQ(ref["uid"], "uid-123");
+  EXPECT_EQ(ref["controller"], true);
+  EXPECT_EQ(ref["blockOwnerDeletion"], true);
+}
+
+TEST(ReplicaPod, RestrictedSecurityContext) {
+  const json pod = buildReplicaPod(apodSpec(), owner());
+  const json& podContext = pod["spec"]["securityContext"];
+  EXPECT_EQ(podContext["runAsNonRoot"], true);
+  EXPECT_EQ(podContext["seccompProfile"]["type"], "RuntimeDefault");
+  EXPECT_NE(podContext["runAsUser"], 0);
+  ASSERT_EQ(pod["spec"]["containers"].size(), 1u);
+  const json& context = pod["spec"]["containers"][0]["securityContext"];
+  EXPECT_EQ(context["allowPrivilegeEscalation"], false);
+  EXPECT_EQ(context["capabilities"]["drop"], json::array({"ALL"}));
+  EXPECT_FALSE(context["capabilities"].contains("add"));
+  EXPECT_EQ(context["readOnlyRootFilesystem"], true);
+  EXPECT_EQ(context["runAsNonRoot"], true);
+  EXPECT_EQ(context["seccompProfile"]["type"], "RuntimeDefault");
+  EXPECT_EQ(pod["spec"]["automountServiceAccountToken"], false);
+}
+
+TEST(ReplicaPod, ContainerPortEnvProbeAndResources) {
+  const json pod = buildReplicaPod(apodSpec(), owner());
+  const json& container = pod["spec"]["containers"][0];
+  EXPECT_EQ(container["image"], "ringlb/apod:0.1.0");
+  EXPECT_FALSE(container.contains("command"));  // empty keeps the image's entrypoint
+  EXPECT_EQ(container["args"], json::array({"--port", "$(PORT)"}));
+  EXPECT_EQ(container["ports"][0]["containerPort"], 9090);
+  EXPECT_EQ(container["ports"][0]["name"], "http");
+  const json expectedEnv = json::array({{{"name", "APOD_DATA"}, {"value", "/data"}},
+                                        {{"name", "PORT"}, {"value", "9090"}},
+                                        {{"name", "RINGLB_SLOT"}, {"value", "apod-2"}}});
+  EXPECT_EQ(container["env"], expectedEnv);  // the template's PORT is overridden, not duplicated
+  const json& probe = container["readinessProbe"];
+  EXPECT_EQ(probe["httpGet"]["path"], "/healthz");
+  EXPECT_EQ(probe["httpGet"]["port"], "http");
+  EXPECT_EQ(probe["periodSeconds"], 2);
+  EXPECT_EQ(probe["failureThreshold"], 4);
+  EXPECT_EQ(container["resources"]["limits"]["memory"], "268435456");
+  EXPECT_EQ(container["resources"]["limits"]["cpu"], "500m");
+  EXPECT_EQ(container["resources"]["requests"], container["resources"]["limits"]);
+}
+
+TEST(ReplicaPod, NoResourcesWhenTemplateHasNone) {
+  ReplicaSpec spec = apodSpec();
+  spec.templ.memoryBytes.reset();
+  spec.templ.cpus.reset();
+  spec.templ.command = {"/bin/apod"};
+  const json pod = buildReplicaPod(spec, owner());
+  EXPECT_FALSE(pod["spec"]["containers"][0].contains("resources"));
+  EXPECT_EQ(pod["spec"]["containers"][0]["command"], json::array({"/bin/apod"}));
+}
+
+json runningPod(const std::string& ip, bool ready) {
+  json pod = buildReplicaPod(apodSpec(), owner());
+  pod["metadata"]["uid"] = "pod-uid";
+  pod["status"] = {{"phase", "Running"},
+                   {"podIP", ip},
+                   {"conditions", json::array({{{"type", "Ready"}, {"status", ready ? "True" : "False"}}})},
+                   {"containerStatuses", json::array({{{"name", "replica"}, {"restartCount", 2}}})}};
+  return pod;
+}
+
+TEST(PodView, ReadsAddressReadinessAndLabels) {
+  const PodView view = viewPod(runningPod("10.1.2.3", true));
+  EXPECT_EQ(view.ring, "apod");
+  EXPECT_EQ(view.slot, "apod-2");
+  EXPECT_EQ(view.ringNamespace, "team-a");
+  EXPECT_EQ(view.uid, "pod-uid");
+  EXPECT_EQ(view.specHash, "0123abcd");
+  EXPECT_EQ(view.address, "10.1.2.3:9090");
+  EXPECT_TRUE(view.ready);
+  EXPECT_FALSE(view.terminating);
+  EXPECT_EQ(view.restarts, 2u);
+
+  EXPECT_EQ(viewPod(runningPod("fd00::5", true)).address, "[fd00::5]:9090");
+  EXPECT_FALSE(viewPod(runningPod("10.1.2.3", false)).ready);
+}
+
+TEST(PodView, TerminatingPodIsNeverReady) {
+  json pod = runningPod("10.1.2.3", true);
+  pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  const PodView view = viewPod(pod);
+  EXPECT_TRUE(view.terminating);
+  EXPECT_FALSE(view.ready);
+  EXPECT_EQ(view.reason, "terminating");
+}
+
+TEST(PodView, PendingPodHasNoAddressAndAReason) {
+  json pod = buildReplicaPod(apodSpec(), owner());
+  pod["status"] = {{"phase", "Pending"},
+                   {"containerStatuses",
+                    json::array({{{"name", "replica"}, {"state", {{"waiting", {{"reason", "ImagePullBackOff"}}}}}}})}};
+  const PodView view = viewPod(pod);
+  EXPECT_EQ(view.address, "");
+  EXPECT_FALSE(view.ready);
+  EXPECT_EQ(view.reason, "ImagePullBackOff");
+}
+
+TEST(PodSelector, MatchesManagedReplicaPods) {
+  EXPECT_EQ(managedPodSelector(), "app.kubernetes.io/managed-by=ringlb-operator,ringlb.dev/ring");
+}
+
+}  // namespace
+}  // namespace ringlb::op

@@ -1,0 +1,263 @@
+#include "ringlb/operator/kubernetes_runtime.h"
+
+#include <gtest/gtest.h>
+
+#include "fake_kubernetes_api.h"
+
+namespace ringlb::op {
+namespace {
+
+using nlohmann::json;
+using testing::FakeKubernetesApi;
+
+ReplicaSpec spec(const std::string& slot, const std::string& hash = "h1") {
+  ReplicaSpec s;
+  s.ring = "apod";
+  s.ringNamespace = "default";
+  s.slot = slot;
+  s.specHash = hash;
+  s.templ.image = "ringlb/apod:0.1.0";
+  s.templ.port = 8080;
+  return s;
+}
+
+PodOwner owner() {
+  PodOwner o;
+  o.name = "apod";
+  o.uid = "ring-uid";
+  return o;
+}
+
+json podFor(const ReplicaSpec& s, const std::string& uid, const std::string& phase, bool ready,
+            const std::string& ip = "127.0.0.5") {
+  json pod = buildReplicaPod(s, owner());
+  pod["metadata"]["uid"] = uid;
+  pod["metadata"]["resourceVersion"] = "5";
+  pod["status"] = {{"phase", phase},
+                   {"podIP", ip},
+                   {"conditions", json::array({{{"type", "Ready"}, {"status", ready ? "True" : "False"}}})}};
+  return pod;
+}
+
+struct RuntimeHarness {
+  FakeKubernetesApi api;
+  std::map<std::string, json> pods;  // "ns/name" as the fake server stores them
+  std::unique_ptr<KubernetesRuntime> runtime;
+  int conflictsLeft = 0;
+
+  RuntimeHarness() {
+    api.onRequest = [this](const FakeKubernetesApi::Call& call) -> Result<ApiResponse> {
+      const std::string prefix = "/api/v1/namespaces/default/pods/";
+      if (call.target.rfind(prefix, 0) != 0) return ApiResponse{404, "{}", ""};
+      std::string name = call.target.substr(prefix.size());
+      name = name.substr(0, name.find('?'));
+      const std::string key = "default/" + name;
+      if (call.method == "GET") {
+        if (!pods.contains(key)) return ApiResponse{404, R"({"kind":"Status","code":404})", ""};
+        return ApiResponse{200, pods[key].dump(), ""};
+      }
+      if (call.method == "PATCH") {
+        if (conflictsLeft > 0) {
+          --conflictsLeft;
+          return ApiResponse{409, R"({"kind":"Status","code":409,"message":"conflict"})", ""};
+        }
+        json pod = json::parse(call.body);
+        pod["metadata"]["uid"] = "uid-" + name;
+        pod["metadata"]["resourceVersion"] = "10";
+        pod["status"] = {{"phase", "Pending"}};
+        pods[key] = pod;
+        return ApiResponse{201, pod.dump(), ""};
+      }
+      if (call.method == "DELETE") {
+        if (!pods.contains(key)) return ApiResponse{404, "{}", ""};
+        pods.erase(key);
+        return ApiResponse{200, "{}", ""};
+      }
+      return ApiResponse{405, "{}", ""};
+    };
+    runtime = std::make_unique<KubernetesRuntime>(
+        api, KubernetesRuntimeOptions{}, [](const std::string&, const std::string&) { return owner(); });
+  }
+};
+
+TEST(KubernetesRuntime, CreatesAMissingPodByServerSideApply) {
+  RuntimeHarness h;
+  auto info = h.runtime->ensureRunning(spec("apod-0"));
+  ASSERT_TRUE(info.ok()) << info.error();
+  EXPECT_EQ(info->slot, "apod-0");
+  EXPECT_EQ(info->ring, "apod");
+  EXPECT_EQ(info->runtimeId, "uid-apod-0");
+  EXPECT_TRUE(info->running);
+  EXPECT_EQ(info->address, "");  // not Ready yet: nothing to probe or route to
+  const auto patches = h.api.callsWith("PATCH");
+  ASSERT_EQ(patches.size(), 1u);
+  EXPECT_EQ(patches[0].target, "/api/v1/namespaces/default/pods/apod-0?fieldManager=ringlb-operator&force=true");
+  EXPECT_EQ(patches[0].contentType, "application/apply-patch+yaml");
+  const json body = json::parse(patches[0].body);
+  EXPECT_EQ(body["metadata"]["ownerReferences"][0]["uid"], "ring-uid");
+  EXPECT_EQ(body["metadata"]["labels"]["ringlb.dev/spec-hash"], "h1");
+}
+
+TEST(KubernetesRuntime, AdoptsAMatchingPodWithoutWriting) {
+  RuntimeHarness h;
+  h.pods["default/apod-1"] = podFor(spec("apod-1"), "u1", "Running", true);
+  auto info = h.runtime->ensureRunning(spec("apod-1"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->address, "127.0.0.5:8080");
+  EXPECT_TRUE(info->running);
+  EXPECT_EQ(info->reason, "");
+  EXPECT_TRUE(h.api.callsWith("PATCH").empty());
+  EXPECT_TRUE(h.api.callsWith("DELETE").empty());
+}
+
+TEST(KubernetesRuntime, ReplacesAPodWithAnotherSpecHash) {
+  RuntimeHarness h;
+  h.pods["default/apod-1"] = podFor(spec("apod-1", "old"), "u1", "Running", true);
+  auto info = h.runtime->ensureRunning(spec("apod-1", "new"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->running);
+  const auto deletes = h.api.callsWith("DELETE");
+  ASSERT_EQ(deletes.size(), 1u);
+  EXPECT_EQ(json::parse(deletes[0].body)["preconditions"]["uid"], "u1");
+  // Once it is gone, the next pass recreates it under the same name.
+  info = h.runtime->ensureRunning(spec("apod-1", "new"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->running);
+  EXPECT_EQ(h.pods["default/apod-1"]["metadata"]["name"], "apod-1");
+  EXPECT_EQ(h.pods["default/apod-1"]["metadata"]["labels"]["ringlb.dev/spec-hash"], "new");
+}
+
+TEST(KubernetesRuntime, FailedPodIsDeletedAndRecreatedUnderTheSameName) {
+  RuntimeHarness h;
+  h.pods["default/apod-2"] = podFor(spec("apod-2"), "u2", "Failed", false);
+  auto info = h.runtime->ensureRunning(spec("apod-2"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->running);
+  EXPECT_EQ(json::parse(h.api.callsWith("DELETE")[0].body)["gracePeriodSeconds"], 0);
+  info = h.runtime->ensureRunning(spec("apod-2"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->running);
+  EXPECT_EQ(info->runtimeId, "uid-apod-2");
+}
+
+TEST(KubernetesRuntime, TerminatingPodIsLeftAlone) {
+  RuntimeHarness h;
+  json pod = podFor(spec("apod-0"), "u0", "Running", true);
+  pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  h.pods["default/apod-0"] = pod;
+  auto info = h.runtime->ensureRunning(spec("apod-0"));
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->running);
+  EXPECT_EQ(info->reason, "terminating");
+  EXPECT_TRUE(h.api.callsWith("PATCH").empty());
+  EXPECT_TRUE(h.api.callsWith("DELETE").empty());
+}
+
+TEST(KubernetesRuntime, ConflictIsARetryableError) {
+  RuntimeHarness h;
+  h.conflictsLeft = 1;
+  auto info = h.runtime->ensureRunning(spec("apod-0"));
+  ASSERT_FALSE(info.ok());
+  EXPECT_NE(info.error().find("conflict"), std::string::npos);
+  EXPECT_NE(info.error().find("retry"), std::string::npos);
+  EXPECT_TRUE(h.runtime->ensureRunning(spec("apod-0")).ok());
+}
+
+TEST(KubernetesRuntime, StopDeletesWithGraceAndToleratesAbsence) {
+  RuntimeHarness h;
+  h.pods["default/apod-0"] = podFor(spec("apod-0"), "u0", "Running", true);
+  ASSERT_TRUE(h.runtime->stop("apod", "apod-0", std::chrono::seconds(7)).ok());
+  const auto deletes = h.api.callsWith("DELETE");
+  ASSERT_EQ(deletes.size(), 1u);
+  EXPECT_EQ(json::parse(deletes[0].body)["gracePeriodSeconds"], 7);
+  EXPECT_TRUE(h.runtime->stop("apod", "apod-0", std::chrono::seconds(7)).ok());
+}
+
+TEST(KubernetesRuntime, PodWatchReportsLifecycleEvents) {
+  RuntimeHarness h;
+  const ReplicaSpec s = spec("apod-0");
+  h.api.onRequest = [&](const FakeKubernetesApi::Call& call) -> Result<ApiResponse> {
+    if (call.target.rfind("/api/v1/pods?", 0) == 0) {
+      json list = {{"metadata", {{"resourceVersion", "1"}}}, {"items", json::array({podFor(s, "u0", "Pending", false)})}};
+      EXPECT_NE(call.target.find("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dringlb-operator%2Cringlb.dev%2Fring"),
+                std::string::npos);
+      return ApiResponse{200, list.dump(), ""};
+    }
+    return ApiResponse{404, "{}", ""};
+  };
+  auto line = [](const std::string& type, const json& object) {
+    return json{{"type", type}, {"object", object}}.dump() + "\n";
+  };
+  h.api.streams.push_back({200,
+                           {line("MODIFIED", podFor(s, "u0", "Running", true)),
+                            line("MODIFIED", podFor(s, "u0", "Failed", false)),
+                            line("DELETED", podFor(s, "u0", "Failed", false))},
+                           "",
+                           ""});
+  std::mutex mutex;
+  std::vector<RuntimeEvent> events;
+  h.runtime->onEvent([&](const RuntimeEvent& event) {
+    std::lock_guard lock(mutex);
+    events.push_back(event);
+  });
+  for (int i = 0; i < 300; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (events.size() >= 3) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(h.runtime->synced());
+  auto listed = h.runtime->list();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());  // the deleted Pod left the cache
+  h.runtime->shutdown();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, RuntimeEvent::Kind::Started);
+  EXPECT_EQ(events[0].address, "127.0.0.5:8080");
+  EXPECT_EQ(events[1].kind, RuntimeEvent::Kind::Exited);
+  EXPECT_EQ(events[2].kind, RuntimeEvent::Kind::Deleted);
+  for (const auto& event : events) {
+    EXPECT_EQ(event.ring, "apod");
+    EXPECT_EQ(event.slot, "apod-0");
+    EXPECT_EQ(event.runtimeId, "u0");
+  }
+}
+
+TEST(KubernetesRuntimeEvents, TerminatingPodIsReportedAsExitedOnce) {
+  RuntimeHarness h;
+  const ReplicaSpec s = spec("apod-3");
+  json terminating = podFor(s, "u3", "Running", true);
+  terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  h.api.onRequest = [&](const FakeKubernetesApi::Call&) -> Result<ApiResponse> {
+    json list = {{"metadata", {{"resourceVersion", "1"}}}, {"items", json::array({podFor(s, "u3", "Running", true)})}};
+    return ApiResponse{200, list.dump(), ""};
+  };
+  auto line = [](const std::string& type, const json& object) {
+    return json{{"type", type}, {"object", object}}.dump() + "\n";
+  };
+  h.api.streams.push_back({200, {line("MODIFIED", terminating), line("MODIFIED", terminating)}, "", ""});
+  std::mutex mutex;
+  std::vector<RuntimeEvent> events;
+  h.runtime->onEvent([&](const RuntimeEvent& event) {
+    std::lock_guard lock(mutex);
+    events.push_back(event);
+  });
+  for (int i = 0; i < 300; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (events.size() >= 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  h.runtime->shutdown();
+  ASSERT_EQ(events.size(), 2u);  // Started from the list, one Exited for the deletionTimestamp
+  EXPECT_EQ(events[0].kind, RuntimeEvent::Kind::Started);
+  EXPECT_EQ(events[1].kind, RuntimeEvent::Kind::Exited);
+  EXPECT_EQ(events[1].reason, "pod terminating");
+  EXPECT_FALSE(h.runtime->podReady("apod", "apod-3"));
+}
+
+}  // namespace
+}  // namespace ringlb::op
