@@ -95,17 +95,24 @@ def main() -> int:
                + f"; {meta.get('backends', '4')} NGINX backends on 127.0.0.1.")
     out.append("")
     base = tput.get("haproxy")
+    multi = rounds != "1"
     rows = []
     for peer, label in PEERS:
         if peer in tput:
             t = tput[peer]
             rel = f"{t['rps'] / base['rps']:.2f}" if base else "-"
-            rows.append([label, f"{t['rps']:,.0f}", f"{t['p50']:.2f}", f"{t['p99']:.2f}", rel,
-                         str(t["errors"])])
+            row = [label, f"{t['rps']:,.0f}", f"{t['p50']:.2f}", f"{t['p99']:.2f}", rel,
+                   str(t["errors"])]
+            if multi:
+                row.insert(2, f"{t['spread'][0]:,.0f}–{t['spread'][1]:,.0f}")
+            rows.append(row)
         elif peer in problems:
             skipped = all(p.startswith("setup:") for p in problems[peer])
-            rows.append([label, "-", "-", "-", "-", "skipped" if skipped else "failed"])
-    table(["peer", "req/s", "p50 ms", "p99 ms", "rps vs HAProxy", "errors"], rows)
+            rows.append([label] + ["-"] * (5 if multi else 4) + ["skipped" if skipped else "failed"])
+    header = ["peer", "req/s", "p50 ms", "p99 ms", "rps vs HAProxy", "errors"]
+    if multi:
+        header.insert(2, "req/s range")
+    table(header, rows)
     out.append("")
 
     ringlb = tput.get("ringlb")
