@@ -5,7 +5,7 @@
 
 RUN_DIR holds (tab-separated, written by proxy-vs-peers):
   meta.tsv        key, value
-  throughput.tsv  peer, round, rps, p50_us, p99_us, requests, errors
+  throughput.tsv  peer, round, rps, p50_us, p99_us, requests, errors, cpu_us_per_request
   memory.tsv      peer, connections, rss_before_kb, rss_after_kb, alive, fds
   problems.tsv    peer, phase, message   (a peer that was skipped or failed)
 With several rounds a peer's rps, p50 and p99 are each the median over its rounds, and
@@ -47,6 +47,7 @@ def medians(rows: list[list[str]]) -> dict[str, dict]:
             "p50": statistics.median(float(r[3]) for r in runs) / 1000.0,
             "p99": statistics.median(float(r[4]) for r in runs) / 1000.0,
             "errors": sum(int(r[6]) for r in runs),
+            "cpu": statistics.median(float(r[7]) for r in runs),
             "rounds": len(runs),
             "spread": (min(float(r[2]) for r in runs), max(float(r[2]) for r in runs)),
         }
@@ -54,7 +55,7 @@ def medians(rows: list[list[str]]) -> dict[str, dict]:
 
 
 def pairedRatios(rows: list[list[str]], peer: str, other: str):
-    """Per-round ratios peer/other of rps and of p99, or None when no round has both.
+    """Per-round ratios peer/other of rps, p99 and CPU per request, or None when no round has both.
 
     Each round measures the peers back to back, so a ratio within one round cancels most of
     the drift of a shared machine; the verdicts use the median of these per-round ratios.
@@ -62,12 +63,13 @@ def pairedRatios(rows: list[list[str]], peer: str, other: str):
     byRound: dict[str, dict[str, list[str]]] = {}
     for row in rows:
         byRound.setdefault(row[1], {})[row[0]] = row
-    rps, p99 = [], []
+    rps, p99, cpu = [], [], []
     for runs in byRound.values():
         if peer in runs and other in runs:
             rps.append(float(runs[peer][2]) / float(runs[other][2]))
             p99.append(float(runs[peer][4]) / max(float(runs[other][4]), 1.0))
-    return (rps, p99) if rps else None
+            cpu.append(float(runs[peer][7]) / max(float(runs[other][7]), 0.01))
+    return (rps, p99, cpu) if rps else None
 
 
 def describe(ratios: list[float]) -> str:
@@ -128,14 +130,14 @@ def main() -> int:
             t = tput[peer]
             rel = f"{t['rps'] / base['rps']:.2f}" if base else "-"
             row = [label, f"{t['rps']:,.0f}", f"{t['p50']:.2f}", f"{t['p99']:.2f}", rel,
-                   str(t["errors"])]
+                   f"{t['cpu']:.1f}", str(t["errors"])]
             if multi:
                 row.insert(2, f"{t['spread'][0]:,.0f}–{t['spread'][1]:,.0f}")
             rows.append(row)
         elif peer in problems:
             skipped = all(p.startswith("setup:") for p in problems[peer])
-            rows.append([label] + ["-"] * (5 if multi else 4) + ["skipped" if skipped else "failed"])
-    header = ["peer", "req/s", "p50 ms", "p99 ms", "rps vs HAProxy", "errors"]
+            rows.append([label] + ["-"] * (6 if multi else 5) + ["skipped" if skipped else "failed"])
+    header = ["peer", "req/s", "p50 ms", "p99 ms", "rps vs HAProxy", "CPU µs/req", "errors"]
     if multi:
         header.insert(2, "req/s range")
     table(header, rows)
@@ -147,8 +149,9 @@ def main() -> int:
         for peer, name in (("haproxy", "HAProxy"), ("nginx", "NGINX")):
             ratios = pairedRatios(throughputRows, "ringlb", peer)
             if ratios:
-                rps, p99 = ratios
-                lines.append(f"ringlb / {name}: throughput {describe(rps)}, p99 {describe(p99)}")
+                rps, p99, cpu = ratios
+                lines.append(f"ringlb / {name}: throughput {describe(rps)}, p99 {describe(p99)}, "
+                             f"CPU per request {describe(cpu)}")
         ratios = pairedRatios(throughputRows, "ringlb", "haproxy")
         if ratios:
             rps = statistics.median(ratios[0])
