@@ -89,6 +89,8 @@ def main() -> int:
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
 
+    if not (args.run_dir / "meta.tsv").exists():
+        parser.error(f"{args.run_dir}/meta.tsv not found: not a proxy-vs-peers run directory")
     meta = {row[0]: row[1] for row in readTsv(args.run_dir / "meta.tsv")}
     throughputRows = readTsv(args.run_dir / "throughput.tsv")
     tput = medians(throughputRows)
@@ -157,8 +159,8 @@ def main() -> int:
             rps = statistics.median(ratios[0])
             p99 = statistics.median(ratios[1])
             lines.append(f"target throughput >= {THROUGHPUT_TARGET:.1f}x HAProxy: "
-                         f"{verdict(rps >= THROUGHPUT_TARGET)} ({rps:.2f}x)")
-            lines.append(f"target p99 <= HAProxy's: {verdict(p99 <= 1.0)} ({p99:.2f}x)")
+                         f"{verdict(rps >= THROUGHPUT_TARGET)} ({rps:.3f}x)")
+            lines.append(f"target p99 <= HAProxy's: {verdict(p99 <= 1.0)} ({p99:.3f}x)")
     else:
         lines.append("ringlb: no throughput figures, so no ratios")
 
