@@ -1,9 +1,11 @@
 """Starts the real ringlb-operator, ringlb-proxy and ringlb-apod on 127.0.0.1 and
-cleans up every process it started, even when a test fails half-way."""
+cleans up every process it started, even when a test fails half-way. Set
+RINGLB_KEEP_TEST_DIRS=1 to keep each test's directory (logs, state) for a post-mortem."""
 
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -150,6 +152,8 @@ class Stack:
                     os.killpg(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        if not os.environ.get("RINGLB_KEEP_TEST_DIRS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def operator_log_text(self):
         with open(self.operator_log) as f:
