@@ -1,3 +1,4 @@
+#include "ringlb/operator/url_encode.h"
 #include "ringlb/operator/docker_event_watcher.h"
 
 #include <algorithm>
@@ -8,22 +9,6 @@ namespace ringlb::op {
 namespace {
 constexpr auto kHealthyStream = std::chrono::seconds(10);
 }  // namespace
-
-std::string urlEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : text) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-        c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4U]);
-      out.push_back(kHex[c & 0x0FU]);
-    }
-  }
-  return out;
-}
 
 DockerEventWatcher::DockerEventWatcher(DockerClient client, std::string filters, std::chrono::milliseconds backoffMin,
                                        std::chrono::milliseconds backoffMax, Handlers handlers)

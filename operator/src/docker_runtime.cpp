@@ -1,3 +1,4 @@
+#include "ringlb/operator/url_encode.h"
 #include "ringlb/operator/docker_runtime.h"
 
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+#include "ringlb/operator/url_encode.h"
 #include "ringlb/operator/kubernetes_client.h"
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp misses it under GCC 12
@@ -419,23 +420,6 @@ Result<ApiResponse> KubernetesClient::stream(std::string_view target, const Data
     }
     return out;
   }
-}
-
-std::string urlEncode(std::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(value.size());
-  for (const char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 0xF]);
-    }
-  }
-  return out;
 }
 
 }  // namespace ringlb::op

@@ -1,3 +1,4 @@
+#include "ringlb/operator/url_encode.h"
 #include "ringlb/operator/kubernetes_runtime.h"
 
 #include <spdlog/spdlog.h>

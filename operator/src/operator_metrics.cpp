@@ -86,6 +86,10 @@ void OperatorMetrics::setShares(const std::string& ring, const std::vector<std::
   std::set<std::string> current;
   for (const auto& [member, share] : shares) {
     share_.Add({{"ring", ring}, {"member", member}}).Set(share);
+    // Per-member counters exist at 0 from the member's first ring on, so
+    // increase() sees the first restart or failed probe.
+    restarts_.Add({{"ring", ring}, {"member", member}});
+    heartbeatFailures_.Add({{"ring", ring}, {"member", member}});
     current.insert(member);
   }
   for (const auto& member : known) {

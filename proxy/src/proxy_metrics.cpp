@@ -74,6 +74,12 @@ MemberStats& ProxyMetrics::memberStats(unsigned worker, std::string_view id) {
 
 std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   std::map<std::string, Totals> totals;
+  // Every member of the ring in force gets its series at 0 before its first
+  // request: rate() and increase() cannot see what a series is born with.
+  const auto table = store_.current();
+  if (table) {
+    for (const auto& member : table->ring->members()) totals[member.id];
+  }
   {
     std::lock_guard lock(mutex_);
     for (const auto& [worker, stats] : stats_) {
@@ -96,13 +102,11 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
                        MetricType::Counter);
   for (const auto& [id, t] : totals) {
     for (std::size_t i = 0; i < 5; ++i) {
-      if (t.responses[i] != 0) {
-        requests.metric.push_back(counter(static_cast<double>(t.responses[i]), {{"member", id}, {"code_class", kClasses[i]}}));
-      }
+      requests.metric.push_back(counter(static_cast<double>(t.responses[i]), {{"member", id}, {"code_class", kClasses[i]}}));
     }
     std::uint64_t count = 0;
     for (auto b : t.buckets) count += b;
-    if (count != 0) {
+    {
       prometheus::ClientMetric h;
       h.label = {{"member", id}};
       h.histogram.sample_count = count;
@@ -136,7 +140,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   auto ready = family("ringlb_proxy_member_ready", "1 when the ring says the member is Ready", MetricType::Gauge);
   auto share = family("ringlb_proxy_member_keyspace_share", "Exact share of the hash space", MetricType::Gauge);
   auto version = family("ringlb_proxy_ring_version", "Version of the ring in force", MetricType::Gauge);
-  const auto table = store_.current();
+  auto info = family("ringlb_proxy_ring_info", "Always 1; names the ring in force", MetricType::Gauge);
   if (table) {
     const auto& members = table->ring->members();
     for (std::size_t i = 0; i < members.size(); ++i) {
@@ -144,6 +148,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
       share.metric.push_back(gauge(table->ring->shares()[i], {{"member", members[i].id}}));
     }
     version.metric.push_back(gauge(static_cast<double>(table->ring->version())));
+    info.metric.push_back(gauge(1, {{"ring", table->ring->spec().name}}));
   }
   auto active = family("ringlb_proxy_active_connections", "Open downstream connections", MetricType::Gauge);
   active.metric.push_back(gauge(static_cast<double>(activeConnections.load(std::memory_order_relaxed))));
@@ -159,7 +164,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   updates.metric.push_back(counter(static_cast<double>(store_.rejected()), {{"result", "rejected"}}));
 
   return {std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills),
-          std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version),
+          std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
           std::move(active),   std::move(rejected), std::move(staleness), std::move(updates)};
 }
 

@@ -1,6 +1,7 @@
 // DockerRuntime against a real dockerd and the ringlb/apod image
 // (docker/build-local-images.sh). Label `docker`: fails, never skips, when
 // no daemon answers.
+#include "ringlb/operator/url_encode.h"
 #include "ringlb/operator/docker_client.h"
 #include "ringlb/operator/docker_runtime.h"
 

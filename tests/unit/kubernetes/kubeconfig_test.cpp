@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 
+#include "ringlb/operator/url_encode.h"
 #include "ringlb/operator/kubernetes_api.h"
 #include "ringlb/operator/kubernetes_config.h"
 

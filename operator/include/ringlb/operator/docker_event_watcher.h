@@ -60,7 +60,5 @@ class DockerEventWatcher {
   std::thread thread_;
 };
 
-/// Percent-encodes `text` for a URL query value.
-std::string urlEncode(std::string_view text);
 
 }  // namespace ringlb::op

@@ -75,7 +75,5 @@ class KubernetesApi {
                                      std::chrono::milliseconds idleTimeout) = 0;
 };
 
-/// Percent-encodes a query parameter value (RFC 3986 unreserved kept).
-std::string urlEncode(std::string_view value);
 
 }  // namespace ringlb::op
