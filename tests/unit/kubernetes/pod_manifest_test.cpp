@@ -117,23 +117,23 @@ json runningPod(const std::string& ip, bool ready) {
 }
 
 TEST(PodView, ReadsAddressReadinessAndLabels) {
-  const PodView view = viewPod(runningPod("10.1.2.3", true));
+  const PodView view = viewPod(runningPod("127.1.2.3", true));
   EXPECT_EQ(view.ring, "apod");
   EXPECT_EQ(view.slot, "apod-2");
   EXPECT_EQ(view.ringNamespace, "team-a");
   EXPECT_EQ(view.uid, "pod-uid");
   EXPECT_EQ(view.specHash, "0123abcd");
-  EXPECT_EQ(view.address, "10.1.2.3:9090");
+  EXPECT_EQ(view.address, "127.1.2.3:9090");
   EXPECT_TRUE(view.ready);
   EXPECT_FALSE(view.terminating);
   EXPECT_EQ(view.restarts, 2u);
 
   EXPECT_EQ(viewPod(runningPod("fd00::5", true)).address, "[fd00::5]:9090");
-  EXPECT_FALSE(viewPod(runningPod("10.1.2.3", false)).ready);
+  EXPECT_FALSE(viewPod(runningPod("127.1.2.3", false)).ready);
 }
 
 TEST(PodView, TerminatingPodIsNeverReady) {
-  json pod = runningPod("10.1.2.3", true);
+  json pod = runningPod("127.1.2.3", true);
   pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
   const PodView view = viewPod(pod);
   EXPECT_TRUE(view.terminating);

@@ -11,7 +11,7 @@ namespace {
 
 class Rewriting : public ::testing::Test {
  protected:
-  std::string rewriteRequest(const std::string& text, RequestRewriteContext context = {"10.0.0.9", "http", "ringlb", 1, 2}) {
+  std::string rewriteRequest(const std::string& text, RequestRewriteContext context = {"127.0.0.9", "http", "ringlb", 1, 2}) {
     buffer_ = text;
     HeadScanner scanner;
     EXPECT_EQ(scanner.scan(buffer_, 16384), HeadScanner::Status::Complete);
@@ -44,7 +44,7 @@ TEST_F(Rewriting, AddsForwardingFieldsAndKeepsEverythingElseByteForByte) {
   const auto out = rewriteRequest("GET /x?y HTTP/1.1\r\nHost: shop.example:8080\r\nAccept: */*\r\nX-Custom:  keep me \r\n\r\n");
   EXPECT_EQ(out,
             "GET /x?y HTTP/1.1\r\nHost: shop.example:8080\r\nAccept: */*\r\nX-Custom:  keep me \r\n"
-            "X-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: shop.example:8080\r\n"
+            "X-Forwarded-For: 127.0.0.9\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: shop.example:8080\r\n"
             "Via: 1.1 ringlb\r\nX-Request-Id: 00000000-0000-4001-8000-000000000002\r\n\r\n");
 }
 
@@ -70,7 +70,7 @@ TEST_F(Rewriting, AppendsToForwardedForAndViaAndReplacesProtoAndHost) {
   const auto out = rewriteRequest(
       "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nVia: 1.0 edge\r\nX-Forwarded-For: 2.2.2.2\r\n"
       "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nExpect: 100-continue\r\n\r\n");
-  EXPECT_NE(out.find("X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.9\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("X-Forwarded-For: 1.1.1.1, 2.2.2.2, 127.0.0.9\r\n"), std::string::npos) << out;
   EXPECT_NE(out.find("Via: 1.0 edge, 1.1 ringlb\r\n"), std::string::npos);
   EXPECT_NE(out.find("X-Forwarded-Proto: http\r\n"), std::string::npos);
   EXPECT_EQ(out.find("https"), std::string::npos);

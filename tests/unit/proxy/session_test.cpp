@@ -148,7 +148,7 @@ class SessionTest : public ::testing::Test {
     client.append(request);
     peer.close();
     // When the client connection ends, close the pooled upstream connections so the fake members finish too.
-    asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "10.1.2.3")),
+    asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "127.1.2.3")),
                    [&state](std::exception_ptr) { state.closeIdleConnections(); });
     if (extra) extra(ioc, state);
     ioc.run();
@@ -179,7 +179,7 @@ TEST_F(SessionTest, ForwardsToTheOwnerWithForwardingFields) {
   ASSERT_EQ(received[owner].size(), 1u);
   const auto& forwarded = received[owner][0];
   EXPECT_EQ(forwarded.rfind("GET /item/1 HTTP/1.1\r\nHost: shop\r\n", 0), 0u) << forwarded;
-  EXPECT_NE(forwarded.find("X-Forwarded-For: 10.1.2.3\r\n"), std::string::npos);
+  EXPECT_NE(forwarded.find("X-Forwarded-For: 127.1.2.3\r\n"), std::string::npos);
   EXPECT_NE(forwarded.find("X-Forwarded-Proto: http\r\n"), std::string::npos);
   EXPECT_NE(forwarded.find("X-Forwarded-Host: shop\r\n"), std::string::npos);
   EXPECT_NE(forwarded.find("Via: 1.1 ringlb\r\n"), std::string::npos);
@@ -375,7 +375,7 @@ TEST_F(SessionTest, ExpectContinueGetsA100BeforeTheBody) {
   test::stream peer(ioc);
   client.connect(peer);
   std::string seen;
-  asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "10.0.0.1")),
+  asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "127.0.0.1")),
                  [&state](std::exception_ptr) { state.closeIdleConnections(); });
   asio::co_spawn(
       ioc,
