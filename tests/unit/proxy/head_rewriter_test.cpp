@@ -109,7 +109,9 @@ TEST(RequestId, IsAVersion4Uuid) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
     EXPECT_EQ(text[i] == '-', dash) << text;
-    if (!dash) EXPECT_NE(std::string_view("0123456789abcdef").find(text[i]), std::string_view::npos) << text;
+    if (!dash) {
+      EXPECT_NE(std::string_view("0123456789abcdef").find(text[i]), std::string_view::npos) << text;
+    }
   }
   EXPECT_EQ(text[14], '4');                                           // version 4
   EXPECT_NE(std::string_view("89ab").find(text[19]), std::string_view::npos);  // variant 10xx
