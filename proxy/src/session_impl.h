@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -197,20 +196,14 @@ Task<bool> Session<Net>::run() {
       idleTick_ = worker_.tickCount();
       setDeadline(fresh_ ? timeouts.requestHead : timeouts.idle);
       if constexpr (Net::kCanWaitReadable) {
-        // Hot idle: keep the buffer and read speculatively, but only after
-        // yielding once to the other sessions, by when the next request has
-        // usually arrived: one recv instead of a failed recv (or an epoll_ctl)
-        // plus the recv. The watchdog parks the session, freeing the buffer,
+        // Hot idle: keep the buffer and read speculatively; the data is often
+        // there already. The watchdog parks the session, freeing the buffer,
         // once it has idled through a tick.
         if (!in_) in_ = worker_.buffers().acquire();
         inBegin_ = inEnd_ = 0;
         error_code ec;
         waiting_ = Waiting::Client;
-        co_await asio::post(client_.get_executor(), noThrow(ec));
-        std::size_t n = 0;
-        if (!parkRequested_ && !expired_) {
-          n = co_await client_.async_read_some(asio::buffer(in_->data(), in_->capacity()), noThrow(ec));
-        }
+        const auto n = co_await client_.async_read_some(asio::buffer(in_->data(), in_->capacity()), noThrow(ec));
         if (parkRequested_ && !expired_ && n == 0) {
           parkRequested_ = false;
           releaseInput();
@@ -464,8 +457,7 @@ Task<bool> Session<Net>::serveOne() {
     const detail::Buffers3 first{asio::buffer(head, rewrite.length), asio::buffer(in.aux().data(), rewrite.extraLength),
                                  asio::buffer(data + bodyStart, bodyEnd - bodyStart)};
     const auto sent = detail::sendNow(connection->stream, first, ec);
-    bool requestSentNow = !ec && sent == detail::totalSize(first);
-    if (!ec && !requestSentNow) {
+    if (!ec && sent != detail::totalSize(first)) {
       waiting_ = Waiting::Upstream;
       co_await asio::async_write(connection->stream, detail::advance(first, sent), noThrow(ec));
     }
@@ -492,7 +484,6 @@ Task<bool> Session<Net>::serveOne() {
     // The rest of the body streams through the input buffer; no replay after this.
     if (!bodyComplete) {
       replayable = false;
-      requestSentNow = false;
       inBegin_ = inEnd_ = 0;
       bool upstreamFailed = false;
       while (!bodyComplete) {
@@ -585,15 +576,6 @@ Task<bool> Session<Net>::serveOne() {
         break;
       }
       waiting_ = Waiting::Upstream;
-      if (requestSentNow) {
-        // The member cannot have answered yet: let the other sessions run
-        // first so the speculative recv below usually finds the response
-        // instead of failing with EAGAIN.
-        requestSentNow = false;
-        co_await asio::post(connection->stream.get_executor(), noThrow(ec));
-        checkExpired(ec);  // a yield cannot be aborted: look before reading
-        if (ec) break;
-      }
       const auto n =
           co_await connection->stream.async_read_some(asio::buffer(odata + outEnd, ocapacity - outEnd), noThrow(ec));
       checkExpired(ec);
