@@ -572,6 +572,36 @@ Task<bool> Session<Net>::serveOne() {
         }
         responseStart = skipped;
         responseLength = length;
+        // A body that fits the buffer is read whole before anything is
+        // forwarded: a member dying between its head and its body is then a
+        // failure before the first byte, and retried on a successor.
+        const std::uint32_t bodyStartOffset = skipped + length;
+        bool wantMore = false;
+        ChunkedDecoder probe;
+        if (response.framing == BodyFraming::Length) {
+          wantMore = bodyStartOffset + response.contentLength <= ocapacity &&
+                     outEnd < bodyStartOffset + response.contentLength;
+        } else if (response.framing == BodyFraming::Chunked) {
+          wantMore = probe.feed({odata + bodyStartOffset, outEnd - bodyStartOffset}).status ==
+                         ChunkedDecoder::Status::Incomplete &&
+                     outEnd < ocapacity;
+        }
+        while (wantMore) {
+          const std::uint32_t before = outEnd;
+          waiting_ = Waiting::Upstream;
+          const auto more =
+              co_await connection->stream.async_read_some(asio::buffer(odata + outEnd, ocapacity - outEnd), noThrow(ec));
+          checkExpired(ec);
+          if (ec) break;
+          outEnd += static_cast<std::uint32_t>(more);
+          if (response.framing == BodyFraming::Length) {
+            wantMore = outEnd < bodyStartOffset + response.contentLength;
+          } else {
+            wantMore = probe.feed({odata + before, outEnd - before}).status == ChunkedDecoder::Status::Incomplete &&
+                       outEnd < ocapacity;
+          }
+        }
+        if (ec) break;
         haveResponse = true;
         break;
       }

@@ -112,6 +112,8 @@ class RoutingTest(ProxyTestCase):
                     break
                 self.assertLess(time.monotonic() - operator.published_at[version], 1.0)
             delays.append(time.monotonic() - operator.published_at[version])
+        print(f"\nring apply delays after publication: max {max(delays) * 1000:.1f} ms, "
+              f"median {sorted(delays)[len(delays) // 2] * 1000:.1f} ms")
         self.assertLess(max(delays), 0.050, f"apply delays {delays}")
         # The last ring is the one routing: its NotReady member gets nothing.
         down = members[7 % 3].id

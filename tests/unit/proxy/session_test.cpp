@@ -225,6 +225,14 @@ TEST_F(SessionTest, ResetBeforeAnyResponseRetriesIdempotentRequestsOnly) {
   EXPECT_TRUE(received[chain[1]].empty());
 }
 
+TEST_F(SessionTest, AMemberDyingBetweenHeadAndBodyIsRetriedBeforeAnythingIsForwarded) {
+  const auto chain = order("/dies");
+  scripts[chain[0]].responses = {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc<then-close>"};
+  const auto reply = exchange("GET /dies HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + chain[1]);
+  EXPECT_EQ(metrics.memberStats(0, chain[0]).upstreamErrors[1].get(), 1u);
+}
+
 TEST_F(SessionTest, RetriesStopAtTheConfiguredCount) {
   config.retries = 1;
   for (const auto& id : {"a", "b", "c"}) refuse.insert(id);
