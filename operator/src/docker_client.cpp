@@ -79,22 +79,28 @@ http::request<http::string_body> makeRequest(const DockerEndpoint& endpoint, htt
   return req;
 }
 
+// Connects `stream` and writes `req`; the error names the stage that failed.
+template <class Stream>
+asio::awaitable<Status> connectAndSend(Stream& stream, const DockerEndpoint& endpoint,
+                                       http::request<http::string_body>& req) {
+  error_code ec = co_await connectStream(stream, endpoint);
+  if (ec) co_return Error{describeError(endpoint, "connect to", ec)};
+  co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return Error{describeError(endpoint, "send a request to", ec)};
+  co_return ok();
+}
+
 template <class Stream>
 asio::awaitable<void> exchange(const DockerEndpoint& endpoint, http::request<http::string_body> req,
                                std::chrono::milliseconds timeout, Result<DockerResponse>& out) {
   Stream stream(co_await asio::this_coro::executor);
   // One deadline for the whole exchange: connect, write and read.
   stream.expires_after(timeout);
-  error_code ec = co_await connectStream(stream, endpoint);
-  if (ec) {
-    out = Error{describeError(endpoint, "connect to", ec)};
+  if (Status sent = co_await connectAndSend(stream, endpoint, req); !sent) {
+    out = Error{sent.error()};
     co_return;
   }
-  co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    out = Error{describeError(endpoint, "send a request to", ec)};
-    co_return;
-  }
+  error_code ec;
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kBodyLimit);
@@ -115,16 +121,9 @@ asio::awaitable<void> streamBody(const DockerEndpoint& endpoint, http::request<h
                                  const std::function<void(std::string_view)>& onData, Status& out) {
   Stream stream(co_await asio::this_coro::executor);
   stream.expires_after(connectTimeout);
-  error_code ec = co_await connectStream(stream, endpoint);
-  if (ec) {
-    out = Error{describeError(endpoint, "connect to", ec)};
-    co_return;
-  }
-  co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    out = Error{describeError(endpoint, "send a request to", ec)};
-    co_return;
-  }
+  out = co_await connectAndSend(stream, endpoint, req);
+  if (!out) co_return;
+  error_code ec;
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   // Not boost::none: Boost 1.74 compares a Content-Length against an empty

@@ -388,6 +388,9 @@ Result<ApiResponse> KubernetesClient::stream(std::string_view target, const Data
         connectFailed = true;
         co_return;
       }
+      // A cancel that ran while the socket was not open yet closed nothing:
+      // catch it here, on the io thread, before the first long read begins.
+      if (cancel.cancelled()) co_return;
       if (connection->secure) {
         co_await impl_->streamBody(*connection->secure, *connection, req, idleTimeout, onData, out, ec);
       } else {

@@ -253,5 +253,33 @@ TEST_F(ClientAgainstFake, SilentWatchHitsTheIdleTimeoutAndCancelIsPrompt) {
   EXPECT_LT(std::chrono::steady_clock::now() - began2, std::chrono::seconds(5));
 }
 
+// stop() may land at any moment of a watch's life: while the address is being
+// resolved, while connecting, or during the long read. Each must end the stream
+// at once; a cancel that closed a not-yet-open socket used to go unnoticed and
+// leave the stream reading until its idle timeout.
+TEST_F(ClientAgainstFake, CancelAtAnyMomentOfAStreamEndsIt) {
+  auto fake = start(false);
+  ASSERT_TRUE(fake->running()) << "the fake API server (python3 tests/e2e/kubernetes/fake_apiserver.py) did not start";
+  auto client = KubernetesClient::create(configFor(*fake, false));
+  ASSERT_TRUE(client.ok());
+  KubernetesApi& api = *client.value();
+  ASSERT_TRUE(api.request("POST", "/_fake/watches/stall", R"({"stalled":true})", "application/json").ok());
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    StreamCancel cancel;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(attempt * 25));
+      cancel.cancel();
+    });
+    const auto began = std::chrono::steady_clock::now();
+    auto result = api.stream("/api/v1/pods?watch=1&resourceVersion=0", [](std::string_view) { return true; }, cancel,
+                             std::chrono::seconds(20));
+    const auto took = std::chrono::steady_clock::now() - began;
+    canceller.join();
+    ASSERT_FALSE(result.ok()) << "attempt " << attempt;
+    ASSERT_LT(took, std::chrono::seconds(3)) << "attempt " << attempt << " (cancel after " << attempt * 25
+                                             << " us) was not prompt: " << result.error();
+  }
+}
+
 }  // namespace
 }  // namespace ringlb::op
