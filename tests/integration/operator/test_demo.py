@@ -1,7 +1,10 @@
-"""./scripts/demo end to end: it completes, prints the three tables and the PNG path, and exits 0."""
+"""./scripts/demo end to end: it completes, prints the three tables and the PNG path, and exits 0.
+With Prometheus installed (always under CI=true), tables 1 and 2 carry Prometheus's per-replica
+counts, which must equal the client's own."""
 
 import os
 import re
+import shutil
 import subprocess
 import unittest
 
@@ -29,6 +32,11 @@ class DemoTest(unittest.TestCase):
         self.assertRegex(out, r"time to detect \(kill -> NotReady in the ring\)\s+\d+ ms")
         self.assertRegex(out, r"time to replace \(NotReady -> Ready again\)\s+\d+ ms")
         self.assertRegex(out, r"failed requests\s+\d+")
+        if shutil.which("prometheus") or os.environ.get("CI") == "true":
+            self.assert_prometheus_agrees(table1, 3)
+            self.assert_prometheus_agrees(table2, 6)
+            self.assertRegex(out, r"Prometheus \(http://127\.0\.0\.1:\d+\): 6 Ready replicas, 6 replica targets up, "
+                                  r"ring version (\d+) on the operator and \1 on the proxy")
         png = re.search(r"chart \(requests per replica over time\): (\S+\.png)", out).group(1)
         with open(png, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
@@ -37,6 +45,15 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(subprocess.run(["pgrep", "-f", work], capture_output=True).stdout, b"")
         replicas = os.path.join(work, "state", "replicas")
         self.assertEqual([f for f in os.listdir(replicas) if f.endswith(".json")] if os.path.isdir(replicas) else [], [])
+
+    def assert_prometheus_agrees(self, table, replicas):
+        """Every replica row reads: name, the client's count, share, Prometheus's count; they match."""
+        rows = re.findall(r"^  (apod-\d)\s+(\d+)\s+[\d.]+%\s+(\d+)$", table, re.M)
+        self.assertEqual(len(rows), replicas, f"a Prometheus column for every replica:\n{table}")
+        for member, client, prometheus in rows:
+            self.assertEqual(client, prometheus, f"{member}: client counted {client}, Prometheus {prometheus}")
+        self.assertIn("matches the client's X-Served-By counts", table)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
