@@ -52,10 +52,15 @@ Controller::Controller(ResourceSource& source, Runtime& runtime, RingRegistry& r
       executor_(runtime),
       queue_(options.queue) {}
 
-Controller::~Controller() { shutdown(false); }
+Controller::~Controller() {
+  shutdown(false);
+  // The runtime outlives us; its event thread must not call into a destroyed controller.
+  if (eventsAttached_) runtime_.onEvent({});
+}
 
 Status Controller::start() {
   runtime_.onEvent([this](const RuntimeEvent& event) { onRuntimeEvent(event); });
+  eventsAttached_ = true;
   source_.start([this](const ResourceEvent& event) { onResourceEvent(event); });
   {
     std::lock_guard lock(mutex_);

@@ -322,11 +322,12 @@ Result<std::vector<ReplicaInfo>> DockerRuntime::list() {
 }
 
 void DockerRuntime::onEvent(EventHandler handler) {
+  const bool detach = !handler;
   {
     std::lock_guard lock(handlerMutex_);
     handler_ = std::move(handler);
   }
-  if (watcher_) return;
+  if (watcher_ || detach) return;
   Json filters;
   filters["type"] = {"container"};
   filters["event"] = {"start", "die", "oom", "destroy"};

@@ -88,21 +88,20 @@ bool KubernetesRuntime::syncedLocked() const {
 }
 
 void KubernetesRuntime::onEvent(EventHandler handler) {
+  const bool detach = !handler;
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(handlerMutex_);
     handler_ = std::move(handler);
   }
-  start();
+  if (!detach) start();
 }
 
 void KubernetesRuntime::handlePodEvent(ListWatcher::EventType type, const json& pod) {
   const std::string key = ListWatcher::keyOf(pod);
   const PodView view = viewPod(pod);
   std::optional<RuntimeEvent> event;
-  EventHandler handler;
   {
     std::lock_guard lock(mutex_);
-    handler = handler_;
     const auto previous = seen_.find(key);
     if (type == ListWatcher::EventType::Deleted) {
       pods_.erase(key);
@@ -125,7 +124,9 @@ void KubernetesRuntime::handlePodEvent(ListWatcher::EventType type, const json& 
       seen_[key] = view;
     }
   }
-  if (event && handler && !event->ring.empty()) handler(*event);
+  if (!event || event->ring.empty()) return;
+  std::lock_guard lock(handlerMutex_);
+  if (handler_) handler_(*event);
 }
 
 Result<std::optional<json>> KubernetesRuntime::findPod(const std::string& ns, const std::string& name) {

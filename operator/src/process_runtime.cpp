@@ -149,7 +149,7 @@ ProcessRuntime::~ProcessRuntime() {
 }
 
 void ProcessRuntime::onEvent(EventHandler handler) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(handlerMutex_);
   handler_ = std::move(handler);
 }
 
@@ -402,7 +402,6 @@ Result<std::vector<ReplicaInfo>> ProcessRuntime::list() {
 
 void ProcessRuntime::handleExit(int pidfd, pid_t pid) {
   RuntimeEvent event;
-  EventHandler handler;
   {
     std::lock_guard lock(mutex_);
     Replica* replica = nullptr;
@@ -434,11 +433,13 @@ void ProcessRuntime::handleExit(int pidfd, pid_t pid) {
     event.slot = replica->slot;
     event.runtimeId = std::to_string(replica->pid) + ":" + std::to_string(replica->startTime);
     event.reason = replica->reason;
-    handler = handler_;
   }
   // Report before waking stop(): the controller sees the exit while it still
   // expects it.
-  if (handler) handler(event);
+  {
+    std::lock_guard lock(handlerMutex_);
+    if (handler_) handler_(event);
+  }
   exited_.notify_all();
 }
 

@@ -105,6 +105,7 @@ class Controller {
   std::set<std::string> expectedExits_;     // runtime ids being stopped on purpose
   bool initialSync_ = false;
   bool stopping_ = false;
+  bool eventsAttached_ = false;  // start() gave the runtime our handler
   bool resyncRunning_ = false;
   Clock::TimePoint nextResync_{};
   std::vector<std::thread> workers_;

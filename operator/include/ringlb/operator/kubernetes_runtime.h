@@ -80,6 +80,7 @@ class KubernetesRuntime final : public Runtime {
   KubernetesEventRecorder* recorder_;
 
   mutable std::mutex mutex_;
+  std::mutex handlerMutex_;  // held while handler_ runs, so detaching waits out a call in flight
   EventHandler handler_;
   std::map<std::string, nlohmann::json> pods_;  // "namespace/name" -> Pod, from the watch and our own writes
   std::map<std::string, PodView> seen_;        // last view per Pod, to report transitions

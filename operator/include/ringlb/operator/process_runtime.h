@@ -81,6 +81,8 @@ class ProcessRuntime final : public Runtime {
   std::condition_variable exited_;
   std::map<std::string, Replica> replicas_;  // by slot
   std::map<std::string, std::uint16_t> lastPorts_;  // a replacement reuses its slot's port when free
+
+  std::mutex handlerMutex_;  // held while handler_ runs, so detaching waits out a call in flight
   EventHandler handler_;
 
   int epollFd_ = -1;

@@ -69,8 +69,10 @@ class Runtime {
   /// a restarted operator adopts instead of restarting.
   virtual Result<std::vector<ReplicaInfo>> list() = 0;
 
-  /// Registers the handler for lifecycle events. Called once, before any other
-  /// call; the handler runs on a runtime-owned thread and must not block.
+  /// Registers the handler for lifecycle events, before any other call; the
+  /// handler runs on a runtime-owned thread and must not block. An empty
+  /// handler detaches: once onEvent({}) returns, no call to the old handler is
+  /// still running or will start, so its owner may go away.
   virtual void onEvent(EventHandler handler) = 0;
 };
 
