@@ -171,6 +171,7 @@ Plan plan(const PlanInput& input, Clock::TimePoint now, const ReconcileOptions& 
   std::map<std::uint32_t, const ReplicaRecord*> byOrdinal;
   for (const auto& record : records) byOrdinal[record.ordinal] = &record;
 
+  const auto drain = std::chrono::seconds(desired.spec.drainSeconds);
   bool disruption = false;  // a slot in range is not Ready (or is being acted on)
   std::vector<const ReplicaRecord*> outdated;
   for (std::uint32_t ordinal = 0; ordinal < replicas; ++ordinal) {
@@ -187,12 +188,24 @@ Plan plan(const PlanInput& input, Clock::TimePoint now, const ReconcileOptions& 
       continue;
     }
     const ReplicaRecord& record = *it->second;
-    if (record.state == ReplicaState::Draining) {
-      if (record.running) {
-        result.actions.push_back(makeAction(Action::Kind::CancelDrain, record, "scaled back up"));
-        disruption = disruption || !record.healthy;
+    if (record.state == ReplicaState::Draining && record.running) {
+      if (record.specHash != hash) {
+        // A rolling update drains the outdated replica, then replaces it.
+        disruption = true;
+        const Clock::TimePoint until = record.drainSince.value_or(now) + drain;
+        if (now < until) {
+          requeueNoLaterThan(result, until);
+          continue;
+        }
+        Action restart = makeAction(Action::Kind::Restart, record, "template changed: drained");
+        restart.spec = replicaSpecFor(desired, ordinal);
+        restart.grace = options.stopGrace;
+        result.actions.push_back(std::move(restart));
         continue;
       }
+      result.actions.push_back(makeAction(Action::Kind::CancelDrain, record, "scaled back up"));
+      disruption = disruption || !record.healthy;
+      continue;
     }
     if (record.failed || !record.running) {
       disruption = true;
@@ -214,17 +227,23 @@ Plan plan(const PlanInput& input, Clock::TimePoint now, const ReconcileOptions& 
   }
 
   // Rolling update: one slot at a time, highest ordinal first, only while the
-  // rest of the ring serves.
+  // rest of the ring serves. A serving replica first drains, so proxies stop
+  // sending it new requests before it stops (like a Pod leaving its Endpoints
+  // before SIGTERM); the loop above replaces it once drained.
   if (!outdated.empty() && !disruption) {
     const ReplicaRecord& record = *outdated.back();
-    Action restart = makeAction(Action::Kind::Restart, record, "template changed");
-    restart.spec = replicaSpecFor(desired, record.ordinal);
-    restart.grace = options.stopGrace;
-    result.actions.push_back(std::move(restart));
+    if (drain.count() > 0 && record.state == ReplicaState::Ready) {
+      result.actions.push_back(makeAction(Action::Kind::BeginDrain, record, "template changed"));
+      requeueNoLaterThan(result, now + drain);
+    } else {
+      Action restart = makeAction(Action::Kind::Restart, record, "template changed");
+      restart.spec = replicaSpecFor(desired, record.ordinal);
+      restart.grace = options.stopGrace;
+      result.actions.push_back(std::move(restart));
+    }
   }
 
   // Scale down: highest slots first; serving ones drain before they stop.
-  const auto drain = std::chrono::seconds(desired.spec.drainSeconds);
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
     const ReplicaRecord& record = *it;
     if (record.ordinal < replicas) continue;

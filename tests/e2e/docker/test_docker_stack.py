@@ -424,12 +424,14 @@ spec:
         # Count the replicas that really serve, not what the ring says: probe
         # every slot's current address every 20 ms while the rollout runs.
         samples = []
+        drained = set()  # slots the ring showed Draining: each leaves the proxies before it stops
         stop = threading.Event()
 
         def sample():
             while not stop.is_set():
                 ring = self.ring_json()
                 if ring:
+                    drained.update(m["id"] for m in ring["members"] if m["state"] == "Draining")
                     serving = 0
                     for m in ring["members"]:
                         try:
@@ -462,6 +464,8 @@ spec:
         print(f"[ figure ] rollout: {len(samples)} samples, fewest serving replicas {lowest} of 3")
         self.assertGreaterEqual(lowest, 2, "the rollout must never drop below replicas - 1 Ready")
         self.assertEqual(samples[-1], 3)
+        self.assertEqual(drained, {f"{self.ring}-0", f"{self.ring}-1", f"{self.ring}-2"},
+                         "every replica is Draining in the ring before the rollout replaces it")
         after = {c["name"]: c for c in containers(self.ring)}
         for name, c in after.items():
             self.assertNotEqual(c["id"], before[name]["id"])

@@ -309,13 +309,13 @@ TEST(ReconcilePlan, AdoptsADeadReplicaAndReplacesIt) {
 }
 
 TEST(ReconcilePlan, ChangedTemplateRollsOutOneSlotAtATimeHighestFirst) {
-  PlanHarness harness(makeRing(3));
+  PlanHarness harness(makeRing(3, /*drainSeconds=*/0));
   harness.step();
   harness.makeAllReady();
   harness.desired.spec.templ.args.push_back("--verbose");
   auto actions = harness.step();
   ASSERT_EQ(actions.size(), 1u);
-  EXPECT_EQ(actions[0].kind, Kind::Restart);
+  EXPECT_EQ(actions[0].kind, Kind::Restart) << "drainSeconds 0: replaced at once";
   EXPECT_EQ(actions[0].slot, "apod-2");
   EXPECT_FALSE(actions[0].countsAsRestart) << "a rollout is not a failure";
   EXPECT_TRUE(harness.step().empty()) << "waits until the new replica is Ready";
@@ -325,6 +325,49 @@ TEST(ReconcilePlan, ChangedTemplateRollsOutOneSlotAtATimeHighestFirst) {
   EXPECT_EQ(slotsOf(harness.step(), Kind::Restart), std::vector<std::string>{"apod-0"});
   harness.makeAllReady();
   EXPECT_TRUE(harness.step().empty());
+}
+
+TEST(ReconcilePlan, RolloutDrainsEachReadyReplicaBeforeReplacingIt) {
+  PlanHarness harness(makeRing(3, /*drainSeconds=*/5));
+  harness.step();
+  harness.makeAllReady();
+  harness.desired.spec.templ.args.push_back("--verbose");
+  auto actions = harness.step();
+  EXPECT_EQ(slotsOf(actions, Kind::BeginDrain), std::vector<std::string>{"apod-2"});
+  EXPECT_TRUE(slotsOf(actions, Kind::Restart).empty()) << "nothing stops while it still serves";
+  EXPECT_EQ(harness.records.at("apod-2").state, ReplicaState::Draining);
+  ASSERT_TRUE(harness.requeueAt);
+  EXPECT_EQ(*harness.requeueAt, harness.clock.now() + 5s);
+
+  harness.clock.advance(4s);
+  EXPECT_TRUE(harness.step().empty()) << "still draining, and no second slot starts draining";
+  harness.clock.advance(1s);
+  actions = harness.step();
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].kind, Kind::Restart);
+  EXPECT_EQ(actions[0].slot, "apod-2");
+  EXPECT_EQ(actions[0].spec.specHash, templateHash(harness.desired.spec.templ));
+  EXPECT_FALSE(actions[0].countsAsRestart);
+  EXPECT_EQ(harness.records.at("apod-2").state, ReplicaState::Starting);
+
+  EXPECT_TRUE(harness.step().empty()) << "waits until the new replica is Ready";
+  harness.makeAllReady();
+  EXPECT_EQ(slotsOf(harness.step(), Kind::BeginDrain), std::vector<std::string>{"apod-1"});
+}
+
+TEST(ReconcilePlan, TemplateRevertedDuringTheRolloutDrainCancelsIt) {
+  PlanHarness harness(makeRing(3, /*drainSeconds=*/5));
+  harness.step();
+  harness.makeAllReady();
+  const auto original = harness.desired.spec.templ;
+  harness.desired.spec.templ.args.push_back("--verbose");
+  harness.step();
+  ASSERT_EQ(harness.records.at("apod-2").state, ReplicaState::Draining);
+  harness.desired.spec.templ = original;
+  const auto actions = harness.step();
+  EXPECT_EQ(slotsOf(actions, Kind::CancelDrain), std::vector<std::string>{"apod-2"});
+  EXPECT_TRUE(slotsOf(actions, Kind::Restart).empty());
+  EXPECT_EQ(harness.records.at("apod-2").state, ReplicaState::Ready);
 }
 
 TEST(ReconcilePlan, BadResourceKeepsTheLastGoodState) {

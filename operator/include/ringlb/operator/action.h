@@ -18,7 +18,7 @@ struct Action {
     Adopt,        // track a replica the runtime already runs (operator restart)
     Start,        // run a replica in an empty slot
     Restart,      // replace the slot's replica: stop it, start a new one in the same slot
-    BeginDrain,   // scale-down: Draining in the ring, stopped after drainSeconds
+    BeginDrain,   // scale-down or rollout: Draining in the ring, stopped or replaced after drainSeconds
     CancelDrain,  // scaled back up while draining: serve again
     Stop,         // stop the slot's replica and forget the slot
     Unpublish,    // the resource is gone: withdraw its ring

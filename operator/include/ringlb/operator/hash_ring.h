@@ -52,7 +52,7 @@ struct HashRingSpec {
   ReplicaTemplate templ;
   Hashing hashing;
   HealthCheck healthCheck;
-  std::uint32_t drainSeconds = 5;  // scale-down: Draining in the ring this long before stop
+  std::uint32_t drainSeconds = 5;  // scale-down and rollout: Draining in the ring this long before stop
   friend bool operator==(const HashRingSpec&, const HashRingSpec&) = default;
 };
 

@@ -46,7 +46,8 @@ struct Plan {
 ///  - failed or exited replicas are restarted in their slot, the n-th
 ///    consecutive crash waiting restartDelay(n);
 ///  - a changed template rolls out one slot at a time, highest first, only
-///    while every other slot is Ready;
+///    while every other slot is Ready; a Ready replica drains for
+///    drainSeconds before it is replaced;
 ///  - slots past `replicas` drain (highest first) and are stopped after
 ///    drainSeconds; ones not serving are stopped at once;
 ///  - replicas the runtime already runs are adopted before anything else.
