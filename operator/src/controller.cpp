@@ -519,9 +519,14 @@ void Controller::updateStatusLocked(const std::string& key, RingState& state) {
   bool starting = false;
   bool draining = false;
   bool failing = false;
+  bool rolling = false;  // a slot in range runs an older template, or is being replaced for a newer one
+  const std::string wantHash = desired ? templateHash(desired->spec.templ) : std::string();
   std::string failure;
   for (const ReplicaRecord* record : records) {
     if (record->state == ReplicaState::Ready) ++status.readyReplicas;
+    if (desired && record->ordinal < static_cast<std::uint32_t>(want) && record->running && record->specHash != wantHash) {
+      rolling = true;
+    }
     starting = starting || record->state == ReplicaState::Starting;
     draining = draining || record->state == ReplicaState::Draining;
     if (record->failed) {
@@ -543,6 +548,7 @@ void Controller::updateStatusLocked(const std::string& key, RingState& state) {
   std::string progress = "Stable";
   if (status.replicas < want || starting) progress = failing ? "Replacing" : "ScalingUp";
   if (status.replicas > want || draining) progress = "ScalingDown";
+  if (rolling && status.replicas == want) progress = "RollingUpdate";
   condition("Progressing", progress != "Stable", progress,
             progress == "Stable" ? "the ring matches the spec" : "converging on " + std::to_string(want) + " replicas");
   if (const auto error = desired_.error(key)) {

@@ -206,6 +206,39 @@ TEST_F(ControllerTest, ScaleDownDrainsThenRemoves) {
   EXPECT_TRUE(drained) << "members were Draining before they left";
 }
 
+TEST_F(ControllerTest, TemplateChangeDrainsEachReplicaBeforeReplacingIt) {
+  source.initial = {upsert(2)};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 2; }));
+  probeAll(true);
+  ASSERT_TRUE(allReady(2));
+  HashRing changed = ring(2);
+  changed.spec.templ.args = {"--verbose"};
+  changed.spec.drainSeconds = 1;
+  const std::string wanted = templateHash(changed.spec.templ);
+  source.emit({ResourceEvent::Kind::Upserted, "default/apod", changed, {}});
+  bool sawRollingUpdate = false;
+  const bool converged = eventually(
+      [&] {
+        if (const auto status = controller->status("default/apod")) {
+          for (const auto& c : status->conditions) {
+            sawRollingUpdate = sawRollingUpdate || (c.type == "Progressing" && c.reason == "RollingUpdate");
+          }
+        }
+        probeAll(true);  // the new replicas' heartbeats
+        const auto replicas = runtime.replicas();
+        return replicas.size() == 2 &&
+               std::all_of(replicas.begin(), replicas.end(), [&](const auto& r) { return r.second.specHash == wanted; }) &&
+               allReady(2);
+      },
+      15s);
+  ASSERT_TRUE(converged);
+  EXPECT_TRUE(sawRollingUpdate) << "Progressing names the rollout";
+  int drains = 0;
+  for (const auto& change : registry.history("apod")) drains += change.summary.find("Ready→Draining") != std::string::npos;
+  EXPECT_EQ(drains, 2) << "each replica left the ring's Ready set before it was replaced";
+}
+
 TEST_F(ControllerTest, ShutdownStopsReplicasOnlyWhenAsked) {
   source.initial = {upsert(2)};
   start();
