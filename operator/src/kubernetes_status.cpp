@@ -187,7 +187,7 @@ std::string formatRfc3339(std::chrono::system_clock::time_point time, bool micro
   std::string out(buffer);
   if (micro) {
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(sinceEpoch - seconds).count();
-    char fraction[16];
+    char fraction[24];  // room for any long long, though micros is 0..999999
     std::snprintf(fraction, sizeof fraction, ".%06lld", static_cast<long long>(micros));
     out += fraction;
   }

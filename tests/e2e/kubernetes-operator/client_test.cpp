@@ -101,8 +101,20 @@ class ClientAgainstFake : public ::testing::Test {
     return config;
   }
 
+  // A plain-HTTP client of a fake whose watches send nothing: fake_ and client_.
+  void connectToStalledFake() {
+    fake_ = start(false);
+    ASSERT_TRUE(fake_->running()) << "the fake API server (python3 tests/e2e/kubernetes/fake_apiserver.py) did not start";
+    auto client = KubernetesClient::create(configFor(*fake_, false));
+    ASSERT_TRUE(client.ok()) << client.error();
+    client_ = std::move(client.value());
+    ASSERT_TRUE(client_->request("POST", "/_fake/watches/stall", R"({"stalled":true})", "application/json").ok());
+  }
+
   fs::path dir_;
   fs::path tokenFile_;
+  std::unique_ptr<FakeApiServer> fake_;
+  std::unique_ptr<KubernetesClient> client_;
 };
 
 TEST_F(ClientAgainstFake, TlsWithTheServersCaAndTokenRereadAfter401) {
@@ -224,12 +236,9 @@ TEST_F(ClientAgainstFake, WatchSplitIntoTinyChunksAndRelistAfter410) {
 }
 
 TEST_F(ClientAgainstFake, SilentWatchHitsTheIdleTimeoutAndCancelIsPrompt) {
-  auto fake = start(false);
-  ASSERT_TRUE(fake->running()) << "the fake API server (python3 tests/e2e/kubernetes/fake_apiserver.py) did not start";
-  auto client = KubernetesClient::create(configFor(*fake, false));
-  ASSERT_TRUE(client.ok());
-  KubernetesApi& api = *client.value();
-  ASSERT_TRUE(api.request("POST", "/_fake/watches/stall", R"({"stalled":true})", "application/json").ok());
+  connectToStalledFake();
+  ASSERT_FALSE(HasFatalFailure());
+  KubernetesApi& api = *client_;
   StreamCancel cancel;
   const auto began = std::chrono::steady_clock::now();
   auto result = api.stream("/api/v1/pods?watch=1&resourceVersion=0", [](std::string_view) { return true; }, cancel,
@@ -258,12 +267,9 @@ TEST_F(ClientAgainstFake, SilentWatchHitsTheIdleTimeoutAndCancelIsPrompt) {
 // at once; a cancel that closed a not-yet-open socket used to go unnoticed and
 // leave the stream reading until its idle timeout.
 TEST_F(ClientAgainstFake, CancelAtAnyMomentOfAStreamEndsIt) {
-  auto fake = start(false);
-  ASSERT_TRUE(fake->running()) << "the fake API server (python3 tests/e2e/kubernetes/fake_apiserver.py) did not start";
-  auto client = KubernetesClient::create(configFor(*fake, false));
-  ASSERT_TRUE(client.ok());
-  KubernetesApi& api = *client.value();
-  ASSERT_TRUE(api.request("POST", "/_fake/watches/stall", R"({"stalled":true})", "application/json").ok());
+  connectToStalledFake();
+  ASSERT_FALSE(HasFatalFailure());
+  KubernetesApi& api = *client_;
   for (int attempt = 0; attempt < 200; ++attempt) {
     StreamCancel cancel;
     std::thread canceller([&] {
