@@ -40,15 +40,6 @@ namespace {
 constexpr std::uint64_t kMaxResponseBytes = 64u << 20;
 constexpr std::size_t kStreamBufferBytes = 16 * 1024;
 
-bool readFile(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  out = buffer.str();
-  return true;
-}
-
 std::string trim(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) {
     text.pop_back();

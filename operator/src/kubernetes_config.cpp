@@ -15,15 +15,6 @@ namespace {
 
 bool isIpv6(const std::string& host) { return host.find(':') != std::string::npos; }
 
-bool readFile(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  out = buffer.str();
-  return true;
-}
-
 std::string resolveRelative(const std::string& file, const std::string& kubeconfigPath) {
   if (file.empty() || std::filesystem::path(file).is_absolute()) return file;
   return (std::filesystem::path(kubeconfigPath).parent_path() / file).lexically_normal().string();
@@ -150,6 +141,15 @@ Status parseServerUrl(std::string_view url, KubernetesConfig& config) {
     config.port = static_cast<std::uint16_t>(value);
   }
   return ok();
+}
+
+bool readFile(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  out = buffer.str();
+  return true;
 }
 
 Result<KubernetesConfig> inClusterConfig(const EnvLookup& env, const std::string& serviceAccountDir) {

@@ -12,21 +12,10 @@ namespace {
 
 using nlohmann::json;
 
-std::string_view stateName(ReplicaState state) {
-  switch (state) {
-    case ReplicaState::Starting: return "Starting";
-    case ReplicaState::Ready: return "Ready";
-    case ReplicaState::NotReady: return "NotReady";
-    case ReplicaState::Draining: return "Draining";
-    case ReplicaState::Stopped: return "Stopped";
-  }
-  return "NotReady";
-}
-
 ReplicaState parseState(std::string_view text) {
   for (auto state : {ReplicaState::Starting, ReplicaState::Ready, ReplicaState::NotReady, ReplicaState::Draining,
                      ReplicaState::Stopped}) {
-    if (text == stateName(state)) return state;
+    if (text == toString(state)) return state;
   }
   return ReplicaState::NotReady;
 }
@@ -80,7 +69,7 @@ json hashRingStatusToJson(const HashRingStatus& status) {
   out["ringVersion"] = status.ringVersion;
   json memberList = json::array();
   for (const auto& member : members) {
-    json entry = {{"id", member.id}, {"state", std::string(stateName(member.state))}, {"restarts", member.restarts}};
+    json entry = {{"id", member.id}, {"state", std::string(toString(member.state))}, {"restarts", member.restarts}};
     if (!member.address.empty()) entry["address"] = member.address;
     if (!member.lastFailure.empty()) entry["lastFailure"] = member.lastFailure;
     memberList.push_back(std::move(entry));
