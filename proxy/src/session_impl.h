@@ -456,6 +456,7 @@ Task<bool> Session<Net>::serveOne() {
     setDeadline(config.timeouts.idle);
     const detail::Buffers3 first{asio::buffer(head, rewrite.length), asio::buffer(in.aux().data(), rewrite.extraLength),
                                  asio::buffer(data + bodyStart, bodyEnd - bodyStart)};
+    if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);  // see othersInFlight()
     const auto sent = detail::sendNow(connection->stream, first, ec);
     if (!ec && sent != detail::totalSize(first)) {
       waiting_ = Waiting::Upstream;
@@ -709,6 +710,7 @@ Task<bool> Session<Net>::serveOne() {
   const detail::Buffers3 headAndBody{asio::buffer(responseHead, responseRewrite.length),
                                      asio::buffer(in.aux().data(), responseRewrite.extraLength),
                                      asio::buffer(odata + responseBody, take)};
+  if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
   const auto responseSent = detail::sendNow(client_, headAndBody, ec);
   if (!ec && responseSent != detail::totalSize(headAndBody)) {
     waiting_ = Waiting::Client;
