@@ -69,11 +69,11 @@ class WorkerState {
   }
   void endRequest(UpstreamGroup<Net>& group) noexcept;
   /// Whether requests besides the caller's are in flight. Then a session
-  /// yields to the rest of the event-loop pass before it sends, as HAProxy
-  /// sends at the end of its loop: the pass's reads all run first and their
-  /// sends leave together, so a member or a client wakes once for several
-  /// messages rather than once per message, and requests are served in the
-  /// order they arrived. Alone, it sends at once (a yield would cost a poll).
+  /// yields to the rest of the event-loop pass before it sends: the pass's
+  /// reads all run first and their sends leave together, so a member or a
+  /// client wakes once for several messages rather than once per message
+  /// (bench/proxy-vs-peers: 1.18x against 1.12x HAProxy's throughput at 64
+  /// connections). Alone, it sends at once: a yield would cost a poll.
   bool othersInFlight() const noexcept { return totalInFlight_ > 1; }
 
   /// The most recently pooled connection to `group`, or null. With `verify`
