@@ -95,9 +95,11 @@ class SessionTest : public ::testing::Test {
       received[member].push_back(buffer.substr(0, size));
       buffer.erase(0, size);
       auto& script = scripts[member];
-      const std::string response = script.responses.empty() ? std::string("HTTP/1.1 200 OK\r\nContent-Length: " +
-                                                                          std::to_string(member.size()) + "\r\n\r\n" + member)
-                                                            : script.responses.front();
+      // By default the body names the member, or with echoPaths the request's path.
+      const std::string body = echoPaths ? received[member].back().substr(4, received[member].back().find(' ', 4) - 4) : member;
+      const std::string response = script.responses.empty()
+                                       ? "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body
+                                       : script.responses.front();
       if (!script.responses.empty()) script.responses.pop_front();
       if (response == "<close>") {
         remote.close();
@@ -124,6 +126,12 @@ class SessionTest : public ::testing::Test {
   // Runs one client connection that sends `request` and closes its sending side; returns what it received.
   std::string exchange(const std::string& request, test::fail_count* fc = nullptr,
                        std::function<void(asio::io_context&, WorkerState<TestNet>&)> extra = {}) {
+    return exchangeAll({request}, fc, std::move(extra))[0];
+  }
+
+  // Runs one client connection per request, all at once on one worker; returns what each received.
+  std::vector<std::string> exchangeAll(const std::vector<std::string>& requests, test::fail_count* fc = nullptr,
+                                       std::function<void(asio::io_context&, WorkerState<TestNet>&)> extra = {}) {
     asio::io_context ioc;
     TestNet net;
     std::vector<std::unique_ptr<test::stream>> remotes;
@@ -142,18 +150,26 @@ class SessionTest : public ::testing::Test {
       return {};
     };
     WorkerState<TestNet> state(ioc, config, net, store, metrics, 0);
-    test::stream client = fc != nullptr ? test::stream(ioc, *fc) : test::stream(ioc);
-    test::stream peer(ioc);
-    client.connect(peer);
-    client.append(request);
-    peer.close();
-    // When the client connection ends, close the pooled upstream connections so the fake members finish too.
-    asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "127.1.2.3")),
-                   [&state](std::exception_ptr) { state.closeIdleConnections(); });
+    std::vector<std::unique_ptr<test::stream>> peers;
+    std::size_t running = requests.size();
+    for (const auto& request : requests) {
+      test::stream client = fc != nullptr ? test::stream(ioc, *fc) : test::stream(ioc);
+      peers.push_back(std::make_unique<test::stream>(ioc));
+      client.connect(*peers.back());
+      client.append(request);
+      peers.back()->close();
+      // When the last client connection ends, close the pooled upstream connections so the fake members finish too.
+      asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "127.1.2.3")),
+                     [&state, &running](std::exception_ptr) {
+                       if (--running == 0) state.closeIdleConnections();
+                     });
+    }
     if (extra) extra(ioc, state);
     ioc.run();
     EXPECT_EQ(metrics.activeConnections.load(), 0);
-    return std::string(peer.str());
+    std::vector<std::string> replies;
+    for (const auto& peer : peers) replies.emplace_back(peer->str());
+    return replies;
   }
 
   std::uint64_t counter(const std::string& member, std::size_t cls) {
@@ -170,6 +186,7 @@ class SessionTest : public ::testing::Test {
   std::map<std::string, std::vector<std::string>> received;
   std::map<std::string, int> connects;
   std::set<std::string> refuse;
+  bool echoPaths = false;
 };
 
 TEST_F(SessionTest, ForwardsToTheOwnerWithForwardingFields) {
@@ -187,6 +204,32 @@ TEST_F(SessionTest, ForwardsToTheOwnerWithForwardingFields) {
   EXPECT_EQ(forwarded.find("X-Hop"), std::string::npos);
   EXPECT_EQ(forwarded.find("Connection"), std::string::npos);
   EXPECT_EQ(counter(owner, 2), 1u);
+}
+
+TEST_F(SessionTest, InterleavedSessionsEachGetTheirOwnResponsesInOrder) {
+  // Eight clients at once, three pipelined requests each. With other requests
+  // in flight a session yields before each send (WorkerState::othersInFlight),
+  // so the sessions interleave at every send; each must still use its own
+  // member connection and relay its own responses, in order.
+  echoPaths = true;
+  std::vector<std::string> requests;
+  std::vector<std::string> expected;
+  std::map<std::string, std::size_t> perMember;
+  for (int client = 0; client < 8; ++client) {
+    std::string request;
+    std::string reply;
+    for (int n = 0; n < 3; ++n) {
+      const auto path = "/client" + std::to_string(client) + "/request" + std::to_string(n);
+      request += "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n";
+      reply += "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(path.size()) + "\r\nVia: 1.1 ringlb\r\n\r\n" + path;
+      ++perMember[order(path)[0]];
+    }
+    requests.push_back(request);
+    expected.push_back(reply);
+  }
+  EXPECT_EQ(exchangeAll(requests), expected);
+  for (const auto& [member, count] : perMember) EXPECT_EQ(received[member].size(), count) << member;
+  EXPECT_GT(perMember.size(), 1u);  // the paths spread over several members
 }
 
 TEST_F(SessionTest, PipelinedRequestsShareOnePooledUpstreamConnection) {
