@@ -7,6 +7,9 @@ reached it. Paths with meaning:
   /bytes/N       a body of N bytes, streamed
   /status/N      answers status N
   /slow/MS       answers after MS milliseconds
+  /close-after/MS  answers, keeps the connection open, then closes it once it
+                 has been idle MS milliseconds (a keep-alive timeout), without
+                 saying so in the response
 Request bodies (Content-Length or chunked) are read in pieces and counted,
 never held whole; the answer reports the count.
 """
@@ -72,6 +75,9 @@ class Handler(BaseHTTPRequestHandler):
         status = 200
         if len(parts) >= 3 and parts[1] == "slow":
             time.sleep(int(parts[2]) / 1000)
+        if len(parts) >= 3 and parts[1] == "close-after":
+            # handle_one_request closes the connection when the next read times out.
+            self.request.settimeout(int(parts[2].split("?")[0]) / 1000)
         if len(parts) >= 3 and parts[1] == "status":
             status = int(parts[2])
         if len(parts) >= 3 and parts[1] == "bytes":

@@ -199,6 +199,29 @@ class RoutingTest(ProxyTestCase):
         for key in keys:
             self.assertNotEqual(proxy.get(key)[1]["X-Served-By"], down, key)
 
+    def test_a_pooled_connection_the_member_closed_is_replaced_without_an_error(self):
+        # The member closes idle keep-alive connections after 100 ms, as NGINX's
+        # keepalive_timeout does, while the proxy holds them in its pool.
+        member, = self.start_members(1)
+        proxy = self.start_proxy("--backends", f"{member.id}={member.address}", "--upstream-timeout", "3s")
+        for method in ("GET", "POST"):  # retried after the send, and checked before it
+            for attempt in range(3):
+                conn = proxy.connection()
+                conn.request(method, f"/close-after/100?{method}{attempt}", body=b"" if method == "POST" else None)
+                response = conn.getresponse()
+                self.assertEqual(response.status, 200, response.read())
+                response.read()
+                time.sleep(0.4)  # the member has closed its end by now
+                conn.request(method, f"/after-close?{method}{attempt}", body=b"x" if method == "POST" else None)
+                response = conn.getresponse()
+                body = response.read()
+                self.assertEqual(response.status, 200, body)
+                self.assertTrue(body.startswith(f"{member.id} /after-close".encode()), body)
+                conn.close()
+        requests = [e["path"] for e in member.events("request")]
+        self.assertEqual(len(requests), 12, "every request reached the member exactly once")
+        self.assertEqual(proxy.metric("ringlb_proxy_requests_total", {"member": member.id, "code_class": "2xx"}), 12)
+
     # helpers
     def wait_for_version(self, proxy, version, timeout=5):
         deadline = time.monotonic() + timeout
