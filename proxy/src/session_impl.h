@@ -217,13 +217,19 @@ Task<bool> Session<Net>::run() {
       setDeadline(fresh_ ? timeouts.requestHead : timeouts.idle);
       if constexpr (Net::kCanWaitReadable) {
         // Hot idle: keep the buffer and read speculatively; the data is often
-        // there already. The watchdog parks the session, freeing the buffer,
-        // once it has idled through a tick.
+        // there already, more so after a yield. The watchdog parks the
+        // session, freeing the buffer, once it has idled through a tick.
         if (!in_) in_ = worker_.buffers().acquire();
         inBegin_ = inEnd_ = 0;
         error_code ec;
         waiting_ = Waiting::Client;
-        const auto n = co_await client_.async_read_some(asio::buffer(in_->data(), in_->capacity()), noThrow(ec));
+        if (!fresh_ && worker_.anyInFlight()) co_await asio::post(worker_.ioc(), kUseTask);  // see anyInFlight()
+        std::size_t n = 0;
+        if (expired_ || parkRequested_) {
+          ec = asio::error::operation_aborted;  // during the yield, with no read pending to abort
+        } else {
+          n = co_await client_.async_read_some(asio::buffer(in_->data(), in_->capacity()), noThrow(ec));
+        }
         if (parkRequested_ && !expired_ && n == 0) {
           parkRequested_ = false;
           releaseInput();

@@ -75,6 +75,12 @@ class WorkerState {
   /// (interleaved A/B with wrk at 64 connections: 1.18x against 1.12x
   /// HAProxy's throughput). Alone, it sends at once: a yield costs a poll.
   bool othersInFlight() const noexcept { return totalInFlight_ > 1; }
+  /// Whether any request is in flight. A session that has just answered
+  /// then yields before it reads the client's next request: the rest of the
+  /// pass and one more poll run first, and by then the client has often sent
+  /// it (wrk at 64 connections: 2.4 recv per request instead of 2.9; CPU
+  /// per request 0.94x HAProxy's instead of 0.98x, interleaved A/B).
+  bool anyInFlight() const noexcept { return totalInFlight_ > 0; }
 
   /// The most recently pooled connection to `group`, or null. With `verify`
   /// (requests that cannot be retried) it first checks, with one
