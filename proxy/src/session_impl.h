@@ -78,26 +78,6 @@ std::size_t sendNow(Stream& stream, const Buffers3& buffers, error_code& ec) {
   return n;
 }
 
-// Reads from a stream that cannot have data yet (a request was just sent on
-// it, in this same step): waits for readiness first, then reads without
-// blocking. Asio's async_read_some would first try a recv that can only fail
-// with EAGAIN, a wasted syscall per request. Safe only because no event-loop
-// pass ran since the socket was known empty, so no readiness edge was missed.
-template <class Net>
-Task<std::size_t> readOnceReadable(typename Net::Stream& stream, asio::mutable_buffer buffer, error_code& ec) {
-  if constexpr (Net::kCanWaitReadable) {
-    for (;;) {
-      co_await stream.async_wait(Net::Stream::wait_read, noThrow(ec));
-      if (ec) co_return 0;
-      const auto n = stream.read_some(buffer, ec);
-      if (ec != asio::error::would_block && ec != asio::error::try_again) co_return n;
-      ec = {};  // a spurious wakeup: the socket is empty again, so waiting stays safe
-    }
-  } else {
-    co_return co_await stream.async_read_some(buffer, noThrow(ec));
-  }
-}
-
 }  // namespace detail
 
 template <class Net>
@@ -484,8 +464,8 @@ Task<bool> Session<Net>::serveOne() {
                                  asio::buffer(data + bodyStart, bodyEnd - bodyStart)};
     if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);  // see othersInFlight()
     const auto sent = detail::sendNow(connection->stream, first, ec);
-    // Nothing can be waiting on the connection yet: see readOnceReadable.
-    bool awaitingFirstByte = !ec && sent == detail::totalSize(first) && bodyComplete;
+    // The response cannot have arrived yet, so a recv now would only fail.
+    bool responseDue = !ec && sent == detail::totalSize(first) && bodyComplete;
     if (!ec && sent != detail::totalSize(first)) {
       waiting_ = Waiting::Upstream;
       co_await asio::async_write(connection->stream, detail::advance(first, sent), noThrow(ec));
@@ -637,9 +617,12 @@ Task<bool> Session<Net>::serveOne() {
       waiting_ = Waiting::Upstream;
       const auto readable = asio::buffer(odata + outEnd, ocapacity - outEnd);
       std::size_t n = 0;
-      if (awaitingFirstByte) {
-        awaitingFirstByte = false;
-        n = co_await detail::readOnceReadable<Net>(connection->stream, readable, ec);
+      // Under load, yield first (see othersInFlight()): by the time the rest
+      // of the pass and one more poll have run, the response has often come.
+      if (responseDue && worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
+      responseDue = false;
+      if (expired_) {
+        ec = asio::error::operation_aborted;  // during the yield, with no read pending to abort
       } else {
         n = co_await connection->stream.async_read_some(readable, noThrow(ec));
       }
