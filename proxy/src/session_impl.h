@@ -205,8 +205,8 @@ Task<bool> Session<Net>::run() {
         waiting_ = Waiting::Client;
         if (!fresh_ && worker_.anyInFlight()) co_await asio::post(worker_.ioc(), kUseTask);  // see anyInFlight()
         std::size_t n = 0;
-        if (expired_ || parkRequested_) {
-          ec = asio::error::operation_aborted;  // during the yield, with no read pending to abort
+        if (interruptedWhileYielding()) {
+          ec = asio::error::operation_aborted;
         } else {
           n = co_await client_.async_read_some(asio::buffer(in_->data(), in_->capacity()), noThrow(ec));
         }
@@ -621,8 +621,8 @@ Task<bool> Session<Net>::serveOne() {
       // of the pass and one more poll have run, the response has often come.
       if (responseDue && worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
       responseDue = false;
-      if (expired_) {
-        ec = asio::error::operation_aborted;  // during the yield, with no read pending to abort
+      if (interruptedWhileYielding()) {
+        ec = asio::error::operation_aborted;
       } else {
         n = co_await connection->stream.async_read_some(readable, noThrow(ec));
       }

@@ -72,6 +72,10 @@ class Session {
   void setDeadline(std::chrono::milliseconds timeout) noexcept;
   void clearDeadline() noexcept { deadline_ = 0; }
   void checkExpired(error_code& ec) const noexcept;
+  /// After a yield before a read: the watchdog expired the session or asked
+  /// it to park meanwhile and, with no read pending, had nothing to abort.
+  /// The caller then skips its read.
+  bool interruptedWhileYielding() const noexcept { return expired_ || parkRequested_; }
   void releaseInput() noexcept;
   std::string_view clientIp() const noexcept { return {clientIp_.data(), clientIpLength_}; }
 
