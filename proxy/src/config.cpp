@@ -183,6 +183,9 @@ std::vector<Setting> buildSettings() {
   s.push_back(durationSetting("timeouts.upstreamIdle", "--upstream-idle-timeout",
                               "pooled upstream connections idle this long are closed (default 30s)",
                               [](ProxyConfig& c) -> Millis& { return c.timeouts.upstreamIdle; }));
+  s.push_back(durationSetting("timeouts.tunnel", "--tunnel-timeout",
+                              "an upgraded (WebSocket) connection with no traffic either way is closed after this (default 1h)",
+                              [](ProxyConfig& c) -> Millis& { return c.timeouts.tunnel; }));
   s.push_back(durationSetting("timeouts.drain", "--drain-timeout",
                               "on SIGTERM, time allowed for in-flight requests before exiting (default 15s)",
                               [](ProxyConfig& c) -> Millis& { return c.timeouts.drain; }));

@@ -1,5 +1,6 @@
 #include "ringlb/proxy/head_parser.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -131,6 +132,33 @@ bool forEachToken(std::string_view value, Visit&& visit) {
     value.remove_prefix(comma + 1);
   }
   return any;
+}
+
+// Whether a comma list of protocols (`name[/version]`, RFC 9110 §7.8) offers `name`.
+bool offersProtocol(std::string_view value, std::string_view name) noexcept {
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    const auto element = trimOws(value.substr(0, comma));
+    if (equalsIgnoreCase(element.substr(0, element.find('/')), name)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// The index of the only Upgrade field, or -1 when there is none or several.
+std::int16_t soleUpgradeField(std::span<const HeaderField> fields) noexcept {
+  std::int16_t found = -1;
+  for (std::size_t f = 0; f < fields.size(); ++f) {
+    if (static_cast<FieldKind>(fields[f].kind) != FieldKind::Upgrade) continue;
+    if (found >= 0) return -1;
+    found = static_cast<std::int16_t>(f);
+  }
+  return found;
+}
+
+bool listsToken(std::span<const std::string_view> tokens, std::string_view token) noexcept {
+  return std::any_of(tokens.begin(), tokens.end(), [&](std::string_view t) { return equalsIgnoreCase(t, token); });
 }
 
 Method parseMethod(std::string_view m) noexcept {
@@ -427,6 +455,12 @@ HttpError parseRequestHead(std::string_view head, const HeadLimits& limits, Fiel
     out.contentLength = framing.length;
   }
   if (out.framing == BodyFraming::None) out.expectContinue = false;
+  if (const auto upgrade = soleUpgradeField(out.fields); upgrade >= 0 && out.versionMinor == 1 &&
+                                                          out.framing == BodyFraming::None &&
+                                                          listsToken(out.connectionTokens, "upgrade")) {
+    const auto value = fieldValue(head, out.fields[upgrade]);
+    if (!value.empty() && !offersProtocol(value, "h2c")) out.upgrade = upgrade;
+  }
   return {};
 }
 
@@ -461,6 +495,9 @@ HttpError parseResponseHead(std::string_view head, const HeadLimits& limits, Met
   if (framing.error) return framing.error;
   out.connectionTokens = storage.connectionTokens.first(framing.tokens);
   out.keepAlive = out.versionMinor == 1 ? !framing.close : (framing.keepAliveToken && !framing.close);
+  for (std::size_t f = 0; f < out.fields.size() && out.upgrade < 0; ++f) {
+    if (static_cast<FieldKind>(out.fields[f].kind) == FieldKind::Upgrade) out.upgrade = static_cast<std::int16_t>(f);
+  }
 
   const bool bodyless = requestMethod == Method::Head || out.status < 200 || out.status == 204 || out.status == 304;
   if (bodyless) {

@@ -130,13 +130,19 @@ Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, cons
     if (char* id = out.reserve(36)) formatRequestId(context.requestIdHigh, context.requestIdLow, id);
     out << "\r\n";
   }
-  if (parsed.versionMinor == 0) out << "Connection: keep-alive\r\n";
+  if (parsed.upgrade >= 0) {
+    out << "Connection: upgrade\r\n";
+  } else if (parsed.versionMinor == 0) {
+    out << "Connection: keep-alive\r\n";
+  }
   out << "\r\n";
   if (out.overflow()) return {};
 
   const auto tokens = parsed.connectionTokens;
+  const HeaderField* const upgrade = parsed.upgrade >= 0 ? &parsed.fields[parsed.upgrade] : nullptr;
   const std::uint32_t length = compact(head, parsed.requestLineLength, parsed.fields, [&](const HeaderField& field) {
     const auto kind = static_cast<FieldKind>(field.kind);
+    if (&field == upgrade) return false;  // the member may switch protocols
     switch (kind) {
       case FieldKind::Expect:  // answered by the proxy itself
       case FieldKind::XForwardedFor:
@@ -160,7 +166,10 @@ Rewrite rewriteResponseHead(std::span<char> head, const ResponseHead& parsed, st
   appendValues(out, text, parsed.fields, FieldKind::Via, any);
   if (any) out << ", ";
   out << (parsed.versionMinor == 1 ? "1.1 " : "1.0 ") << viaName << "\r\n";
-  if (closeClient) {
+  const bool switching = parsed.status == 101;
+  if (switching) {
+    out << "Connection: upgrade\r\n";
+  } else if (closeClient) {
     out << "Connection: close\r\n";
   } else if (clientVersionMinor == 0) {
     out << "Connection: keep-alive\r\n";
@@ -170,6 +179,7 @@ Rewrite rewriteResponseHead(std::span<char> head, const ResponseHead& parsed, st
   const auto tokens = parsed.connectionTokens;
   const std::uint32_t length = compact(head, parsed.statusLineLength, parsed.fields, [&](const HeaderField& field) {
     const auto kind = static_cast<FieldKind>(field.kind);
+    if (switching && kind == FieldKind::Upgrade) return false;  // names the protocol switched to
     return kind == FieldKind::Via || isHopByHop(kind, fieldName(text, field), tokens);
   });
   return {length, static_cast<std::uint32_t>(out.size())};

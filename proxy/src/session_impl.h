@@ -114,12 +114,9 @@ template <class Net>
 void Session<Net>::expire() noexcept {
   deadline_ = 0;
   expired_ = true;
-  // Abort only the stream with the pending operation; the other one may still carry a reply.
-  if (waiting_ == Waiting::Client) {
-    Net::abort(client_);
-  } else if (waiting_ == Waiting::Upstream && upstream_ != nullptr) {
-    Net::abort(*upstream_);
-  }
+  // Abort only the stream with the pending operation (both in a tunnel); the other one may still carry a reply.
+  if (waiting_ != Waiting::Upstream) Net::abort(client_);
+  if (waiting_ != Waiting::Client && upstream_ != nullptr) Net::abort(*upstream_);
 }
 
 template <class Net>
@@ -262,6 +259,58 @@ Task<void> Session<Net>::lingerClose() {
 }
 
 template <class Net>
+Task<void> Session<Net>::tunnel(Stream& upstream, IoBuffer& fromMember) {
+  // Member to client in a second coroutine, client to member in this one;
+  // the timer only wakes this one when the other finishes last.
+  waiting_ = Waiting::Tunnel;
+  tunnelBroken_ = false;
+  setDeadline(worker_.config().timeouts.tunnel);
+  bool otherDone = false;
+  SteadyTimer otherFinished(worker_.ioc(), SteadyTimer::time_point::max());
+  asio::co_spawn(worker_.ioc(), pump(upstream, client_, fromMember, 0, 0), [&](std::exception_ptr error) {
+    logSessionFailure(error);
+    otherDone = true;
+    otherFinished.cancel();
+  });
+  // Bytes the client sent after its request already belong to the new protocol.
+  co_await pump(client_, upstream, *in_, inBegin_, inEnd_);
+  inBegin_ = inEnd_ = 0;
+  if (!otherDone) {
+    error_code ignored;
+    co_await otherFinished.async_wait(noThrow(ignored));
+  }
+}
+
+template <class Net>
+Task<void> Session<Net>::pump(Stream& from, Stream& to, IoBuffer& buffer, std::uint32_t begin, std::uint32_t end) {
+  const auto timeout = worker_.config().timeouts.tunnel;
+  error_code ec;
+  while (!tunnelBroken_) {
+    if (begin != end) {
+      co_await asio::async_write(to, asio::buffer(buffer.data() + begin, end - begin), noThrow(ec));
+      checkExpired(ec);
+      if (ec || tunnelBroken_) break;
+      setDeadline(timeout);
+    }
+    const auto n = co_await from.async_read_some(asio::buffer(buffer.data(), buffer.capacity()), noThrow(ec));
+    checkExpired(ec);
+    if (ec == asio::error::eof && !tunnelBroken_) {
+      Net::shutdownSend(to);  // pass the half-close on; the other direction goes on
+      co_return;
+    }
+    if (ec) break;
+    setDeadline(timeout);
+    begin = 0;
+    end = static_cast<std::uint32_t>(n);
+  }
+  if (!tunnelBroken_) {
+    tunnelBroken_ = true;
+    Net::abort(from);
+    Net::abort(to);
+  }
+}
+
+template <class Net>
 Task<bool> Session<Net>::writeLocal(HttpError error, bool keepAlive, std::uint8_t /*versionMinor*/, MemberStats* stats) {
   std::array<char, 384> head{};
   const auto phrase = reasonPhrase(error.status);
@@ -369,6 +418,7 @@ Task<bool> Session<Net>::serveOne() {
   if (bodyComplete) inBegin_ = bodyEnd;
   const Method method = request.method;
   const std::uint8_t versionMinor = request.versionMinor;
+  const bool upgradeRequested = request.upgrade >= 0;
   const bool clientKeepAlive = request.keepAlive && !worker_.draining();
 
   // ---- route
@@ -569,11 +619,18 @@ Task<bool> Session<Net>::serveOne() {
           protocolError = error;
           break;
         }
-        if (response.status < 200) {
-          if (response.status == 101) {
-            protocolError = {502, "unexpected 101 Switching Protocols from the member"};
+        if (response.status == 101) {
+          if (!upgradeRequested || response.upgrade < 0) {
+            protocolError = {502, upgradeRequested ? "101 Switching Protocols without Upgrade from the member"
+                                                   : "unexpected 101 Switching Protocols from the member"};
             break;
           }
+          responseStart = skipped;
+          responseLength = length;
+          haveResponse = true;  // what follows the head belongs to the new protocol
+          break;
+        }
+        if (response.status < 200) {
           std::memmove(odata, odata + skipped + length, outEnd - skipped - length);
           outEnd -= skipped + length;
           responseScanner.reset();
@@ -691,7 +748,11 @@ Task<bool> Session<Net>::serveOne() {
   switch (framing) {
     case BodyFraming::None:
       done = true;
-      extraBytes = available > 0;
+      if (status == 101) {
+        take = available;  // the member's first bytes in the new protocol
+      } else {
+        extraBytes = available > 0;
+      }
       break;
     case BodyFraming::Length:
       take = static_cast<std::uint32_t>(std::min<std::uint64_t>(response.contentLength, available));
@@ -735,6 +796,21 @@ Task<bool> Session<Net>::serveOne() {
   }
   checkExpired(ec);
   if (ec) co_return false;
+  const auto account = [&] {
+    const auto duration = monotonicNanos() - requestStart_;
+    stats->countResponse(status, duration);
+    if (config.log.access) {
+      logAccess(AccessRecord{clientIp(), std::string_view(head, request.methodLength),
+                             std::string_view(head + request.target, request.targetLength), status, stats->id, duration,
+                             {}});
+    }
+  };
+  if (status == 101) {
+    account();  // the exchange ends with the switch; the tunnel is not a request
+    co_await tunnel(connection->stream, *out.buffer);
+    upstream_ = nullptr;
+    co_return false;
+  }
   while (!done) {
     setDeadline(config.timeouts.idle);
     waiting_ = Waiting::Upstream;
@@ -777,12 +853,7 @@ Task<bool> Session<Net>::serveOne() {
     worker_.putIdle(*group, std::move(connection));
   }
   connection.reset();
-  const auto duration = monotonicNanos() - requestStart_;
-  stats->countResponse(status, duration);
-  if (config.log.access) {
-    logAccess(AccessRecord{clientIp(), std::string_view(head, request.methodLength),
-                           std::string_view(head + request.target, request.targetLength), status, stats->id, duration, {}});
-  }
+  account();
   co_return !closeClient;
 }
 

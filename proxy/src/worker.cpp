@@ -20,7 +20,7 @@ using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>
 // The watchdog runs often enough for the shortest timeout to be honoured within a quarter of it.
 std::chrono::milliseconds tickInterval(const ProxyConfig& config) {
   const auto& t = config.timeouts;
-  auto shortest = std::min({t.requestHead, t.idle, t.upstreamConnect, t.upstreamResponse, t.upstreamIdle});
+  auto shortest = std::min({t.requestHead, t.idle, t.upstreamConnect, t.upstreamResponse, t.upstreamIdle, t.tunnel});
   return std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(100));
 }
 

@@ -10,10 +10,17 @@ reached it. Paths with meaning:
   /close-after/MS  answers, keeps the connection open, then closes it once it
                  has been idle MS milliseconds (a keep-alive timeout), without
                  saying so in the response
+  /upgrade/...   with an Upgrade header: answers 101 and switches to a line
+                 echo ("<id>: <line>" for each line); when the peer half-closes,
+                 sends "bye <id>" and closes. With a Sec-WebSocket-Key, a
+                 WebSocket (RFC 6455) echo instead: each text message comes
+                 back as "<id>: <message>", and a close is answered
 Request bodies (Content-Length or chunked) are read in pieces and counted,
 never held whole; the answer reports the count.
 """
 import argparse
+import base64
+import hashlib
 import json
 import socket
 import socketserver
@@ -72,6 +79,12 @@ class Handler(BaseHTTPRequestHandler):
         self.record(event="request", method=self.command, path=self.path, version=self.request_version,
                     headers={k: v for k, v in self.headers.items()}, body=received)
         parts = self.path.split("/")
+        if len(parts) >= 2 and parts[1] == "upgrade" and self.headers.get("Upgrade"):
+            if self.headers.get("Sec-WebSocket-Key"):
+                self.websocket_echo()
+            else:
+                self.switch_to_echo()
+            return
         status = 200
         if len(parts) >= 3 and parts[1] == "slow":
             time.sleep(int(parts[2]) / 1000)
@@ -101,6 +114,62 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def switch_to_echo(self):
+        self.send_response(101)
+        self.send_header("Upgrade", self.headers["Upgrade"])
+        self.send_header("Connection", "Upgrade")
+        self.send_header("X-Served-By", self.server.member_id)
+        self.end_headers()
+        self.wfile.flush()
+        while True:
+            line = self.rfile.readline()
+            if not line.endswith(b"\n"):
+                break
+            self.record(event="tunnel", line=line.decode().rstrip("\n"))
+            self.wfile.write(f"{self.server.member_id}: ".encode() + line)
+            self.wfile.flush()
+        self.wfile.write(f"bye {self.server.member_id}\n".encode())
+        self.wfile.flush()
+        self.close_connection = True
+
+    def websocket_echo(self):
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+        self.send_header("X-Served-By", self.server.member_id)
+        self.end_headers()
+        self.wfile.flush()
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                break
+            opcode, length = head[0] & 0x0F, head[1] & 0x7F
+            if length >= 126:
+                length = int.from_bytes(self.rfile.read(2 if length == 126 else 8), "big")
+            mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(length)))
+            if opcode == 0x8:  # close: answer it, then end the connection
+                self.send_frame(0x8, payload[:2])
+                break
+            if opcode == 0x9:
+                self.send_frame(0xA, payload)
+            elif opcode == 0x1:
+                self.record(event="websocket", message=payload.decode())
+                self.send_frame(0x1, f"{self.server.member_id}: ".encode() + payload)
+        self.close_connection = True
+
+    def send_frame(self, opcode, payload):
+        if len(payload) < 126:
+            head = bytes([0x80 | opcode, len(payload)])
+        elif len(payload) < 65536:
+            head = bytes([0x80 | opcode, 126]) + len(payload).to_bytes(2, "big")
+        else:
+            head = bytes([0x80 | opcode, 127]) + len(payload).to_bytes(8, "big")
+        self.wfile.write(head + payload)
+        self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = answer
 

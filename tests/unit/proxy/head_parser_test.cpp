@@ -87,6 +87,25 @@ TEST_F(RequestParse, ExpectContinueOnlyMattersWithABody) {
   EXPECT_EQ(parse("POST / HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\n\r\n").status, 417);
 }
 
+TEST_F(RequestParse, OnlyABodilessHttp11RequestThatListsUpgradeInConnectionMaySwitch) {
+  ASSERT_FALSE(parse("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n"));
+  ASSERT_GE(request_.upgrade, 0);
+  EXPECT_EQ(field(static_cast<std::size_t>(request_.upgrade)), "websocket");
+  const char* notSwitching[] = {
+      "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n",                                  // not in Connection
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n\r\n",                                  // no Upgrade field
+      "GET /ws HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",                         // HTTP/1.0
+      "POST /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\n",  // a body
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAA\r\n\r\n",
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: foo/2, H2C\r\n\r\n",            // offers h2c
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: foo\r\n\r\n",  // two fields
+  };
+  for (const char* text : notSwitching) {
+    ASSERT_FALSE(parse(text)) << text;
+    EXPECT_EQ(request_.upgrade, -1) << text;
+  }
+}
+
 TEST_F(RequestParse, AcceptsAbsoluteAndAsteriskForms) {
   ASSERT_FALSE(parse("GET http://h:8/x?y HTTP/1.1\r\nHost: h:8\r\n\r\n"));
   EXPECT_TRUE(request_.absoluteForm);
@@ -211,6 +230,16 @@ TEST_F(ResponseParse, ReadsStatusAndFraming) {
   EXPECT_EQ(response_.framing, BodyFraming::None);
   ASSERT_FALSE(parseResponse("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"));
   EXPECT_FALSE(response_.keepAlive);
+}
+
+TEST_F(ResponseParse, A101HasNoBodyAndNamesItsProtocol) {
+  ASSERT_FALSE(parseResponse("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
+  EXPECT_EQ(response_.status, 101);
+  EXPECT_EQ(response_.framing, BodyFraming::None);
+  ASSERT_GE(response_.upgrade, 0);
+  EXPECT_EQ(fieldValue(head_, response_.fields[static_cast<std::size_t>(response_.upgrade)]), "websocket");
+  ASSERT_FALSE(parseResponse("HTTP/1.1 101 Switching Protocols\r\n\r\n"));
+  EXPECT_EQ(response_.upgrade, -1);
 }
 
 TEST_F(ResponseParse, RefusesInvalidFraming) {

@@ -102,6 +102,22 @@ TEST_F(Rewriting, ResponsesLoseHopByHopFieldsAndGetVia) {
   EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 inner, 1.1 ringlb\r\nConnection: close\r\n\r\n");
 }
 
+TEST_F(Rewriting, AnUpgradeRequestAndIts101KeepUpgradeAndSayConnectionUpgrade) {
+  auto out = rewriteRequest(
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade, X-Hop\r\nUpgrade: websocket\r\nX-Hop: 1\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Request-Id: r\r\n\r\n");
+  EXPECT_EQ(out,
+            "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "X-Request-Id: r\r\nX-Forwarded-For: 127.0.0.9\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n"
+            "Via: 1.1 ringlb\r\nConnection: upgrade\r\n\r\n");
+  out = rewriteResponse(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n", 1,
+      true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\nVia: 1.1 ringlb\r\n"
+            "Connection: upgrade\r\n\r\n");
+}
+
 TEST(RequestId, IsAVersion4Uuid) {
   char id[36];
   formatRequestId(0x0123456789abcdefULL, 0xfedcba9876543210ULL, id);

@@ -111,11 +111,30 @@ class SessionTest : public ::testing::Test {
         co_return;
       }
       // "...<then-close>": write, then close (a body delimited by the end of the connection).
+      // "...<echo>": write (a 101), then send back the next bytes that come in the new protocol, and close.
+      // "...<hold>": write, then keep the connection open until the proxy closes it.
       const bool thenClose = response.ends_with("<then-close>");
-      const auto bytes = thenClose ? response.substr(0, response.size() - 12) : response;
+      const bool echo = response.ends_with("<echo>");
+      const bool hold = response.ends_with("<hold>");
+      const auto bytes = response.substr(0, response.size() - (thenClose ? 12 : echo ? 6 : hold ? 6 : 0));
       error_code ec;
       co_await asio::async_write(remote, asio::buffer(bytes), noThrow(ec));
       if (ec) co_return;
+      if (echo) {
+        if (buffer.empty()) {
+          const auto n = co_await remote.async_read_some(asio::buffer(chunk), noThrow(ec));
+          if (ec) co_return;
+          buffer.assign(chunk, n);
+        }
+        tunneled[member] += buffer;
+        co_await asio::async_write(remote, asio::buffer(buffer), noThrow(ec));
+        remote.close();
+        co_return;
+      }
+      if (hold) {
+        while (!ec) co_await remote.async_read_some(asio::buffer(chunk), noThrow(ec));
+        co_return;
+      }
       if (thenClose) {
         remote.close();
         co_return;
@@ -184,6 +203,7 @@ class SessionTest : public ::testing::Test {
   std::uint64_t version = 0;
   std::map<std::string, Script> scripts;
   std::map<std::string, std::vector<std::string>> received;
+  std::map<std::string, std::string> tunneled;  // bytes a member got after switching protocols
   std::map<std::string, int> connects;
   std::set<std::string> refuse;
   bool echoPaths = false;
@@ -467,6 +487,68 @@ TEST_F(SessionTest, PassiveHealthEjectsAMemberAfterConsecutiveFailures) {
   const auto reply = exchange("GET /eject HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(reply.substr(reply.size() - 1), chain[1]);
   EXPECT_EQ(connects.count(chain[0]), 0u);  // skipped without a connect attempt
+}
+
+constexpr std::string_view kUpgradeRequest =
+    "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n";
+constexpr std::string_view kSwitching = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+constexpr std::string_view kSwitchingForwarded =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nVia: 1.1 ringlb\r\nConnection: upgrade\r\n\r\n";
+
+TEST_F(SessionTest, A101TurnsTheConnectionIntoATunnelToTheOwner) {
+  const auto owner = order("/ws")[0];
+  scripts[owner].responses = {std::string(kSwitching) + "hello<echo>"};
+  // The client's first bytes in the new protocol come right behind its request.
+  const auto reply = exchange(std::string(kUpgradeRequest) + "ping");
+  EXPECT_EQ(reply, std::string(kSwitchingForwarded) + "hello" + "ping");
+  ASSERT_EQ(received[owner].size(), 1u);
+  EXPECT_NE(received[owner][0].find("\r\nUpgrade: websocket\r\n"), std::string::npos) << received[owner][0];
+  EXPECT_NE(received[owner][0].find("\r\nConnection: upgrade\r\n"), std::string::npos) << received[owner][0];
+  EXPECT_EQ(tunneled[owner], "ping");
+  EXPECT_EQ(counter(owner, 1), 1u);  // counted once, as a 1xx
+}
+
+TEST_F(SessionTest, AnUpgradeTheMemberDeclinesIsAnOrdinaryExchange) {
+  const auto owner = order("/ws")[0];
+  const auto reply = exchange(std::string(kUpgradeRequest) + std::string(kUpgradeRequest));
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner;
+  EXPECT_EQ(reply, ok + ok);
+  EXPECT_EQ(received[owner].size(), 2u);
+}
+
+TEST_F(SessionTest, A101WithoutUpgradeIs502) {
+  const auto owner = order("/ws")[0];
+  scripts[owner].responses = {"HTTP/1.1 101 Switching Protocols\r\n\r\n"};
+  const auto reply = exchange(std::string(kUpgradeRequest));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0), 0u) << reply;
+}
+
+TEST_F(SessionTest, AnIdleTunnelIsClosedAfterTheTunnelTimeout) {
+  config.timeouts.tunnel = std::chrono::seconds(1);
+  const auto owner = order("/ws")[0];
+  scripts[owner].responses = {std::string(kSwitching) + "<hold>"};
+  const auto reply = exchange(std::string(kUpgradeRequest), nullptr, [](asio::io_context& ioc, WorkerState<TestNet>& state) {
+    auto timer = std::make_shared<SteadyTimer>(ioc);
+    timer->expires_after(std::chrono::milliseconds(20));
+    timer->async_wait([timer, &state](error_code) { state.tick(coarseNanos() + 3'600'000'000'000LL); });
+  });
+  EXPECT_EQ(reply, kSwitchingForwarded);  // and the run ended: both streams were closed
+}
+
+// Every operation of a tunnelled exchange fails in turn; each run ends cleanly.
+TEST_F(SessionTest, EveryFailurePointOfATunnelEndsCleanly) {
+  const auto owner = order("/ws")[0];
+  bool succeeded = false;
+  std::size_t runs = 0;
+  for (std::size_t n = 0; n < 200 && !succeeded; ++n, ++runs) {
+    test::fail_count fc(n);
+    tunneled.clear();
+    scripts[owner].responses = {std::string(kSwitching) + "hello<echo>"};
+    const auto reply = exchange(std::string(kUpgradeRequest) + "ping", &fc);
+    succeeded = reply == std::string(kSwitchingForwarded) + "hello" + "ping";
+  }
+  EXPECT_TRUE(succeeded);
+  EXPECT_GT(runs, 4u);
 }
 
 // Every operation of the exchange fails in turn; each run must end cleanly

@@ -62,6 +62,7 @@ struct ProxyConfig {
     Millis upstreamConnect{2'000};
     Millis upstreamResponse{15'000};
     Millis upstreamIdle{30'000};
+    Millis tunnel{3'600'000};  // an upgraded (WebSocket) connection with no traffic either way
     Millis drain{15'000};
   } timeouts;
 

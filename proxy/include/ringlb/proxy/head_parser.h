@@ -58,6 +58,7 @@ struct RequestHead {
   bool absoluteForm = false;
   std::int16_t host = -1;        // field index or -1
   std::int16_t xRequestId = -1;  // field index or -1
+  std::int16_t upgrade = -1;     // index of the Upgrade field of a request the member may switch (see parseRequestHead), or -1
   std::span<HeaderField> fields;
   std::span<std::string_view> connectionTokens;  // names listed in Connection (other than close/keep-alive)
 };
@@ -71,6 +72,7 @@ struct ResponseHead {
   BodyFraming framing = BodyFraming::None;
   std::uint64_t contentLength = 0;
   bool keepAlive = true;  // the upstream allows reusing the connection
+  std::int16_t upgrade = -1;  // index of the first Upgrade field, or -1
   std::span<HeaderField> fields;
   std::span<std::string_view> connectionTokens;
 };
@@ -85,6 +87,10 @@ struct FieldStorage {
 /// strictly: request-smuggling shapes (Transfer-Encoding with Content-Length,
 /// duplicate Content-Length, obs-fold, whitespace before a colon, bare CR,
 /// control bytes) are errors. Returns an HttpError with status 0 on success.
+/// A request may switch protocols (`upgrade` is set) when it is HTTP/1.1,
+/// has no body, carries one Upgrade field that does not offer h2c (the proxy
+/// speaks HTTP/1.1 to members) and lists `upgrade` in Connection; any other
+/// Upgrade is dropped as hop-by-hop.
 HttpError parseRequestHead(std::string_view head, const HeadLimits& limits, FieldStorage storage,
                            RequestHead& out) noexcept;
 

@@ -30,7 +30,9 @@ struct Rewrite {
 /// Host or the framing fields), drops client-supplied X-Forwarded-Proto/Host,
 /// folds X-Forwarded-For and Via into single fields with the proxy's entry
 /// appended, adds X-Request-Id when missing, and for HTTP/1.0 asks the
-/// upstream to keep the connection alive. `head` is the parsed head's bytes;
+/// upstream to keep the connection alive. A request that may switch
+/// protocols (`parsed.upgrade`) keeps its Upgrade field and says
+/// `Connection: upgrade`. `head` is the parsed head's bytes;
 /// the field index in `parsed` is invalid afterwards. Allocates nothing.
 Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, const RequestRewriteContext& context,
                            std::span<char> extra) noexcept;
@@ -38,7 +40,8 @@ Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, cons
 /// Edits a response head for the client: drops hop-by-hop fields, appends
 /// the proxy to Via and sets the client connection's persistence:
 /// `Connection: close` when `closeClient`, `Connection: keep-alive` for a
-/// persistent HTTP/1.0 client.
+/// persistent HTTP/1.0 client. A 101 keeps its Upgrade field and says
+/// `Connection: upgrade`.
 Rewrite rewriteResponseHead(std::span<char> head, const ResponseHead& parsed, std::uint8_t clientVersionMinor,
                             bool closeClient, std::string_view viaName, std::span<char> extra) noexcept;
 

@@ -22,6 +22,11 @@ class WorkerState;
 /// served in order (pipelined requests wait in the socket, so pipelining is
 /// capped at one buffer). Between requests the session holds no buffer.
 ///
+/// A request that may switch protocols (WebSocket) and gets a 101 from its
+/// member turns the connection into a tunnel to that member: bytes flow both
+/// ways until both sides have closed, either fails, or no byte moved for the
+/// tunnel timeout.
+///
 /// A connection idle for a couple of watchdog ticks is parked: its coroutine
 /// ends and a plain readiness wait holding only the session object takes its
 /// place, so an idle keep-alive connection costs the session, its socket and
@@ -62,13 +67,15 @@ class Session {
 
  private:
   enum class Phase : std::uint8_t { Idle, Active, Closed };
-  enum class Waiting : std::uint8_t { Client, Upstream };
+  enum class Waiting : std::uint8_t { Client, Upstream, Tunnel };  // Tunnel: both streams
 
   static Task<void> serve(std::unique_ptr<Session> session);
   static void park(std::unique_ptr<Session> session);
   Task<bool> serveOne();
   Task<bool> writeLocal(HttpError error, bool keepAlive, std::uint8_t versionMinor, MemberStats* stats = nullptr);
   Task<void> lingerClose();
+  Task<void> tunnel(Stream& upstream, IoBuffer& fromMember);
+  Task<void> pump(Stream& from, Stream& to, IoBuffer& buffer, std::uint32_t begin, std::uint32_t end);
   void setDeadline(std::chrono::milliseconds timeout) noexcept;
   void clearDeadline() noexcept { deadline_ = 0; }
   void checkExpired(error_code& ec) const noexcept;
@@ -93,6 +100,7 @@ class Session {
   bool fresh_ = true;    // no request yet: the head timeout applies to the first wait
   bool parkRequested_ = false;
   bool parked_ = false;
+  bool tunnelBroken_ = false;  // one direction of a tunnel failed: both end
   std::uint64_t idleTick_ = 0;  // watchdog tick at which the current idle wait began
   std::int64_t requestStart_ = 0;
   std::uint8_t clientIpLength_ = 0;
