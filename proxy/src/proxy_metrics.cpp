@@ -152,6 +152,9 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   }
   auto active = family("ringlb_proxy_active_connections", "Open downstream connections", MetricType::Gauge);
   active.metric.push_back(gauge(static_cast<double>(activeConnections.load(std::memory_order_relaxed))));
+  auto tunnels = family("ringlb_proxy_active_tunnels", "Downstream connections switched to another protocol (WebSocket)",
+                        MetricType::Gauge);
+  tunnels.metric.push_back(gauge(static_cast<double>(activeTunnels.load(std::memory_order_relaxed))));
   auto rejected = family("ringlb_proxy_rejected_connections_total", "Connections closed at accept because of --max-connections",
                          MetricType::Counter);
   rejected.metric.push_back(counter(static_cast<double>(rejectedConnections.load(std::memory_order_relaxed))));
@@ -165,7 +168,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
 
   return {std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills),
           std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
-          std::move(active),   std::move(rejected), std::move(staleness), std::move(updates)};
+          std::move(active),   std::move(tunnels),  std::move(rejected), std::move(staleness), std::move(updates)};
 }
 
 }  // namespace ringlb::proxy

@@ -264,6 +264,12 @@ Task<void> Session<Net>::tunnel(Stream& upstream, IoBuffer& fromMember) {
   // the timer only wakes this one when the other finishes last.
   waiting_ = Waiting::Tunnel;
   tunnelBroken_ = false;
+  auto& active = worker_.metrics().activeTunnels;
+  active.fetch_add(1, std::memory_order_relaxed);
+  const struct Counted {
+    std::atomic<std::int64_t>& gauge;
+    ~Counted() { gauge.fetch_sub(1, std::memory_order_relaxed); }
+  } counted{active};
   setDeadline(worker_.config().timeouts.tunnel);
   bool otherDone = false;
   SteadyTimer otherFinished(worker_.ioc(), SteadyTimer::time_point::max());

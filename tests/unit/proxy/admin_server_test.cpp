@@ -88,7 +88,7 @@ TEST_F(Admin, MetricsUseTheContractNames) {
                            "ringlb_proxy_request_duration_seconds_bucket", "ringlb_proxy_upstream_errors_total",
                            "ringlb_proxy_retries_total", "ringlb_proxy_bounded_load_spills_total",
                            "ringlb_proxy_ejections_total", "ringlb_proxy_member_ejected", "ringlb_proxy_member_ready",
-                           "ringlb_proxy_member_keyspace_share", "ringlb_proxy_active_connections",
+                           "ringlb_proxy_member_keyspace_share", "ringlb_proxy_active_connections", "ringlb_proxy_active_tunnels 0",
                            "ringlb_proxy_ring_version 7", "ringlb_proxy_ring_staleness_seconds",
                            "ringlb_proxy_ring_updates_total{result=\"applied\"} 1"}) {
     EXPECT_NE(text.find(name), std::string::npos) << name;

@@ -69,6 +69,7 @@ class ProxyMetrics final : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   std::atomic<std::int64_t> activeConnections{0};
+  std::atomic<std::int64_t> activeTunnels{0};  // connections switched to another protocol (WebSocket)
   std::atomic<std::uint64_t> rejectedConnections{0};
 
  private:
