@@ -476,6 +476,7 @@ Task<bool> Session<Net>::serveOne() {
   std::uint32_t responseLength = 0;
   std::uint32_t outEnd = 0;
   bool replayable = true;  // the whole request is still in the buffer
+  bool earlyResponse = false;  // the member stopped taking the body; its answer may have come first
   bool haveResponse = false;
   bool staleRetried = false;
   HttpError bodyError;
@@ -585,15 +586,19 @@ Task<bool> Session<Net>::serveOne() {
           break;
         }
       }
-      if (!bodyComplete) {
+      // A member may answer before it has taken the whole body (a 413, a 401) and close: its
+      // answer is still readable after the reset, so it is read as usual and relayed, and the
+      // client connection closes after it.
+      earlyResponse = upstreamFailed && ec != asio::error::timed_out;
+      if (!bodyComplete && !earlyResponse) {
         upstream_ = nullptr;
         connection.reset();
         if (bodyError) {
           co_await writeLocal(bodyError, false, versionMinor);
         } else if (upstreamFailed) {
-          stats->upstreamErrors[errorIndex(UpstreamError::Reset)].add();
+          stats->upstreamErrors[errorIndex(UpstreamError::Timeout)].add();
           group->health->recordFailure(coarseNanos(), worker_.ejection());
-          co_await writeLocal({502, "the member failed while receiving the request body"}, false, versionMinor, stats);
+          co_await writeLocal({504, "sending the request body to the member timed out"}, false, versionMinor, stats);
         } else if (ec == asio::error::timed_out) {
           co_await writeLocal({408, "request body not received in time"}, false, versionMinor);
         }
@@ -714,7 +719,8 @@ Task<bool> Session<Net>::serveOne() {
         continue;
       }
       stats->upstreamErrors[errorIndex(UpstreamError::Reset)].add();
-      failure = {502, "the member closed the connection without a response"};
+      failure = {502, earlyResponse ? std::string_view("the member failed while receiving the request body")
+                                    : std::string_view("the member closed the connection without a response")};
     }
     group->health->recordFailure(coarseNanos(), worker_.ejection());
     if (idempotent && replayable) continue;
@@ -736,7 +742,9 @@ Task<bool> Session<Net>::serveOne() {
   }
   char* const odata = out.buffer->data();
   const auto ocapacity = static_cast<std::uint32_t>(out.buffer->capacity());
-  const bool closeClient = !clientKeepAlive || response.framing == BodyFraming::UntilClose || worker_.draining();
+  const bool closeClient =
+      !clientKeepAlive || !bodyComplete || response.framing == BodyFraming::UntilClose || worker_.draining();
+  if (!bodyComplete) linger_ = true;  // the client may still be sending the body the member refused
   char* const responseHead = odata + responseStart;
   const auto framing = response.framing;
   const bool upstreamKeepAlive = response.keepAlive;
@@ -855,7 +863,7 @@ Task<bool> Session<Net>::serveOne() {
   }
 
   upstream_ = nullptr;
-  if (upstreamKeepAlive && !extraBytes && framing != BodyFraming::UntilClose) {
+  if (upstreamKeepAlive && !extraBytes && framing != BodyFraming::UntilClose && !earlyResponse) {
     worker_.putIdle(*group, std::move(connection));
   }
   connection.reset();

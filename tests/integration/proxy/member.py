@@ -15,6 +15,8 @@ reached it. Paths with meaning:
                  sends "bye <id>" and closes. With a Sec-WebSocket-Key, a
                  WebSocket (RFC 6455) echo instead: each text message comes
                  back as "<id>: <message>", and a close is answered
+  /reject-early/N  answers status N at once, without reading the request
+                 body, and closes (the kernel then resets the connection)
 Request bodies (Content-Length or chunked) are read in pieces and counted,
 never held whole; the answer reports the count.
 """
@@ -75,6 +77,17 @@ class Handler(BaseHTTPRequestHandler):
         return total
 
     def answer(self):
+        if self.path.startswith("/reject-early/"):
+            self.record(event="request", method=self.command, path=self.path, version=self.request_version,
+                        headers={k: v for k, v in self.headers.items()}, body=None)
+            body = b"refused before reading the body\n"
+            self.send_response(int(self.path.split("/")[2]))
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
         received = self.read_body()
         self.record(event="request", method=self.command, path=self.path, version=self.request_version,
                     headers={k: v for k, v in self.headers.items()}, body=received)

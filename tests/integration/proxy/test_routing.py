@@ -1,6 +1,7 @@
 """Routing by the ring: owners, /explain, failover on a killed member, ring updates from the operator."""
 import json
 import os
+import socket
 import threading
 import time
 import unittest
@@ -221,6 +222,36 @@ class RoutingTest(ProxyTestCase):
         requests = [e["path"] for e in member.events("request")]
         self.assertEqual(len(requests), 12, "every request reached the member exactly once")
         self.assertEqual(proxy.metric("ringlb_proxy_requests_total", {"member": member.id, "code_class": "2xx"}), 12)
+
+    def test_a_member_that_answers_before_taking_the_whole_body_is_relayed(self):
+        # Like a server refusing an upload by its headers: it answers 413 and closes with the body
+        # unread, so the proxy's next write is reset; the client still gets the member's answer.
+        member, = self.start_members(1)
+        proxy = self.start_proxy("--backends", f"{member.id}={member.address}")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.sendall(b"POST /reject-early/413 HTTP/1.1\r\nHost: h\r\nContent-Length: 50000000\r\n\r\n")
+            sent = 0
+            try:
+                while sent < 50_000_000:
+                    s.sendall(b"b" * 65536)
+                    sent += 65536
+            except OSError:
+                pass  # the proxy stops reading after the answer and closes
+            response = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    response += chunk
+            except OSError:
+                pass
+        self.assertTrue(response.startswith(b"HTTP/1.1 413 "), response[:300])
+        self.assertIn(b"\r\nConnection: close\r\n", response)
+        self.assertTrue(response.endswith(b"refused before reading the body\n"), response[-300:])
+        self.assertLess(sent, 50_000_000, "the upload was cut short, not carried to its end")
+        self.assertEqual(len(member.events("request")), 1)
+        self.assertEqual(proxy.metric("ringlb_proxy_requests_total", {"member": member.id, "code_class": "4xx"}), 1)
 
     # helpers
     def wait_for_version(self, proxy, version, timeout=5):

@@ -86,7 +86,14 @@ class SessionTest : public ::testing::Test {
     char chunk[4096];
     for (;;) {
       std::size_t size = 0;
-      while ((size = completeRequest(buffer)) == 0) {
+      // "<early>...": answer as soon as the head is in, without taking the body, then close.
+      auto& pending = scripts[member].responses;
+      const bool early = !pending.empty() && pending.front().starts_with("<early>");
+      const auto complete = [&] {
+        const auto headEnd = buffer.find("\r\n\r\n");
+        return early ? (headEnd == std::string::npos ? 0 : headEnd + 4) : completeRequest(buffer);
+      };
+      while ((size = complete()) == 0) {
         error_code ec;
         const auto n = co_await remote.async_read_some(asio::buffer(chunk), noThrow(ec));
         if (ec) co_return;
@@ -101,6 +108,15 @@ class SessionTest : public ::testing::Test {
                                        ? "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body
                                        : script.responses.front();
       if (!script.responses.empty()) script.responses.pop_front();
+      if (early) {
+        error_code ec;
+        co_await asio::async_write(remote, asio::buffer(response.substr(7)), noThrow(ec));
+        remote.close();
+        // Like a socket closed with unread input: the proxy's further writes fail (reset),
+        // while what was written stays readable.
+        remote = test::stream(static_cast<asio::io_context&>(remote.get_executor().context()));
+        co_return;
+      }
       if (response == "<close>") {
         remote.close();
         co_return;
@@ -403,6 +419,31 @@ TEST_F(SessionTest, LargeBodiesStreamThroughSmallBuffers) {
   EXPECT_EQ(reply.substr(reply.size() - body.size()), body);
   ASSERT_EQ(received[owner].size(), 1u);
   EXPECT_EQ(received[owner][0].substr(received[owner][0].size() - body.size()), body);
+}
+
+TEST_F(SessionTest, AMemberThatAnswersBeforeTakingTheWholeBodyIsRelayedAndTheClientClosed) {
+  config.limits.bufferBytes = 4096;
+  config.limits.maxHeaderBytes = 2048;
+  const auto owner = order("/upload")[0];
+  scripts[owner].responses = {"<early>HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n"};
+  const std::string body(2'000'000, 'u');
+  const auto reply = exchange("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n" + body +
+                              "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  // The member's answer, and nothing for the request behind the unread body.
+  EXPECT_EQ(reply, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nVia: 1.1 ringlb\r\nConnection: close\r\n\r\ntoo big\n");
+  EXPECT_EQ(counter(owner, 4), 1u);
+  EXPECT_EQ(connects[owner], 1);  // not retried
+}
+
+TEST_F(SessionTest, AMemberThatResetsMidBodyWithoutAnAnswerIs502) {
+  config.limits.bufferBytes = 4096;
+  config.limits.maxHeaderBytes = 2048;
+  const auto owner = order("/upload")[0];
+  scripts[owner].responses = {"<early>"};
+  const auto reply = exchange("PUT /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n" + std::string(2'000'000, 'u'));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0), 0u) << reply.substr(0, 200);
+  EXPECT_NE(reply.find("the member failed while receiving the request body"), std::string::npos) << reply.substr(0, 300);
+  EXPECT_EQ(connects[owner], 1);  // a PUT whose body was partly sent is not replayed
 }
 
 TEST_F(SessionTest, BodyLimitIs413) {
