@@ -58,7 +58,7 @@ struct RequestHead {
   bool absoluteForm = false;
   std::int16_t host = -1;        // field index or -1
   std::int16_t xRequestId = -1;  // field index or -1
-  std::int16_t upgrade = -1;     // index of the Upgrade field of a request the member may switch (see parseRequestHead), or -1
+  std::int16_t upgrade = -1;     // the Upgrade field of a request that may switch protocols, or -1
   std::span<HeaderField> fields;
   std::span<std::string_view> connectionTokens;  // names listed in Connection (other than close/keep-alive)
 };
