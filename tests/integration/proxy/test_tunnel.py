@@ -12,33 +12,40 @@ from harness import ProxyTestCase
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def read_until(s, pending, separator):
+    """Reads until `separator`; returns what came before it (decoded) and the bytes after it."""
+    while separator not in pending:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise AssertionError(f"connection closed before {separator!r}: {pending!r}")
+        pending += chunk
+    before, _, rest = pending.partition(separator)
+    return before.decode(), rest
+
+
 def open_tunnel(port, path, timeout=5.0):
-    """Sends an upgrade request; returns the socket, the 101 head and any bytes that followed it."""
+    """Sends an upgrade request; returns the socket, the response head and any bytes that followed it."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
               "Sec-WebSocket-Version: 13\r\n\r\n".encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise AssertionError(f"connection closed before a response head: {data!r}")
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return s, head.decode(), rest
+    head, rest = read_until(s, b"", b"\r\n\r\n")
+    return s, head, rest
 
 
 def read_line(s, pending):
     """Reads one line; returns it and the bytes after it."""
-    while b"\n" not in pending:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise AssertionError(f"connection closed mid-line: {pending!r}")
-        pending += chunk
-    line, _, rest = pending.partition(b"\n")
-    return line.decode(), rest
+    return read_until(s, pending, b"\n")
 
 
 class TunnelTest(ProxyTestCase):
+    def one_member_tunnel(self, path, *proxy_args):
+        """One member behind a proxy started with `proxy_args`, and a tunnel to it; returns them."""
+        member, = self.start_members(1)
+        proxy = self.start_proxy("--backends", f"{member.id}={member.address}", *proxy_args)
+        s, head, pending = open_tunnel(proxy.port, path)
+        self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
+        return member, proxy, s, pending
+
     def test_an_upgrade_tunnels_to_the_keys_owner_both_ways_until_both_sides_close(self):
         members = self.start_members(3)
         proxy = self.start_proxy("--backends", ",".join(f"{m.id}={m.address}" for m in members))
@@ -95,11 +102,8 @@ class TunnelTest(ProxyTestCase):
         self.assertEqual(proxy.metric("ringlb_proxy_requests_total", {"code_class": "1xx"}), 3)
 
     def test_an_idle_tunnel_is_closed_after_the_tunnel_timeout(self):
-        member, = self.start_members(1)
-        proxy = self.start_proxy("--backends", f"{member.id}={member.address}", "--tunnel-timeout", "400ms")
-        s, head, pending = open_tunnel(proxy.port, "/upgrade/idle")
+        member, proxy, s, pending = self.one_member_tunnel("/upgrade/idle", "--tunnel-timeout", "400ms")
         with s:
-            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
             s.sendall(b"still here\n")  # traffic restarts the clock
             line, pending = read_line(s, pending)
             self.assertEqual(line, f"{member.id}: still here")
@@ -112,11 +116,8 @@ class TunnelTest(ProxyTestCase):
         self.assertLess(waited, 5)
 
     def test_on_sigterm_an_open_tunnel_runs_until_the_drain_timeout_then_the_proxy_exits_0(self):
-        member, = self.start_members(1)
-        proxy = self.start_proxy("--backends", f"{member.id}={member.address}", "--drain-timeout", "800ms")
-        s, head, pending = open_tunnel(proxy.port, "/upgrade/drain")
+        member, proxy, s, pending = self.one_member_tunnel("/upgrade/drain", "--drain-timeout", "800ms")
         with s:
-            self.assertTrue(head.startswith("HTTP/1.1 101 "), head)
             started = time.monotonic()
             proxy.signal(signal.SIGTERM)
             time.sleep(0.2)
