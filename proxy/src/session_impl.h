@@ -259,7 +259,7 @@ Task<void> Session<Net>::lingerClose() {
 }
 
 template <class Net>
-Task<void> Session<Net>::tunnel(Stream& upstream, IoBuffer& fromMember) {
+Task<void> Session<Net>::tunnel(Stream& upstream) {
   // Member to client in a second coroutine, client to member in this one;
   // the timer only wakes this one when the other finishes last.
   waiting_ = Waiting::Tunnel;
@@ -273,14 +273,15 @@ Task<void> Session<Net>::tunnel(Stream& upstream, IoBuffer& fromMember) {
   setDeadline(worker_.config().timeouts.tunnel);
   bool otherDone = false;
   SteadyTimer otherFinished(worker_.ioc(), SteadyTimer::time_point::max());
-  asio::co_spawn(worker_.ioc(), pump(upstream, client_, fromMember, 0, 0), [&](std::exception_ptr error) {
+  asio::co_spawn(worker_.ioc(), pump(upstream, client_, nullptr, 0, 0), [&](std::exception_ptr error) {
     logSessionFailure(error);
     otherDone = true;
     otherFinished.cancel();
   });
   // Bytes the client sent after its request already belong to the new protocol.
-  co_await pump(client_, upstream, *in_, inBegin_, inEnd_);
-  inBegin_ = inEnd_ = 0;
+  const auto begin = std::exchange(inBegin_, 0);
+  const auto end = std::exchange(inEnd_, 0);
+  co_await pump(client_, upstream, std::move(in_), begin, end);
   if (!otherDone) {
     error_code ignored;
     co_await otherFinished.async_wait(noThrow(ignored));
@@ -288,17 +289,29 @@ Task<void> Session<Net>::tunnel(Stream& upstream, IoBuffer& fromMember) {
 }
 
 template <class Net>
-Task<void> Session<Net>::pump(Stream& from, Stream& to, IoBuffer& buffer, std::uint32_t begin, std::uint32_t end) {
+Task<void> Session<Net>::pump(Stream& from, Stream& to, std::unique_ptr<IoBuffer> first, std::uint32_t begin,
+                              std::uint32_t end) {
   const auto timeout = worker_.config().timeouts.tunnel;
+  detail::BufferLease buffer{worker_.buffers(), std::move(first)};
   error_code ec;
   while (!tunnelBroken_) {
     if (begin != end) {
-      co_await asio::async_write(to, asio::buffer(buffer.data() + begin, end - begin), noThrow(ec));
+      co_await asio::async_write(to, asio::buffer(buffer.buffer->data() + begin, end - begin), noThrow(ec));
       checkExpired(ec);
       if (ec || tunnelBroken_) break;
       setDeadline(timeout);
     }
-    const auto n = co_await from.async_read_some(asio::buffer(buffer.data(), buffer.capacity()), noThrow(ec));
+    if constexpr (Net::kCanWaitReadable) {
+      // An idle tunnel holds no buffer (a WebSocket is idle most of its life):
+      // wait for bytes, then borrow one.
+      worker_.buffers().release(std::move(buffer.buffer));
+      co_await from.async_wait(Stream::wait_read, noThrow(ec));
+      checkExpired(ec);
+      if (ec || tunnelBroken_) break;
+    }
+    if (!buffer.buffer) buffer.buffer = worker_.buffers().acquire();
+    const auto n =
+        co_await from.async_read_some(asio::buffer(buffer.buffer->data(), buffer.buffer->capacity()), noThrow(ec));
     checkExpired(ec);
     if (ec == asio::error::eof && !tunnelBroken_) {
       Net::shutdownSend(to);  // pass the half-close on; the other direction goes on
@@ -821,7 +834,8 @@ Task<bool> Session<Net>::serveOne() {
   };
   if (status == 101) {
     account();  // the exchange ends with the switch; the tunnel is not a request
-    co_await tunnel(connection->stream, *out.buffer);
+    worker_.buffers().release(std::move(out.buffer));
+    co_await tunnel(connection->stream);
     upstream_ = nullptr;
     co_return false;
   }

@@ -74,8 +74,9 @@ class Session {
   Task<bool> serveOne();
   Task<bool> writeLocal(HttpError error, bool keepAlive, std::uint8_t versionMinor, MemberStats* stats = nullptr);
   Task<void> lingerClose();
-  Task<void> tunnel(Stream& upstream, IoBuffer& fromMember);
-  Task<void> pump(Stream& from, Stream& to, IoBuffer& buffer, std::uint32_t begin, std::uint32_t end);
+  Task<void> tunnel(Stream& upstream);
+  /// One direction of a tunnel; `first[begin, end)` holds bytes to send before reading.
+  Task<void> pump(Stream& from, Stream& to, std::unique_ptr<IoBuffer> first, std::uint32_t begin, std::uint32_t end);
   void setDeadline(std::chrono::milliseconds timeout) noexcept;
   void clearDeadline() noexcept { deadline_ = 0; }
   void checkExpired(error_code& ec) const noexcept;
