@@ -146,17 +146,6 @@ bool offersProtocol(std::string_view value, std::string_view name) noexcept {
   return false;
 }
 
-// The index of the only Upgrade field, or -1 when there is none or several.
-std::int16_t soleUpgradeField(std::span<const HeaderField> fields) noexcept {
-  std::int16_t found = -1;
-  for (std::size_t f = 0; f < fields.size(); ++f) {
-    if (static_cast<FieldKind>(fields[f].kind) != FieldKind::Upgrade) continue;
-    if (found >= 0) return -1;
-    found = static_cast<std::int16_t>(f);
-  }
-  return found;
-}
-
 bool listsToken(std::span<const std::string_view> tokens, std::string_view token) noexcept {
   return std::any_of(tokens.begin(), tokens.end(), [&](std::string_view t) { return equalsIgnoreCase(t, token); });
 }
@@ -424,6 +413,8 @@ HttpError parseRequestHead(std::string_view head, const HeadLimits& limits, Fiel
   out.fields = storage.fields.first(fields.count);
 
   int hosts = 0;
+  int upgrades = 0;
+  std::int16_t upgrade = -1;
   for (std::size_t f = 0; f < out.fields.size(); ++f) {
     const auto& field = out.fields[f];
     const auto kind = static_cast<FieldKind>(field.kind);
@@ -439,6 +430,8 @@ HttpError parseRequestHead(std::string_view head, const HeadLimits& limits, Fiel
       out.expectContinue = true;
     } else if (kind == FieldKind::XRequestId && out.xRequestId < 0) {
       out.xRequestId = static_cast<std::int16_t>(f);
+    } else if (kind == FieldKind::Upgrade && ++upgrades == 1) {
+      upgrade = static_cast<std::int16_t>(f);
     }
   }
   if (out.versionMinor == 1 && hosts == 0) return {400, "missing Host header"};
@@ -455,10 +448,9 @@ HttpError parseRequestHead(std::string_view head, const HeadLimits& limits, Fiel
     out.contentLength = framing.length;
   }
   if (out.framing == BodyFraming::None) out.expectContinue = false;
-  if (const auto upgrade = soleUpgradeField(out.fields); upgrade >= 0 && out.versionMinor == 1 &&
-                                                          out.framing == BodyFraming::None &&
-                                                          listsToken(out.connectionTokens, "upgrade")) {
-    const auto value = fieldValue(head, out.fields[upgrade]);
+  if (upgrades == 1 && out.versionMinor == 1 && out.framing == BodyFraming::None &&
+      listsToken(out.connectionTokens, "upgrade")) {
+    const auto value = fieldValue(head, out.fields[static_cast<std::size_t>(upgrade)]);
     if (!value.empty() && !offersProtocol(value, "h2c")) out.upgrade = upgrade;
   }
   return {};
@@ -495,7 +487,7 @@ HttpError parseResponseHead(std::string_view head, const HeadLimits& limits, Met
   if (framing.error) return framing.error;
   out.connectionTokens = storage.connectionTokens.first(framing.tokens);
   out.keepAlive = out.versionMinor == 1 ? !framing.close : (framing.keepAliveToken && !framing.close);
-  for (std::size_t f = 0; f < out.fields.size() && out.upgrade < 0; ++f) {
+  for (std::size_t f = 0; out.status == 101 && f < out.fields.size() && out.upgrade < 0; ++f) {
     if (static_cast<FieldKind>(out.fields[f].kind) == FieldKind::Upgrade) out.upgrade = static_cast<std::int16_t>(f);
   }
 

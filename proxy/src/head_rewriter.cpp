@@ -139,7 +139,7 @@ Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, cons
   if (out.overflow()) return {};
 
   const auto tokens = parsed.connectionTokens;
-  const HeaderField* const upgrade = parsed.upgrade >= 0 ? &parsed.fields[parsed.upgrade] : nullptr;
+  const HeaderField* const upgrade = parsed.upgrade >= 0 ? &parsed.fields[static_cast<std::size_t>(parsed.upgrade)] : nullptr;
   const std::uint32_t length = compact(head, parsed.requestLineLength, parsed.fields, [&](const HeaderField& field) {
     const auto kind = static_cast<FieldKind>(field.kind);
     if (&field == upgrade) return false;  // the member may switch protocols

@@ -72,7 +72,7 @@ struct ResponseHead {
   BodyFraming framing = BodyFraming::None;
   std::uint64_t contentLength = 0;
   bool keepAlive = true;  // the upstream allows reusing the connection
-  std::int16_t upgrade = -1;  // index of the first Upgrade field, or -1
+  std::int16_t upgrade = -1;  // for a 101: index of the first Upgrade field, or -1
   std::span<HeaderField> fields;
   std::span<std::string_view> connectionTokens;
 };
