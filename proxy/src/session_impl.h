@@ -221,6 +221,10 @@ Task<bool> Session<Net>::run() {
     resumed = false;
     fresh_ = false;
     phase_ = Phase::Active;
+    // A park request is moot once there is a request to serve. One can be left
+    // over when the watchdog asked a parked session that had just woken (still
+    // Idle, nothing pending to abort); kept, it would abort the request's reads.
+    parkRequested_ = false;
     if (!in_) {
       in_ = worker_.buffers().acquire();
       inBegin_ = inEnd_ = 0;
