@@ -141,6 +141,14 @@ class Proxy:
             total = (total or 0) + float(match.group(4))
         return total
 
+    def wait_for_metric(self, name, labels, value, timeout=5):
+        """`metric` once it equals `value`, or its last reading after `timeout`. The proxy counts a
+        response after sending it, so a client can see the response a moment before the counter."""
+        deadline = time.monotonic() + timeout
+        while (current := self.metric(name, labels)) != value and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return current
+
     def rss_kb(self):
         return rss_kb(self.proc.pid)
 

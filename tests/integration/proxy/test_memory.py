@@ -73,7 +73,8 @@ class MemoryTest(ProxyTestCase):
         self.assertEqual(proxy.metric("ringlb_proxy_active_connections"), CONNECTIONS)
         for s in ours[:100]:  # still usable
             s.sendall(REQUEST)
-            self.assertTrue(read_response(s).startswith(b"HTTP/1.1 200"))
+            head = read_response(s)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), f"{head!r}\n{proxy.log()[-3000:]}")
         for s in ours:
             s.close()
 

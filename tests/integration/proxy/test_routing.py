@@ -221,7 +221,7 @@ class RoutingTest(ProxyTestCase):
                 conn.close()
         requests = [e["path"] for e in member.events("request")]
         self.assertEqual(len(requests), 12, "every request reached the member exactly once")
-        self.assertEqual(proxy.metric("ringlb_proxy_requests_total", {"member": member.id, "code_class": "2xx"}), 12)
+        self.assertEqual(proxy.wait_for_metric("ringlb_proxy_requests_total", {"member": member.id, "code_class": "2xx"}, 12), 12)
 
     def test_a_member_that_answers_before_taking_the_whole_body_is_relayed(self):
         # Like a server refusing an upload by its headers: it answers 413 and closes with the body

@@ -64,7 +64,7 @@ class TunnelTest(ProxyTestCase):
                 _, explain = proxy.admin_json("/explain?key=" + key)
                 self.assertEqual(served_by, explain["owner"], key)
                 owners.add(served_by)
-                self.assertEqual(proxy.metric("ringlb_proxy_active_tunnels"), 1)
+                self.assertEqual(proxy.wait_for_metric("ringlb_proxy_active_tunnels", None, 1), 1)
                 # While this tunnel is open, ordinary requests on other connections are served.
                 status, _, _ = proxy.get(f"/plain/{i}")
                 self.assertEqual(status, 200)
@@ -80,10 +80,8 @@ class TunnelTest(ProxyTestCase):
             seen = [e["line"] for e in by_id[served_by].events("tunnel")]
             self.assertEqual(seen[-3:], ["message 0", "message 1", "message 2"])
         self.assertGreater(len(owners), 1, "12 keys spread over more than one member")
-        deadline = time.monotonic() + 2  # the proxy half-closes to us just before it ends the tunnel
-        while proxy.metric("ringlb_proxy_active_tunnels") != 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self.assertEqual(proxy.metric("ringlb_proxy_active_tunnels"), 0)
+        # The proxy half-closes to us just before it ends the tunnel.
+        self.assertEqual(proxy.wait_for_metric("ringlb_proxy_active_tunnels", None, 0), 0)
         self.assertEqual(proxy.metric("ringlb_proxy_requests_total", {"code_class": "1xx"}), 12)
 
     def test_a_real_websocket_client_talks_to_the_keys_owner_and_closes_cleanly(self):
