@@ -536,7 +536,7 @@ Task<bool> Session<Net>::serveOne() {
     setDeadline(config.timeouts.idle);
     const detail::Buffers3 first{asio::buffer(head, rewrite.length), asio::buffer(in.aux().data(), rewrite.extraLength),
                                  asio::buffer(data + bodyStart, bodyEnd - bodyStart)};
-    if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);  // see othersInFlight()
+    if (worker_.othersInFlight()) co_await worker_.awaitSendTurn(*group);
     const auto sent = detail::sendNow(connection->stream, first, ec);
     // The response cannot have arrived yet, so a recv now would only fail.
     bool responseDue = !ec && sent == detail::totalSize(first) && bodyComplete;

@@ -48,6 +48,7 @@ Worker::~Worker() {
   acceptor_.reset();
   watchdog_.reset();
   state_->closeIdleConnections();
+  state_->dropSendTurns();
   ioc_.reset();  // destroys the sessions still parked in it, while state_ is alive
   state_.reset();
 }

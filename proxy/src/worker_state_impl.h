@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include <boost/asio/post.hpp>
+
 #include "ringlb/proxy/session.h"
 #include "ringlb/proxy/worker_state.h"
 
@@ -87,6 +89,45 @@ void WorkerState<Net>::endRequest(UpstreamGroup<Net>& group) noexcept {
   --group.inFlight;
   --totalInFlight_;
   if (!group.inRing && group.inFlight == 0) pruneGroups();
+}
+
+template <class Net>
+void WorkerState<Net>::queueSendTurn(UpstreamGroup<Net>& group, SendTurn turn) {
+  // The waiting session counts as in flight to the group, which therefore outlives the wait.
+  group.sendTurns.push_back(std::move(turn));
+  if (!group.sendTurnsQueued) {
+    group.sendTurnsQueued = true;
+    sendTurnGroups_.push_back(&group);
+  }
+  if (!sendTurnsPosted_) {
+    sendTurnsPosted_ = true;
+    asio::post(ioc_, [this] { releaseSendTurns(); });
+  }
+}
+
+template <class Net>
+void WorkerState<Net>::releaseSendTurns() {
+  sendTurnsPosted_ = false;
+  // A resumed session may queue again (a retry): into the group's fresh list, and a new pass.
+  std::swap(releasingGroups_, sendTurnGroups_);
+  for (UpstreamGroup<Net>* group : releasingGroups_) {
+    std::swap(releasingTurns_, group->sendTurns);
+    group->sendTurnsQueued = false;
+    for (SendTurn& turn : releasingTurns_) turn();  // runs the session up to its next wait
+    releasingTurns_.clear();
+  }
+  releasingGroups_.clear();
+}
+
+template <class Net>
+void WorkerState<Net>::dropSendTurns() noexcept {
+  // A dropped turn hands its session's unwinding to the io_context, whose
+  // destruction then destroys the session.
+  for (auto& [id, group] : groups_) {
+    group->sendTurns.clear();
+    group->sendTurnsQueued = false;
+  }
+  sendTurnGroups_.clear();
 }
 
 template <class Net>

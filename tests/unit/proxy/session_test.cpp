@@ -617,5 +617,80 @@ TEST_F(SessionTest, EveryFailurePointEndsCleanly) {
   EXPECT_GT(runs, 8u);  // the exchange has at least this many operations that can fail
 }
 
+TEST_F(SessionTest, EveryFailurePointOfConcurrentSessionsEndsCleanly) {
+  // Several sessions at once wait for send turns (WorkerState::awaitSendTurn)
+  // and are resumed by one another's pass; a failure anywhere, including a
+  // retry queued while turns are being released, must still end cleanly.
+  echoPaths = true;
+  const std::vector<std::string> paths = {"/one", "/two", "/three", "/four", "/five"};
+  std::vector<std::string> requests;
+  std::vector<std::string> expected;
+  for (const auto& path : paths) {
+    requests.push_back("GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\nGET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    const auto one = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(path.size()) + "\r\nVia: 1.1 ringlb\r\n\r\n" + path;
+    expected.push_back(one + one);
+  }
+  bool succeeded = false;
+  std::size_t runs = 0;
+  for (std::size_t n = 0; n < 1000 && !succeeded; ++n, ++runs) {
+    test::fail_count fc(n);
+    received.clear();
+    succeeded = exchangeAll(requests, &fc) == expected;
+  }
+  EXPECT_TRUE(succeeded);
+  EXPECT_GT(runs, 20u);  // five clients, two requests each: many operations that can fail
+}
+
+TEST_F(SessionTest, SendTurnsResumeTheWaitersOfEachMemberTogether) {
+  asio::io_context ioc;
+  TestNet net;
+  WorkerState<TestNet> state(ioc, config, net, store, metrics, 0);
+  ASSERT_TRUE(state.table());
+  std::vector<std::string> resumed;
+  const auto waiter = [&](std::uint32_t member, std::string name, bool again) -> Task<void> {
+    co_await state.awaitSendTurn(state.group(member));
+    resumed.push_back(name);
+    // Queued while the turns are being released: waits for the next release.
+    if (again) {
+      co_await state.awaitSendTurn(state.group(member));
+      resumed.push_back(name + " again");
+    }
+  };
+  // Arrivals: a1 b1 a2 c1 b2 a3; each member's waiters go together, members in order of first arrival.
+  asio::co_spawn(ioc, waiter(0, "a1", true), asio::detached);
+  asio::co_spawn(ioc, waiter(1, "b1", false), asio::detached);
+  asio::co_spawn(ioc, waiter(0, "a2", false), asio::detached);
+  asio::co_spawn(ioc, waiter(2, "c1", false), asio::detached);
+  asio::co_spawn(ioc, waiter(1, "b2", false), asio::detached);
+  asio::co_spawn(ioc, waiter(0, "a3", false), asio::detached);
+  ioc.run();
+  EXPECT_EQ(resumed, (std::vector<std::string>{"a1", "a2", "a3", "b1", "b2", "c1", "a1 again"}));
+}
+
+TEST_F(SessionTest, DroppedSendTurnsEndTheirWaitersWithoutResumingThem) {
+  asio::io_context ioc;
+  TestNet net;
+  WorkerState<TestNet> state(ioc, config, net, store, metrics, 0);
+  ASSERT_TRUE(state.table());
+  bool resumed = false;
+  bool destroyed = false;
+  struct OnDestroy {
+    bool& flag;
+    ~OnDestroy() { flag = true; }
+  };
+  const auto waiter = [&]() -> Task<void> {
+    const OnDestroy guard{destroyed};
+    co_await state.awaitSendTurn(state.group(0));
+    resumed = true;
+  };
+  asio::co_spawn(ioc, waiter(), asio::detached);
+  ASSERT_EQ(ioc.run_one(), 1u);  // the waiter starts and queues
+  EXPECT_FALSE(destroyed);
+  state.dropSendTurns();
+  ioc.run();
+  EXPECT_FALSE(resumed);
+  EXPECT_TRUE(destroyed);
+}
+
 }  // namespace
 }  // namespace ringlb::proxy

@@ -12,6 +12,9 @@
 
 namespace ringlb::proxy {
 
+/// Resumes a coroutine suspended in WorkerState::awaitSendTurn.
+using SendTurn = asio::async_result<asio::use_awaitable_t<Executor>, void()>::handler_type;
+
 /// One keep-alive connection to a member, owned by a worker's pool while idle
 /// and by a session while in use.
 template <class Net>
@@ -36,6 +39,8 @@ struct UpstreamGroup {
   std::uint64_t generation = 0;  // bumped when the address changes: pooled connections are then dropped
   std::uint32_t inFlight = 0;
   bool inRing = true;
+  bool sendTurnsQueued = false;     // listed for the end of the event-loop pass
+  std::vector<SendTurn> sendTurns;  // sessions waiting to send to this member
   std::vector<std::unique_ptr<UpstreamConnection<Net>>> idle;  // LIFO: the most recently used is reused first
 };
 

@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/async_result.hpp>
+
 #include "ringlb/proxy/asio_types.h"
 #include "ringlb/proxy/buffer_pool.h"
 #include "ringlb/proxy/config.h"
@@ -75,6 +77,19 @@ class WorkerState {
   /// (interleaved A/B with wrk at 64 connections: 1.18x against 1.12x
   /// HAProxy's throughput). Alone, it sends at once: a yield costs a poll.
   bool othersInFlight() const noexcept { return totalInFlight_ > 1; }
+  /// The yield before a request goes to a member: resumes, at the end of
+  /// the pass, the sessions waiting for each member one after another, so
+  /// the requests for one member leave back to back while it is still
+  /// waking for the first (wrk at 64 connections over 4 NGINX members: the
+  /// members wake 35 times per 100 requests instead of 40-49, and the
+  /// throughput is 1.05x that of one plain yield per session).
+  auto awaitSendTurn(UpstreamGroup<Net>& group) {
+    return asio::async_initiate<const asio::use_awaitable_t<Executor>&, void()>(
+        [this, &group](SendTurn turn) { queueSendTurn(group, std::move(turn)); }, kUseTask);
+  }
+  /// Gives up the sessions still waiting for a send turn; call before the
+  /// io_context is destroyed, which then destroys them.
+  void dropSendTurns() noexcept;
   /// Whether any request is in flight. A session that has just answered
   /// then yields before it reads the client's next request: the rest of the
   /// pass and one more poll run first, and by then the client has often sent
@@ -122,6 +137,8 @@ class WorkerState {
   };
 
   void adopt(std::shared_ptr<const RoutingTable> table);
+  void queueSendTurn(UpstreamGroup<Net>& group, SendTurn turn);
+  void releaseSendTurns();
   void pruneGroups();
 
   asio::io_context& ioc_;
@@ -148,6 +165,11 @@ class WorkerState {
   std::uint64_t ticks_ = 1;
   std::int64_t lastTrim_ = 0;
   std::uint64_t rng_;
+
+  bool sendTurnsPosted_ = false;
+  std::vector<UpstreamGroup<Net>*> sendTurnGroups_;  // groups with waiting sessions, in order of first arrival
+  std::vector<UpstreamGroup<Net>*> releasingGroups_;
+  std::vector<SendTurn> releasingTurns_;
 };
 
 }  // namespace ringlb::proxy
