@@ -108,7 +108,8 @@ void WorkerState<Net>::queueSendTurn(UpstreamGroup<Net>& group, SendTurn turn) {
 template <class Net>
 void WorkerState<Net>::releaseSendTurns() {
   sendTurnsPosted_ = false;
-  // A resumed session may queue again (a retry): into the group's fresh list, and a new pass.
+  // A resumed session may queue again (a retry): a group not yet reached in this
+  // release takes it now, any other in the next release.
   std::swap(releasingGroups_, sendTurnGroups_);
   for (UpstreamGroup<Net>* group : releasingGroups_) {
     std::swap(releasingTurns_, group->sendTurns);
