@@ -5,7 +5,7 @@
 
 #include <CLI/App.hpp>
 
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::apod {
 

@@ -4,7 +4,7 @@
 
 #include "ringlb/apod/civil_date.h"
 #include "ringlb/apod/query_params.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::apod {
 

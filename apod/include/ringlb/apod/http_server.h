@@ -17,7 +17,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "ringlb/apod/request_handler.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::apod {
 

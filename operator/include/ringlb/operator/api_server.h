@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ringlb/operator/ring_registry.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "ringlb/operator/docker_endpoint.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace boost::asio {
 class io_context;

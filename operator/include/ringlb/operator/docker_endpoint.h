@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

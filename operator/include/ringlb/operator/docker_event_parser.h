@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

@@ -5,7 +5,7 @@
 
 #include "ringlb/operator/docker_runtime_options.h"
 #include "ringlb/operator/runtime.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ringlb/operator/hash_ring.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

@@ -13,7 +13,7 @@
 
 #include "ringlb/operator/clock.h"
 #include "ringlb/operator/kubernetes_api.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "ringlb/operator/hash_ring.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

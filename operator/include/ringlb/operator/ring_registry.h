@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 #include "ringlb/ring/ring_snapshot.h"
 #include "ringlb/ring/ring_spec.h"
 

@@ -10,7 +10,7 @@
 #include "ringlb/operator/kubernetes_event_recorder.h"
 #include "ringlb/operator/kubernetes_runtime.h"
 #include "ringlb/operator/runtime.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::op {
 

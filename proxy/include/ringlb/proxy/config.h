@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "ringlb/ring/member.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 #include "ringlb/ring/ring_spec.h"
 
 namespace ringlb::proxy {

@@ -6,7 +6,7 @@
 
 #include "ringlb/proxy/health_registry.h"
 #include "ringlb/proxy/ring_store.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 #include "ringlb/ring/ring_spec.h"
 
 namespace ringlb::proxy {

@@ -11,7 +11,7 @@
 
 #include "ringlb/proxy/health_registry.h"
 #include "ringlb/ring/bounded_load.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 #include "ringlb/ring/ring_snapshot.h"
 
 namespace ringlb::proxy {

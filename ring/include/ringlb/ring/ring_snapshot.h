@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "ringlb/ring/placement.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 #include "ringlb/ring/ring_spec.h"
 #include "ringlb/ring/successor_walk.h"
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "ringlb/ring/member.h"
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 
 namespace ringlb::ring {
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "ringlb/ring/result.h"
+#include "ringlb/base/result.h"
 #include "ringlb/ring/ring_spec.h"
 
 namespace ringlb::ring {
