@@ -22,10 +22,10 @@
 #include "ringlb/apod/dataset.h"
 #include "ringlb/apod/fault_injector.h"
 #include "ringlb/apod/http_server.h"
-#include "ringlb/apod/logging.h"
 #include "ringlb/apod/request_router.h"
 #include "ringlb/apod/upstream_client.h"
 #include "ringlb/apod/upstream_forwarder.h"
+#include "ringlb/base/logging.h"
 
 namespace {
 
@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
     std::cerr << "ringlb-apod: " << status.error() << "\nRun with --help for usage.\n";
     return kUsageExitCode;
   }
-  configureLogging(options.logJson, options.logLevel);
+  ringlb::configureLogging("ringlb-apod", options.logLevel,
+                           options.logJson ? ringlb::LogFormat::Json : ringlb::LogFormat::Text);
 
   const ApodService offline{Dataset{}, [] {
                               thread_local std::mt19937_64 engine{std::random_device{}()};

@@ -2,37 +2,30 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
-#include <cstdio>
-#include <optional>
 #include <string>
-#include <tuple>
 
+#include "ringlb/base/duration.h"
+#include "ringlb/base/logging.h"
 #include "ringlb/operator/operator_app.h"
 
 namespace {
 
-// "15s", "500ms", "1m", "1.5s" or a bare number of seconds.
-std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
-  double value = 0;
-  std::size_t used = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  const std::string unit = text.substr(used);
-  double scale = 0;
-  if (unit.empty() || unit == "s") {
-    scale = 1000;
-  } else if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "m") {
-    scale = 60'000;
-  } else {
-    return std::nullopt;
-  }
-  if (!(value > 0)) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<std::int64_t>(value * scale));
+/// Adds `name`, a flag taking a positive DURATION (ringlb::parseDuration's forms, listed in the
+/// help's footer), parsed into `target`; its current value is the default shown in --help.
+CLI::Option* addDurationOption(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
+                               const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [name, &target](const std::string& text) {
+            auto duration = ringlb::parseDuration(text);
+            if (!duration) throw CLI::ValidationError(name, duration.error());
+            if (duration.value().count() == 0) throw CLI::ValidationError(name, "must be positive (got '" + text + "')");
+            target = duration.value();
+          },
+          help)
+      ->type_name("DURATION")
+      ->default_str(ringlb::formatDuration(target));
 }
 
 }  // namespace
@@ -41,6 +34,7 @@ int main(int argc, char** argv) {
   ringlb::op::OperatorOptions options;
   CLI::App app{"ringlb-operator: runs one replica per HashRing slot, checks their heartbeats, replaces failed ones and "
                "publishes the ring that proxies route by."};
+  app.footer("DURATION: " + std::string(ringlb::kDurationForms) + ".");
   unsigned resync = 10;
   unsigned stopGrace = 10;
   unsigned pollMs = 250;
@@ -68,17 +62,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--leader-election-identity,--leader-election-id", options.identity,
                  "This replica's identity in the Lease (default: $POD_NAME or the hostname, plus a random suffix)");
-  std::string leaseDuration = "15s";
-  std::string renewDeadline = "10s";
-  std::string retryPeriod = "2s";
-  app.add_option("--leader-election-lease-duration", leaseDuration,
-                 "How long a standby waits, from when it last saw the Lease change, before taking over (e.g. 15s)")
-      ->capture_default_str();
-  app.add_option("--leader-election-renew-deadline", renewDeadline,
-                 "How long the leader keeps trying to renew before it stops leading (e.g. 10s)")
-      ->capture_default_str();
-  app.add_option("--leader-election-retry-period", retryPeriod, "Time between Lease attempts (e.g. 2s)")
-      ->capture_default_str();
+  addDurationOption(app, "--leader-election-lease-duration", options.leaseDuration,
+                    "How long a standby waits, from when it last saw the Lease change, before taking over");
+  addDurationOption(app, "--leader-election-renew-deadline", options.renewDeadline,
+                    "How long the leader keeps trying to renew before it stops leading");
+  addDurationOption(app, "--leader-election-retry-period", options.retryPeriod, "Time between Lease attempts");
   app.add_option("--runtime", options.runtime, "Where replicas run: process (local processes), docker or kubernetes")
       ->capture_default_str();
   app.add_option("--docker-host", options.dockerHost,
@@ -104,29 +92,29 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(20, 60000));
   app.add_option("--workers", options.workers, "Rings reconciled in parallel")->capture_default_str()->check(CLI::Range(1, 64));
-  app.add_option("--log-level", options.logLevel, "trace, debug, info, warn, error, critical")->capture_default_str();
+  app.add_option_function<std::string>(
+         "--log-level",
+         [&options](const std::string& name) {
+           auto level = ringlb::parseLogLevel(name);
+           if (!level) throw CLI::ValidationError("--log-level", level.error());
+           options.logLevel = level.value();
+         },
+         std::string(ringlb::kLogLevelNames))
+      ->type_name("LEVEL")
+      ->default_str(std::string(ringlb::logLevelName(options.logLevel)));
   app.add_option("--log-format", logFormat, "text or json (one JSON object per line)")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;  // bad durations and levels exited 2 before CLI11 checked them; keep every usage error there
+  }
   options.resync = std::chrono::seconds(resync);
   options.stopGrace = std::chrono::seconds(stopGrace);
   options.pollInterval = std::chrono::milliseconds(pollMs);
-  options.logJson = logFormat == "json";
-  for (const auto& [flag, text, target] :
-       {std::tuple{"--leader-election-lease-duration", &leaseDuration, &options.leaseDuration},
-        std::tuple{"--leader-election-renew-deadline", &renewDeadline, &options.renewDeadline},
-        std::tuple{"--leader-election-retry-period", &retryPeriod, &options.retryPeriod}}) {
-    const auto parsed = parseDuration(*text);
-    if (!parsed) {
-      std::fprintf(stderr, "%s: '%s' is not a duration (e.g. 15s, 500ms, 1m)\n", flag, text->c_str());
-      return 2;
-    }
-    *target = *parsed;
-  }
-  if (!ringlb::op::configureLogging(options.logLevel, options.logJson)) {
-    std::fprintf(stderr, "--log-level: unknown level '%s'\n", options.logLevel.c_str());
-    return 2;
-  }
+  options.logFormat = logFormat == "json" ? ringlb::LogFormat::Json : ringlb::LogFormat::Text;
+  ringlb::configureLogging("ringlb-operator", options.logLevel, options.logFormat);
   return ringlb::op::runOperator(options);
 }

@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "ringlb-proxy: HTTP/1.1 reverse proxy that routes each request to the owner of its key on a consistent-hash ring.\n"
       "Give exactly one ring source: --backends, --ring-file or --ring-url. Every flag has a YAML twin for --config\n"
-      "(the dotted name in brackets); flags override the file.",
+      "(the dotted name in brackets); flags override the file.\n"
+      "Durations: " + std::string(ringlb::kDurationForms) + ".",
       "ringlb-proxy"};
   app.set_help_flag("-h,--help", "show this help and exit");
   app.get_formatter()->column_width(34);

@@ -50,9 +50,17 @@ void addApodOptions(CLI::App& app, ApodOptions& options) {
       ->check(CLI::Range(0U, 600'000U))
       ->capture_default_str();
   app.add_flag("--log-json", options.logJson, "Write logs as JSON lines");
-  app.add_option("--log-level", options.logLevel, "Log level; debug logs every request")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
-      ->capture_default_str();
+  const CLI::Validator knownLevel(
+      [](std::string& name) {
+        auto level = parseLogLevel(name);
+        return level ? std::string() : level.error();
+      },
+      "LEVEL");
+  app.add_option_function<std::string>(
+         "--log-level", [&options](const std::string& name) { options.logLevel = parseLogLevel(name).value(); },
+         "Log level, one of " + std::string(kLogLevelNames) + "; debug logs every request")
+      ->check(knownLevel)
+      ->default_str(std::string(logLevelName(options.logLevel)));
 }
 
 Status finalizeApodOptions(ApodOptions& options, const CLI::App& app) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace ringlb {
 
@@ -109,6 +110,15 @@ Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
   }
   if (millis == 0) return Error::invalid("is shorter than 1ms (got " + quoted(text) + ")");
   return std::chrono::milliseconds{static_cast<std::int64_t>(millis)};
+}
+
+std::string formatDuration(std::chrono::milliseconds duration) {
+  const std::int64_t millis = duration.count();
+  if (millis == 0) return "0s";
+  for (const auto& [unit, scale] : {std::pair{"h", 3'600'000}, std::pair{"m", 60'000}, std::pair{"s", 1'000}}) {
+    if (millis % scale == 0) return std::to_string(millis / scale) + unit;
+  }
+  return std::to_string(millis) + "ms";
 }
 
 }  // namespace ringlb

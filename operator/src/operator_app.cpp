@@ -14,8 +14,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "ringlb/operator/api_server.h"
@@ -35,52 +33,6 @@
 namespace ringlb::op {
 
 namespace asio = boost::asio;
-
-namespace {
-
-// "%j": the log message as a JSON string body (quotes, backslashes, controls escaped).
-class JsonMessageFlag final : public spdlog::custom_flag_formatter {
- public:
-  void format(const spdlog::details::log_msg& message, const std::tm&, spdlog::memory_buf_t& dest) override {
-    for (const char c : std::string_view(message.payload.data(), message.payload.size())) {
-      switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-            dest.append(std::string_view(escaped));
-          } else {
-            dest.push_back(c);
-          }
-      }
-    }
-  }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
-};
-
-}  // namespace
-
-bool configureLogging(const std::string& level, bool json) {
-  const auto parsed = spdlog::level::from_str(level);
-  if (parsed == spdlog::level::off && level != "off") return false;
-  auto logger = spdlog::stderr_color_mt("ringlb-operator");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(parsed);
-  spdlog::flush_on(spdlog::level::info);
-  if (json) {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<JsonMessageFlag>('j').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%j"})");
-    spdlog::set_formatter(std::move(formatter));
-  } else {
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  }
-  return true;
-}
 
 namespace {
 

@@ -202,11 +202,11 @@ std::vector<Setting> buildSettings() {
                               [](ProxyConfig& c) -> Millis& { return c.passiveHealth.baseEjection; }));
   s.push_back(durationSetting("passiveHealth.maxEjection", "--eject-max", "longest ejection time (default 120s)",
                               [](ProxyConfig& c) -> Millis& { return c.passiveHealth.maxEjection; }));
-  s.push_back(custom("log.level", "--log-level", "trace|debug|info|warn|error|off (default info)",
+  s.push_back(custom("log.level", "--log-level", "trace|debug|info|warn|error|critical|off (default info)",
                      [](ProxyConfig& c, std::string_view v) -> Status {
-                       static const std::set<std::string_view> levels{"trace", "debug", "info", "warn", "error", "off"};
-                       if (!levels.contains(v)) return Error{"must be one of trace, debug, info, warn, error, off (got " + quoted(v) + ")"};
-                       c.log.level = std::string(v);
+                       auto level = parseLogLevel(v);
+                       if (!level) return std::move(level).failure();
+                       c.log.level = level.value();
                        return ok();
                      }));
   s.push_back(boolSetting("log.json", "--log-json", "structured JSON logs", [](ProxyConfig& c) -> bool& { return c.log.json; }));
@@ -250,36 +250,6 @@ std::string HostPort::toString() const {
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = buildSettings();
   return table;
-}
-
-Result<Millis> parseDuration(std::string_view text) {
-  // A bare number means seconds; suffixes ms, s, m, h.
-  std::size_t digits = 0;
-  while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
-  const std::string number(text.substr(0, digits));
-  const std::string_view unit = text.substr(digits);
-  double value = 0;
-  try {
-    std::size_t used = 0;
-    value = std::stod(number, &used);
-    if (used != number.size()) throw std::invalid_argument("trailing");
-  } catch (const std::exception&) {
-    return Error{"must be a duration like 500ms, 10s or 2m (got " + quoted(text) + ")"};
-  }
-  double ms = 0;
-  if (unit == "ms") {
-    ms = value;
-  } else if (unit.empty() || unit == "s") {
-    ms = value * 1000;
-  } else if (unit == "m") {
-    ms = value * 60'000;
-  } else if (unit == "h") {
-    ms = value * 3'600'000;
-  } else {
-    return Error{"must be a duration like 500ms, 10s or 2m (got " + quoted(text) + ")"};
-  }
-  if (ms > 1e12) return Error{"is too long (got " + quoted(text) + ")"};
-  return Millis(static_cast<std::int64_t>(ms));
 }
 
 Result<std::uint64_t> parseSize(std::string_view text) {

@@ -102,5 +102,21 @@ TEST(ParseDuration, RejectsNonZeroValuesBelowOneMillisecond) {
   EXPECT_EQ(rejection("1e-9s"), "is shorter than 1ms (got '1e-9s')");
 }
 
+TEST(FormatDuration, UsesTheLargestUnitThatDividesIt) {
+  EXPECT_EQ(formatDuration(milliseconds{0}), "0s");
+  EXPECT_EQ(formatDuration(milliseconds{250}), "250ms");
+  EXPECT_EQ(formatDuration(milliseconds{1'500}), "1500ms");
+  EXPECT_EQ(formatDuration(milliseconds{15'000}), "15s");
+  EXPECT_EQ(formatDuration(milliseconds{90'000}), "90s");
+  EXPECT_EQ(formatDuration(milliseconds{120'000}), "2m");
+  EXPECT_EQ(formatDuration(milliseconds{3'600'000}), "1h");
+}
+
+TEST(FormatDuration, ReadsBackExactly) {
+  for (const auto millis : {1LL, 999LL, 1'001LL, 61'000LL, 5'400'000LL, 1'000'000'000'000LL}) {
+    EXPECT_EQ(parsed(formatDuration(milliseconds{millis})), milliseconds{millis}) << millis;
+  }
+}
+
 }  // namespace
 }  // namespace ringlb

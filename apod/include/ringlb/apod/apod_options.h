@@ -5,6 +5,7 @@
 
 #include <CLI/App.hpp>
 
+#include "ringlb/base/logging.h"
 #include "ringlb/base/result.h"
 
 namespace ringlb::apod {
@@ -25,7 +26,7 @@ struct ApodOptions {
   unsigned cacheTtlSeconds = 3600;
   unsigned drainTimeoutMs = 10'000;
   bool logJson = false;
-  std::string logLevel = "info";
+  LogLevel logLevel = LogLevel::Info;
 };
 
 /// Declares every option on `app`, bound to `options`. `RINGLB_SLOT` and `NASA_API_KEY` supply

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 #include <string_view>
 
 #include "ringlb/base/result.h"
@@ -23,5 +24,9 @@ inline constexpr std::chrono::milliseconds kMaxDuration{1'000'000'000'000};
 /// negative, malformed, has another unit, is longer than kMaxDuration, or is above zero
 /// but shorter than 1ms. Pure; safe from any thread.
 Result<std::chrono::milliseconds> parseDuration(std::string_view text);
+
+/// The shortest form of a non-negative `duration` that parseDuration reads back exactly, in the largest unit
+/// that divides it: 1h, 90s, 1500ms, 0s. For defaults shown in help texts. Pure.
+std::string formatDuration(std::chrono::milliseconds duration);
 
 }  // namespace ringlb

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "ringlb/base/logging.h"
+
 namespace ringlb::op {
 
 /// The operator's command line, parsed.
@@ -20,8 +22,8 @@ struct OperatorOptions {
   std::chrono::seconds stopGrace{10};     // --stop-grace-seconds
   std::chrono::milliseconds pollInterval{250};  // --poll-ms (resource files)
   unsigned workers = 2;                   // --workers
-  std::string logLevel = "info";          // --log-level
-  bool logJson = false;                   // --log-format json
+  LogLevel logLevel = LogLevel::Info;     // --log-level
+  LogFormat logFormat = LogFormat::Text;  // --log-format
 
   // Kubernetes (--source kubernetes, implied by --runtime kubernetes)
   std::string source = "auto";            // --source: file, kubernetes, or auto
@@ -41,9 +43,5 @@ struct OperatorOptions {
 /// API, heartbeats, controller), runs it until SIGTERM or SIGINT, then shuts
 /// down (stopping replicas unless leaveRunning). Returns the exit code.
 int runOperator(const OperatorOptions& options);
-
-/// Sets up spdlog: level name and plain or JSON lines. Returns false for an
-/// unknown level.
-bool configureLogging(const std::string& level, bool json);
 
 }  // namespace ringlb::op

@@ -8,8 +8,10 @@
 #include <string_view>
 #include <vector>
 
-#include "ringlb/ring/member.h"
+#include "ringlb/base/duration.h"
+#include "ringlb/base/logging.h"
 #include "ringlb/base/result.h"
+#include "ringlb/ring/member.h"
 #include "ringlb/ring/ring_spec.h"
 
 namespace ringlb::proxy {
@@ -73,7 +75,7 @@ struct ProxyConfig {
   } passiveHealth;
 
   struct Log {
-    std::string level = "info";
+    LogLevel level = LogLevel::Info;
     bool json = false;
     bool access = false;
   } log;
@@ -92,13 +94,12 @@ struct Setting {
 const std::vector<Setting>& settings();
 
 /// Loads a YAML config over `base`. Errors name the file and the field,
-/// e.g. "proxy.yaml: timeouts.idle: must be a duration like 500ms, 10s or 2m".
+/// e.g. "proxy.yaml: timeouts.idle: must be a duration like 500ms, 1.5s, 2m or 1h (got 'forever')".
 Result<ProxyConfig> loadConfigFile(const std::string& path, ProxyConfig base);
 
 /// Cross-field checks: exactly one ring source, sane limits.
 Status validateConfig(const ProxyConfig& config);
 
-Result<Millis> parseDuration(std::string_view text);
 Result<std::uint64_t> parseSize(std::string_view text);
 Result<HostPort> parseHostPort(std::string_view text);
 Result<HttpUrl> parseHttpUrl(std::string_view text);
