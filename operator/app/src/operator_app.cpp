@@ -25,7 +25,6 @@
 #include "ringlb/operator/kubernetes_client.h"
 #include "ringlb/operator/kubernetes_config.h"
 #include "ringlb/operator/kubernetes_event_recorder.h"
-#include "ringlb/operator/kubernetes_runtime.h"
 #include "ringlb/operator/kubernetes_source.h"
 #include "ringlb/operator/leader_elector.h"
 #include "ringlb/operator/operator_metrics.h"
@@ -204,11 +203,7 @@ int runOperator(const OperatorOptions& options) {
   runtimeOptions.kubernetesApi = kubernetes.get();
   runtimeOptions.kubernetesNamespaces = options.watchNamespaces;
   runtimeOptions.kubernetesEvents = events.get();
-  if (kubernetesRings != nullptr) {
-    runtimeOptions.kubernetesOwners = [kubernetesRings](const std::string& ns, const std::string& name) {
-      return kubernetesRings->owner(ns, name);
-    };
-  }
+  runtimeOptions.kubernetesOwners = kubernetesRings;
   auto runtime = makeRuntime(runtimeOptions);
   if (!runtime) {
     spdlog::critical("{}", runtime.error());
@@ -341,9 +336,7 @@ int runOperator(const OperatorOptions& options) {
   }
   if (started) controller.shutdown(stopReplicas && !lostLeadership);
   source->stop();
-  if (auto* kubernetesRuntimePtr = dynamic_cast<KubernetesRuntime*>(runtime.value().get())) {
-    kubernetesRuntimePtr->shutdown();
-  }
+  runtime.value()->shutdown();
   if (elector) {
     elector->stop();
     // Only now that no work runs: let a standby take over without waiting out the lease.

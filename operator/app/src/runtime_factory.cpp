@@ -1,11 +1,11 @@
 #include "ringlb/operator/runtime_factory.h"
 
 #include "ringlb/operator/docker_runtime_factory.h"
+#include "ringlb/operator/kubernetes_runtime.h"
+#include "ringlb/operator/kubernetes_source.h"
 #include "ringlb/operator/process_runtime.h"
 
 namespace ringlb::op {
-
-std::vector<std::string> availableRuntimes() { return {"process", "docker", "kubernetes"}; }
 
 Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
   if (options.name == "process") {
@@ -25,14 +25,14 @@ Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
     }
     KubernetesRuntimeOptions kubernetes;
     kubernetes.watchNamespaces = options.kubernetesNamespaces;
+    KubernetesRuntime::OwnerLookup owners;
+    if (const KubernetesSource* source = options.kubernetesOwners) {
+      owners = [source](const std::string& ns, const std::string& name) { return source->owner(ns, name); };
+    }
     return std::unique_ptr<Runtime>(std::make_unique<KubernetesRuntime>(
-        *options.kubernetesApi, std::move(kubernetes), options.kubernetesOwners, options.kubernetesEvents));
+        *options.kubernetesApi, std::move(kubernetes), std::move(owners), options.kubernetesEvents));
   }
-  // Register further runtimes above.
-  std::string available;
-  for (const auto& name : availableRuntimes()) available += (available.empty() ? "" : ", ") + name;
-  return Error{"--runtime: unknown runtime '" + options.name + "' (one of process, docker, kubernetes; available: " +
-               available + ")"};
+  return Error{"--runtime: unknown runtime '" + options.name + "' (one of process, docker, kubernetes)"};
 }
 
 }  // namespace ringlb::op

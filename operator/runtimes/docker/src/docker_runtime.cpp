@@ -94,7 +94,9 @@ ReplicaInfo dockerReplicaInfo(const Json& container) {
 DockerRuntime::DockerRuntime(DockerClient client, DockerRuntimeOptions options)
     : client_(std::move(client)), options_(std::move(options)) {}
 
-DockerRuntime::~DockerRuntime() {
+DockerRuntime::~DockerRuntime() { shutdown(); }
+
+void DockerRuntime::shutdown() {
   if (watcher_) watcher_->stop();
 }
 

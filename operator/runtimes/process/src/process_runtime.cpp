@@ -134,6 +134,15 @@ ProcessRuntime::ProcessRuntime(ProcessRuntimeOptions options)
 }
 
 ProcessRuntime::~ProcessRuntime() {
+  shutdown();
+  for (auto& [slot, replica] : replicas_) {
+    if (replica.pidfd >= 0) ::close(replica.pidfd);
+  }
+  ::close(wakeFd_);
+  ::close(epollFd_);
+}
+
+void ProcessRuntime::shutdown() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -141,11 +150,6 @@ ProcessRuntime::~ProcessRuntime() {
   const std::uint64_t one = 1;
   [[maybe_unused]] auto written = ::write(wakeFd_, &one, sizeof one);
   if (monitor_.joinable()) monitor_.join();
-  for (auto& [slot, replica] : replicas_) {
-    if (replica.pidfd >= 0) ::close(replica.pidfd);
-  }
-  ::close(wakeFd_);
-  ::close(epollFd_);
 }
 
 void ProcessRuntime::onEvent(EventHandler handler) {

@@ -6,16 +6,16 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/operator/kubernetes_api.h"
-#include "ringlb/operator/kubernetes_event_recorder.h"
-#include "ringlb/operator/kubernetes_runtime.h"
 #include "ringlb/operator/runtime.h"
 #include "ringlb/base/result.h"
 
 namespace ringlb::op {
 
-/// Everything a runtime may need from the command line. Runtimes added later
-/// (docker, kubernetes) add their own fields here.
+class KubernetesApi;
+class KubernetesEventRecorder;
+class KubernetesSource;
+
+/// Everything a runtime may need from the command line and the wiring.
 struct RuntimeOptions {
   std::string name = "process";     // --runtime
   std::filesystem::path stateDir;   // --state-dir
@@ -23,21 +23,20 @@ struct RuntimeOptions {
   std::string dockerNetwork;        // --docker-network (default: host networking on 127.0.0.1)
   std::chrono::seconds stopGrace{10};  // --stop-grace-seconds
 
-  // kubernetes: the API client (owned by the caller), the namespace whose Pods
-  // are watched (empty: all), the owner lookup and the event recorder.
+  // kubernetes: the API client and the event recorder (both owned by the
+  // caller), the namespaces whose Pods are watched (empty: all), and the source
+  // that knows each HashRing owning a Pod (null: the runtime reads the HashRing
+  // from the API).
   KubernetesApi* kubernetesApi = nullptr;
   std::vector<std::string> kubernetesNamespaces;
-  KubernetesRuntime::OwnerLookup kubernetesOwners;
+  const KubernetesSource* kubernetesOwners = nullptr;
   KubernetesEventRecorder* kubernetesEvents = nullptr;
 };
 
-/// The one place a runtime is chosen by name: "process" (built in, the
-/// default), "docker" and "kubernetes" (added by their own source files; until
-/// then they are reported as unavailable). Returns the runtime or an Error
-/// naming the runtimes this build has.
+/// The one place a runtime is chosen by name: "process" (the default),
+/// "docker" or "kubernetes". Returns the runtime, or an Error naming the flag
+/// at fault: an unknown name, a bad Docker endpoint, or kubernetes without an
+/// API client.
 Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options);
-
-/// Names makeRuntime() accepts in this build.
-std::vector<std::string> availableRuntimes();
 
 }  // namespace ringlb::op

@@ -74,6 +74,15 @@ class Runtime {
   /// handler detaches: once onEvent({}) returns, no call to the old handler is
   /// still running or will start, so its owner may go away.
   virtual void onEvent(EventHandler handler) = 0;
+
+  /// Ends the runtime's own background work (event watches, exit monitors)
+  /// ahead of its destruction, in the owner's shutdown order: once it returns,
+  /// no event handler call is running or will start. Replicas keep running:
+  /// stopping them is stop()'s job, so that --leave-running works and a next
+  /// operator adopts them. Call it once nothing else calls the runtime; only
+  /// the destructor may follow. Idempotent, and implementations do it in their
+  /// destructors too. The default suits a runtime without background work.
+  virtual void shutdown() {}
 };
 
 }  // namespace ringlb::op

@@ -48,6 +48,8 @@ class DockerRuntime final : public Runtime {
   /// that call returns no handler call is running or will run (for owners
   /// that are destroyed before the runtime).
   void onEvent(EventHandler handler) override;
+  /// Stops the /events watch; no handler call runs after it returns.
+  void shutdown() override;
 
  private:
   struct Tracked {

@@ -51,7 +51,7 @@ class KubernetesRuntime final : public Runtime {
   void start();
 
   /// Stops the Pod watch; no event is reported after it returns.
-  void shutdown();
+  void shutdown() override;
 
   /// True once the first Pod list has been loaded.
   bool synced() const;

@@ -43,6 +43,9 @@ class ProcessRuntime final : public Runtime {
   Status stop(const std::string& ring, const std::string& slot, std::chrono::seconds grace) override;
   Result<std::vector<ReplicaInfo>> list() override;
   void onEvent(EventHandler handler) override;
+  /// Stops the exit monitor (no event after it returns); the replicas keep
+  /// running and are no longer reaped.
+  void shutdown() override;
 
   /// Messages about state files that could not be read at startup (skipped).
   const std::vector<std::string>& loadErrors() const { return loadErrors_; }
