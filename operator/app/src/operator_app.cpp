@@ -27,7 +27,7 @@
 #include "ringlb/operator/kubernetes_event_recorder.h"
 #include "ringlb/operator/kubernetes_source.h"
 #include "ringlb/operator/leader_elector.h"
-#include "ringlb/operator/operator_metrics.h"
+#include "ringlb/operator/prometheus_operator_metrics.h"
 #include "ringlb/operator/ring_registry.h"
 #include "ringlb/operator/runtime_factory.h"
 
@@ -209,7 +209,7 @@ int runOperator(const OperatorOptions& options) {
     spdlog::critical("{}", runtime.error());
     return 2;
   }
-  OperatorMetrics metrics;
+  PrometheusOperatorMetrics metrics;
   for (const auto& ring : registry.list()) {
     std::vector<std::pair<std::string, double>> shares;
     for (std::size_t i = 0; i < ring->members().size(); ++i) shares.emplace_back(ring->members()[i].id, ring->shares()[i]);

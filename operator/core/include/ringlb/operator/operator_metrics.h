@@ -1,65 +1,43 @@
 #pragma once
 
-#include <map>
-#include <memory>
-#include <mutex>
-#include <set>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
-
 namespace ringlb::op {
 
-/// The operator's Prometheus metrics (names and labels: deploy/METRICS.md).
-/// Thread-safe.
+/// What the controller counts as it works, kept apart from how it is exposed
+/// (the api layer's PrometheusOperatorMetrics serves it on /metrics). Every
+/// method is thread-safe: the controller calls them from its workers, event
+/// intake and probe results alike.
 class OperatorMetrics {
  public:
-  OperatorMetrics();
+  virtual ~OperatorMetrics() = default;
 
-  void reconciled(const std::string& ring, bool success, double seconds);
-  void setReplicas(const std::string& ring, int desired, int ready);
-  void heartbeatFailed(const std::string& ring, const std::string& member);
-  void restarted(const std::string& ring, const std::string& member);
-  /// A new ring version: version, moved fraction and each member's share.
-  void ringPublished(const std::string& ring, std::uint64_t version, double movedKeyspace,
-                     const std::vector<std::pair<std::string, double>>& shares);
-  /// A ring served again from the state dir at startup: version and shares,
-  /// without counting a change.
-  void ringLoaded(const std::string& ring, std::uint64_t version,
-                  const std::vector<std::pair<std::string, double>>& shares);
-  void resourceRejected(const std::string& ring);
-  /// Drops the per-ring series of a deleted ring (counters stay).
-  void forgetRing(const std::string& ring);
+  /// One reconcile pass of `ring` ended, successfully or not, after `seconds`.
+  virtual void reconciled(const std::string& ring, bool success, double seconds) = 0;
 
-  /// The Prometheus text exposition of every metric.
-  std::string serialize() const;
+  /// The ring's desired replicas (spec.replicas) and how many are Ready.
+  virtual void setReplicas(const std::string& ring, int desired, int ready) = 0;
 
-  prometheus::Registry& registry() { return *registry_; }
+  /// A heartbeat probe of `member` failed.
+  virtual void heartbeatFailed(const std::string& ring, const std::string& member) = 0;
 
- private:
-  std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& reconciles_;
-  prometheus::Family<prometheus::Histogram>& reconcileDuration_;
-  prometheus::Family<prometheus::Gauge>& desired_;
-  prometheus::Family<prometheus::Gauge>& ready_;
-  prometheus::Family<prometheus::Counter>& heartbeatFailures_;
-  prometheus::Family<prometheus::Counter>& restarts_;
-  prometheus::Family<prometheus::Gauge>& version_;
-  prometheus::Family<prometheus::Gauge>& moved_;
-  prometheus::Family<prometheus::Counter>& changes_;
-  prometheus::Family<prometheus::Gauge>& share_;
-  prometheus::Family<prometheus::Counter>& resourceErrors_;
+  /// The replica in `member`'s slot was replaced.
+  virtual void restarted(const std::string& ring, const std::string& member) = 0;
 
-  void setShares(const std::string& ring, const std::vector<std::pair<std::string, double>>& shares);
+  /// A new ring version: version, moved fraction of the keyspace and each
+  /// member's share.
+  virtual void ringPublished(const std::string& ring, std::uint64_t version, double movedKeyspace,
+                             const std::vector<std::pair<std::string, double>>& shares) = 0;
 
-  std::mutex mutex_;
-  std::map<std::string, std::set<std::string>> shareMembers_;  // ring → members with a share series
+  /// A HashRing resource was rejected as invalid (`ring` is "unknown" when
+  /// even its name could not be read).
+  virtual void resourceRejected(const std::string& ring) = 0;
+
+  /// Drops the per-ring series of a deleted ring; counters stay.
+  virtual void forgetRing(const std::string& ring) = 0;
 };
 
 }  // namespace ringlb::op

@@ -1,4 +1,4 @@
-#include "ringlb/operator/operator_metrics.h"
+#include "ringlb/operator/prometheus_operator_metrics.h"
 
 #include <sstream>
 
@@ -10,7 +10,7 @@ using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
-OperatorMetrics::OperatorMetrics()
+PrometheusOperatorMetrics::PrometheusOperatorMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       reconciles_(BuildCounter().Name("ringlb_operator_reconciles_total").Help("Reconcile passes").Register(*registry_)),
       reconcileDuration_(BuildHistogram()
@@ -45,7 +45,7 @@ OperatorMetrics::OperatorMetrics()
                           .Help("Resources rejected as invalid")
                           .Register(*registry_)) {}
 
-void OperatorMetrics::reconciled(const std::string& ring, bool success, double seconds) {
+void PrometheusOperatorMetrics::reconciled(const std::string& ring, bool success, double seconds) {
   reconciles_.Add({{"ring", ring}, {"result", success ? "success" : "error"}}).Increment();
   static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                                     0.05,   0.1,   0.25,   0.5,   1,     2.5,
@@ -53,34 +53,35 @@ void OperatorMetrics::reconciled(const std::string& ring, bool success, double s
   reconcileDuration_.Add({{"ring", ring}}, kBuckets).Observe(seconds);
 }
 
-void OperatorMetrics::setReplicas(const std::string& ring, int desired, int ready) {
+void PrometheusOperatorMetrics::setReplicas(const std::string& ring, int desired, int ready) {
   desired_.Add({{"ring", ring}}).Set(desired);
   ready_.Add({{"ring", ring}}).Set(ready);
 }
 
-void OperatorMetrics::heartbeatFailed(const std::string& ring, const std::string& member) {
+void PrometheusOperatorMetrics::heartbeatFailed(const std::string& ring, const std::string& member) {
   heartbeatFailures_.Add({{"ring", ring}, {"member", member}}).Increment();
 }
 
-void OperatorMetrics::restarted(const std::string& ring, const std::string& member) {
+void PrometheusOperatorMetrics::restarted(const std::string& ring, const std::string& member) {
   restarts_.Add({{"ring", ring}, {"member", member}}).Increment();
 }
 
-void OperatorMetrics::ringPublished(const std::string& ring, std::uint64_t version, double movedKeyspace,
-                                    const std::vector<std::pair<std::string, double>>& shares) {
+void PrometheusOperatorMetrics::ringPublished(const std::string& ring, std::uint64_t version, double movedKeyspace,
+                                              const std::vector<std::pair<std::string, double>>& shares) {
   version_.Add({{"ring", ring}}).Set(static_cast<double>(version));
   moved_.Add({{"ring", ring}}).Set(movedKeyspace);
   changes_.Add({{"ring", ring}}).Increment();
   setShares(ring, shares);
 }
 
-void OperatorMetrics::ringLoaded(const std::string& ring, std::uint64_t version,
-                                 const std::vector<std::pair<std::string, double>>& shares) {
+void PrometheusOperatorMetrics::ringLoaded(const std::string& ring, std::uint64_t version,
+                                           const std::vector<std::pair<std::string, double>>& shares) {
   version_.Add({{"ring", ring}}).Set(static_cast<double>(version));
   setShares(ring, shares);
 }
 
-void OperatorMetrics::setShares(const std::string& ring, const std::vector<std::pair<std::string, double>>& shares) {
+void PrometheusOperatorMetrics::setShares(const std::string& ring,
+                                          const std::vector<std::pair<std::string, double>>& shares) {
   std::lock_guard lock(mutex_);
   std::set<std::string>& known = shareMembers_[ring];
   std::set<std::string> current;
@@ -98,9 +99,11 @@ void OperatorMetrics::setShares(const std::string& ring, const std::vector<std::
   known = std::move(current);
 }
 
-void OperatorMetrics::resourceRejected(const std::string& ring) { resourceErrors_.Add({{"ring", ring}}).Increment(); }
+void PrometheusOperatorMetrics::resourceRejected(const std::string& ring) {
+  resourceErrors_.Add({{"ring", ring}}).Increment();
+}
 
-void OperatorMetrics::forgetRing(const std::string& ring) {
+void PrometheusOperatorMetrics::forgetRing(const std::string& ring) {
   desired_.Remove(&desired_.Add({{"ring", ring}}));
   ready_.Remove(&ready_.Add({{"ring", ring}}));
   std::lock_guard lock(mutex_);
@@ -108,7 +111,7 @@ void OperatorMetrics::forgetRing(const std::string& ring) {
   shareMembers_.erase(ring);
 }
 
-std::string OperatorMetrics::serialize() const {
+std::string PrometheusOperatorMetrics::serialize() const {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();
