@@ -6,31 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/operator/clock.h"
 #include "ringlb/operator/kubernetes_api.h"
+#include "ringlb/operator/testing/fake_clock.h"
 
 namespace ringlb::op::testing {
-
-/// Simulated time: moves only when the test says so.
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const noexcept override {
-    std::lock_guard lock(mutex_);
-    return now_;
-  }
-  void advance(Duration by) {
-    std::lock_guard lock(mutex_);
-    now_ += by;
-  }
-  void set(TimePoint to) {
-    std::lock_guard lock(mutex_);
-    now_ = to;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  TimePoint now_{std::chrono::hours(1000)};
-};
 
 /// A KubernetesApi whose answers the test scripts. Requests go to `onRequest`;
 /// each stream() call takes the next scripted stream.

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "fake_operator_metrics.h"
 #include "fake_runtime.h"
 #include "ringlb/operator/reconcile_plan.h"
 
@@ -94,7 +95,7 @@ class ControllerTest : public ::testing::Test {
   RingRegistry registry{""};
   boost::asio::io_context io;
   HeartbeatProber prober{io, [](const ProbeResult&) {}};
-  OperatorMetrics metrics;
+  testing::FakeOperatorMetrics metrics;
   SteadyClock clock;
   std::unique_ptr<Controller> controller;
 };

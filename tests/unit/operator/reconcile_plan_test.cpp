@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include "fake_clock.h"
 #include "ringlb/operator/action_executor.h"
 #include "ringlb/operator/desired_state.h"
+#include "ringlb/operator/testing/fake_clock.h"
 
 namespace ringlb::op {
 namespace {

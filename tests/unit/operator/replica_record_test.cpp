@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "fake_clock.h"
+#include "ringlb/operator/testing/fake_clock.h"
 
 namespace ringlb::op {
 namespace {

@@ -1,0 +1,120 @@
+#include "ringlb/operator/prometheus_operator_metrics.h"
+
+#include <sstream>
+
+#include <prometheus/text_serializer.h>
+
+namespace ringlb::op {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+PrometheusOperatorMetrics::PrometheusOperatorMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      reconciles_(BuildCounter().Name("ringlb_operator_reconciles_total").Help("Reconcile passes").Register(*registry_)),
+      reconcileDuration_(BuildHistogram()
+                             .Name("ringlb_operator_reconcile_duration_seconds")
+                             .Help("Duration of a reconcile pass")
+                             .Register(*registry_)),
+      desired_(BuildGauge().Name("ringlb_operator_desired_replicas").Help("spec.replicas").Register(*registry_)),
+      ready_(BuildGauge().Name("ringlb_operator_ready_replicas").Help("Replicas Ready in the ring").Register(*registry_)),
+      heartbeatFailures_(BuildCounter()
+                             .Name("ringlb_operator_heartbeat_failures_total")
+                             .Help("Failed heartbeat probes")
+                             .Register(*registry_)),
+      restarts_(BuildCounter()
+                    .Name("ringlb_operator_restarts_total")
+                    .Help("Replacements of a slot's replica")
+                    .Register(*registry_)),
+      version_(BuildGauge().Name("ringlb_operator_ring_version").Help("Published ring version").Register(*registry_)),
+      moved_(BuildGauge()
+                 .Name("ringlb_operator_ring_moved_keyspace_ratio")
+                 .Help("Fraction of the hash space whose owner changed in the last published change")
+                 .Register(*registry_)),
+      changes_(BuildCounter()
+                   .Name("ringlb_operator_ring_changes_total")
+                   .Help("Published ring versions")
+                   .Register(*registry_)),
+      share_(BuildGauge()
+                 .Name("ringlb_operator_member_keyspace_share")
+                 .Help("Exact share of the hash space")
+                 .Register(*registry_)),
+      resourceErrors_(BuildCounter()
+                          .Name("ringlb_operator_resource_errors_total")
+                          .Help("Resources rejected as invalid")
+                          .Register(*registry_)) {}
+
+void PrometheusOperatorMetrics::reconciled(const std::string& ring, bool success, double seconds) {
+  reconciles_.Add({{"ring", ring}, {"result", success ? "success" : "error"}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                    0.05,   0.1,   0.25,   0.5,   1,     2.5,
+                                                                    5,      10,    30};
+  reconcileDuration_.Add({{"ring", ring}}, kBuckets).Observe(seconds);
+}
+
+void PrometheusOperatorMetrics::setReplicas(const std::string& ring, int desired, int ready) {
+  desired_.Add({{"ring", ring}}).Set(desired);
+  ready_.Add({{"ring", ring}}).Set(ready);
+}
+
+void PrometheusOperatorMetrics::heartbeatFailed(const std::string& ring, const std::string& member) {
+  heartbeatFailures_.Add({{"ring", ring}, {"member", member}}).Increment();
+}
+
+void PrometheusOperatorMetrics::restarted(const std::string& ring, const std::string& member) {
+  restarts_.Add({{"ring", ring}, {"member", member}}).Increment();
+}
+
+void PrometheusOperatorMetrics::ringPublished(const std::string& ring, std::uint64_t version, double movedKeyspace,
+                                              const std::vector<std::pair<std::string, double>>& shares) {
+  version_.Add({{"ring", ring}}).Set(static_cast<double>(version));
+  moved_.Add({{"ring", ring}}).Set(movedKeyspace);
+  changes_.Add({{"ring", ring}}).Increment();
+  setShares(ring, shares);
+}
+
+void PrometheusOperatorMetrics::ringLoaded(const std::string& ring, std::uint64_t version,
+                                           const std::vector<std::pair<std::string, double>>& shares) {
+  version_.Add({{"ring", ring}}).Set(static_cast<double>(version));
+  setShares(ring, shares);
+}
+
+void PrometheusOperatorMetrics::setShares(const std::string& ring,
+                                          const std::vector<std::pair<std::string, double>>& shares) {
+  std::lock_guard lock(mutex_);
+  std::set<std::string>& known = shareMembers_[ring];
+  std::set<std::string> current;
+  for (const auto& [member, share] : shares) {
+    share_.Add({{"ring", ring}, {"member", member}}).Set(share);
+    // Per-member counters exist at 0 from the member's first ring on, so
+    // increase() sees the first restart or failed probe.
+    restarts_.Add({{"ring", ring}, {"member", member}});
+    heartbeatFailures_.Add({{"ring", ring}, {"member", member}});
+    current.insert(member);
+  }
+  for (const auto& member : known) {
+    if (!current.count(member)) share_.Remove(&share_.Add({{"ring", ring}, {"member", member}}));
+  }
+  known = std::move(current);
+}
+
+void PrometheusOperatorMetrics::resourceRejected(const std::string& ring) {
+  resourceErrors_.Add({{"ring", ring}}).Increment();
+}
+
+void PrometheusOperatorMetrics::forgetRing(const std::string& ring) {
+  desired_.Remove(&desired_.Add({{"ring", ring}}));
+  ready_.Remove(&ready_.Add({{"ring", ring}}));
+  std::lock_guard lock(mutex_);
+  for (const auto& member : shareMembers_[ring]) share_.Remove(&share_.Add({{"ring", ring}, {"member", member}}));
+  shareMembers_.erase(ring);
+}
+
+std::string PrometheusOperatorMetrics::serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace ringlb::op
