@@ -245,9 +245,9 @@ asio::awaitable<ApiServer::Response> ApiServer::handle(const Request& request) {
   const std::string& path = request.path;
   if (path == "/healthz") co_return Response{http::status::ok, "text/plain; charset=utf-8", "ok\n", {}};
   if (path == "/readyz") {
-    const auto [ready, explanation] = handlers_.readiness ? handlers_.readiness() : std::pair<bool, std::string>{true, "ok"};
+    const Result<std::string> ready = handlers_.readiness ? handlers_.readiness() : Result<std::string>("ok");
     co_return Response{ready ? http::status::ok : http::status::service_unavailable, "text/plain; charset=utf-8",
-                       explanation + "\n", {}};
+                       (ready ? ready.value() : ready.error()) + "\n", {}};
   }
   if (path == "/metrics") {
     co_return Response{http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
