@@ -245,9 +245,15 @@ asio::awaitable<ApiServer::Response> ApiServer::handle(const Request& request) {
   const std::string& path = request.path;
   if (path == "/healthz") co_return Response{http::status::ok, "text/plain; charset=utf-8", "ok\n", {}};
   if (path == "/readyz") {
-    const Result<std::string> ready = handlers_.readiness ? handlers_.readiness() : Result<std::string>("ok");
+    bool ready = true;
+    std::string explanation = "ok";
+    if (handlers_.readiness) {
+      Result<std::string> readiness = handlers_.readiness();
+      ready = readiness.ok();
+      explanation = ready ? readiness.value() : readiness.error();
+    }
     co_return Response{ready ? http::status::ok : http::status::service_unavailable, "text/plain; charset=utf-8",
-                       (ready ? ready.value() : ready.error()) + "\n", {}};
+                       explanation + "\n", {}};
   }
   if (path == "/metrics") {
     co_return Response{http::status::ok, "text/plain; version=0.0.4; charset=utf-8",

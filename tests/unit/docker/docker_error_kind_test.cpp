@@ -19,8 +19,9 @@ TEST(DockerErrorKind, AnAnswerBecomesAnErrorOfItsKindWithTheDaemonsMessage) {
   EXPECT_EQ(error.kind, ErrorKind::Conflict);
   EXPECT_EQ(error.message,
             "DockerApiError: creating container apod-0: Conflict. The container name \"/apod-0\" is already in use");
-  EXPECT_EQ(DockerResponse{404, ""}.error("inspect").message, "inspect: HTTP 404");
-  EXPECT_EQ(DockerResponse{404, ""}.error("inspect").kind, ErrorKind::NotFound);
+  const DockerResponse missing{404, ""};
+  EXPECT_EQ(missing.error("inspect").message, "inspect: HTTP 404");
+  EXPECT_EQ(missing.error("inspect").kind, ErrorKind::NotFound);
 }
 
 }  // namespace
