@@ -245,7 +245,13 @@ asio::awaitable<ApiServer::Response> ApiServer::handle(const Request& request) {
   const std::string& path = request.path;
   if (path == "/healthz") co_return Response{http::status::ok, "text/plain; charset=utf-8", "ok\n", {}};
   if (path == "/readyz") {
-    const auto [ready, explanation] = handlers_.readiness ? handlers_.readiness() : std::pair<bool, std::string>{true, "ok"};
+    bool ready = true;
+    std::string explanation = "ok";
+    if (handlers_.readiness) {
+      Result<std::string> readiness = handlers_.readiness();
+      ready = readiness.ok();
+      explanation = ready ? readiness.value() : readiness.error();
+    }
     co_return Response{ready ? http::status::ok : http::status::service_unavailable, "text/plain; charset=utf-8",
                        explanation + "\n", {}};
   }

@@ -27,6 +27,7 @@
 #include "ringlb/operator/leader_elector.h"
 #include "ringlb/operator/prometheus_operator_metrics.h"
 #include "ringlb/operator/ring_registry.h"
+#include "ringlb/operator/ring_spec_mapping.h"
 #include "ringlb/operator/runtime_factory.h"
 
 namespace ringlb::op {
@@ -60,18 +61,7 @@ void publishFromStatus(RingRegistry& registry, const ResourceEvent& event) {
   if (event.kind != ResourceEvent::Kind::Upserted || !event.ring) return;
   const HashRing& ring = *event.ring;
   if (ring.status.members.empty() && ring.status.ringVersion == 0) return;  // no leader has reconciled it yet
-  ring::RingSpec spec;
-  spec.name = ring.metadata.name;
-  spec.algorithm = ring.spec.hashing.algorithm;
-  spec.virtualNodes = ring.spec.hashing.virtualNodes;
-  spec.tableSize = ring.spec.hashing.tableSize;
-  spec.loadFactor = ring.spec.hashing.loadFactor;
-  spec.key = ring.spec.hashing.key;
-  for (const auto& member : ring.status.members) {
-    if (member.address.empty()) continue;
-    spec.members.push_back({member.id, member.address, 1, toMemberState(member.state)});
-  }
-  if (auto published = registry.publish(std::move(spec)); !published) {
+  if (auto published = registry.publish(ringSpecFor(ring, ringMembersOf(ring.status.members))); !published) {
     spdlog::warn("ring {}: status not servable: {}", event.key, published.error());
   }
 }
@@ -224,10 +214,10 @@ int runOperator(const OperatorOptions& options) {
 
   ApiServer server(io, registry,
                    {[&controller] { return controller.statusJson(); },
-                    [&controller, &following, kubernetesRings]() -> std::pair<bool, std::string> {
+                    [&controller, &following, kubernetesRings]() -> Result<std::string> {
                       if (following) {
-                        const bool synced = kubernetesRings->synced();
-                        return {synced, synced ? "following the leader" : "not ready: HashRings not listed yet"};
+                        if (!kubernetesRings->synced()) return Error::unavailable("not ready: HashRings not listed yet");
+                        return std::string("following the leader");
                       }
                       return controller.readiness();
                     },

@@ -2,39 +2,34 @@
 
 namespace ringlb::op {
 
+namespace {
+
+ActionOutcome startedReplica(Result<ReplicaInfo> started) {
+  if (!started) return std::move(started).failure();
+  return std::optional<ReplicaInfo>(std::move(started).value());
+}
+
+}  // namespace
+
 ActionOutcome ActionExecutor::execute(const std::string& ringName, const Action& action) {
-  ActionOutcome outcome;
-  const auto fail = [&outcome](std::string error) {
-    outcome.ok = false;
-    outcome.error = std::move(error);
-    return outcome;
-  };
   switch (action.kind) {
-    case Action::Kind::Start: {
-      auto started = runtime_.ensureRunning(action.spec);
-      if (!started) return fail(started.error());
-      outcome.replica = std::move(started).value();
-      return outcome;
-    }
+    case Action::Kind::Start: return startedReplica(runtime_.ensureRunning(action.spec));
     case Action::Kind::Restart: {
       if (auto stopped = runtime_.stop(ringName, action.slot, action.grace); !stopped) {
-        return fail("stop: " + stopped.error());
+        return stopped.failure().withContext("stop");
       }
-      auto started = runtime_.ensureRunning(action.spec);
-      if (!started) return fail(started.error());
-      outcome.replica = std::move(started).value();
-      return outcome;
+      return startedReplica(runtime_.ensureRunning(action.spec));
     }
     case Action::Kind::Stop: {
-      if (auto stopped = runtime_.stop(ringName, action.slot, action.grace); !stopped) return fail(stopped.error());
-      return outcome;
+      if (auto stopped = runtime_.stop(ringName, action.slot, action.grace); !stopped) return stopped.failure();
+      return std::optional<ReplicaInfo>();
     }
     case Action::Kind::Adopt:
     case Action::Kind::BeginDrain:
     case Action::Kind::CancelDrain:
-    case Action::Kind::Unpublish: return outcome;
+    case Action::Kind::Unpublish: return std::optional<ReplicaInfo>();
   }
-  return outcome;
+  return std::optional<ReplicaInfo>();
 }
 
 void applyOutcome(std::map<std::string, ReplicaRecord>& records, const Action& action, const ActionOutcome& outcome,
@@ -66,15 +61,15 @@ void applyOutcome(std::map<std::string, ReplicaRecord>& records, const Action& a
       record.slot = action.slot;
       record.ordinal = action.ordinal;
       if (action.kind == Action::Kind::Restart && action.countsAsRestart) ++record.restarts;
-      if (!outcome.ok) {
+      if (!outcome) {
         record.running = false;
         record.state = ReplicaState::Stopped;
         record.address.clear();
         record.runtimeId.clear();
-        recordFailure(record, "start failed: " + outcome.error, now, options.stableAfter);
+        recordFailure(record, "start failed: " + outcome.error(), now, options.stableAfter);
         return;
       }
-      recordStarted(record, *outcome.replica, now);
+      recordStarted(record, *outcome.value(), now);
       return;
     }
     case Action::Kind::BeginDrain: {
@@ -93,10 +88,10 @@ void applyOutcome(std::map<std::string, ReplicaRecord>& records, const Action& a
       return;
     }
     case Action::Kind::Stop: {
-      if (outcome.ok) {
+      if (outcome) {
         records.erase(action.slot);
       } else if (const auto it = records.find(action.slot); it != records.end()) {
-        it->second.lastFailure = "stop failed: " + outcome.error;
+        it->second.lastFailure = "stop failed: " + outcome.error();
       }
       return;
     }

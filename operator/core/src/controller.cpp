@@ -1,39 +1,18 @@
 #include "ringlb/operator/controller.h"
 
 #include <algorithm>
-#include <ctime>
 
 #include <spdlog/spdlog.h>
 
+#include "ringlb/operator/rfc3339.h"
+#include "ringlb/operator/ring_spec_mapping.h"
+#include "ringlb/operator/ring_status.h"
+#include "ringlb/operator/status_page_json.h"
 #include "ringlb/ring/ring_snapshot.h"
 
 namespace ringlb::op {
 
 using nlohmann::json;
-
-namespace {
-
-std::string rfc3339Now() {
-  const std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return text;
-}
-
-void setCondition(std::vector<Condition>& conditions, Condition next) {
-  for (auto& condition : conditions) {
-    if (condition.type != next.type) continue;
-    // lastTransitionTime moves only when the status does.
-    next.lastTransitionTime = condition.status == next.status ? condition.lastTransitionTime : rfc3339Now();
-    condition = std::move(next);
-    return;
-  }
-  next.lastTransitionTime = rfc3339Now();
-  conditions.push_back(std::move(next));
-  std::sort(conditions.begin(), conditions.end(), [](const auto& a, const auto& b) { return a.type < b.type; });
-}
-
-}  // namespace
 
 std::string ringNameOf(const std::string& key) {
   const auto slash = key.find('/');
@@ -50,7 +29,8 @@ Controller::Controller(ResourceSource& source, Runtime& runtime, RingRegistry& r
       clock_(clock),
       options_(options),
       executor_(runtime),
-      queue_(options.queue) {}
+      queue_(options.queue),
+      statusWriter_(source, [this](const std::string& key, const Error& error) { onStatusWriteFailed(key, error); }) {}
 
 Controller::~Controller() {
   shutdown(false);
@@ -96,7 +76,9 @@ void Controller::shutdown(bool stopReplicas) {
   }
   workers_.clear();
   prober_.stop();
+  statusWriter_.stop();  // what is pending is still written
   if (!stopReplicas) return;
+  std::vector<RingWrite> writes;
   {
     // Proxies stop routing to the replicas before they go, and the persisted
     // ring does not claim Ready replicas that no longer run when the next
@@ -104,9 +86,10 @@ void Controller::shutdown(bool stopReplicas) {
     std::lock_guard lock(mutex_);
     for (auto& [key, state] : rings_) {
       for (auto& [slot, record] : state.records) record.state = ReplicaState::Stopped;
-      publishLocked(key, state);
+      writes.push_back(stageRingLocked(key, state));
     }
   }
+  for (const auto& write : writes) writeRing(write);
   auto listed = runtime_.list();
   if (!listed) {
     spdlog::error("shutdown: cannot list replicas to stop them: {}", listed.error());
@@ -180,15 +163,23 @@ void Controller::onResourceEvent(const ResourceEvent& event) {
 }
 
 void Controller::onRuntimeEvent(const RuntimeEvent& event) {
-  if (event.kind == RuntimeEvent::Kind::Started) {
-    // A runtime that learns the address only later (a Pod gets its IP and turns Ready) reports it here.
-    if (!event.address.empty()) updateAddress(event.ring, event.slot, event.runtimeId, event.address);
-    return;
+  std::optional<RingWrite> write;
+  {
+    std::lock_guard lock(mutex_);
+    // A runtime that learns the address only later (a Pod gets its IP and turns Ready) reports it with Started.
+    if (event.kind != RuntimeEvent::Kind::Started) {
+      write = recordExitLocked(event);
+    } else if (!event.address.empty()) {
+      write = updateAddressLocked(event.ring, event.slot, event.runtimeId, event.address);
+    }
   }
-  std::lock_guard lock(mutex_);
+  if (write) commit(*write);
+}
+
+std::optional<Controller::RingWrite> Controller::recordExitLocked(const RuntimeEvent& event) {
   const std::string key = keyForRingLocked(event.ring);
   const auto ringIt = rings_.find(key);
-  if (ringIt == rings_.end()) return;
+  if (ringIt == rings_.end()) return std::nullopt;
   RingState& state = ringIt->second;
   const auto it = state.records.find(event.slot);
   if (it == state.records.end() || it->second.runtimeId != event.runtimeId) {
@@ -198,47 +189,55 @@ void Controller::onRuntimeEvent(const RuntimeEvent& event) {
         info.reason = event.reason;
       }
     }
-    return;
+    return std::nullopt;
   }
   ReplicaRecord& record = it->second;
   if (expectedExits_.count(event.runtimeId)) {
     record.running = false;
-    return;
+    return std::nullopt;
   }
   const ReplicaState before = record.state;
-  if (!recordExit(record, event.reason, clock_.now(), options_.reconcile.stableAfter)) return;
+  if (!recordExit(record, event.reason, clock_.now(), options_.reconcile.stableAfter)) return std::nullopt;
   spdlog::warn("replica {} ({}) exited: {}; {} → {}", event.slot, event.runtimeId, event.reason, toString(before),
                toString(record.state));
-  publishLocked(key, state);
   updateProbesLocked(key, state);
-  updateStatusLocked(key, state);
   enqueueLocked(key);
+  return stageRingLocked(key, state);
 }
 
-void Controller::updateAddress(const std::string& ring, const std::string& slot, const std::string& runtimeId,
-                               const std::string& address) {
-  std::lock_guard lock(mutex_);
+std::optional<Controller::RingWrite> Controller::updateAddressLocked(const std::string& ring, const std::string& slot,
+                                                                     const std::string& runtimeId,
+                                                                     const std::string& address) {
   const std::string key = keyForRingLocked(ring);
   const auto ringIt = rings_.find(key);
-  if (ringIt == rings_.end()) return;
+  if (ringIt == rings_.end()) return std::nullopt;
   RingState& state = ringIt->second;
   const auto it = state.records.find(slot);
-  if (it == state.records.end() || it->second.runtimeId != runtimeId || it->second.address == address) return;
+  if (it == state.records.end() || it->second.runtimeId != runtimeId || it->second.address == address) {
+    return std::nullopt;
+  }
   spdlog::info("replica {} ({}) serves at {}", slot, runtimeId, address);
   it->second.address = address;
-  publishLocked(key, state);
   updateProbesLocked(key, state);
-  updateStatusLocked(key, state);
+  return stageRingLocked(key, state);
 }
 
 void Controller::onProbeResult(const ProbeResult& result) {
-  std::lock_guard lock(mutex_);
+  std::optional<RingWrite> write;
+  {
+    std::lock_guard lock(mutex_);
+    write = recordProbeLocked(result);
+  }
+  if (write) commit(*write);
+}
+
+std::optional<Controller::RingWrite> Controller::recordProbeLocked(const ProbeResult& result) {
   const auto ringIt = rings_.find(result.ringKey);
-  if (ringIt == rings_.end()) return;
+  if (ringIt == rings_.end()) return std::nullopt;
   RingState& state = ringIt->second;
   const auto it = state.records.find(result.slot);
   const HashRing* desired = desired_.desired(result.ringKey);
-  if (it == state.records.end() || it->second.runtimeId != result.runtimeId || !desired) return;
+  if (it == state.records.end() || it->second.runtimeId != result.runtimeId || !desired) return std::nullopt;
   ReplicaRecord& record = it->second;
   if (!result.success) {
     metrics_.heartbeatFailed(state.name, result.slot);
@@ -247,7 +246,7 @@ void Controller::onProbeResult(const ProbeResult& result) {
   const ReplicaState before = record.state;
   if (!recordProbe(record, desired->spec.healthCheck, result.success, result.detail, clock_.now(),
                    options_.reconcile.stableAfter)) {
-    return;
+    return std::nullopt;
   }
   if (record.state == ReplicaState::Ready) {
     spdlog::info("replica {} at {}: {} → Ready", result.slot, record.address, toString(before));
@@ -255,10 +254,9 @@ void Controller::onProbeResult(const ProbeResult& result) {
     spdlog::warn("replica {} at {}: {} → {} ({})", result.slot, record.address, toString(before), toString(record.state),
                  record.lastFailure);
   }
-  publishLocked(result.ringKey, state);
   updateProbesLocked(result.ringKey, state);
-  updateStatusLocked(result.ringKey, state);
   enqueueLocked(result.ringKey);
+  return stageRingLocked(result.ringKey, state);
 }
 
 void Controller::workerLoop() {
@@ -295,9 +293,19 @@ void Controller::resyncRuntime() {
     spdlog::warn("runtime {}: list failed: {}", runtime_.name(), listed.error());
     return;
   }
-  std::lock_guard lock(mutex_);
+  std::vector<RingWrite> writes;
+  {
+    std::lock_guard lock(mutex_);
+    writes = applyListingLocked(listed.value(), listedAt);
+  }
+  for (const auto& write : writes) commit(write);
+}
+
+std::vector<Controller::RingWrite> Controller::applyListingLocked(const std::vector<ReplicaInfo>& listed,
+                                                                  Clock::TimePoint listedAt) {
+  std::vector<RingWrite> writes;
   std::map<std::string, std::vector<const ReplicaInfo*>> byRing;
-  for (const auto& info : listed.value()) byRing[info.ring].push_back(&info);
+  for (const auto& info : listed) byRing[info.ring].push_back(&info);
   for (auto& [key, state] : rings_) {
     bool changed = false;
     for (auto& [slot, record] : state.records) {
@@ -320,8 +328,8 @@ void Controller::resyncRuntime() {
       changed = recordExit(record, reason, clock_.now(), options_.reconcile.stableAfter) || changed;
     }
     if (changed) {
-      publishLocked(key, state);
       updateProbesLocked(key, state);
+      writes.push_back(stageRingLocked(key, state));
     }
   }
   for (const auto& [ringName, infos] : byRing) {
@@ -338,6 +346,7 @@ void Controller::resyncRuntime() {
   for (const auto& [key, state] : rings_) queue_.add(key);
   for (const auto& key : desired_.keys()) queue_.add(key);
   wake_.notify_all();
+  return writes;
 }
 
 void Controller::reconcile(const std::string& key) {
@@ -377,7 +386,12 @@ void Controller::reconcile(const std::string& key) {
   const Action* previous = nullptr;
   for (const auto& action : steps.actions) {
     if (action.kind == Action::Kind::Unpublish) {
-      if (auto removed = registry_.remove(name); !removed) {
+      RingWrite withdrawal;
+      {
+        std::lock_guard lock(mutex_);
+        withdrawal = stageWithdrawalLocked(key, ringLocked(key));
+      }
+      if (auto removed = writeRing(withdrawal); !removed) {
         spdlog::error("ring {}: cannot withdraw: {}", name, removed.error());
         failed = true;
       } else {
@@ -391,8 +405,12 @@ void Controller::reconcile(const std::string& key) {
     if ((action.kind == Action::Kind::Restart || action.kind == Action::Kind::Stop) && !stopAfterStop) {
       // What earlier steps changed goes out before a step that may block for its
       // grace; consecutive removals go out together.
-      std::lock_guard lock(mutex_);
-      publishLocked(key, ringLocked(key));
+      RingWrite write;
+      {
+        std::lock_guard lock(mutex_);
+        write = stageRingLocked(key, ringLocked(key));
+      }
+      writeRing(write);
     }
     const ActionOutcome outcome = executor_.execute(name, action);
     std::lock_guard lock(mutex_);
@@ -407,20 +425,25 @@ void Controller::reconcile(const std::string& key) {
       expectedExits_.erase(previousId);
       if (action.countsAsRestart) metrics_.restarted(name, action.slot);
     }
-    if (!outcome.ok) {
+    if (!outcome) {
       failed = true;
       // An API conflict (409) is routine optimistic concurrency: retried, not an error worth a log line.
-      const bool conflict = outcome.error.find("conflict; will retry") != std::string::npos;
+      const bool conflict = outcome.errorKind() == ErrorKind::Conflict;
       spdlog::log(conflict ? spdlog::level::debug : spdlog::level::err, "{} {} failed: {}", toString(action.kind),
-                  action.slot, outcome.error);
-    } else if (outcome.replica) {
-      spdlog::info("{} runs as {} at {}", action.slot, outcome.replica->runtimeId, outcome.replica->address);
+                  action.slot, outcome.error());
+    } else if (const auto& replica = outcome.value()) {
+      spdlog::info("{} runs as {} at {}", action.slot, replica->runtimeId, replica->address);
     }
   }
 
+  RingWrite write;
+  {
+    std::lock_guard lock(mutex_);
+    write = stageRingLocked(key, ringLocked(key));
+  }
+  writeRing(write);
   std::lock_guard lock(mutex_);
   RingState& state = ringLocked(key);
-  publishLocked(key, state);
   updateProbesLocked(key, state);
   updateStatusLocked(key, state);
   const Clock::TimePoint now = clock_.now();
@@ -444,50 +467,53 @@ void Controller::reconcile(const std::string& key) {
   metrics_.reconciled(name, !failed, seconds);
 }
 
-void Controller::publishLocked(const std::string& key, RingState& state) {
+Controller::RingWrite Controller::stageRingLocked(const std::string& key, const RingState& state) {
+  RingWrite write{key, state.name, ++nextWriteSequence_, std::nullopt, false};
   const HashRing* desired = desired_.desired(key);
-  if (!desired) return;
-  ring::RingSpec spec;
-  spec.name = state.name;
-  spec.algorithm = desired->spec.hashing.algorithm;
-  spec.virtualNodes = desired->spec.hashing.virtualNodes;
-  spec.tableSize = desired->spec.hashing.tableSize;
-  spec.loadFactor = desired->spec.hashing.loadFactor;
-  spec.key = desired->spec.hashing.key;
-  // A replacement whose address is not known yet (a Pod not yet scheduled)
-  // keeps its slot in the ring, NotReady at the last published address, so
-  // no other key moves meanwhile.
+  if (!desired) return write;
   std::map<std::string, std::string> lastAddress;
   if (const auto current = registry_.get(state.name)) {
     for (const auto& member : current->members()) lastAddress[member.id] = member.address;
   }
-  std::vector<const ReplicaRecord*> records;
-  for (const auto& [slot, record] : state.records) {
-    if (!record.address.empty() || lastAddress.count(slot)) records.push_back(&record);
-  }
-  std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) { return a->ordinal < b->ordinal; });
-  for (const ReplicaRecord* record : records) {
-    if (record->address.empty()) {
-      spec.members.push_back({record->slot, lastAddress[record->slot], 1, ring::MemberState::NotReady});
-    } else {
-      spec.members.push_back({record->slot, record->address, 1, toMemberState(record->state)});
-    }
-  }
-  auto published = registry_.publish(std::move(spec));
+  write.spec = ringSpecFor(*desired, ringMembersOf(state.records, lastAddress));
+  return write;
+}
+
+Controller::RingWrite Controller::stageWithdrawalLocked(const std::string& key, const RingState& state) {
+  return {key, state.name, ++nextWriteSequence_, std::nullopt, true};
+}
+
+Status Controller::writeRing(const RingWrite& write) {
+  if (!write.spec && !write.withdraw) return ok();
+  std::lock_guard lock(ringWriteMutex_);
+  // Computed before a write that already went out: that one holds the newer state.
+  auto& written = writtenSequence_[write.name];
+  if (write.sequence <= written) return ok();
+  written = write.sequence;
+  if (write.withdraw) return registry_.remove(write.name);
+  auto published = registry_.publish(*write.spec);
   if (!published) {
-    spdlog::error("ring {}: not published: {}", state.name, published.error());
-    return;
+    spdlog::error("ring {}: not published: {}", write.name, published.error());
+    return published.failure();
   }
-  if (!published->changed) return;
-  spdlog::info("ring {} v{}: {} (moved {:.1f}% of the keyspace)", state.name, published->version, published->summary,
+  if (!published->changed) return ok();
+  spdlog::info("ring {} v{}: {} (moved {:.1f}% of the keyspace)", write.name, published->version, published->summary,
                100.0 * published->movedKeyspace);
   std::vector<std::pair<std::string, double>> shares;
-  if (const auto snapshot = registry_.get(state.name)) {
+  if (const auto snapshot = registry_.get(write.name)) {
     for (std::size_t i = 0; i < snapshot->members().size(); ++i) {
       shares.emplace_back(snapshot->members()[i].id, snapshot->shares()[i]);
     }
   }
-  metrics_.ringPublished(state.name, published->version, published->movedKeyspace, shares);
+  metrics_.ringPublished(write.name, published->version, published->movedKeyspace, shares);
+  return ok();
+}
+
+void Controller::commit(const RingWrite& write) {
+  writeRing(write);
+  // The status names the version just published.
+  std::lock_guard lock(mutex_);
+  if (const auto it = rings_.find(write.key); it != rings_.end()) updateStatusLocked(write.key, it->second);
 }
 
 void Controller::updateProbesLocked(const std::string& key, const RingState& state) {
@@ -505,73 +531,27 @@ void Controller::updateProbesLocked(const std::string& key, const RingState& sta
 
 void Controller::updateStatusLocked(const std::string& key, RingState& state) {
   const HashRing* desired = desired_.desired(key);
-  HashRingStatus status = state.status;
-  const std::int64_t generation = desired ? desired->metadata.generation : 0;
-  const int want = desired ? desired->spec.replicas : 0;
-  status.observedGeneration = generation;
-  status.replicas = static_cast<std::int32_t>(state.records.size());
-  status.readyReplicas = 0;
-  status.selector = "ringlb.dev/ring=" + state.name;
-  status.members.clear();
-  std::vector<const ReplicaRecord*> records;
-  for (const auto& [slot, record] : state.records) records.push_back(&record);
-  std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) { return a->ordinal < b->ordinal; });
-  bool starting = false;
-  bool draining = false;
-  bool failing = false;
-  bool rolling = false;  // a slot in range runs an older template, or is being replaced for a newer one
-  const std::string wantHash = desired ? templateHash(desired->spec.templ) : std::string();
-  std::string failure;
-  for (const ReplicaRecord* record : records) {
-    if (record->state == ReplicaState::Ready) ++status.readyReplicas;
-    if (desired && record->ordinal < static_cast<std::uint32_t>(want) && record->running && record->specHash != wantHash) {
-      rolling = true;
-    }
-    starting = starting || record->state == ReplicaState::Starting;
-    draining = draining || record->state == ReplicaState::Draining;
-    if (record->failed) {
-      failing = true;
-      if (failure.empty()) failure = record->slot + ": " + record->lastFailure;
-    }
-    status.members.push_back({record->slot, record->address, record->state, record->restarts, record->lastFailure});
-  }
   const auto published = registry_.get(state.name);
-  status.ringVersion = published ? published->version() : 0;
-
-  const auto condition = [&](std::string type, bool value, std::string reason, std::string message) {
-    setCondition(status.conditions,
-                 {std::move(type), value ? "True" : "False", std::move(reason), std::move(message), "", generation});
-  };
-  const bool allReady = status.readyReplicas == want && status.replicas == want;
-  condition("Ready", allReady, allReady ? "AllReplicasReady" : "ReplicasNotReady",
-            std::to_string(status.readyReplicas) + "/" + std::to_string(want) + " replicas Ready");
-  std::string progress = "Stable";
-  if (status.replicas < want || starting) progress = failing ? "Replacing" : "ScalingUp";
-  if (status.replicas > want || draining) progress = "ScalingDown";
-  if (rolling && status.replicas == want) progress = "RollingUpdate";
-  condition("Progressing", progress != "Stable", progress,
-            progress == "Stable" ? "the ring matches the spec" : "converging on " + std::to_string(want) + " replicas");
-  if (const auto error = desired_.error(key)) {
-    condition("Degraded", true, "InvalidSpec", *error);
-  } else if (failing) {
-    condition("Degraded", true, "ReplicaFailing", failure);
-  } else {
-    condition("Degraded", false, "AsExpected", "no replica is failing");
-  }
+  HashRingStatus status = ringStatusOf({state.name, desired, state.records, published ? published->version() : 0,
+                                        desired_.error(key)},
+                                       state.status, formatRfc3339(std::chrono::system_clock::now()));
   const bool changed = !(status == state.status);
-  state.status = status;
-  metrics_.setReplicas(state.name, want, status.readyReplicas);
-  if (changed && desired) {
-    if (auto written = source_.writeStatus(*desired, status); !written) {
-      const bool conflict = written.error().find("conflict; will retry") != std::string::npos;
-      spdlog::log(conflict ? spdlog::level::debug : spdlog::level::warn, "ring {}: status not written: {}", key,
-                  written.error());
-      // Retry the write (rate-limited): the next pass must not see it as already done.
-      state.status.observedGeneration = -1;
-      queue_.addRateLimited(key, clock_.now());
-      wake_.notify_one();
-    }
-  }
+  state.status = std::move(status);
+  metrics_.setReplicas(state.name, desired ? desired->spec.replicas : 0, state.status.readyReplicas);
+  if (changed && desired) statusWriter_.submit(*desired, state.status);
+}
+
+void Controller::onStatusWriteFailed(const std::string& key, const Error& error) {
+  // A conflict (409) is routine optimistic concurrency: retried, not worth a warning.
+  spdlog::log(error.kind == ErrorKind::Conflict ? spdlog::level::debug : spdlog::level::warn,
+              "ring {}: status not written: {}", key, error.message);
+  std::lock_guard lock(mutex_);
+  const auto it = rings_.find(key);
+  if (it == rings_.end()) return;
+  // Retry the write (rate-limited): the next pass must not see it as already done.
+  it->second.status.observedGeneration = -1;
+  queue_.addRateLimited(key, clock_.now());
+  wake_.notify_one();
 }
 
 std::optional<HashRingStatus> Controller::status(const std::string& key) const {
@@ -581,15 +561,15 @@ std::optional<HashRingStatus> Controller::status(const std::string& key) const {
   return it->second.status;
 }
 
-std::pair<bool, std::string> Controller::readiness() const {
+Result<std::string> Controller::readiness() const {
   std::lock_guard lock(mutex_);
-  if (!initialSync_) return {false, "not ready: resources not loaded yet"};
+  if (!initialSync_) return Error::unavailable("not ready: resources not loaded yet");
   if (!desired_.errors().empty()) {
     std::string text = "not ready: invalid resources (the last good state keeps running):";
     for (const auto& [key, error] : desired_.errors()) text += "\n" + error;
-    return {false, text};
+    return Error::unavailable(text);
   }
-  return {true, "ready"};
+  return std::string("ready");
 }
 
 json Controller::statusJson() const {
@@ -599,62 +579,11 @@ json Controller::statusJson() const {
     const HashRing* desired = desired_.desired(key);
     const auto published = registry_.get(state.name);
     if (!desired && !published && state.records.empty()) continue;
-    std::map<std::string, double> shares;
-    if (published) {
-      for (std::size_t i = 0; i < published->members().size(); ++i) {
-        shares[published->members()[i].id] = published->shares()[i];
-      }
-    }
-    std::vector<const ReplicaRecord*> records;
-    for (const auto& [slot, record] : state.records) records.push_back(&record);
-    std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) { return a->ordinal < b->ordinal; });
-    json members = json::array();
-    for (const ReplicaRecord* record : records) {
-      members.push_back({{"id", record->slot},
-                         {"address", record->address},
-                         {"state", toString(record->state)},
-                         {"restarts", record->restarts},
-                         {"lastFailure", record->lastFailure},
-                         {"runtimeId", record->runtimeId},
-                         {"specHash", record->specHash},
-                         {"share", shares.count(record->slot) ? shares[record->slot] : 0.0}});
-    }
-    json conditions = json::array();
-    for (const auto& condition : state.status.conditions) {
-      conditions.push_back({{"type", condition.type},
-                            {"status", condition.status},
-                            {"reason", condition.reason},
-                            {"message", condition.message},
-                            {"lastTransitionTime", condition.lastTransitionTime},
-                            {"observedGeneration", condition.observedGeneration}});
-    }
-    json history = json::array();
-    for (const auto& change : registry_.history(state.name)) {
-      history.push_back({{"version", change.version},
-                         {"unixMillis", change.unixMillis},
-                         {"movedKeyspace", change.movedKeyspace},
-                         {"summary", change.summary}});
-    }
-    const auto error = desired_.error(key);
-    rings.push_back({{"key", key},
-                     {"name", state.name},
-                     {"generation", desired ? desired->metadata.generation : 0},
-                     {"observedGeneration", state.status.observedGeneration},
-                     {"desiredReplicas", desired ? desired->spec.replicas : 0},
-                     {"readyReplicas", state.status.readyReplicas},
-                     {"version", published ? published->version() : 0},
-                     {"algorithm", desired ? std::string(ring::toString(desired->spec.hashing.algorithm)) : ""},
-                     {"members", members},
-                     {"conditions", conditions},
-                     {"history", history},
-                     {"error", error ? json(*error) : json(nullptr)}});
+    rings.push_back(ringPageJson({key, state.name, desired, state.records, state.status, published.get(),
+                                  registry_.history(state.name), desired_.error(key)}));
   }
-  json errors = json::object();
-  for (const auto& [key, error] : desired_.errors()) errors[key] = error;
-  return {{"runtime", std::string(runtime_.name())},
-          {"ready", initialSync_ && desired_.errors().empty()},
-          {"rings", rings},
-          {"resourceErrors", errors}};
+  return statusPageJson(runtime_.name(), initialSync_ && desired_.errors().empty(), std::move(rings),
+                        desired_.errors());
 }
 
 }  // namespace ringlb::op

@@ -18,13 +18,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::ip::tcp;
 
-bool splitHostPort(const std::string& address, std::string& host, std::string& port) {
+Result<HostPort> splitHostPort(const std::string& address) {
   const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
-  host = address.substr(0, colon);
-  port = address.substr(colon + 1);
-  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return true;
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return Error::invalid("bad address '" + address + "'");
+  }
+  HostPort out{address.substr(0, colon), address.substr(colon + 1)};
+  if (out.host.front() == '[' && out.host.back() == ']') out.host = out.host.substr(1, out.host.size() - 2);
+  return out;
 }
 
 struct HeartbeatProber::Loop {
@@ -39,12 +40,13 @@ namespace {
 
 asio::awaitable<ProbeResult> probeOnce(std::shared_ptr<beast::tcp_stream> stream, ProbeTarget target) {
   ProbeResult result{target.ringKey, target.ring, target.slot, target.runtimeId, false, {}};
-  std::string host;
-  std::string port;
-  if (!splitHostPort(target.address, host, port)) {
-    result.detail = "bad address '" + target.address + "'";
+  const auto hostPort = splitHostPort(target.address);
+  if (!hostPort) {
+    result.detail = hostPort.error();
     co_return result;
   }
+  const std::string& host = hostPort->host;
+  const std::string& port = hostPort->port;
   const auto timeout = std::chrono::seconds(target.check.timeoutSeconds);
   beast::error_code ec;
   auto executor = co_await asio::this_coro::executor;

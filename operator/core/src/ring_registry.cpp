@@ -100,7 +100,7 @@ Status RingRegistry::persist(const std::string& name, const Entry& entry) const 
   if (dir_.empty()) return ok();
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  if (ec) return Error{dir_.string() + ": " + ec.message()};
+  if (ec) return Error::unavailable(dir_.string() + ": " + ec.message());
   const json document = {{"version", entry.lastVersion},
                          {"ring", entry.ring ? ring::ringToJson(entry.ring->spec()) : json(nullptr)}};
   const fs::path target = dir_ / (name + ".json");
@@ -109,55 +109,74 @@ Status RingRegistry::persist(const std::string& name, const Entry& entry) const 
     std::ofstream out(temporary, std::ios::trunc);
     out << document.dump() << '\n';
     out.flush();
-    if (!out) return Error{temporary.string() + ": cannot write the ring version"};
+    if (!out) return Error::unavailable(temporary.string() + ": cannot write the ring version");
   }
   fs::rename(temporary, target, ec);
-  if (ec) return Error{target.string() + ": " + ec.message()};
+  if (ec) return Error::unavailable(target.string() + ": " + ec.message());
   return ok();
 }
 
 Result<RingRegistry::Published> RingRegistry::publish(ring::RingSpec spec) {
+  // Publishes and removals take turns on writeMutex_, so versions and files
+  // go out in order; mutex_ is held only to read and swap the entry, never
+  // across the build or the disk write, so readers never wait on the disk.
+  std::unique_lock writing(writeMutex_);
   Published result;
+  Entry next;
   {
     std::lock_guard lock(mutex_);
-    Entry& entry = entries_[spec.name];
-    if (entry.ring && sameContent(entry.ring->spec(), spec)) {
-      result.version = entry.ring->version();
-      return result;
-    }
-    spec.version = std::max(entry.lastVersion, entry.ring ? entry.ring->version() : 0) + 1;
-    auto built = ring::RingSnapshot::build(spec);
-    if (!built) return Error{"ring " + spec.name + ": " + built.error()};
-    std::shared_ptr<const ring::RingSnapshot> snapshot = std::move(built).value();
-    result.movedKeyspace = entry.ring ? ring::movedKeyspace(*entry.ring, *snapshot) : (snapshot->empty() ? 0.0 : 1.0);
-    result.summary = describeRingChange(entry.ring ? &entry.ring->spec() : nullptr, snapshot->spec());
-    Entry next = entry;
-    next.ring = snapshot;
-    next.lastVersion = snapshot->version();
-    if (auto persisted = persist(spec.name, next); !persisted) return Error{persisted.error()};
-    next.history.push_back({snapshot->version(), unixMillisNow(), result.movedKeyspace, result.summary});
-    while (next.history.size() > kHistoryLength) next.history.pop_front();
-    entry = std::move(next);
-    result.changed = true;
-    result.version = snapshot->version();
+    next = entries_[spec.name];
   }
-  for (const auto& handler : handlers_) handler(spec.name);
+  if (next.ring && sameContent(next.ring->spec(), spec)) {
+    result.version = next.ring->version();
+    return result;
+  }
+  spec.version = std::max(next.lastVersion, next.ring ? next.ring->version() : 0) + 1;
+  auto built = ring::RingSnapshot::build(spec);
+  if (!built) return Error{"ring " + spec.name + ": " + built.error()};
+  std::shared_ptr<const ring::RingSnapshot> snapshot = std::move(built).value();
+  result.movedKeyspace = next.ring ? ring::movedKeyspace(*next.ring, *snapshot) : (snapshot->empty() ? 0.0 : 1.0);
+  result.summary = describeRingChange(next.ring ? &next.ring->spec() : nullptr, snapshot->spec());
+  next.ring = snapshot;
+  next.lastVersion = snapshot->version();
+  if (auto persisted = persist(spec.name, next); !persisted) return persisted.failure();
+  next.history.push_back({snapshot->version(), unixMillisNow(), result.movedKeyspace, result.summary});
+  while (next.history.size() > kHistoryLength) next.history.pop_front();
+  {
+    std::lock_guard lock(mutex_);
+    entries_[spec.name] = std::move(next);
+  }
+  writing.unlock();
+  result.changed = true;
+  result.version = snapshot->version();
+  for (const auto& handler : handlers()) handler(spec.name);
   return result;
 }
 
 Status RingRegistry::remove(const std::string& name) {
+  std::unique_lock writing(writeMutex_);
+  Entry next;
   {
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(name);
     if (it == entries_.end() || !it->second.ring) return ok();
-    Entry next = it->second;
-    next.lastVersion = std::max(next.lastVersion, next.ring->version());
-    next.ring.reset();
-    if (auto persisted = persist(name, next); !persisted) return persisted;
-    it->second = std::move(next);
+    next = it->second;
   }
-  for (const auto& handler : handlers_) handler(name);
+  next.lastVersion = std::max(next.lastVersion, next.ring->version());
+  next.ring.reset();
+  if (auto persisted = persist(name, next); !persisted) return persisted;
+  {
+    std::lock_guard lock(mutex_);
+    entries_[name] = std::move(next);
+  }
+  writing.unlock();
+  for (const auto& handler : handlers()) handler(name);
   return ok();
+}
+
+std::vector<RingRegistry::ChangeHandler> RingRegistry::handlers() const {
+  std::lock_guard lock(mutex_);
+  return handlers_;
 }
 
 std::shared_ptr<const ring::RingSnapshot> RingRegistry::get(const std::string& name) const {

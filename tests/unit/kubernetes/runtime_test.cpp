@@ -261,3 +261,31 @@ TEST(KubernetesRuntimeEvents, TerminatingPodIsReportedAsExitedOnce) {
 
 }  // namespace
 }  // namespace ringlb::op
+
+namespace ringlb::op {
+namespace {
+
+TEST(KubernetesRuntime, A409IsRecognisedByItsKind) {
+  RuntimeHarness h;
+  h.conflictsLeft = 1;
+  auto info = h.runtime->ensureRunning(spec("apod-0"));
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.errorKind(), ErrorKind::Conflict);
+}
+
+TEST(KubernetesApiError, KindFollowsTheHttpStatus) {
+  EXPECT_EQ(apiErrorKind(404), ErrorKind::NotFound);
+  EXPECT_EQ(apiErrorKind(409), ErrorKind::Conflict);
+  EXPECT_EQ(apiErrorKind(422), ErrorKind::Invalid);
+  EXPECT_EQ(apiErrorKind(400), ErrorKind::Invalid);
+  EXPECT_EQ(apiErrorKind(500), ErrorKind::Unavailable);
+  EXPECT_EQ(apiErrorKind(503), ErrorKind::Unavailable);
+  EXPECT_EQ(apiErrorKind(429), ErrorKind::Transient);
+  EXPECT_EQ(apiErrorKind(403), ErrorKind::Unavailable);
+  const Error error = apiError("get Pod default/apod-0", {422, R"({"kind":"Status","message":"spec.x: Invalid"})", ""});
+  EXPECT_EQ(error.kind, ErrorKind::Invalid);
+  EXPECT_EQ(error.message, "get Pod default/apod-0: HTTP 422: spec.x: Invalid");
+}
+
+}  // namespace
+}  // namespace ringlb::op

@@ -178,6 +178,28 @@ TEST(KubernetesSource, WritesStatusByServerSideApplyAndSkipsNoOps) {
   EXPECT_EQ(second["conditions"][0]["lastTransitionTime"], "2026-01-02T03:04:05Z");
 }
 
+TEST(KubernetesSource, A409StatusWriteIsAConflictByKind) {
+  SourceHarness h;
+  h.listed = json::array({hashRing("5", 2, 3)});
+  h.startAndWait(1);
+  const HashRing ring = h.source->find("default/apod").value();
+  h.api.onRequest = [](const FakeKubernetesApi::Call&) -> Result<ApiResponse> {
+    return ApiResponse{409, R"({"kind":"Status","code":409,"message":"the object has been modified"})", ""};
+  };
+  HashRingStatus status;
+  status.replicas = 3;
+  auto written = h.source->writeStatus(ring, status);
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.errorKind(), ErrorKind::Conflict);
+  // A transport failure is no conflict.
+  h.api.onRequest = [](const FakeKubernetesApi::Call&) -> Result<ApiResponse> {
+    return Error::unavailable("connect to https://10.0.0.1:443: Connection refused");
+  };
+  written = h.source->writeStatus(ring, status);
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.errorKind(), ErrorKind::Unavailable);
+}
+
 TEST(KubernetesSource, StatusOfAnUnknownRingIsAnError) {
   SourceHarness h;
   HashRing ring;

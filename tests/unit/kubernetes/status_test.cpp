@@ -51,7 +51,7 @@ TEST(Conditions, DerivedFromCounts) {
   status.replicas = 2;
   status.readyReplicas = 1;
   status.members = {{"apod-0", "a:1", ReplicaState::Ready, 0, ""}, {"apod-1", "a:2", ReplicaState::NotReady, 2, "exited: code 1"}};
-  auto conditions = deriveConditions(spec, status, 4);
+  auto conditions = deriveConditions(conditionFactsOf(spec, status, 4));
   ASSERT_EQ(conditions.size(), 3u);
   EXPECT_EQ(conditions[0].type, "Degraded");
   EXPECT_EQ(conditions[0].status, "True");
@@ -68,7 +68,7 @@ TEST(Conditions, DerivedFromCounts) {
   status.members = {{"apod-0", "a:1", ReplicaState::Ready, 0, ""},
                     {"apod-1", "a:2", ReplicaState::Ready, 0, ""},
                     {"apod-2", "a:3", ReplicaState::Ready, 0, ""}};
-  conditions = deriveConditions(spec, status, 4);
+  conditions = deriveConditions(conditionFactsOf(spec, status, 4));
   EXPECT_EQ(conditions[0].status, "False");
   EXPECT_EQ(conditions[0].reason, "AsExpected");
   EXPECT_EQ(conditions[1].status, "False");

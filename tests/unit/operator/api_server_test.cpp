@@ -32,7 +32,10 @@ class ApiServerTest : public ::testing::Test {
   void SetUp() override {
     server = std::make_unique<ApiServer>(
         io, registry,
-        ApiHandlers{[] { return json{{"rings", json::array()}}; }, [this] { return std::pair{ready, std::string(ready ? "ready" : "not ready: broken.yaml: spec.replicas: must be >= 0, got -1")}; },
+        ApiHandlers{[] { return json{{"rings", json::array()}}; }, [this]() -> Result<std::string> {
+                      if (ready) return std::string("ready");
+                      return Error::unavailable("not ready: broken.yaml: spec.replicas: must be >= 0, got -1");
+                    },
                     [] { return std::string("ringlb_operator_ring_version{ring=\"apod\"} 1\n"); }});
     auto bound = server->listen("127.0.0.1:0");
     ASSERT_TRUE(bound.ok()) << bound.error();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <functional>
 #include <thread>
 
@@ -24,17 +25,50 @@ class FakeSource final : public ResourceSource {
   }
   void stop() override {}
   Status writeStatus(const HashRing&, const HashRingStatus& status) override {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (holding_) {
+      // A slow API server: the write hangs until released, at most 5 s.
+      ++blocked_;
+      released_.wait_for(lock, 5s, [this] { return !holding_; });
+      --blocked_;
+    }
     statuses.push_back(status);
     return ok();
   }
   void emit(const ResourceEvent& event) { handler_(event); }
+
+  /// From now on every status write blocks until releaseWrites() (or 5 s).
+  void holdWrites() {
+    std::lock_guard lock(mutex_);
+    holding_ = true;
+  }
+  void releaseWrites() {
+    {
+      std::lock_guard lock(mutex_);
+      holding_ = false;
+    }
+    released_.notify_all();
+  }
+  /// The status written last, if any.
+  std::optional<HashRingStatus> lastWritten() {
+    std::lock_guard lock(mutex_);
+    if (statuses.empty()) return std::nullopt;
+    return statuses.back();
+  }
+  /// Writes hanging right now.
+  int blockedWrites() {
+    std::lock_guard lock(mutex_);
+    return blocked_;
+  }
 
   std::vector<ResourceEvent> initial;
   std::vector<HashRingStatus> statuses;
 
  private:
   std::mutex mutex_;
+  std::condition_variable released_;
+  bool holding_ = false;
+  int blocked_ = 0;
   EventHandler handler_;
 };
 
@@ -47,7 +81,11 @@ HashRing ring(int replicas) {
   return r;
 }
 
-ResourceEvent upsert(int replicas) { return {ResourceEvent::Kind::Upserted, "default/apod", ring(replicas), {}}; }
+ResourceEvent upsert(int replicas, std::int64_t generation = 1) {
+  HashRing resource = ring(replicas);
+  resource.metadata.generation = generation;
+  return {ResourceEvent::Kind::Upserted, "default/apod", resource, {}};
+}
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -147,14 +185,53 @@ TEST_F(ControllerTest, InvalidResourceKeepsReplicasAndIsReported) {
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(runtime.calls().size(), calls) << "nothing started or stopped";
   EXPECT_EQ(registry.get("apod")->version(), version);
-  const auto [ready, text] = controller->readiness();
+  const auto readiness = controller->readiness();
+  const bool ready = readiness.ok();
+  const std::string text = ready ? readiness.value() : readiness.error();
   EXPECT_FALSE(ready);
   EXPECT_NE(text.find("apod.yaml: spec.replicas: must be >= 0, got -1"), std::string::npos);
   const auto status = controller->status("default/apod");
   EXPECT_EQ(status->conditions.front().type, "Degraded");
   EXPECT_EQ(status->conditions.front().reason, "InvalidSpec");
   source.emit(upsert(3));
-  EXPECT_TRUE(controller->readiness().first);
+  EXPECT_TRUE(controller->readiness().ok());
+}
+
+TEST_F(ControllerTest, AStatusWriteThatBlocksDelaysNeitherEventIntakeNorHeartbeatProbing) {
+  source.initial = {upsert(3)};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
+  probeAll(true);
+  ASSERT_TRUE(eventually([&] { return allReady(3); }));
+
+  source.holdWrites();
+  // A new generation changes the status, so a write starts, and hangs.
+  std::thread generation2([&] { source.emit(upsert(3, 2)); });
+  ASSERT_TRUE(eventually([&] { return source.blockedWrites() > 0; }));
+
+  // Meanwhile a scale-up is taken in and reconciled (apod-3 is published),
+  // and apod-3's heartbeat is applied (it turns Ready in the ring).
+  std::thread generation3([&] { source.emit(upsert(4, 3)); });
+  const bool scaled = eventually([&] { return members().size() == 4; }, 2s);
+  bool probed = false;
+  if (scaled) {
+    std::thread heartbeat([&] { probeAll(true); });
+    probed = eventually([&] { return allReady(4); }, 2s);
+    const bool stillBlocked = source.blockedWrites() > 0;
+    source.releaseWrites();
+    heartbeat.join();
+    EXPECT_TRUE(stillBlocked) << "the write hung all along";
+  }
+  source.releaseWrites();
+  generation2.join();
+  generation3.join();
+  EXPECT_TRUE(scaled) << "a resource event was not taken in while a status write hung";
+  EXPECT_TRUE(probed) << "a heartbeat result was not applied while a status write hung";
+  // Once the API server answers again, the latest status goes out.
+  EXPECT_TRUE(eventually([&] {
+    const auto written = source.lastWritten();
+    return written && written->observedGeneration == 3 && written->readyReplicas == 4;
+  }));
 }
 
 TEST_F(ControllerTest, AdoptsWhatTheRuntimeRunsWithoutStartingAnything) {

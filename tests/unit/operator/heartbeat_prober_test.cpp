@@ -167,14 +167,15 @@ TEST_F(ProberTest, StartingTargetsAreProbedFasterAndRemovedTargetsStop) {
 }
 
 TEST(SplitHostPort, Forms) {
-  std::string host, port;
-  ASSERT_TRUE(splitHostPort("127.0.0.1:80", host, port));
-  EXPECT_EQ(host, "127.0.0.1");
-  EXPECT_EQ(port, "80");
-  ASSERT_TRUE(splitHostPort("[::1]:9", host, port));
-  EXPECT_EQ(host, "::1");
-  EXPECT_FALSE(splitHostPort("nocolon", host, port));
-  EXPECT_FALSE(splitHostPort("host:", host, port));
+  auto split = splitHostPort("127.0.0.1:80");
+  ASSERT_TRUE(split.ok());
+  EXPECT_EQ(split->host, "127.0.0.1");
+  EXPECT_EQ(split->port, "80");
+  split = splitHostPort("[::1]:9");
+  ASSERT_TRUE(split.ok());
+  EXPECT_EQ(split->host, "::1");
+  EXPECT_FALSE(splitHostPort("nocolon").ok());
+  EXPECT_FALSE(splitHostPort("host:").ok());
 }
 
 }  // namespace

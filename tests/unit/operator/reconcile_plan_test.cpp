@@ -39,11 +39,10 @@ class PlanHarness {
     const Plan result = plan(input, clock.now(), options);
     requeueAt = result.requeueAt;
     for (const auto& action : result.actions) {
-      ActionOutcome outcome;
+      ActionOutcome outcome = std::optional<ReplicaInfo>();
       if (action.kind == Kind::Start || action.kind == Kind::Restart) {
         if (failStarts) {
-          outcome.ok = false;
-          outcome.error = "cannot run 'ringlb-apod': No such file or directory";
+          outcome = Error::unavailable("cannot run 'ringlb-apod': No such file or directory");
         } else {
           ReplicaInfo info;
           info.ring = "apod";
@@ -52,7 +51,7 @@ class PlanHarness {
           info.address = "127.0.0.1:" + std::to_string(20000 + spawned);
           info.specHash = action.spec.specHash;
           info.running = true;
-          outcome.replica = info;
+          outcome = std::optional<ReplicaInfo>(info);
         }
       }
       if (action.kind == Kind::Adopt || action.kind == Kind::Stop) {

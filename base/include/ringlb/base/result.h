@@ -43,6 +43,10 @@ struct Error {
   static Error unavailable(std::string message) { return {std::move(message), ErrorKind::Unavailable}; }
   static Error transient(std::string message) { return {std::move(message), ErrorKind::Transient}; }
   static Error internal(std::string message) { return {std::move(message), ErrorKind::Internal}; }
+
+  /// The same failure with `context` (what was being done: "apply Pod default/apod-0")
+  /// in front of its message; the kind is kept, so it still decides at the top.
+  Error withContext(std::string_view context) const { return {std::string(context) + ": " + message, kind}; }
 };
 
 /// A value or an Error: the single error channel for APIs that must not throw

@@ -33,7 +33,7 @@ using TcpStream = beast::tcp_stream;
 constexpr std::uint64_t kBodyLimit = 64U * 1024U * 1024U;
 constexpr std::size_t kErrorBodyLimit = 64U * 1024U;
 
-std::string describeError(const DockerEndpoint& endpoint, std::string_view stage, const error_code& ec) {
+std::string describeFailure(const DockerEndpoint& endpoint, std::string_view stage, const error_code& ec) {
   std::string text = "cannot " + std::string(stage) + " the Docker daemon at " + endpoint.describe() + ": ";
   if (ec == beast::error::timeout) {
     text += "timed out";
@@ -42,6 +42,14 @@ std::string describeError(const DockerEndpoint& endpoint, std::string_view stage
   }
   if (stage == "connect to") text += " (is dockerd running, and may this user use it?)";
   return text;
+}
+
+// A transport failure: a timeout is worth a quick retry; anything else means
+// the daemon cannot be reached.
+Error transportError(const DockerEndpoint& endpoint, std::string_view stage, const error_code& ec) {
+  std::string text = describeFailure(endpoint, stage, ec);
+  if (ec == beast::error::timeout) return Error::transient(std::move(text));
+  return Error::unavailable(std::move(text));
 }
 
 asio::awaitable<error_code> connectStream(UnixStream& stream, const DockerEndpoint& endpoint) {
@@ -84,9 +92,9 @@ template <class Stream>
 asio::awaitable<Status> connectAndSend(Stream& stream, const DockerEndpoint& endpoint,
                                        http::request<http::string_body>& req) {
   error_code ec = co_await connectStream(stream, endpoint);
-  if (ec) co_return Error{describeError(endpoint, "connect to", ec)};
+  if (ec) co_return transportError(endpoint, "connect to", ec);
   co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return Error{describeError(endpoint, "send a request to", ec)};
+  if (ec) co_return transportError(endpoint, "send a request to", ec);
   co_return ok();
 }
 
@@ -97,7 +105,7 @@ asio::awaitable<void> exchange(const DockerEndpoint& endpoint, http::request<htt
   // One deadline for the whole exchange: connect, write and read.
   stream.expires_after(timeout);
   if (Status sent = co_await connectAndSend(stream, endpoint, req); !sent) {
-    out = Error{sent.error()};
+    out = sent.failure();
     co_return;
   }
   error_code ec;
@@ -106,7 +114,7 @@ asio::awaitable<void> exchange(const DockerEndpoint& endpoint, http::request<htt
   parser.body_limit(kBodyLimit);
   co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
-    out = Error{describeError(endpoint, "read the answer of", ec)};
+    out = transportError(endpoint, "read the answer of", ec);
     co_return;
   }
   auto response = parser.release();
@@ -131,7 +139,7 @@ asio::awaitable<void> streamBody(const DockerEndpoint& endpoint, http::request<h
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
-    out = Error{describeError(endpoint, "read the answer of", ec)};
+    out = transportError(endpoint, "read the answer of", ec);
     co_return;
   }
   const unsigned status = parser.get().result_int();
@@ -159,12 +167,13 @@ asio::awaitable<void> streamBody(const DockerEndpoint& endpoint, http::request<h
     if (ec) break;
   }
   if (status != 200) {
-    out = Error{"Docker daemon at " + endpoint.describe() + " answered " + std::to_string(status) + " to " +
-                std::string(req.target()) + ": " + DockerResponse{status, errorBody}.message()};
+    out = DockerResponse{status, errorBody}.error("Docker daemon at " + endpoint.describe() + " answered " +
+                                                  std::to_string(status) + " to " + std::string(req.target()));
   } else if (ec && ec != http::error::end_of_stream) {
-    out = Error{describeError(endpoint, "keep watching", ec)};
+    out = transportError(endpoint, "keep watching", ec);
   } else {
-    out = Error{"the Docker daemon at " + endpoint.describe() + " closed the stream " + std::string(req.target())};
+    out = Error::unavailable("the Docker daemon at " + endpoint.describe() + " closed the stream " +
+                             std::string(req.target()));
   }
 }
 
@@ -177,7 +186,7 @@ void runOnContext(asio::io_context& context, Coroutine coroutine, ResultT& out) 
     try {
       std::rethrow_exception(failure);
     } catch (const std::exception& e) {
-      out = Error{std::string("Docker client failure: ") + e.what()};
+      out = Error::internal(std::string("Docker client failure: ") + e.what());
     }
   });
   context.run();
@@ -195,6 +204,21 @@ std::string DockerResponse::message() const {
   std::string text = body;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text.empty() ? "HTTP " + std::to_string(status) : text;
+}
+
+ErrorKind dockerErrorKind(unsigned status) noexcept {
+  switch (status) {
+    case 400: return ErrorKind::Invalid;
+    case 404: return ErrorKind::NotFound;
+    case 409: return ErrorKind::Conflict;
+    case 408:
+    case 429: return ErrorKind::Transient;
+    default: return status >= 500 ? ErrorKind::Unavailable : ErrorKind::Internal;
+  }
+}
+
+Error DockerResponse::error(std::string_view what) const {
+  return {std::string(what) + ": " + message(), dockerErrorKind(status)};
 }
 
 void DockerStreamCancel::cancel() {
@@ -225,9 +249,9 @@ DockerClient::DockerClient(DockerEndpoint endpoint) : endpoint_(std::move(endpoi
 Result<DockerResponse> DockerClient::request(std::string_view method, std::string_view target, std::string body,
                                              std::chrono::milliseconds timeout) const {
   const http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
-  if (verb == http::verb::unknown) return Error{"unknown HTTP method '" + std::string(method) + "'"};
+  if (verb == http::verb::unknown) return Error::internal("unknown HTTP method '" + std::string(method) + "'");
   auto req = makeRequest(endpoint_, verb, target, std::move(body));
-  Result<DockerResponse> out = Error{"Docker request " + std::string(target) + " did not complete"};
+  Result<DockerResponse> out = Error::internal("Docker request " + std::string(target) + " did not complete");
   asio::io_context context;
   if (endpoint_.kind == DockerEndpoint::Kind::Unix) {
     runOnContext(context, exchange<UnixStream>(endpoint_, std::move(req), timeout, out), out);
@@ -241,7 +265,7 @@ Status DockerClient::stream(std::string_view target, const std::function<void()>
                             const std::function<void(std::string_view)>& onData, DockerStreamCancel& cancel,
                             std::chrono::milliseconds connectTimeout) const {
   auto req = makeRequest(endpoint_, http::verb::get, target, {});
-  Status out = Error{"Docker stream " + std::string(target) + " did not complete"};
+  Status out = Error::internal("Docker stream " + std::string(target) + " did not complete");
   asio::io_context context;
   if (!cancel.attach(&context)) return ok();
   if (endpoint_.kind == DockerEndpoint::Kind::Unix) {

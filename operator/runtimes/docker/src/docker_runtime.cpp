@@ -100,7 +100,7 @@ void DockerRuntime::shutdown() {
   if (watcher_) watcher_->stop();
 }
 
-Error DockerRuntime::unreachable(const Error& error) const { return Error{"DaemonUnreachable: " + error.message}; }
+Error DockerRuntime::unreachable(const Error& error) const { return error.withContext("DaemonUnreachable"); }
 
 std::mutex& DockerRuntime::slotMutex(const std::string& slot) {
   std::lock_guard lock(slotsMutex_);
@@ -164,16 +164,16 @@ Status DockerRuntime::removeContainer(const std::string& id, std::chrono::second
   expectGone(id);
   auto stopped = client_.request("POST", "/containers/" + id + "/stop?t=" + std::to_string(grace.count()), {},
                                  std::chrono::duration_cast<std::chrono::milliseconds>(grace + kStopSlack));
-  if (!stopped.ok()) return unreachable(Error{stopped.error()});
+  if (!stopped.ok()) return unreachable(stopped.failure());
   // 204 stopped, 304 already stopped, 404 already gone.
   if (!stopped->ok() && stopped->status != 304 && stopped->status != 404) {
-    return Error{"DockerApiError: stopping container " + shortId(id) + ": " + stopped->message()};
+    return stopped->error("DockerApiError: stopping container " + shortId(id));
   }
   auto removed = client_.request("DELETE", "/containers/" + id + "?force=1&v=1");
-  if (!removed.ok()) return unreachable(Error{removed.error()});
+  if (!removed.ok()) return unreachable(removed.failure());
   // 409: removal already in progress, which is what we want.
   if (!removed->ok() && removed->status != 404 && removed->status != 409) {
-    return Error{"DockerApiError: removing container " + shortId(id) + ": " + removed->message()};
+    return removed->error("DockerApiError: removing container " + shortId(id));
   }
   return ok();
 }
@@ -182,19 +182,19 @@ Result<ReplicaInfo> DockerRuntime::ensureRunning(const ReplicaSpec& spec) {
   std::lock_guard slotLock(slotMutex(spec.slot));
   const std::string name = dockerContainerName(spec);
   auto inspected = client_.request("GET", "/containers/" + name + "/json");
-  if (!inspected.ok()) return unreachable(Error{inspected.error()});
+  if (!inspected.ok()) return unreachable(inspected.failure());
   if (inspected->status == 200) {
     const Json container = Json::parse(inspected->body, nullptr, false);
     if (!container.is_object()) {
-      return Error{"DockerApiError: inspecting container " + name + ": the answer is not JSON"};
+      return Error::unavailable("DockerApiError: inspecting container " + name + ": the answer is not JSON");
     }
     ReplicaInfo existing = dockerReplicaInfo(container);
     if (existing.ring != spec.ring || existing.slot != spec.slot) {
-      return Error{"NameConflict: container name '" + name + "' is taken by container " +
+      return Error::conflict("NameConflict: container name '" + name + "' is taken by container " +
                    shortId(existing.runtimeId) +
                    (existing.ring.empty() ? std::string(", which ringlb does not manage")
                                           : ", labelled for slot '" + existing.slot + "' of ring '" + existing.ring + "'") +
-                   "; remove or rename it (docker rm -f " + name + ")"};
+                   "; remove or rename it (docker rm -f " + name + ")");
     }
     if (existing.running && existing.specHash == spec.specHash) {
       track(spec.slot, Tracked{spec.ring, existing.runtimeId});
@@ -207,10 +207,10 @@ Result<ReplicaInfo> DockerRuntime::ensureRunning(const ReplicaSpec& spec) {
     }
     // Another spec, or no longer running: the slot gets a fresh container.
     const auto grace = existing.running ? options_.replaceGrace : std::chrono::seconds(0);
-    if (auto removed = removeContainer(existing.runtimeId, grace); !removed.ok()) return Error{removed.error()};
+    if (auto removed = removeContainer(existing.runtimeId, grace); !removed.ok()) return removed.failure();
     if (options_.network.empty()) releasePort(hostPortOf(existing.address));
   } else if (inspected->status != 404) {
-    return Error{"DockerApiError: inspecting container " + name + ": " + inspected->message()};
+    return inspected->error("DockerApiError: inspecting container " + name);
   }
   return createAndStart(spec);
 }
@@ -221,48 +221,46 @@ Result<ReplicaInfo> DockerRuntime::createAndStart(const ReplicaSpec& spec) {
   if (options_.network.empty()) {
     port = allocatePort();
     if (port == 0) {
-      return Error{"DockerApiError: no free port on " + options_.hostAddress + " for " + spec.slot};
+      return Error::unavailable("DockerApiError: no free port on " + options_.hostAddress + " for " + spec.slot);
     }
   }
   auto body = dockerContainerCreateBody(spec, options_, port);
   if (!body.ok()) {
     releasePort(port);
-    return Error{body.error()};
+    return body.failure();
   }
   auto created = client_.request("POST", "/containers/create?name=" + urlEncode(name), body->dump());
   if (!created.ok()) {
     releasePort(port);
-    return unreachable(Error{created.error()});
+    return unreachable(created.failure());
   }
   if (created->status == 404) {
     releasePort(port);
-    return Error{"ImageNotFound: image '" + spec.templ.image + "' (spec.template.image of HashRing " + spec.ringNamespace +
+    return Error::notFound("ImageNotFound: image '" + spec.templ.image + "' (spec.template.image of HashRing " + spec.ringNamespace +
                  "/" + spec.ring + ") is not on the Docker host at " + client_.endpoint().describe() +
-                 "; build it (docker/build-local-images.sh) or pull it: " + created->message()};
+                 "; build it (docker/build-local-images.sh) or pull it: " + created->message());
   }
   if (created->status == 409) {
     releasePort(port);
-    return Error{"NameConflict: container name '" + name + "' is already in use: " + created->message()};
+    return Error::conflict("NameConflict: container name '" + name + "' is already in use: " + created->message());
   }
   if (!created->ok()) {
     releasePort(port);
-    return Error{"DockerApiError: creating container " + name + ": " + created->message()};
+    return created->error("DockerApiError: creating container " + name);
   }
   const Json createdJson = Json::parse(created->body, nullptr, false);
   const std::string id = createdJson.is_object() ? createdJson.value("Id", std::string()) : std::string();
   if (id.empty()) {
     releasePort(port);
-    return Error{"DockerApiError: creating container " + name + ": no Id in the answer"};
+    return Error::unavailable("DockerApiError: creating container " + name + ": no Id in the answer");
   }
   auto started = client_.request("POST", "/containers/" + id + "/start");
   if (!started.ok() || (!started->ok() && started->status != 304)) {
-    const std::string cause = started.ok() ? started->message() : started.error();
     // A container that cannot start is removed, so the next attempt starts clean.
     (void)removeContainer(id, std::chrono::seconds(0));
     releasePort(port);
-    if (!started.ok()) return unreachable(Error{cause});
-    return Error{"ContainerStartFailed: container " + name + " (image '" + spec.templ.image + "') did not start: " +
-                 cause};
+    if (!started.ok()) return unreachable(started.failure());
+    return started->error("ContainerStartFailed: container " + name + " (image '" + spec.templ.image + "') did not start");
   }
   track(spec.slot, Tracked{spec.ring, id});
   ReplicaInfo info;
@@ -280,10 +278,12 @@ Status DockerRuntime::stop(const std::string& ring, const std::string& slot, std
   const std::string filters =
       labelFilter({std::string(docker_labels::kRing) + "=" + ring, std::string(docker_labels::kSlot) + "=" + slot});
   auto listed = client_.request("GET", "/containers/json?all=1&filters=" + filters);
-  if (!listed.ok()) return unreachable(Error{listed.error()});
-  if (!listed->ok()) return Error{"DockerApiError: listing containers of " + slot + ": " + listed->message()};
+  if (!listed.ok()) return unreachable(listed.failure());
+  if (!listed->ok()) return listed->error("DockerApiError: listing containers of " + slot);
   const Json containers = Json::parse(listed->body, nullptr, false);
-  if (!containers.is_array()) return Error{"DockerApiError: listing containers of " + slot + ": the answer is not a JSON array"};
+  if (!containers.is_array()) {
+    return Error::unavailable("DockerApiError: listing containers of " + slot + ": the answer is not a JSON array");
+  }
   for (const auto& container : containers) {
     const ReplicaInfo info = dockerReplicaInfo(container);
     if (auto removed = removeContainer(info.runtimeId, grace); !removed.ok()) return removed;
@@ -297,10 +297,10 @@ Status DockerRuntime::stop(const std::string& ring, const std::string& slot, std
 Result<std::vector<ReplicaInfo>> DockerRuntime::list() {
   const auto listedAt = std::chrono::steady_clock::now();
   auto listed = client_.request("GET", "/containers/json?all=1&filters=" + labelFilter({std::string(docker_labels::kRing)}));
-  if (!listed.ok()) return unreachable(Error{listed.error()});
-  if (!listed->ok()) return Error{"DockerApiError: listing containers: " + listed->message()};
+  if (!listed.ok()) return unreachable(listed.failure());
+  if (!listed->ok()) return listed->error("DockerApiError: listing containers");
   const Json containers = Json::parse(listed->body, nullptr, false);
-  if (!containers.is_array()) return Error{"DockerApiError: listing containers: the answer is not a JSON array"};
+  if (!containers.is_array()) return Error::unavailable("DockerApiError: listing containers: the answer is not a JSON array");
   std::vector<ReplicaInfo> replicas;
   replicas.reserve(containers.size());
   for (const auto& container : containers) {

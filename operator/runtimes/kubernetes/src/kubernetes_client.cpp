@@ -73,6 +73,14 @@ std::string describe(const beast::error_code& ec) {
   return ec.message();
 }
 
+// A transport failure: a timeout is worth a quick retry, anything else means
+// the API server cannot be reached (or the TLS handshake failed).
+Error transportError(std::string what, const beast::error_code& ec) {
+  std::string message = std::move(what) + ": " + describe(ec);
+  if (ec == beast::error::timeout) return Error::transient(std::move(message));
+  return Error::unavailable(std::move(message));
+}
+
 }  // namespace
 
 struct KubernetesClient::Impl {
@@ -145,9 +153,8 @@ struct KubernetesClient::Impl {
     std::lock_guard lock(tokenMutex);
     const auto now = clock.now();
     if (forceReload || !tokenLoaded || now - tokenLoadedAt >= options.tokenRefresh) {
-      std::string text;
-      if (readFile(config.tokenFile, text)) {
-        token = trim(std::move(text));
+      if (auto text = readFile(config.tokenFile)) {
+        token = trim(std::move(text).value());
         tokenLoaded = true;
         tokenLoadedAt = now;
       }
@@ -262,7 +269,7 @@ struct KubernetesClient::Impl {
     connection.ioc.run();
     if (ec) {
       keepAlive = false;
-      return Error{std::string(connectFailed ? "connect to " : "request to ") + config.baseUrl() + ": " + describe(ec)};
+      return transportError(std::string(connectFailed ? "connect to " : "request to ") + config.baseUrl(), ec);
     }
     auto& response = parser.get();
     keepAlive = response.keep_alive();
@@ -316,8 +323,7 @@ Result<std::unique_ptr<KubernetesClient>> KubernetesClient::create(KubernetesCon
   auto impl = std::make_unique<Impl>(std::move(config), std::move(options), clock);
   if (auto tls = impl->loadTls(); !tls) return Error{tls.error()};
   if (!impl->config.tokenFile.empty()) {
-    std::string probe;
-    if (!readFile(impl->config.tokenFile, probe)) {
+    if (!readFile(impl->config.tokenFile)) {
       return Error{impl->config.origin + ": cannot read token file " + impl->config.tokenFile};
     }
   }
@@ -337,7 +343,7 @@ const KubernetesConfig& KubernetesClient::config() const noexcept { return impl_
 Result<ApiResponse> KubernetesClient::request(std::string_view method, std::string_view target, std::string_view body,
                                               std::string_view contentType) {
   const http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
-  if (verb == http::verb::unknown) return Error{"unknown HTTP method '" + std::string(method) + "'"};
+  if (verb == http::verb::unknown) return Error::internal("unknown HTTP method '" + std::string(method) + "'");
   bool reloadToken = false;
   bool retriedStale = false;
   for (;;) {
@@ -395,18 +401,18 @@ Result<ApiResponse> KubernetesClient::stream(std::string_view target, const Data
             raw->lowest().socket().close(ignored);
           });
         })) {
-      return Error{"stream cancelled"};
+      return Error::transient("stream cancelled");
     }
     asio::co_spawn(connection->ioc, task, asio::detached);
     connection->ioc.run();
     cancel.bind({});
-    if (cancel.cancelled()) return Error{"stream cancelled"};
+    if (cancel.cancelled()) return Error::transient("stream cancelled");
     if (ec) {
       if (ec == beast::error::timeout && out.status != 0) {
-        return Error{"stream " + std::string(target) + ": no data for " + std::to_string(idleTimeout.count()) + " ms"};
+        return Error::transient("stream " + std::string(target) + ": no data for " + std::to_string(idleTimeout.count()) +
+                                " ms");
       }
-      return Error{std::string(connectFailed ? "connect to " : "stream from ") + impl_->config.baseUrl() + ": " +
-                   describe(ec)};
+      return transportError(std::string(connectFailed ? "connect to " : "stream from ") + impl_->config.baseUrl(), ec);
     }
     if (out.status == 401 && !reloadToken && !impl_->config.tokenFile.empty()) {
       reloadToken = true;

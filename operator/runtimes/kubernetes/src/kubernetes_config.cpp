@@ -143,13 +143,12 @@ Status parseServerUrl(std::string_view url, KubernetesConfig& config) {
   return ok();
 }
 
-bool readFile(const std::string& path, std::string& out) {
+Result<std::string> readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
+  if (!in) return Error::unavailable(path + ": cannot open");
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  out = buffer.str();
-  return true;
+  return buffer.str();
 }
 
 Result<KubernetesConfig> inClusterConfig(const EnvLookup& env, const std::string& serviceAccountDir) {
@@ -164,11 +163,10 @@ Result<KubernetesConfig> inClusterConfig(const EnvLookup& env, const std::string
   }
   config.caFile = serviceAccountDir + "/ca.crt";
   config.tokenFile = serviceAccountDir + "/token";
-  std::string probe;
-  if (!readFile(config.tokenFile, probe)) return Error{"in-cluster config: cannot read token file " + config.tokenFile};
+  if (!readFile(config.tokenFile)) return Error{"in-cluster config: cannot read token file " + config.tokenFile};
   if (!std::filesystem::exists(config.caFile)) return Error{"in-cluster config: CA file " + config.caFile + " does not exist"};
-  std::string ns;
-  if (readFile(serviceAccountDir + "/namespace", ns)) {
+  if (auto read = readFile(serviceAccountDir + "/namespace")) {
+    std::string ns = std::move(read).value();
     while (!ns.empty() && (ns.back() == '\n' || ns.back() == ' ')) ns.pop_back();
     if (!ns.empty()) config.defaultNamespace = ns;
   }
@@ -258,9 +256,9 @@ Result<KubernetesConfig> parseKubeconfig(std::string_view yamlText, const std::s
 }
 
 Result<KubernetesConfig> loadKubeconfig(const std::string& path, const std::string& context) {
-  std::string text;
-  if (!readFile(path, text)) return Error{"kubeconfig " + path + ": cannot read file"};
-  return parseKubeconfig(text, path, context);
+  const auto text = readFile(path);
+  if (!text) return Error{"kubeconfig " + path + ": cannot read file"};
+  return parseKubeconfig(text.value(), path, context);
 }
 
 Result<KubernetesConfig> resolveKubernetesConfig(const std::string& explicitKubeconfig, const std::string& context,

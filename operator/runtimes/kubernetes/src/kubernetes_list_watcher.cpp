@@ -19,14 +19,6 @@ std::string metadataString(const json& object, const char* field) {
   return value->get<std::string>();
 }
 
-// "message" of a Status object, for error reports.
-std::string statusMessage(const ApiResponse& response) {
-  const json body = json::parse(response.body, nullptr, false);
-  if (body.is_object() && body.contains("message") && body["message"].is_string()) {
-    return body["message"].get<std::string>();
-  }
-  return response.body.substr(0, 200);
-}
 
 }  // namespace
 
@@ -107,7 +99,7 @@ Status ListWatcher::relist() {
     if (!options_.labelSelector.empty()) target += "&labelSelector=" + urlEncode(options_.labelSelector);
     if (!continueToken.empty()) target += "&continue=" + urlEncode(continueToken);
     auto response = api_.request("GET", target);
-    if (!response) return Error{"list " + options_.path + ": " + response.error()};
+    if (!response) return response.failure().withContext("list " + options_.path);
     if (response->status == 410 && !continueToken.empty()) {
       // The continue token expired mid-list: start over from a fresh snapshot.
       listed.clear();
@@ -116,11 +108,10 @@ Status ListWatcher::relist() {
       continue;
     }
     if (!response->success()) {
-      return Error{"list " + options_.path + ": HTTP " + std::to_string(response->status) + ": " +
-                   statusMessage(response.value())};
+      return apiError("list " + options_.path, response.value());
     }
     json page = json::parse(response->body, nullptr, false);
-    if (!page.is_object()) return Error{"list " + options_.path + ": answer is not a JSON object"};
+    if (!page.is_object()) return Error::unavailable("list " + options_.path + ": answer is not a JSON object");
     const json& metadata = page.contains("metadata") ? page["metadata"] : json::object();
     if (listVersion.empty() && metadata.contains("resourceVersion") && metadata["resourceVersion"].is_string()) {
       listVersion = metadata["resourceVersion"].get<std::string>();
@@ -136,7 +127,7 @@ Status ListWatcher::relist() {
     }
     if (continueToken.empty()) break;
   }
-  if (listVersion.empty()) return Error{"list " + options_.path + ": answer has no metadata.resourceVersion"};
+  if (listVersion.empty()) return Error::unavailable("list " + options_.path + ": answer has no metadata.resourceVersion");
 
   // Diff against the cache so a relist after 410 emits exactly what changed while we were away.
   std::vector<std::pair<EventType, json>> changes;
@@ -226,11 +217,10 @@ Result<ListWatcher::WatchEnd> ListWatcher::watchOnce() {
   if (cancel_.cancelled()) return WatchEnd::Stopped;
   if (gone) return WatchEnd::Gone;
   if (!streamError.empty()) return Error{streamError};
-  if (!response) return Error{"watch " + options_.path + ": " + response.error()};
+  if (!response) return response.failure().withContext("watch " + options_.path);
   if (response->status == 410) return WatchEnd::Gone;
   if (!response->success()) {
-    return Error{"watch " + options_.path + ": HTTP " + std::to_string(response->status) + ": " +
-                 statusMessage(response.value())};
+    return apiError("watch " + options_.path, response.value());
   }
   return WatchEnd::Clean;
 }

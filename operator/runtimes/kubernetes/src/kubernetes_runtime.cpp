@@ -15,14 +15,6 @@ std::string podPath(const std::string& ns, const std::string& name) {
   return "/api/v1/namespaces/" + ns + "/pods/" + name;
 }
 
-std::string apiMessage(const ApiResponse& response) {
-  const json body = json::parse(response.body, nullptr, false);
-  if (body.is_object() && body.contains("message") && body["message"].is_string()) {
-    return body["message"].get<std::string>();
-  }
-  return response.body.substr(0, 200);
-}
-
 bool finished(const PodView& view) { return view.phase == "Failed" || view.phase == "Succeeded"; }
 
 }  // namespace
@@ -138,13 +130,13 @@ Result<std::optional<json>> KubernetesRuntime::findPod(const std::string& ns, co
     if (syncedLocked()) return std::optional<json>();
   }
   auto response = api_.request("GET", podPath(ns, name));
-  if (!response) return Error{"get Pod " + key + ": " + response.error()};
+  if (!response) return response.failure().withContext("get Pod " + key);
   if (response->status == 404) return std::optional<json>();
   if (!response->success()) {
-    return Error{"get Pod " + key + ": HTTP " + std::to_string(response->status) + ": " + apiMessage(response.value())};
+    return apiError("get Pod " + key, response.value());
   }
   json pod = json::parse(response->body, nullptr, false);
-  if (!pod.is_object()) return Error{"get Pod " + key + ": answer is not a JSON object"};
+  if (!pod.is_object()) return Error::unavailable("get Pod " + key + ": answer is not a JSON object");
   return std::optional<json>(std::move(pod));
 }
 
@@ -154,13 +146,12 @@ Result<PodOwner> KubernetesRuntime::ownerOf(const std::string& ns, const std::st
   }
   const std::string path = "/apis/ringlb.dev/v1alpha1/namespaces/" + ns + "/hashrings/" + ring;
   auto response = api_.request("GET", path);
-  if (!response) return Error{"get HashRing " + ns + "/" + ring + ": " + response.error()};
+  if (!response) return response.failure().withContext("get HashRing " + ns + "/" + ring);
   if (!response->success()) {
-    return Error{"get HashRing " + ns + "/" + ring + ": HTTP " + std::to_string(response->status) + ": " +
-                 apiMessage(response.value())};
+    return apiError("get HashRing " + ns + "/" + ring, response.value());
   }
   const json object = json::parse(response->body, nullptr, false);
-  if (!object.is_object()) return Error{"get HashRing " + ns + "/" + ring + ": answer is not a JSON object"};
+  if (!object.is_object()) return Error::unavailable("get HashRing " + ns + "/" + ring + ": answer is not a JSON object");
   PodOwner owner;
   owner.name = ring;
   owner.uid = object.value("metadata", json::object()).value("uid", std::string());
@@ -180,14 +171,13 @@ Status KubernetesRuntime::deletePod(const std::string& ns, const std::string& na
   if (grace) options["gracePeriodSeconds"] = grace->count();
   if (!uid.empty()) options["preconditions"] = {{"uid", uid}};
   auto response = api_.request("DELETE", podPath(ns, name), options.dump(), "application/json");
-  if (!response) return Error{"delete Pod " + ns + "/" + name + ": " + response.error()};
+  if (!response) return response.failure().withContext("delete Pod " + ns + "/" + name);
   if (response->status == 404) return ok();
   if (response->status == 409) {
-    return Error{"delete Pod " + ns + "/" + name + ": conflict (the Pod was replaced meanwhile); will retry"};
+    return Error::conflict("delete Pod " + ns + "/" + name + ": the Pod was replaced meanwhile");
   }
   if (!response->success()) {
-    return Error{"delete Pod " + ns + "/" + name + ": HTTP " + std::to_string(response->status) + ": " +
-                 apiMessage(response.value())};
+    return apiError("delete Pod " + ns + "/" + name, response.value());
   }
   return ok();
 }
@@ -206,7 +196,7 @@ Result<ReplicaInfo> KubernetesRuntime::ensureRunning(const ReplicaSpec& spec) {
   const std::string& ns = spec.ringNamespace;
   const std::string key = ns + "/" + spec.slot;
   auto existing = findPod(ns, spec.slot);
-  if (!existing) return Error{existing.error()};
+  if (!existing) return existing.failure();
   if (existing.value()) {
     const PodView view = viewPod(*existing.value());
     if (view.terminating) {
@@ -217,7 +207,7 @@ Result<ReplicaInfo> KubernetesRuntime::ensureRunning(const ReplicaSpec& spec) {
       recordEvent(ns, spec.ring, "Warning", "ReplicaFailed", "Recreate",
                   "Pod " + key + " " + view.reason + "; recreating it under the same name");
       if (auto deleted = deletePod(ns, spec.slot, view.uid, std::chrono::seconds(0)); !deleted) {
-        return Error{deleted.error()};
+        return deleted.failure();
       }
       ReplicaInfo info = replicaInfo(view);
       info.running = false;
@@ -226,7 +216,7 @@ Result<ReplicaInfo> KubernetesRuntime::ensureRunning(const ReplicaSpec& spec) {
     if (view.specHash != spec.specHash) {
       recordEvent(ns, spec.ring, "Normal", "ReplicaReplaced", "Replace",
                   "Pod " + key + " runs spec " + view.specHash + ", want " + spec.specHash);
-      if (auto deleted = deletePod(ns, spec.slot, view.uid, std::nullopt); !deleted) return Error{deleted.error()};
+      if (auto deleted = deletePod(ns, spec.slot, view.uid, std::nullopt); !deleted) return deleted.failure();
       ReplicaInfo info = replicaInfo(view);
       info.running = false;
       info.reason = "replacing: the spec changed";
@@ -236,20 +226,15 @@ Result<ReplicaInfo> KubernetesRuntime::ensureRunning(const ReplicaSpec& spec) {
   }
 
   auto owner = ownerOf(ns, spec.ring);
-  if (!owner) return Error{owner.error()};
+  if (!owner) return owner.failure();
   const json pod = buildReplicaPod(spec, owner.value());
   const std::string target = podPath(ns, spec.slot) + "?fieldManager=" + std::string(kFieldManager) + "&force=true";
   auto response = api_.request("PATCH", target, pod.dump(), "application/apply-patch+yaml");
-  if (!response) return Error{"apply Pod " + key + ": " + response.error()};
-  if (response->status == 409) {
-    spdlog::debug("apply Pod {}: conflict; requeueing", key);
-    return Error{"apply Pod " + key + ": conflict; will retry"};
-  }
-  if (!response->success()) {
-    return Error{"apply Pod " + key + ": HTTP " + std::to_string(response->status) + ": " + apiMessage(response.value())};
-  }
+  if (!response) return response.failure().withContext("apply Pod " + key);
+  // A 409 is a Conflict: the controller requeues it quietly.
+  if (!response->success()) return apiError("apply Pod " + key, response.value());
   json created = json::parse(response->body, nullptr, false);
-  if (!created.is_object()) return Error{"apply Pod " + key + ": answer is not a JSON object"};
+  if (!created.is_object()) return Error::unavailable("apply Pod " + key + ": answer is not a JSON object");
   {
     std::lock_guard lock(mutex_);
     pods_.try_emplace(key, created);  // the watch event may already be newer
@@ -281,7 +266,7 @@ Status KubernetesRuntime::stop(const std::string& ring, const std::string& slot,
     std::string ns = options_.watchNamespaces.empty() ? "default" : options_.watchNamespaces.front();
     if (const auto slash = ring.find('/'); slash != std::string::npos) ns = ring.substr(0, slash);
     auto found = findPod(ns, slot);
-    if (!found) return Error{found.error()};
+    if (!found) return found.failure();
     if (found.value()) pods.push_back(viewPod(*found.value()));
   }
   for (const auto& view : pods) {
@@ -309,12 +294,12 @@ Result<std::vector<ReplicaInfo>> KubernetesRuntime::list() {
       std::string target = path + "?limit=500&labelSelector=" + urlEncode(managedPodSelector());
       if (!continueToken.empty()) target += "&continue=" + urlEncode(continueToken);
       auto response = api_.request("GET", target);
-      if (!response) return Error{"list Pods: " + response.error()};
+      if (!response) return response.failure().withContext("list Pods");
       if (!response->success()) {
-        return Error{"list Pods: HTTP " + std::to_string(response->status) + ": " + apiMessage(response.value())};
+        return apiError("list Pods", response.value());
       }
       const json page = json::parse(response->body, nullptr, false);
-      if (!page.is_object()) return Error{"list Pods: answer is not a JSON object"};
+      if (!page.is_object()) return Error::unavailable("list Pods: answer is not a JSON object");
       for (const auto& pod : page.value("items", json::array())) out.push_back(replicaInfo(viewPod(pod)));
       continueToken = page.value("metadata", json::object()).value("continue", std::string());
       if (continueToken.empty()) break;

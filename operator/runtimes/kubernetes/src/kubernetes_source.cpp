@@ -19,13 +19,6 @@ std::string collectionPath(const std::string& ns) {
   return std::string(kHashRingsPath) + (ns.empty() ? "" : "/namespaces/" + ns) + "/hashrings";
 }
 
-std::string apiMessage(const ApiResponse& response) {
-  const json body = json::parse(response.body, nullptr, false);
-  if (body.is_object() && body.contains("message") && body["message"].is_string()) {
-    return body["message"].get<std::string>();
-  }
-  return response.body.substr(0, 200);
-}
 
 json normalizedStatus(const json& object) {
   return hashRingStatusToJson(hashRingStatusFromJson(object.value("status", json::object())));
@@ -240,12 +233,12 @@ Status KubernetesSource::writeStatus(const HashRing& ring, const HashRingStatus&
   {
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(key);
-    if (it == entries_.end()) return Error{"write status of HashRing " + key + ": not found (deleted?)"};
+    if (it == entries_.end()) return Error::notFound("write status of HashRing " + key + ": not found (deleted?)");
     Entry& entry = it->second;
     if (desired.observedGeneration == 0) desired.observedGeneration = ring.metadata.generation;
     if (desired.selector.empty()) desired.selector = podSelectorFor(ring.metadata.name);
     if (desired.conditions.empty()) {
-      desired.conditions = deriveConditions(ring.spec, desired, ring.metadata.generation);
+      desired.conditions = deriveConditions(conditionFactsOf(ring.spec, desired, ring.metadata.generation));
     }
     const HashRingStatus previous = hashRingStatusFromJson(entry.lastWritten ? *entry.lastWritten : entry.observedStatus);
     desired.conditions = mergeConditions(previous.conditions, desired.conditions, ring.metadata.generation,
@@ -261,12 +254,9 @@ Status KubernetesSource::writeStatus(const HashRing& ring, const HashRingStatus&
   const std::string target = collectionPath(ring.metadata.namespace_) + "/" + ring.metadata.name +
                              "/status?fieldManager=" + std::string(kFieldManager) + "&force=true";
   auto response = api_.request("PATCH", target, patch.dump(), "application/apply-patch+yaml");
-  if (!response) return Error{"write status of HashRing " + key + ": " + response.error()};
-  if (response->status == 409) return Error{"write status of HashRing " + key + ": conflict; will retry"};
-  if (!response->success()) {
-    return Error{"write status of HashRing " + key + ": HTTP " + std::to_string(response->status) + ": " +
-                 apiMessage(response.value())};
-  }
+  if (!response) return response.failure().withContext("write status of HashRing " + key);
+  // A 409 is a Conflict: the controller retries it quietly.
+  if (!response->success()) return apiError("write status of HashRing " + key, response.value());
   const json written = json::parse(response->body, nullptr, false);
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(key);

@@ -215,11 +215,9 @@ Status LeaderElector::release() {
   auto response =
       api_.request("PUT", leasePath(), leaseObject(released, heldVersion_).dump(), "application/json");
   leader_ = false;
-  if (!response) return Error{"release Lease " + options_.leaseNamespace + "/" + options_.leaseName + ": " + response.error()};
-  if (!response->success()) {
-    return Error{"release Lease " + options_.leaseNamespace + "/" + options_.leaseName + ": HTTP " +
-                 std::to_string(response->status)};
-  }
+  const std::string what = "release Lease " + options_.leaseNamespace + "/" + options_.leaseName;
+  if (!response) return response.failure().withContext(what);
+  if (!response->success()) return apiError(what, response.value());
   spdlog::info("leader election: {} released Lease {}/{}", options_.identity, options_.leaseNamespace,
                options_.leaseName);
   return ok();

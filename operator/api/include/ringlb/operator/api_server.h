@@ -24,7 +24,7 @@ namespace ringlb::op {
 /// called on the io thread and must not block.
 struct ApiHandlers {
   std::function<nlohmann::json()> status;  // GET /v1/status (drives the status page)
-  std::function<std::pair<bool, std::string>()> readiness;  // GET /readyz: ready?, explanation
+  std::function<Result<std::string>()> readiness;  // GET /readyz: 200 and the explanation, or 503 and the Error
   std::function<std::string()> metrics;                     // GET /metrics, Prometheus text
 };
 

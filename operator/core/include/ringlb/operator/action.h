@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "ringlb/base/result.h"
 #include "ringlb/operator/hash_ring.h"
 #include "ringlb/operator/runtime.h"
 
@@ -39,11 +40,8 @@ struct Action {
 std::string_view toString(Action::Kind kind) noexcept;
 
 /// What applying an action produced: the replica now running (Start,
-/// Restart), or an error naming the cause.
-struct ActionOutcome {
-  bool ok = true;
-  std::string error;
-  std::optional<ReplicaInfo> replica;
-};
+/// Restart; nullopt for the other kinds), or the runtime's Error, whose kind
+/// tells a routine Conflict from a real failure.
+using ActionOutcome = Result<std::optional<ReplicaInfo>>;
 
 }  // namespace ringlb::op

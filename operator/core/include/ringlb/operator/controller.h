@@ -22,7 +22,9 @@
 #include "ringlb/operator/resource_source.h"
 #include "ringlb/operator/ring_registry.h"
 #include "ringlb/operator/runtime.h"
+#include "ringlb/operator/status_writer.h"
 #include "ringlb/operator/work_queue.h"
+#include "ringlb/ring/ring_spec.h"
 
 namespace ringlb::op {
 
@@ -39,6 +41,12 @@ struct ControllerOptions {
 /// the actions through the ActionExecutor. Every change of a replica's state
 /// is published to the RingRegistry at once (a death makes the member
 /// NotReady before the reconcile that replaces it). Thread-safe.
+///
+/// State changes are computed under one lock; the I/O they lead to happens
+/// outside it. A ring is published (persisted to disk) by the thread that
+/// changed it, after the lock is released, and a write computed earlier never
+/// overtakes one computed later. Statuses go to a StatusWriter, whose thread
+/// alone waits on the API server.
 class Controller {
  public:
   Controller(ResourceSource& source, Runtime& runtime, RingRegistry& registry, HeartbeatProber& prober,
@@ -56,14 +64,17 @@ class Controller {
   /// A heartbeat result (from the prober's thread).
   void onProbeResult(const ProbeResult& result);
 
-  /// Rings, members, conditions, versions and resource errors (the status page).
+  /// Rings, members, conditions, versions and resource errors (the status
+  /// page). Thread-safe; never waits on I/O.
   nlohmann::json statusJson() const;
 
-  /// Ready once the resources were read and none is invalid; otherwise false
-  /// and the errors.
-  std::pair<bool, std::string> readiness() const;
+  /// Ready once the resources were read and none is invalid: the explanation
+  /// ("ready"); otherwise an Unavailable Error that lists the resource errors.
+  /// Thread-safe; never waits on I/O.
+  Result<std::string> readiness() const;
 
-  /// The status last computed for `key` (namespace/name).
+  /// The status last computed for `key` (namespace/name); it reaches the
+  /// source shortly after. Thread-safe.
   std::optional<HashRingStatus> status(const std::string& key) const;
 
  private:
@@ -74,18 +85,35 @@ class Controller {
     HashRingStatus status;
   };
 
+  /// A ring change computed under the lock, to be written after it: the
+  /// ring to publish, or its withdrawal. Carries the order it was computed in.
+  struct RingWrite {
+    std::string key;
+    std::string name;
+    std::uint64_t sequence = 0;
+    std::optional<ring::RingSpec> spec;  // nullopt and !withdraw: no valid resource, nothing to publish
+    bool withdraw = false;
+  };
+
   void onResourceEvent(const ResourceEvent& event);
   void onRuntimeEvent(const RuntimeEvent& event);
-  void updateAddress(const std::string& ring, const std::string& slot, const std::string& runtimeId,
-                     const std::string& address);
+  std::optional<RingWrite> recordExitLocked(const RuntimeEvent& event);
+  std::optional<RingWrite> updateAddressLocked(const std::string& ring, const std::string& slot,
+                                               const std::string& runtimeId, const std::string& address);
+  std::optional<RingWrite> recordProbeLocked(const ProbeResult& result);
   void workerLoop();
   void reconcile(const std::string& key);
   void resyncRuntime();
+  std::vector<RingWrite> applyListingLocked(const std::vector<ReplicaInfo>& listed, Clock::TimePoint listedAt);
   RingState& ringLocked(const std::string& key);
   std::string keyForRingLocked(const std::string& name) const;
-  void publishLocked(const std::string& key, RingState& state);
+  RingWrite stageRingLocked(const std::string& key, const RingState& state);
+  RingWrite stageWithdrawalLocked(const std::string& key, const RingState& state);
+  Status writeRing(const RingWrite& write);
+  void commit(const RingWrite& write);
   void updateProbesLocked(const std::string& key, const RingState& state);
   void updateStatusLocked(const std::string& key, RingState& state);
+  void onStatusWriteFailed(const std::string& key, const Error& error);
   void enqueueLocked(const std::string& key);
 
   ResourceSource& source_;
@@ -108,7 +136,12 @@ class Controller {
   bool eventsAttached_ = false;  // start() gave the runtime our handler
   bool resyncRunning_ = false;
   Clock::TimePoint nextResync_{};
+  std::uint64_t nextWriteSequence_ = 0;
   std::vector<std::thread> workers_;
+
+  std::mutex ringWriteMutex_;                              // taken without mutex_, never with it
+  std::map<std::string, std::uint64_t> writtenSequence_;  // by ring name: the last RingWrite that went out
+  StatusWriter statusWriter_;                             // last: its thread calls back into the members above
 };
 
 /// The ring key ("namespace/name") → ring name.

@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "ringlb/base/result.h"
 #include "ringlb/operator/hash_ring.h"
 
 namespace ringlb::op {
@@ -66,7 +67,12 @@ class HeartbeatProber {
   std::map<std::string, std::map<std::string, std::shared_ptr<Loop>>> loops_;  // ringKey → slot → loop; io thread
 };
 
-/// Splits "host:port" / "[v6]:port". Returns false when malformed.
-bool splitHostPort(const std::string& address, std::string& host, std::string& port);
+struct HostPort {
+  std::string host;  // without the brackets of an IPv6 literal
+  std::string port;
+};
+
+/// Splits "host:port" / "[v6]:port"; an Invalid Error naming the address when malformed.
+Result<HostPort> splitHostPort(const std::string& address);
 
 }  // namespace ringlb::op

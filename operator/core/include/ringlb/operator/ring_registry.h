@@ -76,9 +76,11 @@ class RingRegistry {
   };
 
   Status persist(const std::string& name, const Entry& entry) const;
+  std::vector<ChangeHandler> handlers() const;
 
   std::filesystem::path dir_;
-  mutable std::mutex mutex_;
+  std::mutex writeMutex_;     // one publish or removal at a time (held across the disk write)
+  mutable std::mutex mutex_;  // entries_ and handlers_; never held across the disk write
   std::map<std::string, Entry> entries_;
   std::vector<ChangeHandler> handlers_;
 };

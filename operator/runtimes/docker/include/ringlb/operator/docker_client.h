@@ -24,7 +24,15 @@ struct DockerResponse {
   bool ok() const noexcept { return status >= 200 && status < 300; }
   /// The daemon's {"message": ...} text, or the raw body when it has none.
   std::string message() const;
+  /// This (failed) answer to `what` as an Error of its status's kind:
+  /// "<what>: <message>".
+  Error error(std::string_view what) const;
 };
+
+/// The kind of failure a daemon's HTTP status means: 400 Invalid, 404
+/// NotFound, 409 Conflict, 408 and 429 Transient, 5xx Unavailable; any other
+/// non-2xx status Internal.
+ErrorKind dockerErrorKind(unsigned status) noexcept;
 
 /// Lets another thread end a DockerClient::stream call. Thread-safe.
 class DockerStreamCancel {
@@ -57,7 +65,8 @@ class DockerClient {
   /// Sends `method` `target` ("/containers/json?all=1", without the version
   /// prefix) with an optional JSON body and waits up to `timeout` for the
   /// whole answer. Any HTTP status is a response; an Error means the daemon
-  /// could not be reached or the exchange failed, with the endpoint named.
+  /// could not be reached or the exchange failed, with the endpoint named:
+  /// Transient when it timed out, else Unavailable.
   Result<DockerResponse> request(std::string_view method, std::string_view target, std::string body = {},
                                  std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 

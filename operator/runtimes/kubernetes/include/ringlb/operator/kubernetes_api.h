@@ -11,7 +11,8 @@
 namespace ringlb::op {
 
 /// One HTTP answer from the API server. Any status code is a Result value;
-/// only transport failures (connect, TLS, timeout, cancel) are Errors.
+/// only transport failures are Errors: Unavailable (connect, TLS, reset),
+/// Transient (a timeout, a cancelled stream).
 struct ApiResponse {
   int status = 0;
   std::string body;
@@ -19,6 +20,19 @@ struct ApiResponse {
 
   bool success() const noexcept { return status >= 200 && status < 300; }
 };
+
+/// The kind of failure an answer's HTTP status means: 404 and 410 NotFound,
+/// 409 Conflict, 400 and 422 Invalid, 408 and 429 Transient, 401, 403 and 5xx
+/// Unavailable; any other non-2xx status Internal.
+ErrorKind apiErrorKind(int status) noexcept;
+
+/// The "message" of the API server's Status answer, else the body's start.
+std::string apiMessage(const ApiResponse& response);
+
+/// The Error for a non-2xx `response` to `what` ("apply Pod default/apod-0"):
+/// "<what>: HTTP <status>: <message>" ("conflict (HTTP 409), will retry" for
+/// a 409), of the status's kind.
+Error apiError(std::string_view what, const ApiResponse& response);
 
 /// Lets another thread abort a streaming request (a watch). Thread-safe.
 class StreamCancel {

@@ -76,8 +76,9 @@ Status parseServerUrl(std::string_view url, KubernetesConfig& config);
 /// Decodes standard base64 (padding optional, whitespace ignored).
 Result<std::string> decodeBase64(std::string_view text);
 
-/// Reads a whole file (a token, a CA bundle, a kubeconfig) into `out`; false
-/// when it cannot be opened. Tokens are re-read often, so this stays cheap.
-bool readFile(const std::string& path, std::string& out);
+/// Reads a whole file (a token, a CA bundle, a kubeconfig); an Unavailable
+/// Error naming the path when it cannot be opened. Tokens are re-read often,
+/// so this stays cheap.
+Result<std::string> readFile(const std::string& path);
 
 }  // namespace ringlb::op
