@@ -166,7 +166,6 @@ class WorkerState {
   std::int64_t lastTrim_ = 0;
   std::uint64_t rng_;
 
-  bool sendTurnsPosted_ = false;
   std::vector<UpstreamGroup<Net>*> sendTurnGroups_;  // groups with waiting sessions, in order of first arrival
   std::vector<UpstreamGroup<Net>*> releasingGroups_;
   std::vector<SendTurn> releasingTurns_;
