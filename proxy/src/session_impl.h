@@ -8,11 +8,11 @@
 #include <spdlog/spdlog.h>
 
 #include "access_log.h"
-#include "ringlb/proxy/head_rewriter.h"
-#include "ringlb/proxy/key_extractor.h"
-#include "ringlb/proxy/member_picker.h"
-#include "ringlb/proxy/session.h"
-#include "ringlb/proxy/worker_state.h"
+#include "head_rewriter.h"
+#include "key_extractor.h"
+#include "member_picker.h"
+#include "session.h"
+#include "worker_state.h"
 #include "ringlb/ring/hash.h"
 
 namespace ringlb::proxy {

@@ -5,8 +5,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include "ringlb/proxy/session.h"
-#include "ringlb/proxy/worker_state.h"
+#include "session.h"
+#include "worker_state.h"
 
 namespace ringlb::proxy {
 

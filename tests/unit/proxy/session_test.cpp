@@ -10,10 +10,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 
-#include "ringlb/proxy/health_registry.h"
-#include "ringlb/proxy/proxy_metrics.h"
-#include "ringlb/proxy/ring_publisher.h"
-#include "ringlb/proxy/ring_store.h"
+#include "health_registry.h"
+#include "proxy_metrics.h"
+#include "ring_publisher.h"
+#include "ring_store.h"
 #include "ringlb/ring/hash.h"
 #include "session_impl.h"
 #include "test_net.h"

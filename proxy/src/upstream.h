@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/member_health.h"
-#include "ringlb/proxy/proxy_metrics.h"
+#include "asio_types.h"
+#include "member_health.h"
+#include "proxy_metrics.h"
 
 namespace ringlb::proxy {
 

@@ -5,11 +5,11 @@
 #include <memory>
 #include <string_view>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/buffer_pool.h"
-#include "ringlb/proxy/chunked_decoder.h"
-#include "ringlb/proxy/head_parser.h"
-#include "ringlb/proxy/upstream.h"
+#include "asio_types.h"
+#include "buffer_pool.h"
+#include "chunked_decoder.h"
+#include "head_parser.h"
+#include "upstream.h"
 
 namespace ringlb::proxy {
 

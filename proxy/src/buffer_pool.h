@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ringlb/proxy/http_message.h"
+#include "http_message.h"
 
 namespace ringlb::proxy {
 

@@ -9,14 +9,14 @@
 
 #include <boost/asio/async_result.hpp>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/buffer_pool.h"
+#include "asio_types.h"
+#include "buffer_pool.h"
 #include "ringlb/proxy/config.h"
-#include "ringlb/proxy/head_parser.h"
-#include "ringlb/proxy/member_health.h"
-#include "ringlb/proxy/proxy_metrics.h"
-#include "ringlb/proxy/ring_store.h"
-#include "ringlb/proxy/upstream.h"
+#include "head_parser.h"
+#include "member_health.h"
+#include "proxy_metrics.h"
+#include "ring_store.h"
+#include "upstream.h"
 #include "ringlb/ring/bounded_load.h"
 
 namespace ringlb::proxy {
