@@ -73,16 +73,13 @@ class WorkerState {
   /// Whether requests besides the caller's are in flight. Then a session
   /// yields to the rest of the event-loop pass before it sends: the pass's
   /// reads all run first and their sends leave together, so a member or a
-  /// client wakes once for several messages rather than once per message
-  /// (interleaved A/B with wrk at 64 connections: 1.18x against 1.12x
-  /// HAProxy's throughput). Alone, it sends at once: a yield costs a poll.
+  /// client wakes once for several messages rather than once per message.
+  /// Alone, it sends at once: a yield costs a poll.
   bool othersInFlight() const noexcept { return totalInFlight_ > 1; }
   /// The yield before a request goes to a member: resumes, at the end of
   /// the pass, the sessions waiting for each member one after another, so
   /// the requests for one member leave back to back while it is still
-  /// waking for the first (wrk at 64 connections over 4 NGINX members: the
-  /// members wake 35 times per 100 requests instead of 40-49, and the
-  /// throughput is 1.05x that of one plain yield per session).
+  /// waking for the first, and the member wakes fewer times per request.
   auto awaitSendTurn(UpstreamGroup<Net>& group) {
     return asio::async_initiate<const asio::use_awaitable_t<Executor>&, void()>(
         [this, &group](SendTurn turn) { queueSendTurn(group, std::move(turn)); }, kUseTask);
@@ -93,8 +90,7 @@ class WorkerState {
   /// Whether any request is in flight. A session that has just answered
   /// then yields before it reads the client's next request: the rest of the
   /// pass and one more poll run first, and by then the client has often sent
-  /// it (wrk at 64 connections: 2.4 recv per request instead of 2.9; CPU
-  /// per request 0.94x HAProxy's instead of 0.98x, interleaved A/B).
+  /// it, which saves a recv that would find nothing.
   bool anyInFlight() const noexcept { return totalInFlight_ > 0; }
 
   /// The most recently pooled connection to `group`, or null. With `verify`
