@@ -66,4 +66,12 @@ class BufferPool {
   std::vector<std::unique_ptr<IoBuffer>> free_;
 };
 
+/// A buffer borrowed from a pool for as long as the lease lives (a request,
+/// or one direction of a tunnel).
+struct BufferLease {
+  BufferPool& pool;
+  std::unique_ptr<IoBuffer> buffer;
+  ~BufferLease() { pool.release(std::move(buffer)); }
+};
+
 }  // namespace ringlb::proxy

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -11,6 +10,7 @@
 
 #include "asio_types.h"
 #include "buffer_pool.h"
+#include "coarse_clock.h"
 #include "ringlb/proxy/config.h"
 #include "head_parser.h"
 #include "member_health.h"
@@ -23,14 +23,6 @@ namespace ringlb::proxy {
 
 template <class Net>
 class Session;
-
-/// Coarse monotonic clock (a few ms resolution, served from the vDSO without
-/// reading the TSC): for deadlines and ejections.
-inline std::int64_t coarseNanos() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 /// Everything one worker thread owns: its cached routing table, its
 /// per-member upstream pools and in-flight counts, its buffers, its sessions
