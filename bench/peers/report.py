@@ -4,12 +4,14 @@
   report.py RUN_DIR [--markdown]
 
 RUN_DIR holds (tab-separated, written by proxy-vs-peers):
-  meta.tsv        key, value
+  meta.tsv        key, value (with --baseline: the two binaries, as proxy and baseline)
   throughput.tsv  peer, round, rps, p50_us, p99_us, requests, errors, cpu_us_per_request
   memory.tsv      peer, connections, rss_before_kb, rss_after_kb, alive, fds
   problems.tsv    peer, phase, message   (a peer that was skipped or failed)
 With several rounds a peer's rps, p50 and p99 are each the median over its rounds, and
-ringlb's ratios (and the target verdicts) are medians of per-round ratios.
+ringlb's ratios (and the target verdicts) are medians of per-round ratios. With a
+baseline (a second ringlb-proxy binary), ringlb's ratios to it are reported too, against
+the A/B tolerance.
 """
 
 import argparse
@@ -21,12 +23,14 @@ from pathlib import Path
 PEERS = [
     ("direct", "one NGINX backend, no proxy"),
     ("ringlb", "ringlb-proxy, 1 thread"),
+    ("baseline", "ringlb-proxy baseline, 1 thread"),
     ("haproxy", "HAProxy, nbthread 1"),
     ("nginx", "NGINX proxy, 1 worker"),
 ]
 LABELS = dict(PEERS)
 
 THROUGHPUT_TARGET = 1.10  # ringlb rps / HAProxy rps, from the proxy issue
+AB_TOLERANCE = 0.03  # a change must keep throughput and p99 within 3% of its baseline
 
 
 def readTsv(path: Path) -> list[list[str]]:
@@ -154,6 +158,15 @@ def main() -> int:
                 rps, p99, cpu = ratios
                 lines.append(f"ringlb / {name}: throughput {describe(rps)}, p99 {describe(p99)}, "
                              f"CPU per request {describe(cpu)}")
+        ratios = pairedRatios(throughputRows, "ringlb", "baseline")
+        if ratios:
+            rps, p99, cpu = ratios
+            lines.append(f"ringlb / baseline: throughput {describe(rps)}, p99 {describe(p99)}, "
+                         f"CPU per request {describe(cpu)}")
+            for name, values in (("throughput", rps), ("p99", p99)):
+                ratio = statistics.median(values)
+                lines.append(f"A/B {name} within ±{AB_TOLERANCE:.0%} of the baseline: "
+                             f"{verdict(abs(ratio - 1.0) <= AB_TOLERANCE)} ({ratio:.3f}x)")
         ratios = pairedRatios(throughputRows, "ringlb", "haproxy")
         if ratios:
             rps = statistics.median(ratios[0])

@@ -1,4 +1,4 @@
-#include "ringlb/proxy/admin_server.h"
+#include "admin_server.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -7,9 +7,9 @@
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
-#include "ringlb/proxy/member_picker.h"
-#include "ringlb/proxy/proxy_metrics.h"
-#include "ringlb/proxy/ring_store.h"
+#include "member_picker.h"
+#include "proxy_metrics.h"
+#include "ring_store.h"
 #include "ringlb/ring/hash.h"
 
 namespace ringlb::proxy {

@@ -1,4 +1,4 @@
-#include "ringlb/proxy/buffer_pool.h"
+#include "buffer_pool.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

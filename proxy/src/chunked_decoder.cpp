@@ -1,4 +1,4 @@
-#include "ringlb/proxy/chunked_decoder.h"
+#include "chunked_decoder.h"
 
 #include <algorithm>
 

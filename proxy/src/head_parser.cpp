@@ -1,4 +1,4 @@
-#include "ringlb/proxy/head_parser.h"
+#include "head_parser.h"
 
 #include <algorithm>
 #include <array>

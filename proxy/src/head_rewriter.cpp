@@ -1,4 +1,4 @@
-#include "ringlb/proxy/head_rewriter.h"
+#include "head_rewriter.h"
 
 #include <cstring>
 

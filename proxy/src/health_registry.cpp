@@ -1,4 +1,4 @@
-#include "ringlb/proxy/health_registry.h"
+#include "health_registry.h"
 
 #include <algorithm>
 

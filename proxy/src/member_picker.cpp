@@ -1,4 +1,4 @@
-#include "ringlb/proxy/member_picker.h"
+#include "member_picker.h"
 
 namespace ringlb::proxy {
 

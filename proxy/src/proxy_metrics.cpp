@@ -1,11 +1,11 @@
-#include "ringlb/proxy/proxy_metrics.h"
+#include "proxy_metrics.h"
 
 #include <map>
 
 #include <prometheus/metric_family.h>
 
-#include "ringlb/proxy/health_registry.h"
-#include "ringlb/proxy/ring_store.h"
+#include "health_registry.h"
+#include "ring_store.h"
 
 namespace ringlb::proxy {
 

@@ -4,15 +4,15 @@
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
-#include "ringlb/proxy/admin_server.h"
-#include "ringlb/proxy/health_registry.h"
-#include "ringlb/proxy/proxy_metrics.h"
-#include "ringlb/proxy/ring_file_watcher.h"
-#include "ringlb/proxy/ring_publisher.h"
-#include "ringlb/proxy/ring_store.h"
-#include "ringlb/proxy/ring_url_watcher.h"
-#include "ringlb/proxy/routing_table.h"
-#include "ringlb/proxy/worker.h"
+#include "admin_server.h"
+#include "health_registry.h"
+#include "proxy_metrics.h"
+#include "ring_file_watcher.h"
+#include "ring_publisher.h"
+#include "ring_store.h"
+#include "ring_url_watcher.h"
+#include "routing_table.h"
+#include "worker.h"
 
 namespace ringlb::proxy {
 

@@ -1,4 +1,4 @@
-#include "ringlb/proxy/ring_file_watcher.h"
+#include "ring_file_watcher.h"
 
 #include <sys/stat.h>
 

@@ -1,4 +1,4 @@
-#include "ringlb/proxy/ring_publisher.h"
+#include "ring_publisher.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "ringlb/proxy/ring_store.h"
+#include "ring_store.h"
 
 namespace ringlb::proxy {
 

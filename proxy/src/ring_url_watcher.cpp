@@ -1,4 +1,4 @@
-#include "ringlb/proxy/ring_url_watcher.h"
+#include "ring_url_watcher.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,7 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
-#include "ringlb/proxy/routing_table.h"
+#include "routing_table.h"
 #include "ringlb/ring/wire_format.h"
 
 namespace ringlb::proxy {

@@ -1,4 +1,4 @@
-#include "ringlb/proxy/routing_table.h"
+#include "routing_table.h"
 
 #include <netdb.h>
 #include <sys/socket.h>

@@ -1,10 +1,10 @@
-#include "ringlb/proxy/worker.h"
+#include "worker.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include "ringlb/proxy/proxy_metrics.h"
+#include "proxy_metrics.h"
 #include "session_impl.h"
 #include "worker_state_impl.h"
 

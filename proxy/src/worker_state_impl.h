@@ -5,8 +5,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include "ringlb/proxy/session.h"
-#include "ringlb/proxy/worker_state.h"
+#include "session.h"
+#include "worker_state.h"
 
 namespace ringlb::proxy {
 
@@ -94,26 +94,21 @@ void WorkerState<Net>::endRequest(UpstreamGroup<Net>& group) noexcept {
 template <class Net>
 void WorkerState<Net>::queueSendTurn(UpstreamGroup<Net>& group, SendTurn turn) {
   // The waiting session counts as in flight to the group, which therefore outlives the wait.
-  group.sendTurns.push_back(std::move(turn));
-  if (!group.sendTurnsQueued) {
-    group.sendTurnsQueued = true;
+  // A group is listed exactly while it has waiters, and a release is posted while any group is.
+  if (group.sendTurns.empty()) {
+    if (sendTurnGroups_.empty()) asio::post(ioc_, [this] { releaseSendTurns(); });
     sendTurnGroups_.push_back(&group);
   }
-  if (!sendTurnsPosted_) {
-    sendTurnsPosted_ = true;
-    asio::post(ioc_, [this] { releaseSendTurns(); });
-  }
+  group.sendTurns.push_back(std::move(turn));
 }
 
 template <class Net>
 void WorkerState<Net>::releaseSendTurns() {
-  sendTurnsPosted_ = false;
   // A resumed session may queue again (a retry): a group not yet reached in this
   // release takes it now, any other in the next release.
   std::swap(releasingGroups_, sendTurnGroups_);
   for (UpstreamGroup<Net>* group : releasingGroups_) {
     std::swap(releasingTurns_, group->sendTurns);
-    group->sendTurnsQueued = false;
     for (SendTurn& turn : releasingTurns_) turn();  // runs the session up to its next wait
     releasingTurns_.clear();
   }
@@ -124,10 +119,7 @@ template <class Net>
 void WorkerState<Net>::dropSendTurns() noexcept {
   // A dropped turn hands its session's unwinding to the io_context, whose
   // destruction then destroys the session.
-  for (auto& [id, group] : groups_) {
-    group->sendTurns.clear();
-    group->sendTurnsQueued = false;
-  }
+  for (auto& [id, group] : groups_) group->sendTurns.clear();
   sendTurnGroups_.clear();
 }
 

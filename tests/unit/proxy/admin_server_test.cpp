@@ -1,12 +1,12 @@
-#include "ringlb/proxy/admin_server.h"
+#include "admin_server.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "ringlb/proxy/health_registry.h"
-#include "ringlb/proxy/proxy_metrics.h"
-#include "ringlb/proxy/ring_publisher.h"
-#include "ringlb/proxy/ring_store.h"
+#include "health_registry.h"
+#include "proxy_metrics.h"
+#include "ring_publisher.h"
+#include "ring_store.h"
 #include "ringlb/ring/hash.h"
 
 namespace ringlb::proxy {

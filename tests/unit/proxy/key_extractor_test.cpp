@@ -1,4 +1,4 @@
-#include "ringlb/proxy/key_extractor.h"
+#include "key_extractor.h"
 #include "ringlb/proxy/config.h"
 
 #include <gtest/gtest.h>

@@ -1,10 +1,10 @@
-#include "ringlb/proxy/member_picker.h"
+#include "member_picker.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
-#include "ringlb/proxy/health_registry.h"
+#include "health_registry.h"
 #include "ringlb/ring/hash.h"
 
 namespace ringlb::proxy {

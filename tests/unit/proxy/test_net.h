@@ -4,8 +4,8 @@
 
 #include <boost/beast/_experimental/test/stream.hpp>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/upstream.h"
+#include "asio_types.h"
+#include "upstream.h"
 
 namespace ringlb::proxy {
 

@@ -5,9 +5,9 @@
 #include <optional>
 #include <thread>
 
-#include "ringlb/proxy/asio_types.h"
+#include "asio_types.h"
 #include "ringlb/proxy/config.h"
-#include "ringlb/proxy/tcp_net.h"
+#include "tcp_net.h"
 
 namespace ringlb::proxy {
 

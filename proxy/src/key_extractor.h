@@ -2,7 +2,7 @@
 
 #include <string_view>
 
-#include "ringlb/proxy/head_parser.h"
+#include "head_parser.h"
 #include "ringlb/ring/ring_spec.h"
 
 namespace ringlb::proxy {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/proxy/member_health.h"
+#include "member_health.h"
 
 namespace ringlb::proxy {
 

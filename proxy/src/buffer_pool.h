@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ringlb/proxy/http_message.h"
+#include "http_message.h"
 
 namespace ringlb::proxy {
 
@@ -64,6 +64,14 @@ class BufferPool {
   std::size_t reserve_;
   std::size_t lowWater_ = 0;  // fewest free buffers since the last trim
   std::vector<std::unique_ptr<IoBuffer>> free_;
+};
+
+/// A buffer borrowed from a pool for as long as the lease lives (a request,
+/// or one direction of a tunnel).
+struct BufferLease {
+  BufferPool& pool;
+  std::unique_ptr<IoBuffer> buffer;
+  ~BufferLease() { pool.release(std::move(buffer)); }
 };
 
 }  // namespace ringlb::proxy

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/proxy/routing_table.h"
+#include "routing_table.h"
 #include "ringlb/ring/bounded_load.h"
 
 namespace ringlb::proxy {

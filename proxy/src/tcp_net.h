@@ -3,8 +3,8 @@
 #include <cerrno>
 #include <sys/socket.h>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/upstream.h"
+#include "asio_types.h"
+#include "upstream.h"
 
 namespace ringlb::proxy {
 

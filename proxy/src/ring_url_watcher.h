@@ -5,9 +5,9 @@
 #include <optional>
 #include <random>
 
-#include "ringlb/proxy/asio_types.h"
+#include "asio_types.h"
 #include "ringlb/proxy/config.h"
-#include "ringlb/proxy/ring_publisher.h"
+#include "ring_publisher.h"
 
 namespace ringlb::proxy {
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <string_view>
 
-#include "ringlb/proxy/health_registry.h"
-#include "ringlb/proxy/ring_store.h"
+#include "health_registry.h"
+#include "ring_store.h"
 #include "ringlb/base/result.h"
 #include "ringlb/ring/ring_spec.h"
 

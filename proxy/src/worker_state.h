@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -9,28 +8,21 @@
 
 #include <boost/asio/async_result.hpp>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/buffer_pool.h"
+#include "asio_types.h"
+#include "buffer_pool.h"
+#include "coarse_clock.h"
 #include "ringlb/proxy/config.h"
-#include "ringlb/proxy/head_parser.h"
-#include "ringlb/proxy/member_health.h"
-#include "ringlb/proxy/proxy_metrics.h"
-#include "ringlb/proxy/ring_store.h"
-#include "ringlb/proxy/upstream.h"
+#include "head_parser.h"
+#include "member_health.h"
+#include "proxy_metrics.h"
+#include "ring_store.h"
+#include "upstream.h"
 #include "ringlb/ring/bounded_load.h"
 
 namespace ringlb::proxy {
 
 template <class Net>
 class Session;
-
-/// Coarse monotonic clock (a few ms resolution, served from the vDSO without
-/// reading the TSC): for deadlines and ejections.
-inline std::int64_t coarseNanos() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 /// Everything one worker thread owns: its cached routing table, its
 /// per-member upstream pools and in-flight counts, its buffers, its sessions
@@ -73,16 +65,13 @@ class WorkerState {
   /// Whether requests besides the caller's are in flight. Then a session
   /// yields to the rest of the event-loop pass before it sends: the pass's
   /// reads all run first and their sends leave together, so a member or a
-  /// client wakes once for several messages rather than once per message
-  /// (interleaved A/B with wrk at 64 connections: 1.18x against 1.12x
-  /// HAProxy's throughput). Alone, it sends at once: a yield costs a poll.
+  /// client wakes once for several messages rather than once per message.
+  /// Alone, it sends at once: a yield costs a poll.
   bool othersInFlight() const noexcept { return totalInFlight_ > 1; }
   /// The yield before a request goes to a member: resumes, at the end of
   /// the pass, the sessions waiting for each member one after another, so
   /// the requests for one member leave back to back while it is still
-  /// waking for the first (wrk at 64 connections over 4 NGINX members: the
-  /// members wake 35 times per 100 requests instead of 40-49, and the
-  /// throughput is 1.05x that of one plain yield per session).
+  /// waking for the first, and the member wakes fewer times per request.
   auto awaitSendTurn(UpstreamGroup<Net>& group) {
     return asio::async_initiate<const asio::use_awaitable_t<Executor>&, void()>(
         [this, &group](SendTurn turn) { queueSendTurn(group, std::move(turn)); }, kUseTask);
@@ -93,8 +82,7 @@ class WorkerState {
   /// Whether any request is in flight. A session that has just answered
   /// then yields before it reads the client's next request: the rest of the
   /// pass and one more poll run first, and by then the client has often sent
-  /// it (wrk at 64 connections: 2.4 recv per request instead of 2.9; CPU
-  /// per request 0.94x HAProxy's instead of 0.98x, interleaved A/B).
+  /// it, which saves a recv that would find nothing.
   bool anyInFlight() const noexcept { return totalInFlight_ > 0; }
 
   /// The most recently pooled connection to `group`, or null. With `verify`
@@ -166,7 +154,6 @@ class WorkerState {
   std::int64_t lastTrim_ = 0;
   std::uint64_t rng_;
 
-  bool sendTurnsPosted_ = false;
   std::vector<UpstreamGroup<Net>*> sendTurnGroups_;  // groups with waiting sessions, in order of first arrival
   std::vector<UpstreamGroup<Net>*> releasingGroups_;
   std::vector<SendTurn> releasingTurns_;

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/member_health.h"
-#include "ringlb/proxy/proxy_metrics.h"
+#include "asio_types.h"
+#include "member_health.h"
+#include "proxy_metrics.h"
 
 namespace ringlb::proxy {
 
@@ -39,7 +39,6 @@ struct UpstreamGroup {
   std::uint64_t generation = 0;  // bumped when the address changes: pooled connections are then dropped
   std::uint32_t inFlight = 0;
   bool inRing = true;
-  bool sendTurnsQueued = false;     // listed for the end of the event-loop pass
   std::vector<SendTurn> sendTurns;  // sessions waiting to send to this member
   std::vector<std::unique_ptr<UpstreamConnection<Net>>> idle;  // LIFO: the most recently used is reused first
 };

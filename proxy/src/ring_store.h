@@ -5,7 +5,7 @@
 #include <memory>
 #include <mutex>
 
-#include "ringlb/proxy/routing_table.h"
+#include "routing_table.h"
 
 namespace ringlb::proxy {
 

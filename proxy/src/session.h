@@ -5,22 +5,26 @@
 #include <memory>
 #include <string_view>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/buffer_pool.h"
-#include "ringlb/proxy/chunked_decoder.h"
-#include "ringlb/proxy/head_parser.h"
-#include "ringlb/proxy/upstream.h"
+#include "asio_types.h"
+#include "buffer_pool.h"
+#include "deadline.h"
+#include "http_message.h"
 
 namespace ringlb::proxy {
 
 template <class Net>
 class WorkerState;
+template <class Net>
+class Http1Request;
+struct MemberStats;
 
-/// One client connection: reads requests, routes each by its key on the ring
-/// and relays the exchange with a pooled upstream connection, streaming
-/// bodies both ways through two pooled buffers. Requests on a connection are
-/// served in order (pipelined requests wait in the socket, so pipelining is
-/// capped at one buffer). Between requests the session holds no buffer.
+/// One HTTP/1.1 client connection: the loop around the exchanges
+/// (keep-alive, pipelining, parking, the upgrade tunnel). Each request is an
+/// Exchange driven through an Http1Request, which reads the head from, and
+/// streams the body through, the session's pooled input buffer. Requests on
+/// a connection are served in order (pipelined requests wait in the socket,
+/// so pipelining is capped at one buffer). Between requests the session
+/// holds no buffer.
 ///
 /// A request that may switch protocols (WebSocket) and gets a 101 from its
 /// member turns the connection into a tunnel to that member: bytes flow both
@@ -60,30 +64,26 @@ class Session {
   /// Drain: closes the connection now if it waits for a next request.
   void closeIfIdle() noexcept;
   /// Monotonic (coarse) nanoseconds at which the current phase times out; 0 for none.
-  std::int64_t deadline() const noexcept { return deadline_; }
+  std::int64_t deadline() const noexcept { return deadline_.at(); }
 
   Session* prev = nullptr;  // the worker's intrusive list
   Session* next = nullptr;
 
  private:
+  friend class Http1Request<Net>;
   enum class Phase : std::uint8_t { Idle, Active, Closed };
-  enum class Waiting : std::uint8_t { Client, Upstream, Tunnel };  // Tunnel: both streams
 
   static Task<void> serve(std::unique_ptr<Session> session);
   static void park(std::unique_ptr<Session> session);
-  Task<bool> serveOne();
-  Task<bool> writeLocal(HttpError error, bool keepAlive, std::uint8_t versionMinor, MemberStats* stats = nullptr);
+  Task<bool> writeLocal(HttpError error, bool keepAlive, MemberStats* stats = nullptr);
   Task<void> lingerClose();
   Task<void> tunnel(Stream& upstream);
   /// One direction of a tunnel; `first[begin, end)` holds bytes to send before reading.
   Task<void> pump(Stream& from, Stream& to, std::unique_ptr<IoBuffer> first, std::uint32_t begin, std::uint32_t end);
-  void setDeadline(std::chrono::milliseconds timeout) noexcept;
-  void clearDeadline() noexcept { deadline_ = 0; }
-  void checkExpired(error_code& ec) const noexcept;
   /// After a yield before a read: the watchdog expired the session or asked
   /// it to park meanwhile and, with no read pending, had nothing to abort.
   /// The caller then skips its read.
-  bool interruptedWhileYielding() const noexcept { return expired_ || parkRequested_; }
+  bool interruptedWhileYielding() const noexcept { return deadline_.expired() || parkRequested_; }
   void releaseInput() noexcept;
   std::string_view clientIp() const noexcept { return {clientIp_.data(), clientIpLength_}; }
 
@@ -92,11 +92,8 @@ class Session {
   std::unique_ptr<IoBuffer> in_;
   std::uint32_t inBegin_ = 0;  // unconsumed client bytes are in_[inBegin_, inEnd_)
   std::uint32_t inEnd_ = 0;
-  typename Net::Stream* upstream_ = nullptr;  // the attempt's upstream stream, for expire()
-  std::int64_t deadline_ = 0;
+  Deadline<Net> deadline_;
   Phase phase_ = Phase::Idle;
-  Waiting waiting_ = Waiting::Client;  // which stream the pending operation is on
-  bool expired_ = false;
   bool linger_ = false;  // close after draining what the client still sends (error replies)
   bool fresh_ = true;    // no request yet: the head timeout applies to the first wait
   bool parkRequested_ = false;

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "ringlb/proxy/asio_types.h"
+#include "asio_types.h"
 #include "ringlb/proxy/config.h"
 
 namespace ringlb::proxy {

@@ -4,7 +4,7 @@
 #include <span>
 #include <string_view>
 
-#include "ringlb/proxy/head_parser.h"
+#include "head_parser.h"
 
 namespace ringlb::proxy {
 

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "ringlb/proxy/asio_types.h"
-#include "ringlb/proxy/ring_publisher.h"
+#include "asio_types.h"
+#include "ring_publisher.h"
 
 namespace ringlb::proxy {
 

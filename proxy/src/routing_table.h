@@ -9,7 +9,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
-#include "ringlb/proxy/health_registry.h"
+#include "health_registry.h"
 #include "ringlb/ring/bounded_load.h"
 #include "ringlb/base/result.h"
 #include "ringlb/ring/ring_snapshot.h"

@@ -5,7 +5,7 @@
 #include <span>
 #include <string_view>
 
-#include "ringlb/proxy/http_message.h"
+#include "http_message.h"
 
 namespace ringlb::proxy {
 

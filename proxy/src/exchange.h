@@ -1,0 +1,316 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include "access_log.h"
+#include "attempt_verdict.h"
+#include "downstream.h"
+#include "head_rewriter.h"
+#include "key_extractor.h"
+#include "member_picker.h"
+#include "ringlb/ring/hash.h"
+#include "upstream_attempt.h"
+#include "worker_state.h"
+
+namespace ringlb::proxy {
+
+namespace detail {
+
+inline constexpr std::string_view kViaName = "ringlb";
+
+/// Counts one request in flight to a group for as long as it is attached.
+template <class Net>
+struct InFlightGuard {
+  WorkerState<Net>& worker;
+  UpstreamGroup<Net>* group = nullptr;
+
+  void attach(UpstreamGroup<Net>& next) {
+    release();
+    group = &next;
+    worker.beginRequest(next);
+  }
+  void release() noexcept {
+    if (group != nullptr) worker.endRequest(*group);
+    group = nullptr;
+  }
+  ~InFlightGuard() { release(); }
+};
+
+}  // namespace detail
+
+/// One request's way through the proxy, in four steps: read its head from
+/// the downstream, route it (key, hash, pick past the members already
+/// tried), try members one attempt at a time, and relay the response. Each
+/// attempt's outcome is settled in one place (settle), which counts the
+/// upstream error, applies passive health and decides on a retry. The
+/// exchange knows how the request arrived only through Downstream.
+/// Lives for one request on its worker's io_context.
+template <class Net>
+class Exchange {
+ public:
+  Exchange(WorkerState<Net>& worker, Downstream<Net>& downstream) noexcept
+      : worker_(worker), downstream_(downstream), inFlight_{worker}, response_{{}, {worker.buffers(), nullptr}} {}
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  /// Serves one request. Returns whether the client connection may carry another.
+  Task<bool> run();
+
+ private:
+  /// Pins the routing table and hashes the request's key. Returns why no member can serve it, if so.
+  HttpError route();
+  /// Rewrites the head for the members. Returns the error if it cannot be forwarded.
+  HttpError prepareForward();
+  /// Picks the next member to try and counts the try. Returns false when none is left.
+  bool beginAttempt();
+  /// The one place an attempt's outcome is accounted: upstream errors,
+  /// passive health and the retry decision. Returns the decision.
+  Retry settle(const AttemptResult& result);
+  /// Answers the client when no attempt produced a response.
+  Task<bool> answerFailure();
+  Task<bool> answer(HttpError error, bool keepAlive, MemberStats* stats);
+  Task<bool> relay();
+  /// Relays the part of the body that did not come with the head.
+  Task<bool> relayBody();
+  /// Updates the response's framing with `n` bytes just read. Returns false on invalid framing.
+  bool frameBodyPiece(std::size_t n) noexcept;
+  void finish() noexcept;
+  void countResponse() const;
+  bool keepAfterAnswer() const noexcept { return request_->keepAlive && request_->bodyComplete; }
+
+  WorkerState<Net>& worker_;
+  Downstream<Net>& downstream_;
+  IncomingRequest* request_ = nullptr;
+  std::shared_ptr<const RoutingTable> table_;  // pinned for the request
+  std::uint64_t hash_ = 0;
+  ForwardedRequest forward_;
+  TriedSet tried_;
+  unsigned attempts_ = 0;
+  bool staleRetried_ = false;
+  bool failureCharged_ = true;  // failure_ counts for the member tried last
+  HttpError failure_{502, "no member could answer"};
+  UpstreamGroup<Net>* group_ = nullptr;
+  detail::InFlightGuard<Net> inFlight_;
+  UpstreamResponse<Net> response_;
+};
+
+template <class Net>
+Task<bool> Exchange<Net>::run() {
+  request_ = co_await downstream_.readHead();
+  if (request_ == nullptr) co_return false;
+  if (const HttpError unavailable = route()) {
+    const bool keep = keepAfterAnswer();
+    co_return co_await answer(unavailable, keep, nullptr);
+  }
+  if (const HttpError unforwardable = prepareForward()) {
+    co_return co_await answer(unforwardable, false, nullptr);
+  }
+  if (request_->awaitsContinue) {
+    const bool continued = co_await downstream_.continueBody();
+    if (!continued) co_return false;
+  }
+  // The owner, then distinct successors.
+  bool started = false;
+  while (!started && attempts_ <= worker_.config().retries && beginAttempt()) {
+    UpstreamAttempt<Net> attempt(worker_, downstream_, *request_, forward_, *group_, response_);
+    const AttemptResult result = co_await attempt.run();
+    started = result.outcome == AttemptOutcome::ResponseStarted;
+    if (settle(result) == Retry::Stop) break;
+  }
+  if (!started) co_return co_await answerFailure();
+  co_return co_await relay();
+}
+
+template <class Net>
+HttpError Exchange<Net>::route() {
+  table_ = worker_.table();
+  if (!table_) return {503, "no ring loaded"};
+  if (table_->ring->empty()) return {503, "the ring has no members"};
+  if (table_->ring->readyCount() == 0) return {503, "no member of the ring is Ready"};
+  const std::string_view head(request_->head.data(), request_->head.size());
+  hash_ = ring::hashKey(extractKey(head, request_->parsed, table_->key, downstream_.clientIp()).key);
+  return {};
+}
+
+template <class Net>
+HttpError Exchange<Net>::prepareForward() {
+  const RequestHead& parsed = request_->parsed;
+  const Rewrite rewrite = rewriteRequestHead(
+      request_->head, parsed, {downstream_.clientIp(), "http", detail::kViaName, worker_.random(), worker_.random()},
+      request_->scratch);
+  if (rewrite.length == 0) return {431, "request head too large to forward"};
+  forward_.first = {asio::buffer(request_->head.data(), rewrite.length),
+                    asio::buffer(request_->scratch.data(), rewrite.extraLength),
+                    asio::buffer(request_->body.data(), request_->body.size())};
+  forward_.method = parsed.method;
+  forward_.idempotent = isRetryable(parsed.method);
+  forward_.upgradeRequested = parsed.upgrade >= 0;
+  return {};
+}
+
+template <class Net>
+bool Exchange<Net>::beginAttempt() {
+  const auto pick = pickMember(*table_, hash_, tried_, table_->bounded ? &worker_.load() : nullptr, coarseNanos());
+  if (!pick) return false;
+  tried_.add(pick->index);
+  ++attempts_;
+  group_ = &worker_.group(pick->index);
+  inFlight_.attach(*group_);
+  if (attempts_ > 1) group_->stats->retries.add();
+  if (pick->spilled) worker_.group(pick->spilledFrom).stats->spills.add();
+  return true;
+}
+
+template <class Net>
+Retry Exchange<Net>::settle(const AttemptResult& result) {
+  const AttemptVerdict verdict = judgeAttempt(result, {forward_.idempotent, forward_.replayable, staleRetried_});
+  recordVerdict(verdict, *group_->stats, *group_->health, worker_.ejection(), coarseNanos());
+  if (result.outcome == AttemptOutcome::ResponseStarted) return verdict.retry;
+  downstream_.deadline().watchUpstream(nullptr);
+  response_.connection.reset();
+  if (verdict.retry == Retry::SameMember) {
+    staleRetried_ = true;
+    tried_.removeLast();
+    --attempts_;
+  } else {
+    failure_ = verdict.reply;
+    failureCharged_ = verdict.chargeMember;
+  }
+  return verdict.retry;
+}
+
+template <class Net>
+Task<bool> Exchange<Net>::answerFailure() {
+  if (attempts_ == 0) co_return co_await answer({503, "no Ready member could be picked"}, keepAfterAnswer(), nullptr);
+  if (!failure_) co_return false;  // the client is gone
+  co_return co_await answer(failure_, keepAfterAnswer(), failureCharged_ ? group_->stats : nullptr);
+}
+
+template <class Net>
+Task<bool> Exchange<Net>::answer(HttpError error, bool keepAlive, MemberStats* stats) {
+  const bool written = co_await downstream_.replyLocal(error, keepAlive, stats);
+  co_return keepAlive && written;
+}
+
+template <class Net>
+Task<bool> Exchange<Net>::relay() {
+  const ResponseHead& head = response_.head;
+  const bool closeClient = !request_->keepAlive || !request_->bodyComplete ||
+                           head.framing == BodyFraming::UntilClose || worker_.draining();
+  if (!request_->bodyComplete) downstream_.abandonBody();  // the client may still be sending the body the member refused
+  char* const data = response_.buffer.buffer->data();
+  const Rewrite rewrite = rewriteResponseHead({data + response_.headStart, response_.headLength}, head,
+                                              request_->parsed.versionMinor, closeClient, detail::kViaName,
+                                              request_->scratch);
+  if (rewrite.length == 0) {
+    // Nothing was forwarded yet, so the client connection stays in sync.
+    settle({AttemptOutcome::InvalidResponse, {502, "response head from the member too large to forward"}});
+    co_return co_await answer(failure_, keepAfterAnswer(), group_->stats);
+  }
+
+  Deadline<Net>& deadline = downstream_.deadline();
+  deadline.set(worker_.config().timeouts.idle);
+  const SendBuffers headAndBody{asio::buffer(data + response_.headStart, rewrite.length),
+                                asio::buffer(request_->scratch.data(), rewrite.extraLength),
+                                asio::buffer(data + response_.bodyStart(), response_.take)};
+  if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
+  error_code ec;
+  const auto sent = downstream_.sendNow(headAndBody, ec);
+  if (!ec && sent != totalSize(headAndBody)) ec = co_await downstream_.send(advance(headAndBody, sent));
+  deadline.check(ec);
+  if (ec) co_return false;
+  if (head.status == 101) {
+    countResponse();  // the exchange ends with the switch; the tunnel is not a request
+    worker_.buffers().release(std::move(response_.buffer.buffer));
+    co_await downstream_.tunnel(response_.connection->stream);
+    deadline.watchUpstream(nullptr);
+    co_return false;
+  }
+  if (!response_.done) {
+    const bool relayed = co_await relayBody();
+    if (!relayed) co_return false;
+  }
+  finish();
+  co_return !closeClient;
+}
+
+template <class Net>
+Task<bool> Exchange<Net>::relayBody() {
+  Deadline<Net>& deadline = downstream_.deadline();
+  IoBuffer& buffer = *response_.buffer.buffer;
+  auto& stream = response_.connection->stream;
+  error_code ec;
+  while (!response_.done) {
+    deadline.set(worker_.config().timeouts.idle);
+    deadline.waitOnUpstream();
+    const auto n = co_await stream.async_read_some(asio::buffer(buffer.data(), buffer.capacity()), noThrow(ec));
+    deadline.check(ec);
+    if (ec && response_.head.framing == BodyFraming::UntilClose && ec == asio::error::eof) break;
+    if (ec) {
+      // Truncated: the client sees the connection close before the body ends.
+      settle({ec == asio::error::timed_out ? AttemptOutcome::RelayTimedOut : AttemptOutcome::RelayReset});
+      co_return false;
+    }
+    if (!frameBodyPiece(n)) {
+      settle({AttemptOutcome::RelayInvalid});
+      co_return false;
+    }
+    ec = co_await downstream_.send({asio::buffer(buffer.data(), response_.take), asio::const_buffer(), asio::const_buffer()});
+    if (ec) co_return false;
+  }
+  co_return true;
+}
+
+template <class Net>
+bool Exchange<Net>::frameBodyPiece(std::size_t n) noexcept {
+  switch (response_.head.framing) {
+    case BodyFraming::Length:
+      response_.take = static_cast<std::uint32_t>(std::min<std::uint64_t>(response_.remaining, n));
+      response_.remaining -= response_.take;
+      response_.done = response_.remaining == 0;
+      response_.extraBytes = response_.take < n;
+      return true;
+    case BodyFraming::Chunked: {
+      const auto step = response_.chunks.feed({response_.buffer.buffer->data(), n});
+      if (step.status == ChunkedDecoder::Status::Error) return false;
+      response_.take = static_cast<std::uint32_t>(step.consumed);
+      response_.done = step.status == ChunkedDecoder::Status::Done;
+      response_.extraBytes = response_.done && response_.take < n;
+      return true;
+    }
+    default:
+      response_.take = static_cast<std::uint32_t>(n);
+      return true;
+  }
+}
+
+template <class Net>
+void Exchange<Net>::finish() noexcept {
+  downstream_.deadline().watchUpstream(nullptr);
+  const ResponseHead& head = response_.head;
+  if (head.keepAlive && !response_.extraBytes && head.framing != BodyFraming::UntilClose && !response_.earlyResponse) {
+    worker_.putIdle(*group_, std::move(response_.connection));
+  }
+  response_.connection.reset();
+  countResponse();
+}
+
+template <class Net>
+void Exchange<Net>::countResponse() const {
+  const auto duration = monotonicNanos() - request_->start;
+  MemberStats& stats = *group_->stats;
+  stats.countResponse(response_.head.status, duration);
+  if (worker_.config().log.access) {
+    const RequestHead& parsed = request_->parsed;
+    const char* const head = request_->head.data();
+    logAccess(AccessRecord{downstream_.clientIp(), std::string_view(head, parsed.methodLength),
+                           std::string_view(head + parsed.target, parsed.targetLength), response_.head.status, stats.id,
+                           duration, {}});
+  }
+}
+
+}  // namespace ringlb::proxy
