@@ -1,0 +1,120 @@
+"""Fixtures for the tests against a real control plane (tests/e2e/kube_cluster.py).
+
+`cluster` is one control plane per pytest run (session scope), `kubectl` the pinned real kubectl
+v1.35.2 with the cluster's admin kubeconfig. If the control plane or kubectl cannot be had, every
+test is skipped, except with CI=true, where that is a failure. On any test failure, the last lines
+of every component's log are printed when the cluster stops."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import kube_cluster as kc  # noqa: E402
+
+ROOT = kc.ROOT
+CRD_FILE = os.path.join(ROOT, "crds", "hashrings.ringlb.dev.yaml")
+
+
+def unavailable(reason):
+    if kc.in_ci():
+        pytest.fail(f"{reason}\n(CI=true: the real-cluster Kubernetes tests must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+_failures = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        _failures.append(item.nodeid)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    try:
+        binaries = kc.control_plane_binaries()
+    except kc.Unavailable as e:
+        unavailable(str(e))
+    c = kc.KubeCluster(binaries).start()
+    sys.stderr.write(f"\n[kube_cluster] control plane ready in {c.started_seconds:.1f}s at {c.server} ({c.dir})\n")
+    yield c
+    if _failures:
+        sys.stderr.write(f"\n[kube_cluster] tests failed ({', '.join(_failures)}); component logs:\n{c.logs(60)}\n")
+    c.stop()
+
+
+class Kubectl:
+    """The real kubectl against the cluster, with a private HOME (discovery cache)."""
+
+    def __init__(self, binary, cluster):
+        self.binary = binary
+        self.cluster = cluster
+        self.home = tempfile.mkdtemp(prefix="ringlb-kubectl-home-")
+        self.env = dict(os.environ, KUBECONFIG=cluster.kubeconfig, HOME=self.home)
+
+    def run(self, *args, check=True, input=None, timeout=90):
+        proc = subprocess.run([self.binary, *args], capture_output=True, text=True, timeout=timeout,
+                              env=self.env, input=input)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def __call__(self, *args, **kwargs):
+        return self.run(*args, **kwargs).stdout
+
+    def apply(self, manifest, *args, check=True, namespace=None):
+        """kubectl apply -f - with a dict (sent as JSON) or text."""
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+        ns = ["-n", namespace] if namespace else []
+        return self.run("apply", *ns, *args, "-f", "-", input=text, check=check)
+
+    def json(self, *args):
+        return json.loads(self("get", "-o", "json", *args))
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster):
+    try:
+        binary = kc.kubectl_binary()
+    except kc.Unavailable as e:
+        unavailable(str(e))
+    k = Kubectl(binary, cluster)
+    yield k
+    subprocess.run(["rm", "-rf", k.home])
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl):
+    """The HashRing CRD from crds/, applied with kubectl and Established."""
+    out = kubectl("apply", "-f", CRD_FILE)
+    assert "customresourcedefinition.apiextensions.k8s.io/hashrings.ringlb.dev" in out
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/hashrings.ringlb.dev")
+    # Discovery lags Established a little; kubectl must map the kind before the tests use it.
+    deadline = time.monotonic() + 30
+    while "hashrings" not in kubectl("api-resources", "--api-group=ringlb.dev", "--no-headers", check=False):
+        assert time.monotonic() < deadline, "ringlb.dev/hashrings never appeared in discovery"
+        time.sleep(0.5)
+    return CRD_FILE
+
+
+_ns_counter = [0]
+
+
+@pytest.fixture
+def namespace(cluster):
+    """A fresh namespace per test (Pod Security restricted enforced), deleted afterwards."""
+    _ns_counter[0] += 1
+    name = f"ringlb-t{_ns_counter[0]}-{os.getpid() % 10000}"
+    cluster.namespace(name)
+    yield name
+    cluster.request("DELETE", f"/api/v1/namespaces/{name}")
