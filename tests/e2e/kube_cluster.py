@@ -272,7 +272,9 @@ class KubeCluster:
             "--service-cluster-ip-range", SERVICE_CLUSTER_IP_RANGE,
             # PodSecurity is among the default admission plugins; namespaces opt in by label.
             "--enable-admission-plugins", "NodeRestriction",
-            "--allow-privileged", "false",
+            # As kubeadm sets it: Pod Security admission, not this switch, is what refuses
+            # privileged Pods in the test namespaces.
+            "--allow-privileged", "true",
             # The `kubernetes` Service's Endpoints may not hold a loopback address: keep it empty.
             "--endpoint-reconciler-type", "none",
             "--profiling", "false",
