@@ -274,10 +274,10 @@ class KubeCluster:
             "--enable-admission-plugins", "NodeRestriction",
             # As kubeadm sets it: Pod Security admission, not this switch, is what refuses
             # privileged Pods in the test namespaces.
-            "--allow-privileged", "true",
+            "--allow-privileged=true",
             # The `kubernetes` Service's Endpoints may not hold a loopback address: keep it empty.
             "--endpoint-reconciler-type", "none",
-            "--profiling", "false",
+            "--profiling=false",
             "--cert-dir", os.path.join(d, "apiserver-certs"),
             "--v", "1"])
         self._wait_http("kube-apiserver", f"{self.server}/readyz", deadline,

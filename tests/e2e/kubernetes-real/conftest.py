@@ -13,6 +13,7 @@ import tempfile
 import time
 
 import pytest
+import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -39,17 +40,28 @@ def pytest_runtest_makereport(item, call):
         _failures.append(item.nodeid)
 
 
+def say(config, line):
+    """A line on pytest's terminal, not captured (the timings belong in the ctest log)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter and capture:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+    else:
+        sys.stderr.write(line + "\n")
+
+
 @pytest.fixture(scope="session")
-def cluster():
+def cluster(pytestconfig):
     try:
         binaries = kc.control_plane_binaries()
     except kc.Unavailable as e:
         unavailable(str(e))
     c = kc.KubeCluster(binaries).start()
-    sys.stderr.write(f"\n[kube_cluster] control plane ready in {c.started_seconds:.1f}s at {c.server} ({c.dir})\n")
+    say(pytestconfig, f"\n[kube_cluster] control plane ready in {c.started_seconds:.1f}s at {c.server} ({c.dir})")
     yield c
     if _failures:
-        sys.stderr.write(f"\n[kube_cluster] tests failed ({', '.join(_failures)}); component logs:\n{c.logs(60)}\n")
+        say(pytestconfig, f"\n[kube_cluster] tests failed ({', '.join(_failures)}); component logs:\n{c.logs(60)}")
     c.stop()
 
 
@@ -93,11 +105,48 @@ def kubectl(cluster):
     subprocess.run(["rm", "-rf", k.home])
 
 
+def crd_with_full_object_defaults():
+    """The CRD with every object `default` spelled out from its properties' own defaults
+    (`hashing: default: {}` becomes `{algorithm: ring, key: {source: path}, ...}`).
+
+    A workaround, used only while the API server refuses crds/ as it is: it validates each
+    `default` against the CEL rules of its own node WITHOUT first applying the nested defaults, so
+    `default: {}` under a rule reading `self.algorithm` fails with "no such key". This is one of
+    the two fixes for crds/ (the other: guard the rules with has())."""
+    with open(CRD_FILE) as f:
+        crd = yaml.safe_load(f)
+
+    def fill(node):
+        for child in node.get("properties", {}).values():
+            fill(child)
+        if node.get("type") == "object" and isinstance(node.get("default"), dict):
+            full = {k: child["default"] for k, child in node.get("properties", {}).items() if "default" in child}
+            full.update(node["default"])
+            node["default"] = full
+
+    for version in crd["spec"]["versions"]:
+        fill(version["schema"]["openAPIV3Schema"])
+    return crd
+
+
+# Set when the real server refuses crds/ as it is (see test_crd_file_is_accepted_by_the_real_server).
+CRD_REFUSED = []
+
+
 @pytest.fixture(scope="session")
-def crd(kubectl):
-    """The HashRing CRD from crds/, applied with kubectl and Established."""
-    out = kubectl("apply", "-f", CRD_FILE)
-    assert "customresourcedefinition.apiextensions.k8s.io/hashrings.ringlb.dev" in out
+def crd(kubectl, pytestconfig):
+    """The HashRing CRD from crds/, applied with kubectl and Established. If the server refuses the
+    file because of the defaults-versus-CEL defect, the workaround above is applied instead (and
+    test_crd_file_is_accepted_by_the_real_server records the refusal), so that the rest of the CRD
+    is still checked."""
+    proc = kubectl.run("apply", "-f", CRD_FILE, check=False)
+    if proc.returncode != 0:
+        if "evaluating rule" not in proc.stderr:
+            raise AssertionError(f"the API server refused {CRD_FILE}:\n{proc.stderr}")
+        CRD_REFUSED.append(proc.stderr)
+        say(pytestconfig, f"\n[crd] the API server refused crds/ as it is; using full object defaults:\n{proc.stderr}")
+        proc = kubectl.apply(crd_with_full_object_defaults())
+    assert "customresourcedefinition.apiextensions.k8s.io/hashrings.ringlb.dev" in proc.stdout
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/hashrings.ringlb.dev")
     # Discovery lags Established a little; kubectl must map the kind before the tests use it.
     deadline = time.monotonic() + 30

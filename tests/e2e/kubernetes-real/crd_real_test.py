@@ -56,7 +56,8 @@ def crd_rules():
 # server reports with it.
 CEL_VIOLATIONS = [
     pytest.param(hashring(name="a" * 60),
-                 "metadata.name must be at most 59 characters", (), id="name-longer-than-59"),
+                 "metadata.name must be at most 59 characters: replica Pods are named <name>-<ordinal> and must fit 63", (),
+                 id="name-longer-than-59"),
     pytest.param(hashring(hashing={"algorithm": "maglev", "tableSize": 5}),
                  "hashing.tableSize must be at least 7 (a prime) for algorithm maglev",
                  # tableSize has `minimum: 7` and `default: 65537`, so the schema rejects the same
@@ -89,6 +90,21 @@ CEL_EDGES_ACCEPTED = [
     pytest.param(hashring(hashing={"loadFactor": 1.25}), id="load-factor-1.25"),
     pytest.param(hashring(healthCheck={"intervalSeconds": 5, "timeoutSeconds": 5}), id="health-timeout-equal-interval"),
 ]
+
+
+# A defect in crds/ that only the real server shows. Remove this marker in the commit that fixes
+# crds/: it is strict, so the test fails the day the file is accepted, as a reminder.
+KNOWN_CRD_DEFECT = (
+    "kube-apiserver v1.35 refuses crds/hashrings.ringlb.dev.yaml: it checks each object `default: {}` "
+    "(spec.hashing, spec.hashing.key, spec.healthCheck) against that object's CEL rules without applying "
+    "the nested defaults first, so the rules fail with 'no such key: algorithm' / 'source' / 'timeoutSeconds'. "
+    "Fix: spell out those defaults (conftest.crd_with_full_object_defaults) or guard the rules with has().")
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_CRD_DEFECT)
+def test_crd_file_is_accepted_by_the_real_server(crd, kubectl):
+    proc = kubectl.run("apply", "--dry-run=server", "-f", CRD_FILE, check=False)
+    assert proc.returncode == 0, f"the API server refuses {CRD_FILE}:\n{proc.stderr}"
 
 
 def test_crd_is_established_with_names_and_one_storage_version(crd, kubectl):
