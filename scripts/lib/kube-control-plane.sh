@@ -65,12 +65,13 @@ _kcp_build_kubernetes() {
   minor=${v#v1.}; minor=${minor%%.*}
   rm -rf "$src" && mkdir -p "$src" && : >"$logfile"
   _kcp_log "resolving k8s.io/kubernetes@$v (staging modules at $staging_v)"
-  mod=$(cd "$src" && printf 'module ringlb.local/kube-control-plane\n\ngo 1.25.0\n' >go.mod &&
-        GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$v" 2>>"$logfile" |
-          sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p') || true
+  # `go mod download -json` reports a refusal in the JSON's "Error" field, on stdout.
+  (cd "$src" && printf 'module ringlb.local/kube-control-plane\n\ngo 1.25.0\n' >go.mod &&
+   GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$v" >>"$logfile" 2>&1) || true
+  mod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' "$logfile")
   if [ -z "$mod" ] || [ ! -f "$mod" ]; then
     tail -n 40 "$logfile" | sed 's/^/    /' >&2
-    _kcp_fail "the Go module proxy ($(go env GOPROXY)) did not serve k8s.io/kubernetes@$v"
+    _kcp_fail "the Go module proxy ($(go env GOPROXY)) did not serve k8s.io/kubernetes@$v (see above)"
     return 1
   fi
   {

@@ -43,6 +43,27 @@ SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/24"  # API metadata only: nothing routes o
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
+DIR_PREFIX = "ringlb-kube-"
+
+
+def _remove_stale_dirs():
+    """Removes the temp dirs of earlier runs that were killed before they could clean up (their
+    components died with them, by PR_SET_PDEATHSIG; the dir stayed)."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        path = os.path.join(base, name)
+        if not name.startswith(DIR_PREFIX):
+            continue
+        try:
+            with open(os.path.join(path, "owner.pid")) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (OSError, ValueError):
+            pass  # not ours to judge (no pid file yet, or another user's)
+
+
 class Unavailable(Exception):
     """The control plane or the tools cannot be had on this machine (a skip, or a failure in CI)."""
 
@@ -205,7 +226,10 @@ class KubeCluster:
     def __init__(self, binaries, keep_dir=None):
         self.bin = binaries
         self.keep_dir = keep_dir if keep_dir is not None else bool(os.environ.get("RINGLB_KUBE_KEEP_DIR"))
-        self.dir = tempfile.mkdtemp(prefix="ringlb-kube-")
+        _remove_stale_dirs()
+        self.dir = tempfile.mkdtemp(prefix=DIR_PREFIX)
+        with open(os.path.join(self.dir, "owner.pid"), "w") as f:
+            f.write(str(os.getpid()))
         self.components = []
         self.started_seconds = None
 
