@@ -227,21 +227,33 @@ class KubeCluster:
         self.bin = binaries
         self.keep_dir = keep_dir if keep_dir is not None else bool(os.environ.get("RINGLB_KUBE_KEEP_DIR"))
         _remove_stale_dirs()
-        self.dir = tempfile.mkdtemp(prefix=DIR_PREFIX)
-        with open(os.path.join(self.dir, "owner.pid"), "w") as f:
-            f.write(str(os.getpid()))
+        self.dir = self._new_dir()
         self.components = []
         self.started_seconds = None
 
     # ---- lifecycle ----
 
-    def start(self, timeout=180):
+    @staticmethod
+    def _new_dir():
+        d = tempfile.mkdtemp(prefix=DIR_PREFIX)
+        with open(os.path.join(d, "owner.pid"), "w") as f:
+            f.write(str(os.getpid()))
+        return d
+
+    def start(self, timeout=180, attempts=3):
+        """Starts everything and waits until it serves. A free port can be taken by someone else
+        between picking and binding it: that start is retried with new ports."""
         t0 = time.monotonic()
-        try:
-            self._start(timeout)
-        except BaseException:
-            self.stop(keep_logs_in_error=True)
-            raise
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start(timeout)
+                break
+            except BaseException as e:
+                busy = "address already in use" in str(e)
+                self.stop(keep_dir=False if busy and attempt < attempts else None)
+                if not busy or attempt == attempts:
+                    raise
+                self.dir = self._new_dir()
         self.started_seconds = time.monotonic() - t0
         return self
 
@@ -367,13 +379,13 @@ class KubeCluster:
             time.sleep(0.2)
         raise RuntimeError(f"{name} not ready at {url} (last: {last}); its log:\n{component.tail()}")
 
-    def stop(self, keep_logs_in_error=False):
+    def stop(self, keep_dir=None):
         """Stops every component (newest first) by process group and removes the temp dir, unless
         RINGLB_KUBE_KEEP_DIR is set (then the dir, with every log, is kept and named)."""
         for component in reversed(self.components):
             component.stop()
         self.components = []
-        if self.keep_dir:
+        if keep_dir if keep_dir is not None else self.keep_dir:
             print(f"kube cluster dir kept: {self.dir}")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
