@@ -292,7 +292,7 @@ class KubeCluster:
             "--listen-metrics-urls", f"http://127.0.0.1:{self.etcd_metrics_port}",
             "--initial-cluster-state", "new", "--log-level", "warn",
             # A test cluster: durability across a power cut is worth nothing here, speed is.
-            "--unsafe-no-fsync", "--snapshot-count", "10000"])
+            "--unsafe-no-fsync"])
         self._wait_http("etcd", f"{self.etcd_url}/health", deadline, lambda status, body: status == 200 and b'"true"' in body)
 
         self._run("kube-apiserver", [
