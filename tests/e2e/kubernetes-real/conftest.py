@@ -105,47 +105,11 @@ def kubectl(cluster):
     subprocess.run(["rm", "-rf", k.home])
 
 
-def crd_with_full_object_defaults():
-    """The CRD with every object `default` spelled out from its properties' own defaults
-    (`hashing: default: {}` becomes `{algorithm: ring, key: {source: path}, ...}`).
-
-    A workaround, used only while the API server refuses crds/ as it is: it validates each
-    `default` against the CEL rules of its own node WITHOUT first applying the nested defaults, so
-    `default: {}` under a rule reading `self.algorithm` fails with "no such key". This is one of
-    the two fixes for crds/ (the other: guard the rules with has())."""
-    with open(CRD_FILE) as f:
-        crd = yaml.safe_load(f)
-
-    def fill(node):
-        for child in node.get("properties", {}).values():
-            fill(child)
-        if node.get("type") == "object" and isinstance(node.get("default"), dict):
-            full = {k: child["default"] for k, child in node.get("properties", {}).items() if "default" in child}
-            full.update(node["default"])
-            node["default"] = full
-
-    for version in crd["spec"]["versions"]:
-        fill(version["schema"]["openAPIV3Schema"])
-    return crd
-
-
-# Set when the real server refuses crds/ as it is (see test_crd_file_is_accepted_by_the_real_server).
-CRD_REFUSED = []
-
-
 @pytest.fixture(scope="session")
 def crd(kubectl, pytestconfig):
-    """The HashRing CRD from crds/, applied with kubectl and Established. If the server refuses the
-    file because of the defaults-versus-CEL defect, the workaround above is applied instead (and
-    test_crd_file_is_accepted_by_the_real_server records the refusal), so that the rest of the CRD
-    is still checked."""
+    """The HashRing CRD from crds/, applied with kubectl and Established."""
     proc = kubectl.run("apply", "-f", CRD_FILE, check=False)
-    if proc.returncode != 0:
-        if "evaluating rule" not in proc.stderr:
-            raise AssertionError(f"the API server refused {CRD_FILE}:\n{proc.stderr}")
-        CRD_REFUSED.append(proc.stderr)
-        say(pytestconfig, f"\n[crd] the API server refused crds/ as it is; using full object defaults:\n{proc.stderr}")
-        proc = kubectl.apply(crd_with_full_object_defaults())
+    assert proc.returncode == 0, f"the API server refused {CRD_FILE}:\n{proc.stderr}"
     assert "customresourcedefinition.apiextensions.k8s.io/hashrings.ringlb.dev" in proc.stdout
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/hashrings.ringlb.dev")
     # Discovery lags Established a little; kubectl must map the kind before the tests use it.

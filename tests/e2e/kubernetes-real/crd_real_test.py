@@ -92,16 +92,8 @@ CEL_EDGES_ACCEPTED = [
 ]
 
 
-# A defect in crds/ that only the real server shows. Remove this marker in the commit that fixes
-# crds/: it is strict, so the test fails the day the file is accepted, as a reminder.
-KNOWN_CRD_DEFECT = (
-    "kube-apiserver v1.35 refuses crds/hashrings.ringlb.dev.yaml: it checks each object `default: {}` "
-    "(spec.hashing, spec.hashing.key, spec.healthCheck) against that object's CEL rules without applying "
-    "the nested defaults first, so the rules fail with 'no such key: algorithm' / 'source' / 'timeoutSeconds'. "
-    "Fix: spell out those defaults (conftest.crd_with_full_object_defaults) or guard the rules with has().")
-
-
-@pytest.mark.xfail(strict=True, reason=KNOWN_CRD_DEFECT)
+# The real server checks each object's `default: {}` against that object's own CEL rules
+# before the nested defaults apply, so every rule guards its fields with has().
 def test_crd_file_is_accepted_by_the_real_server(crd, kubectl):
     proc = kubectl.run("apply", "--dry-run=server", "-f", CRD_FILE, check=False)
     assert proc.returncode == 0, f"the API server refuses {CRD_FILE}:\n{proc.stderr}"
