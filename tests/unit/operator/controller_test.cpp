@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <functional>
 #include <thread>
@@ -29,6 +30,7 @@ class FakeSource final : public ResourceSource {
     if (holding_) {
       // A slow API server: the write hangs until released, at most 5 s.
       ++blocked_;
+      blockedGenerations_.push_back(status.observedGeneration);
       released_.wait_for(lock, 5s, [this] { return !holding_; });
       --blocked_;
     }
@@ -60,6 +62,11 @@ class FakeSource final : public ResourceSource {
     std::lock_guard lock(mutex_);
     return blocked_;
   }
+  /// Whether a write of a status observing `generation` has started hanging.
+  bool blockedOnGeneration(std::int64_t generation) {
+    std::lock_guard lock(mutex_);
+    return std::find(blockedGenerations_.begin(), blockedGenerations_.end(), generation) != blockedGenerations_.end();
+  }
 
   std::vector<ResourceEvent> initial;
   std::vector<HashRingStatus> statuses;
@@ -69,6 +76,7 @@ class FakeSource final : public ResourceSource {
   std::condition_variable released_;
   bool holding_ = false;
   int blocked_ = 0;
+  std::vector<std::int64_t> blockedGenerations_;
   EventHandler handler_;
 };
 
@@ -167,8 +175,12 @@ TEST_F(ControllerTest, ExitIsPublishedAtOnceAndTheSlotReplaced) {
   ASSERT_GT(after->version(), version);
   EXPECT_EQ(after->members()[*after->indexOf("apod-1")].state, ring::MemberState::NotReady);
   ASSERT_TRUE(eventually([&] { return runtime.replicas().at("apod-1").runtimeId != before; }));
-  probeAll(true);
-  EXPECT_TRUE(eventually([&] { return allReady(3); }));
+  // The runtime knows the replacement a moment before the controller records it, and a probe of an
+  // unrecorded replica is dropped; the real prober probes again each interval, so do the same.
+  EXPECT_TRUE(eventually([&] {
+    probeAll(true);
+    return allReady(3);
+  }));
   const auto status = controller->status("default/apod");
   EXPECT_EQ(status->members[1].restarts, 1u);
   EXPECT_NE(status->members[1].lastFailure.find("SIGKILL"), std::string::npos);
@@ -203,11 +215,17 @@ TEST_F(ControllerTest, AStatusWriteThatBlocksDelaysNeitherEventIntakeNorHeartbea
   ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
   probeAll(true);
   ASSERT_TRUE(eventually([&] { return allReady(3); }));
+  // The writer is idle: the status of three Ready replicas has gone out.
+  ASSERT_TRUE(eventually([&] {
+    const auto written = source.lastWritten();
+    return written && written->readyReplicas == 3;
+  }));
 
   source.holdWrites();
   // A new generation changes the status, so a write starts, and hangs.
   std::thread generation2([&] { source.emit(upsert(3, 2)); });
-  ASSERT_TRUE(eventually([&] { return source.blockedWrites() > 0; }));
+  // (Generation 2 must be taken in before generation 3 is sent, or it would undo the scale-up.)
+  ASSERT_TRUE(eventually([&] { return source.blockedOnGeneration(2); }));
 
   // Meanwhile a scale-up is taken in and reconciled (apod-3 is published),
   // and apod-3's heartbeat is applied (it turns Ready in the ring).
@@ -320,7 +338,7 @@ TEST_F(ControllerTest, TemplateChangeDrainsEachReplicaBeforeReplacingIt) {
 TEST_F(ControllerTest, ShutdownStopsReplicasOnlyWhenAsked) {
   source.initial = {upsert(2)};
   start();
-  ASSERT_TRUE(eventually([&] { return runtime.replicas().size() == 2; }));
+  ASSERT_TRUE(eventually([&] { return runtime.replicas().size() == 2 && members().size() == 2; }));
   probeAll(true);
   ASSERT_TRUE(allReady(2));
   controller->shutdown(true);
