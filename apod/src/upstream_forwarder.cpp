@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "ringlb/apod/apod_query.h"
+#include "ringlb/base/percent_encoding.h"
 
 namespace ringlb::apod {
 namespace {
@@ -45,7 +46,7 @@ std::string UpstreamForwarder::canonicalQuery(const QueryParams& params) {
     if (!query.empty()) query.push_back('&');
     query += name;
     query.push_back('=');
-    query += QueryParams::encode(*value);
+    query += percentEncode(*value);
   }
   return query;
 }
@@ -65,7 +66,7 @@ boost::asio::awaitable<SourcedReply> UpstreamForwarder::answer(const QueryParams
 
   std::string target = "/planetary/apod?" + query;
   if (!query.empty()) target.push_back('&');
-  target += "api_key=" + QueryParams::encode(apiKey_);
+  target += "api_key=" + percentEncode(apiKey_);
 
   auto response = co_await fetcher_->get(std::move(target));
   std::string failure;

@@ -2,16 +2,11 @@
 
 #include <algorithm>
 
+#include "ringlb/base/percent_encoding.h"
+
 namespace ringlb::proxy {
 
 namespace {
-
-int hexValue(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool isToken(unsigned char c) noexcept {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
@@ -42,7 +37,7 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view input) noexcept {
     const char c = input[i];
     switch (state_) {
       case State::Size: {
-        const int v = hexValue(c);
+        const int v = hexDigitValue(c);
         if (v >= 0) {
           if (++digits_ > 16) return fail(i, "chunk size too large");
           remaining_ = (remaining_ << 4) | static_cast<unsigned>(v);

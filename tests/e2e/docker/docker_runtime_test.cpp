@@ -1,7 +1,7 @@
 // DockerRuntime against a real dockerd and the ringlb/apod image
 // (docker/build-local-images.sh). Label `docker`: fails, never skips, when
 // no daemon answers.
-#include "ringlb/operator/url_encode.h"
+#include "ringlb/base/percent_encoding.h"
 #include "ringlb/operator/docker_client.h"
 #include "ringlb/operator/docker_runtime.h"
 
@@ -135,7 +135,7 @@ class DockerRuntimeTest : public ::testing::Test {
     // Leave nothing behind, whatever the test did.
     Json filters;
     filters["label"] = {"ringlb.dev/ring=" + ring_};
-    auto listed = client_.request("GET", "/containers/json?all=1&filters=" + urlEncode(filters.dump()));
+    auto listed = client_.request("GET", "/containers/json?all=1&filters=" + percentEncode(filters.dump()));
     if (listed.ok() && listed->ok()) {
       for (const auto& c : Json::parse(listed->body)) {
         (void)client_.request("DELETE", "/containers/" + c["Id"].get<std::string>() + "?force=1");

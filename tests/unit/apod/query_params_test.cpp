@@ -34,10 +34,5 @@ TEST(QueryParams, NoQueryGivesNoParameters) {
   EXPECT_TRUE(params.items().empty());
 }
 
-TEST(QueryParams, EncodeKeepsUnreservedOnly) {
-  EXPECT_EQ(QueryParams::encode("2020-01-01"), "2020-01-01");
-  EXPECT_EQ(QueryParams::encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
-}
-
 }  // namespace
 }  // namespace ringlb::apod

@@ -4,7 +4,6 @@
 #include <fstream>
 #include <map>
 
-#include "ringlb/operator/url_encode.h"
 #include "ringlb/operator/kubernetes_api.h"
 #include "ringlb/operator/kubernetes_config.h"
 
@@ -156,11 +155,6 @@ TEST(Base64, DecodesWithAndWithoutPadding) {
   EXPECT_EQ(decodeBase64("aGVs\nbG8=").value(), "hello");
   EXPECT_FALSE(decodeBase64("a$==").ok());
   EXPECT_FALSE(decodeBase64("a").ok());
-}
-
-TEST(UrlEncode, KeepsUnreservedAndEscapesTheRest) {
-  EXPECT_EQ(urlEncode("ringlb.dev/ring,app.kubernetes.io/managed-by=ringlb-operator"),
-            "ringlb.dev%2Fring%2Capp.kubernetes.io%2Fmanaged-by%3Dringlb-operator");
 }
 
 }  // namespace

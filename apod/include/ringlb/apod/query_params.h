@@ -32,9 +32,6 @@ class QueryParams {
 
   [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& items() const noexcept { return items_; }
 
-  /// Percent-encodes a component for a query string (RFC 3986 unreserved chars kept).
-  static std::string encode(std::string_view text);
-
  private:
   std::vector<std::pair<std::string, std::string>> items_;
 };

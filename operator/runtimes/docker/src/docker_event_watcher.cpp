@@ -1,4 +1,4 @@
-#include "ringlb/operator/url_encode.h"
+#include "ringlb/base/percent_encoding.h"
 #include "ringlb/operator/docker_event_watcher.h"
 
 #include <algorithm>
@@ -13,7 +13,7 @@ constexpr auto kHealthyStream = std::chrono::seconds(10);
 DockerEventWatcher::DockerEventWatcher(DockerClient client, std::string filters, std::chrono::milliseconds backoffMin,
                                        std::chrono::milliseconds backoffMax, Handlers handlers)
     : client_(std::move(client)),
-      target_("/events?filters=" + urlEncode(filters)),
+      target_("/events?filters=" + percentEncode(filters)),
       backoffMin_(backoffMin),
       backoffMax_(std::max(backoffMin, backoffMax)),
       handlers_(std::move(handlers)) {}

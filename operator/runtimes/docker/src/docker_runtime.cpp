@@ -1,4 +1,4 @@
-#include "ringlb/operator/url_encode.h"
+#include "ringlb/base/percent_encoding.h"
 #include "ringlb/operator/docker_runtime.h"
 
 #include <netinet/in.h>
@@ -41,7 +41,7 @@ std::uint16_t hostPortOf(const std::string& address) {
 std::string labelFilter(const std::vector<std::string>& labels) {
   Json filters;
   filters["label"] = labels;
-  return urlEncode(filters.dump());
+  return percentEncode(filters.dump());
 }
 
 }  // namespace
@@ -229,7 +229,7 @@ Result<ReplicaInfo> DockerRuntime::createAndStart(const ReplicaSpec& spec) {
     releasePort(port);
     return body.failure();
   }
-  auto created = client_.request("POST", "/containers/create?name=" + urlEncode(name), body->dump());
+  auto created = client_.request("POST", "/containers/create?name=" + percentEncode(name), body->dump());
   if (!created.ok()) {
     releasePort(port);
     return unreachable(created.failure());

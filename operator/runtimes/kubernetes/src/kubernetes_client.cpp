@@ -1,4 +1,4 @@
-#include "ringlb/operator/url_encode.h"
+#include "ringlb/base/percent_encoding.h"
 #include "ringlb/operator/kubernetes_client.h"
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp misses it under GCC 12

@@ -1,4 +1,4 @@
-#include "ringlb/operator/url_encode.h"
+#include "ringlb/base/percent_encoding.h"
 #include "ringlb/operator/kubernetes_list_watcher.h"
 
 #include <spdlog/spdlog.h>
@@ -96,8 +96,8 @@ Status ListWatcher::relist() {
   std::string continueToken;
   for (;;) {
     std::string target = options_.path + "?limit=" + std::to_string(options_.pageSize);
-    if (!options_.labelSelector.empty()) target += "&labelSelector=" + urlEncode(options_.labelSelector);
-    if (!continueToken.empty()) target += "&continue=" + urlEncode(continueToken);
+    if (!options_.labelSelector.empty()) target += "&labelSelector=" + percentEncode(options_.labelSelector);
+    if (!continueToken.empty()) target += "&continue=" + percentEncode(continueToken);
     auto response = api_.request("GET", target);
     if (!response) return response.failure().withContext("list " + options_.path);
     if (response->status == 410 && !continueToken.empty()) {
@@ -157,9 +157,9 @@ Status ListWatcher::relist() {
 }
 
 std::string ListWatcher::watchTarget(std::chrono::seconds timeout) const {
-  std::string target = options_.path + "?watch=1&resourceVersion=" + urlEncode(resourceVersion()) +
+  std::string target = options_.path + "?watch=1&resourceVersion=" + percentEncode(resourceVersion()) +
                        "&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(timeout.count());
-  if (!options_.labelSelector.empty()) target += "&labelSelector=" + urlEncode(options_.labelSelector);
+  if (!options_.labelSelector.empty()) target += "&labelSelector=" + percentEncode(options_.labelSelector);
   return target;
 }
 

@@ -1,4 +1,4 @@
-#include "ringlb/operator/url_encode.h"
+#include "ringlb/base/percent_encoding.h"
 #include "ringlb/operator/kubernetes_runtime.h"
 
 #include <spdlog/spdlog.h>
@@ -291,8 +291,8 @@ Result<std::vector<ReplicaInfo>> KubernetesRuntime::list() {
     const std::string path = ns.empty() ? "/api/v1/pods" : "/api/v1/namespaces/" + ns + "/pods";
     std::string continueToken;
     for (;;) {
-      std::string target = path + "?limit=500&labelSelector=" + urlEncode(managedPodSelector());
-      if (!continueToken.empty()) target += "&continue=" + urlEncode(continueToken);
+      std::string target = path + "?limit=500&labelSelector=" + percentEncode(managedPodSelector());
+      if (!continueToken.empty()) target += "&continue=" + percentEncode(continueToken);
       auto response = api_.request("GET", target);
       if (!response) return response.failure().withContext("list Pods");
       if (!response->success()) {
