@@ -60,6 +60,10 @@ IMAGE_BINARIES = {
     "ringlb-apod": "ringlb-apod",
     "apod": "ringlb-apod",
 }
+# Images that are not ours: a tool of this machine stands in for the image's program.
+HOST_TOOLS = {
+    "curl": "/usr/bin/curl",  # curlimages/curl (the chart's helm test)
+}
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 AGENT_VERSION = "v1.35.4-ringlb-node-agent"
 
@@ -80,7 +84,7 @@ def binary_dir():
 def image_binary(image):
     """'ringlb/ringlb-operator:0.1.0' -> 'ringlb-operator' (None when the image is not ours)."""
     name = image.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
-    return IMAGE_BINARIES.get(name)
+    return IMAGE_BINARIES.get(name) or HOST_TOOLS.get(name)
 
 
 def _die_with_parent():
@@ -417,6 +421,8 @@ class PodRun:
             "RINGLB_SERVICES_FILE": self.agent.services_file,
         })
         bin_dir = binary_dir()
+        if os.path.isabs(binary):
+            bin_dir, binary = os.path.dirname(binary), os.path.basename(binary)
         command = [expand(c, env) for c in container.get("command", [])]
         args = [expand(a, env) for a in container.get("args", [])]
         if command:
