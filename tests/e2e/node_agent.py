@@ -406,7 +406,9 @@ class PodRun:
             self._write(kubeconfig, json.dumps({
                 "apiVersion": "v1", "kind": "Config", "current-context": "in-cluster",
                 "clusters": [{"name": "in-cluster", "cluster": {
-                    "server": self.agent.cluster.server, "certificate-authority": os.path.join(sa, "ca.crt")}}],
+                    # What KUBERNETES_SERVICE_HOST names: the `kubernetes` Service (the shim
+                    # resolves and forwards it to the API server; its certificate names it).
+                    "server": "https://kubernetes.default.svc:443", "certificate-authority": os.path.join(sa, "ca.crt")}}],
                 "users": [{"name": "sa", "user": {"tokenFile": os.path.join(sa, "token")}}],
                 "contexts": [{"name": "in-cluster", "context": {
                     "cluster": "in-cluster", "user": "sa",
@@ -818,10 +820,22 @@ class NodeAgent:
             self._stop.wait(0.5)
 
     def _write_services(self):
-        services = self.api.ok("GET", "/api/v1/services")["items"]
-        pods = self.api.ok("GET", "/api/v1/pods")["items"]
+        # As the admin: a node may list only its own Pods, and the EndpointSlices kube-proxy would
+        # read stay empty here (the real EndpointSlice controller refuses loopback addresses:
+        # "may not be in the loopback range"), so endpoints come from Services and Pods directly.
+        services = self.cluster.ok("GET", "/api/v1/services")["items"]
+        pods = self.cluster.ok("GET", "/api/v1/pods")["items"]
         lines = []
+        api_port = urllib.parse.urlsplit(self.cluster.server).port
         for svc in services:
+            meta, spec = svc["metadata"], svc["spec"]
+            if (meta["namespace"], meta["name"]) == ("default", "kubernetes") and spec.get("clusterIP"):
+                # The API server, as Pods reach it in a cluster: the `kubernetes` Service (its
+                # Endpoints are empty here; the API server listens on 127.0.0.1 only).
+                vip = self.service_vip(spec["clusterIP"])
+                for alias in ("kubernetes.default.svc.cluster.local", "kubernetes.default.svc", "kubernetes.default"):
+                    lines.append(f"H {alias} {vip}")
+                lines.append(f"S {vip} 443 127.0.0.1:{api_port}")
             meta, spec = svc["metadata"], svc["spec"]
             ip = spec.get("clusterIP")
             if not ip or ip == "None" or not spec.get("selector"):
