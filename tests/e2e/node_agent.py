@@ -705,15 +705,17 @@ class NodeAgent:
 
     def _node_status(self, ready, reason, message):
         t = now()
+        if getattr(self, "_ready", None) != ready:
+            self._ready, self._ready_since = ready, t
         return {
             "capacity": {"cpu": "8", "memory": "16Gi", "pods": "110", "ephemeral-storage": "20Gi"},
             "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110", "ephemeral-storage": "20Gi"},
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": self.name}],
             "conditions": [
                 {"type": "Ready", "status": "True" if ready else "False", "reason": reason, "message": message,
-                 "lastHeartbeatTime": t, "lastTransitionTime": t},
+                 "lastHeartbeatTime": t, "lastTransitionTime": self._ready_since},
                 *[{"type": kind, "status": "False", "reason": f"KubeletHas{ok}", "message": "node agent",
-                   "lastHeartbeatTime": t, "lastTransitionTime": t}
+                   "lastHeartbeatTime": t, "lastTransitionTime": self._registered_at}
                   for kind, ok in (("MemoryPressure", "SufficientMemory"), ("DiskPressure", "NoDiskPressure"),
                                    ("PIDPressure", "SufficientPID"))],
             ],
@@ -725,6 +727,7 @@ class NodeAgent:
         }
 
     def _register(self):
+        self._registered_at = now()
         node = {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.name, "labels": {
                     "kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
