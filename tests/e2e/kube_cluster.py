@@ -225,6 +225,7 @@ class KubeCluster:
         _remove_stale_dirs()
         self.dir = self._new_dir()
         self.components = []
+        self.nodes = []
         self.started_seconds = None
 
     # ---- lifecycle ----
@@ -375,9 +376,23 @@ class KubeCluster:
             time.sleep(0.2)
         raise RuntimeError(f"{name} not ready at {url} (last: {last}); its log:\n{component.tail()}")
 
+    def add_node(self, name=None, **kwargs):
+        """Starts a node agent (tests/e2e/node_agent.py, the kubelet's stand-in) that registers
+        Node `name` and runs the Pods bound to it; returns it once the Node is Ready."""
+        import node_agent  # noqa: PLC0415 -- only the tests that run Pods need it
+        index = len(self.nodes) + 1
+        agent = node_agent.NodeAgent(self, name or f"node-{index}", index=index, **kwargs).start()
+        self.nodes.append(agent)
+        return agent
+
     def stop(self, keep_dir=None):
-        """Stops every component (newest first) by process group and removes the temp dir, unless
-        RINGLB_KUBE_KEEP_DIR is set (then the dir, with every log, is kept and named)."""
+        """Stops every node agent (and so every Pod's process), then every component (newest
+        first) by process group, and removes the temp dir, unless RINGLB_KUBE_KEEP_DIR is set (then
+        the dir, with every log, is kept and named)."""
+        for agent in reversed(self.nodes):
+            if not agent._stop.is_set():
+                agent.stop(lost=True)
+        self.nodes = []
         for component in reversed(self.components):
             component.stop()
         self.components = []
@@ -387,7 +402,9 @@ class KubeCluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def logs(self, lines=40):
-        return "\n".join(f"--- {c.name} ({c.log_path}) ---\n{c.tail(lines)}" for c in self.components)
+        parts = [f"--- {c.name} ({c.log_path}) ---\n{c.tail(lines)}" for c in self.components]
+        parts += [agent.logs(lines) for agent in self.nodes]
+        return "\n".join(parts)
 
     def __enter__(self):
         return self.start()

@@ -47,8 +47,10 @@ def test_pod_security_restricted_is_enforced(cluster, kubectl, namespace):
     assert "pod/restricted created" in kubectl.apply(ok, namespace=namespace).stdout
 
 
-def test_scheduler_reports_unschedulable_without_nodes(cluster, kubectl, namespace):
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "waits"}, "spec": RESTRICTED_POD_SPEC}
+def test_scheduler_reports_unschedulable_without_a_matching_node(cluster, kubectl, namespace):
+    # A node agent may be running (the chart tests start one): no Node carries this label.
+    spec = dict(RESTRICTED_POD_SPEC, nodeSelector={"ringlb.dev/no-such-node": "true"})
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "waits"}, "spec": spec}
     kubectl.apply(pod, namespace=namespace)
 
     def unschedulable():

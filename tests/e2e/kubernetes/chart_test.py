@@ -156,7 +156,8 @@ class ChartTest(unittest.TestCase):
 
     def test_rbac_is_least_privilege(self):
         expected = {
-            ("ringlb.dev", "hashrings"): {"get", "list", "watch", "patch"},
+            # Issue 16 #9: no `patch` on hashrings; the operator writes only /status (server-side apply).
+            ("ringlb.dev", "hashrings"): {"get", "list", "watch"},
             ("ringlb.dev", "hashrings/status"): {"patch"},
             ("ringlb.dev", "hashrings/finalizers"): {"update"},
             ("", "pods"): {"create", "get", "list", "watch", "delete", "patch"},
@@ -178,6 +179,11 @@ class ChartTest(unittest.TestCase):
         docs = self.template()
         cluster_role = self.one(docs, "ClusterRole", "-operator")
         self.assertEqual(grants(cluster_role), expected)
+        # Issue 16 #9: cluster-scoped names carry the release namespace, so two releases named
+        # alike in two namespaces never share one ClusterRole.
+        self.assertEqual(cluster_role["metadata"]["name"], "ringlb-rel-ringlb-operator")
+        other = self.one(self.template(namespace="team-b"), "ClusterRole", "-operator")
+        self.assertNotEqual(other["metadata"]["name"], cluster_role["metadata"]["name"])
         binding = self.one(docs, "ClusterRoleBinding", "-operator")
         account = self.one(docs, "ServiceAccount", "-operator")
         self.assertEqual(binding["roleRef"]["name"], cluster_role["metadata"]["name"])
@@ -214,7 +220,11 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(container["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "http"})
         self.assertEqual(container["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "http"})
         self.assertIn("--leader-elect", container["args"])
+        self.assertNotIn("--no-leader-elect", container["args"])
         self.assertIn("--leader-election-namespace=$(POD_NAMESPACE)", container["args"])
+        operator_pdb = self.one(docs, "PodDisruptionBudget", "-operator")
+        self.assertEqual(operator_pdb["spec"]["maxUnavailable"], 1)
+        self.assertEqual(operator_pdb["spec"]["selector"]["matchLabels"], operator["spec"]["selector"]["matchLabels"])
         self.assertIn({"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}, container["env"])
         operator_svc = self.one(docs, "Service", "-operator")
         self.assertEqual(operator_svc["spec"]["ports"], [{"name": "http", "port": 8081, "targetPort": "http", "protocol": "TCP"}])
@@ -241,41 +251,87 @@ class ChartTest(unittest.TestCase):
         args = self.one(docs, "Deployment", "-proxy")["spec"]["template"]["spec"]["containers"][0]["args"]
         self.assertTrue(args[args.index("--ring-url") + 1].endswith("/v1/rings/shop"))
         self.assertEqual(args[args.index("--key") + 1], "header:X-User")
-        self.assertEqual(self.of_kind(docs, "PodDisruptionBudget"), [])
+        self.assertEqual([p for p in self.of_kind(docs, "PodDisruptionBudget") if p["metadata"]["name"].endswith("-proxy")], [])
         docs = self.template("--set", "proxy.enabled=false")
         self.assertEqual([d["metadata"]["name"] for d in docs if "proxy" in d["metadata"]["name"]], [])
 
+    def test_leader_election_disabled_renders_the_negative_flag(self):
+        # Issue 16 #3: the operator elects by default, so `enabled=false` must say --no-leader-elect,
+        # and the Lease Role is not needed then.
+        docs = self.template("--set", "operator.leaderElection.enabled=false", "--set", "operator.replicas=1")
+        args = self.one(docs, "Deployment", "-operator")["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.assertIn("--no-leader-elect", args)
+        self.assertEqual([a for a in args if a.startswith("--leader-elect")], [])
+        self.assertEqual([r for r in self.of_kind(docs, "Role") if r["metadata"]["name"].endswith("-leader-election")], [])
+        self.assertEqual([p for p in self.of_kind(docs, "PodDisruptionBudget") if p["metadata"]["name"].endswith("-operator")], [],
+                         "no operator PDB with one replica")
+        proc = ks.run([self.tools["helm4"], "template", "r", ks.CHART, "--set", "operator.leaderElection.enabled=false"],
+                      check=False)
+        self.assertNotEqual(proc.returncode, 0, "two operator replicas without leader election were accepted")
+        self.assertIn("needs operator.replicas=1", proc.stderr)
+
+    def test_network_policy_is_optional(self):
+        self.assertEqual(self.of_kind(self.template(), "NetworkPolicy"), [])
+        docs = self.template("--set", "networkPolicy.enabled=true")
+        policies = {p["metadata"]["name"].rsplit("-", 1)[-1]: p for p in self.of_kind(docs, "NetworkPolicy")}
+        self.assertEqual(sorted(policies), ["operator", "proxy"])
+        operator = self.one(docs, "Deployment", "-operator")
+        proxy = self.one(docs, "Deployment", "-proxy")
+        self.assertEqual(policies["operator"]["spec"]["podSelector"]["matchLabels"], operator["spec"]["selector"]["matchLabels"])
+        self.assertEqual(policies["operator"]["spec"]["policyTypes"], ["Ingress"])
+        peers = policies["operator"]["spec"]["ingress"][0]["from"]
+        self.assertIn({"podSelector": {"matchLabels": proxy["spec"]["selector"]["matchLabels"]}}, peers)
+        self.assertEqual(policies["operator"]["spec"]["ingress"][0]["ports"], [{"port": "http", "protocol": "TCP"}])
+        data = policies["proxy"]["spec"]["ingress"][0]
+        self.assertNotIn("from", data, "the data port admits every client by default")
+        docs = self.template("--set", "networkPolicy.enabled=true", "--set", "proxy.enabled=false")
+        self.assertEqual(len(self.of_kind(docs, "NetworkPolicy")), 1)
+
+    def test_helm_test_hook(self):
+        docs = self.template()
+        pod = self.one(docs, "Pod", "-test")
+        self.assertEqual(pod["metadata"]["annotations"]["helm.sh/hook"], "test")
+        self.assertEqual(pod["spec"]["restartPolicy"], "Never")
+        args = pod["spec"]["containers"][0]["args"]
+        self.assertIn("http://rel-ringlb-operator.ringlb.svc:8081/readyz", args)
+        self.assertIn("http://rel-ringlb-operator.ringlb.svc:8081/v1/rings/apod", args)
+        self.assertIn("http://rel-ringlb-proxy.ringlb.svc:9901/readyz", args)
+        self.assertEqual(self.of_kind(self.template("--set", "tests.enabled=false"), "Pod"), [])
+
     # -- CRD --------------------------------------------------------------------------------------
-    def test_crd_rendered_from_the_source_file_and_kept(self):
-        self.assertTrue(filecmp.cmp(ks.CRD_FILE, os.path.join(ks.CHART, "files", "hashrings.ringlb.dev.yaml"), shallow=False),
-                        "helm/ringlb/files/hashrings.ringlb.dev.yaml differs from crds/hashrings.ringlb.dev.yaml: "
-                        "cp crds/hashrings.ringlb.dev.yaml helm/ringlb/files/")
+    def test_crd_in_the_charts_crds_dir(self):
+        # Issue 16 #2: the CRD is in crds/, which Helm applies before mapping any template, so the
+        # example HashRing can be a plain resource on a first install (a CRD in templates/ makes
+        # that install fail: "no matches for kind HashRing"). Helm never upgrades or deletes it.
+        self.assertTrue(filecmp.cmp(ks.CRD_FILE, os.path.join(ks.CHART, "crds", "hashrings.ringlb.dev.yaml"), shallow=False),
+                        "helm/ringlb/crds/hashrings.ringlb.dev.yaml differs from crds/hashrings.ringlb.dev.yaml: "
+                        "cp crds/hashrings.ringlb.dev.yaml helm/ringlb/crds/")
+        self.assertFalse(os.path.exists(os.path.join(ks.CHART, "templates", "crd.yaml")))
         source = ks.load_crd()
         for helm in ("helm3", "helm4"):
             with self.subTest(helm=helm):
-                crd = self.one(self.template(helm=helm), "CustomResourceDefinition")
+                self.assertEqual(self.of_kind(self.template(helm=helm), "CustomResourceDefinition"), [])
+                crd = self.one(self.template("--include-crds", helm=helm), "CustomResourceDefinition")
                 self.assertEqual(crd["spec"], source["spec"])
-                self.assertEqual(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep")
-                scale = crd["spec"]["versions"][0]["subresources"]["scale"]
-                self.assertEqual(scale, {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
-                                         "labelSelectorPath": ".status.selector"})
-                columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"] if not c.get("priority")]
-                self.assertEqual(columns, ["Replicas", "Ready", "Ring version", "Age"])
-        self.assertEqual(self.of_kind(self.template("--set", "crds.install=false"), "CustomResourceDefinition"), [])
-        crd = self.one(self.template("--set", "crds.keep=false"), "CustomResourceDefinition")
-        self.assertNotIn("helm.sh/resource-policy", crd["metadata"].get("annotations") or {})
+                self.assertEqual(crd["spec"]["names"]["categories"], ["ringlb"])
 
-    def test_example_hashring_is_valid_against_the_crd(self):
-        docs = self.template("--set", "exampleHashRing.enabled=true")
+    def test_example_hashring_is_a_plain_kept_resource_valid_against_the_crd(self):
+        docs = self.template()
         ring = self.one(docs, "HashRing")
         self.assertEqual(ring["apiVersion"], "ringlb.dev/v1alpha1")
-        self.assertIn("post-install", ring["metadata"]["annotations"]["helm.sh/hook"])
+        annotations = ring["metadata"]["annotations"]
+        # Issue 16 #2: not a hook (hooks run after --wait; before-hook-creation recreated it on
+        # every upgrade), and kept by `helm uninstall`.
+        self.assertNotIn("helm.sh/hook", annotations)
+        self.assertEqual(annotations["helm.sh/resource-policy"], "keep")
+        self.assertEqual(ring["metadata"]["name"], "apod")
+        self.assertEqual(ring["spec"]["replicas"], 3)
         schema = ks.load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         walker = SchemaWalker(schema)
         pruned = walker.prune(ring)
         self.assertEqual(pruned, [], "example HashRing has fields the CRD does not know")
         self.assertEqual(walker.validate(walker.default(ring)), [])
-        self.assertEqual(self.of_kind(self.template(), "HashRing"), [])
+        self.assertEqual(self.of_kind(self.template("--set", "exampleHashRing.enabled=false"), "HashRing"), [])
 
     # -- monitoring content -----------------------------------------------------------------------
     def test_prometheus_rule_and_dashboard(self):

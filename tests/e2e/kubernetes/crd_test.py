@@ -35,7 +35,8 @@ class CrdTest(unittest.TestCase):
         self.assertEqual(self.crd["metadata"]["name"], "hashrings.ringlb.dev")
         self.assertEqual((spec["group"], spec["scope"]), ("ringlb.dev", "Namespaced"))
         self.assertEqual((spec["names"]["kind"], spec["names"]["plural"], spec["names"]["shortNames"]), ("HashRing", "hashrings", ["hr"]))
-        self.assertIn("ringlb", spec["names"]["categories"])
+        # Issue 16: `all` would let `kubectl delete all` delete HashRings (and their Pods).
+        self.assertEqual(spec["names"]["categories"], ["ringlb"])
         self.assertEqual([v["name"] for v in spec["versions"] if v["storage"]], ["v1alpha1"])
         self.assertTrue(all(v["served"] for v in spec["versions"]))
 
