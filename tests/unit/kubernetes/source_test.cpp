@@ -193,7 +193,7 @@ TEST(KubernetesSource, A409StatusWriteIsAConflictByKind) {
   EXPECT_EQ(written.errorKind(), ErrorKind::Conflict);
   // A transport failure is no conflict.
   h.api.onRequest = [](const FakeKubernetesApi::Call&) -> Result<ApiResponse> {
-    return Error::unavailable("connect to https://10.0.0.1:443: Connection refused");
+    return Error::unavailable("connect to https://127.0.0.1:6443: Connection refused");
   };
   written = h.source->writeStatus(ring, status);
   ASSERT_FALSE(written.ok());

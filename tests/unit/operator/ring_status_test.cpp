@@ -199,9 +199,9 @@ TEST(RingSpecMapping, CopiesTheHashingAndKeepsSlotsWithoutAnAddress) {
 }
 
 TEST(RingSpecMapping, FromAStatusLeavesOutMembersWithoutAnAddress) {
-  const std::vector<MemberStatus> status{{"apod-0", "10.0.0.1:8080", ReplicaState::Ready, 0, ""},
+  const std::vector<MemberStatus> status{{"apod-0", "127.0.0.11:8080", ReplicaState::Ready, 0, ""},
                                          {"apod-1", "", ReplicaState::Starting, 0, ""},
-                                         {"apod-2", "10.0.0.3:8080", ReplicaState::NotReady, 2, "x"}};
+                                         {"apod-2", "127.0.0.13:8080", ReplicaState::NotReady, 2, "x"}};
   const auto members = ringMembersOf(status);
   ASSERT_EQ(members.size(), 2u);
   EXPECT_EQ(members[0].id, "apod-0");
