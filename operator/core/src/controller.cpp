@@ -387,7 +387,7 @@ void Controller::reconcile(const std::string& key) {
       RingWrite withdrawal;
       {
         std::lock_guard lock(mutex_);
-        withdrawal = stageWithdrawalLocked(key, ringLocked(key));
+        withdrawal = stageWithdrawalLocked(key);
       }
       if (auto removed = writeRing(withdrawal); !removed) {
         spdlog::error("ring {}: cannot withdraw: {}", key, removed.error());
@@ -477,7 +477,7 @@ Controller::RingWrite Controller::stageRingLocked(const std::string& key, const 
   return write;
 }
 
-Controller::RingWrite Controller::stageWithdrawalLocked(const std::string& key, const RingState& state) {
+Controller::RingWrite Controller::stageWithdrawalLocked(const std::string& key) {
   return {key, ++nextWriteSequence_, std::nullopt, true};
 }
 

@@ -113,7 +113,7 @@ class Controller {
   RingState& ringLocked(const std::string& key);
   std::string keyForReplicaLocked(const std::string& ns, const std::string& name) const;
   RingWrite stageRingLocked(const std::string& key, const RingState& state);
-  RingWrite stageWithdrawalLocked(const std::string& key, const RingState& state);
+  RingWrite stageWithdrawalLocked(const std::string& key);
   Status writeRing(const RingWrite& write);
   void commit(const RingWrite& write);
   void updateProbesLocked(const std::string& key, const RingState& state);
