@@ -64,7 +64,7 @@ def http_get(url, timeout=5):
 class Operator:
     """ringlb-operator as a local process against the cluster (no leader election: it reconciles)."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, namespaces):
         binary = os.path.join(bin_dir(), "ringlb-operator")
         if not os.access(binary, os.X_OK):
             pytest.skip(f"ringlb-operator not built in {bin_dir()}")
@@ -74,7 +74,7 @@ class Operator:
         self.log = open(self.log_path, "w")
         args = [binary, "--runtime", "kubernetes", "--kubeconfig", cluster.kubeconfig, "--no-leader-elect",
                 "--listen", f"127.0.0.1:{self.port}", "--state-dir", os.path.join(self.dir, "state"),
-                "--resync-seconds", "2"]
+                "--resync-seconds", "2", "--watch-namespaces", ",".join(namespaces)]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.proc.poll() is None and self.get("/healthz")[0] == 200, 30, "the operator's /healthz")
 
@@ -106,13 +106,21 @@ class Operator:
         subprocess.run(["rm", "-rf", self.dir])
 
 
+# The operator watches only these, so HashRings other tests leave behind never meet it.
+NAMESPACES = {role: f"ringlb-op-{role}-{os.getpid() % 10000}" for role in ("a", "b", "bad")}
+
+
 @pytest.fixture(scope="module")
 def operator(cluster, crd):
-    op = Operator(cluster)
+    for ns in NAMESPACES.values():
+        cluster.namespace(ns)
+    op = Operator(cluster, list(NAMESPACES.values()))
     yield op
     if op.proc.poll() is not None:
         print(f"operator exited with {op.proc.returncode}; log:\n{op.log_text()[-4000:]}")
     op.stop()
+    for ns in NAMESPACES.values():
+        cluster.request("DELETE", f"/api/v1/namespaces/{ns}")
 
 
 def hashring(name, replicas, **hashing):
@@ -149,66 +157,62 @@ def hashring_status(cluster, ns, name):
 
 
 def test_same_named_rings_in_two_namespaces_are_published_apart(cluster, kubectl, operator):
-    ns_a = cluster.namespace(f"ringlb-a-{os.getpid() % 10000}")
-    ns_b = cluster.namespace(f"ringlb-b-{os.getpid() % 10000}")
+    ns_a, ns_b = NAMESPACES["a"], NAMESPACES["b"]
     subnet = {ns_a: "127.0.1", ns_b: "127.0.2"}
     replicas = {ns_a: 2, ns_b: 3}
-    try:
-        for ns in (ns_a, ns_b):
-            kubectl.apply(hashring("apod", replicas[ns]), namespace=ns)
-        for ns in (ns_a, ns_b):
-            want = [f"apod-{i}" for i in range(replicas[ns])]
-            wait_until(lambda: pod_names(cluster, ns) == want, 60, f"Pods {want} in {ns}")
+    for ns in (ns_a, ns_b):
+        kubectl.apply(hashring("apod", replicas[ns]), namespace=ns)
+    for ns in (ns_a, ns_b):
+        want = [f"apod-{i}" for i in range(replicas[ns])]
+        wait_until(lambda: pod_names(cluster, ns) == want, 60, f"Pods {want} in {ns}")
 
-        # Pending (no kubelet): each status lists its own namespace's slots; no member has an
-        # address yet, so neither ring routes anywhere.
-        for ns in (ns_a, ns_b):
-            want = [f"apod-{i}" for i in range(replicas[ns])]
-            wait_until(lambda: [m["id"] for m in hashring_status(cluster, ns, "apod").get("members", [])] == want,
-                       60, f"status.members of {ns}/apod")
-            ring = wait_until(lambda: operator.ring(f"/v1/rings/{ns}/apod"), 30, f"/v1/rings/{ns}/apod")
-            assert [m for m in ring["members"] if m.get("address")] == [], ring
+    # Pending (no kubelet): each status lists its own namespace's slots; no member has an
+    # address yet, so neither ring routes anywhere.
+    for ns in (ns_a, ns_b):
+        want = [f"apod-{i}" for i in range(replicas[ns])]
+        wait_until(lambda: [m["id"] for m in hashring_status(cluster, ns, "apod").get("members", [])] == want,
+                   60, f"status.members of {ns}/apod")
+        ring = wait_until(lambda: operator.ring(f"/v1/rings/{ns}/apod"), 30, f"/v1/rings/{ns}/apod")
+        assert [m for m in ring["members"] if m.get("address")] == [], ring
 
-        # The Pods "run": each namespace's members come to hold that namespace's Pod IPs only.
-        for ns in (ns_a, ns_b):
-            for i in range(replicas[ns]):
-                act_as_kubelet(cluster, ns, f"apod-{i}", f"{subnet[ns]}.{i + 1}")
-        for ns in (ns_a, ns_b):
-            want = [(f"apod-{i}", f"{subnet[ns]}.{i + 1}:{RING_PORT}") for i in range(replicas[ns])]
+    # The Pods "run": each namespace's members come to hold that namespace's Pod IPs only.
+    for ns in (ns_a, ns_b):
+        for i in range(replicas[ns]):
+            act_as_kubelet(cluster, ns, f"apod-{i}", f"{subnet[ns]}.{i + 1}")
+    for ns in (ns_a, ns_b):
+        want = [(f"apod-{i}", f"{subnet[ns]}.{i + 1}:{RING_PORT}") for i in range(replicas[ns])]
 
-            def members():
-                ring = operator.ring(f"/v1/rings/{ns}/apod")
-                return ring and [(m["id"], m["address"]) for m in ring["members"]] == want and ring
+        def members():
+            ring = operator.ring(f"/v1/rings/{ns}/apod")
+            return ring and [(m["id"], m["address"]) for m in ring["members"]] == want and ring
 
-            ring = wait_until(members, 60, f"/v1/rings/{ns}/apod to list {want}")
-            assert ring["name"] == "apod"
-            explain = json.loads(operator.get(f"/v1/rings/{ns}/apod/explain?key=/x")[1])
-            assert explain["namespace"] == ns
-            assert {w["address"].rsplit(".", 1)[0] for w in explain["walk"]} == {subnet[ns]}
+        ring = wait_until(members, 60, f"/v1/rings/{ns}/apod to list {want}")
+        assert ring["name"] == "apod"
+        explain = json.loads(operator.get(f"/v1/rings/{ns}/apod/explain?key=/x")[1])
+        assert explain["namespace"] == ns
+        assert {w["address"].rsplit(".", 1)[0] for w in explain["walk"]} == {subnet[ns]}
 
-        # The bare name is ambiguous: refused, naming both namespaces, never answered with one.
-        for path in ("/v1/rings/apod", "/v1/rings/apod?watch=0&timeoutSeconds=1", "/v1/rings/apod/explain?key=/x"):
-            status, body = operator.get(path)
-            assert status == 409, (path, status, body)
-            assert ns_a in body and ns_b in body, body
-        listed = json.loads(operator.get("/v1/rings")[1])["rings"]
-        assert sorted(r["namespace"] for r in listed if r["name"] == "apod") == sorted([ns_a, ns_b])
-        metrics = operator.get("/metrics")[1]
-        for ns in (ns_a, ns_b):
-            assert f'ringlb_operator_desired_replicas{{namespace="{ns}",ring="apod"}} {replicas[ns]}' in metrics
+    # The bare name is ambiguous: refused, naming both namespaces, never answered with one.
+    for path in ("/v1/rings/apod", "/v1/rings/apod?watch=0&timeoutSeconds=1", "/v1/rings/apod/explain?key=/x"):
+        status, body = operator.get(path)
+        assert status == 409, (path, status, body)
+        assert ns_a in body and ns_b in body, body
+    listed = json.loads(operator.get("/v1/rings")[1])["rings"]
+    assert sorted(r["namespace"] for r in listed if r["name"] == "apod") == sorted([ns_a, ns_b])
+    metrics = operator.get("/metrics")[1]
+    for ns in (ns_a, ns_b):
+        assert f'ringlb_operator_desired_replicas{{namespace="{ns}",ring="apod"}} {replicas[ns]}' in metrics
 
-        # Deleting one namespace's ring leaves the other's alone, and its bare name works again.
-        kubectl("delete", "-n", ns_a, "hashring/apod")
-        wait_until(lambda: operator.get(f"/v1/rings/{ns_a}/apod")[0] == 404, 60, f"{ns_a}/apod withdrawn")
-        ring = operator.ring("/v1/rings/apod")
-        assert ring and len(ring["members"]) == replicas[ns_b], ring
-        assert pod_names(cluster, ns_b) == ["apod-0", "apod-1", "apod-2"]
-    finally:
-        for ns in (ns_a, ns_b):
-            cluster.request("DELETE", f"/api/v1/namespaces/{ns}")
+    # Deleting one namespace's ring leaves the other's alone, and its bare name works again.
+    kubectl("delete", "-n", ns_a, "hashring/apod")
+    wait_until(lambda: operator.get(f"/v1/rings/{ns_a}/apod")[0] == 404, 60, f"{ns_a}/apod withdrawn")
+    ring = operator.ring("/v1/rings/apod")
+    assert ring and len(ring["members"]) == replicas[ns_b], ring
+    assert pod_names(cluster, ns_b) == ["apod-0", "apod-1", "apod-2"]
 
 
-def test_an_invalid_hashring_is_degraded_alone_and_the_operator_stays_ready(cluster, kubectl, namespace, operator):
+def test_an_invalid_hashring_is_degraded_alone_and_the_operator_stays_ready(cluster, kubectl, operator):
+    namespace = NAMESPACES["bad"]
     # tableSize 8 passes the CRD (minimum 7) but is not prime: only the operator can refuse it.
     proc = kubectl.apply(hashring("bad", 1, algorithm="maglev", tableSize=8), namespace=namespace, check=False)
     assert proc.returncode == 0, f"the API server accepts it (the CRD cannot check primes):\n{proc.stderr}"
