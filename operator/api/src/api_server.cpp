@@ -14,6 +14,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "ringlb/operator/hash_ring.h"
 #include "ringlb/ring/hash.h"
 #include "ringlb/ring/wire_format.h"
 
@@ -211,7 +212,7 @@ asio::awaitable<ApiServer::Response> ApiServer::watch(const std::string& name, s
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto ring = registry_.get(name);
-    if (!ring) co_return Response{http::status::not_found, "application/json", errorJson("no ring named '" + name + "'").dump(), {}};
+    if (!ring) co_return Response{http::status::not_found, "application/json", errorJson("no ring '" + name + "'").dump(), {}};
     if (ring->version() > known) {
       co_return Response{http::status::ok, "application/json", ring::serializeRing(ring->spec()),
                          {{"X-Ring-Version", std::to_string(ring->version())}}};
@@ -265,43 +266,25 @@ asio::awaitable<ApiServer::Response> ApiServer::handle(const Request& request) {
   if (path == "/v1/status") co_return jsonResponse(http::status::ok, handlers_.status ? handlers_.status() : json::object());
   if (path == "/v1/rings" || path == "/v1/rings/") {
     json rings = json::array();
-    for (const auto& ring : registry_.list()) rings.push_back(ring::ringToJson(ring->spec()));
+    for (const auto& key : registry_.keys()) {
+      const auto ring = registry_.get(key);
+      if (!ring) continue;
+      json entry = ring::ringToJson(ring->spec());
+      entry["namespace"] = ringNamespaceOf(key);
+      rings.push_back(std::move(entry));
+    }
     co_return jsonResponse(http::status::ok, {{"rings", rings}});
   }
   static constexpr std::string_view kPrefix = "/v1/rings/";
   if (path.rfind(kPrefix, 0) != 0) co_return jsonResponse(http::status::not_found, errorJson("no such endpoint: " + path));
-  std::string rest = path.substr(kPrefix.size());
-  const bool explain = rest.size() > 8 && rest.ends_with("/explain");
-  if (explain) rest.resize(rest.size() - 8);
-  if (rest.empty() || rest.find('/') != std::string::npos) {
-    co_return jsonResponse(http::status::not_found, errorJson("no such endpoint: " + path));
+  const auto route = parseRingRoute(path.substr(kPrefix.size()));
+  if (!route) co_return jsonResponse(http::status::not_found, errorJson("no such endpoint: " + path));
+  auto key = registry_.resolve(route->ref);
+  if (!key) {
+    const bool ambiguous = key.errorKind() == ErrorKind::Conflict;
+    co_return jsonResponse(ambiguous ? http::status::conflict : http::status::not_found, errorJson(key.error()));
   }
-  const std::string& name = rest;
-
-  if (explain) {
-    const auto key = request.query.find("key");
-    if (key == request.query.end()) co_return jsonResponse(http::status::bad_request, errorJson("key: missing query parameter"));
-    const auto ring = registry_.get(name);
-    if (!ring) co_return jsonResponse(http::status::not_found, errorJson("no ring named '" + name + "'"));
-    const std::uint64_t hash = ring::hashKey(key->second);
-    json walk = json::array();
-    std::optional<std::uint32_t> pick;
-    auto successors = ring->walk(hash);
-    while (auto index = successors.next()) {
-      const auto& member = ring->members()[*index];
-      walk.push_back({{"id", member.id}, {"address", member.address}, {"state", ring::toString(member.state)},
-                      {"share", ring->shares()[*index]}});
-      if (!pick && ring->isReady(*index)) pick = *index;
-    }
-    json body = {{"ring", name}, {"version", ring->version()}, {"key", key->second}, {"hash", hex(hash)},
-                 {"owner", nullptr}, {"pick", nullptr}, {"walk", walk}};
-    if (const auto owner = ring->owner(hash)) body["owner"] = ring->members()[*owner].id;
-    if (pick) body["pick"] = ring->members()[*pick].id;
-    Response response = jsonResponse(http::status::ok, body);
-    response.headers["X-Ring-Version"] = std::to_string(ring->version());
-    co_return response;
-  }
-
+  if (route->explain) co_return explain(key.value(), request);
   if (const auto watchParam = request.query.find("watch"); watchParam != request.query.end()) {
     const auto known = parseUnsigned(watchParam->second);
     if (!known) {
@@ -317,12 +300,59 @@ asio::awaitable<ApiServer::Response> ApiServer::handle(const Request& request) {
       }
       timeout = std::min(std::chrono::seconds(*seconds), kMaxWatchTimeout);
     }
-    co_return co_await watch(name, *known, timeout);
+    co_return co_await watch(key.value(), *known, timeout);
   }
-  const auto ring = registry_.get(name);
-  if (!ring) co_return jsonResponse(http::status::not_found, errorJson("no ring named '" + name + "'"));
+  const auto ring = registry_.get(key.value());
+  if (!ring) co_return jsonResponse(http::status::not_found, errorJson("no ring '" + key.value() + "'"));
   co_return Response{http::status::ok, "application/json", ring::serializeRing(ring->spec()),
                      {{"X-Ring-Version", std::to_string(ring->version())}}};
+}
+
+std::optional<ApiServer::RingRoute> ApiServer::parseRingRoute(const std::string& rest) const {
+  std::vector<std::string> segments;
+  std::size_t begin = 0;
+  for (;;) {
+    const auto slash = rest.find('/', begin);
+    segments.push_back(rest.substr(begin, slash == std::string::npos ? std::string::npos : slash - begin));
+    if (slash == std::string::npos) break;
+    begin = slash + 1;
+  }
+  for (const auto& segment : segments) {
+    if (segment.empty()) return std::nullopt;
+  }
+  if (segments.size() == 1) return RingRoute{segments[0], false};
+  if (segments.size() == 3 && segments[2] == "explain") return RingRoute{segments[0] + "/" + segments[1], true};
+  if (segments.size() != 2) return std::nullopt;
+  // "{name}/explain", unless a namespace holds a ring that is itself named "explain".
+  if (segments[1] == "explain" && !registry_.get(rest)) return RingRoute{segments[0], true};
+  return RingRoute{rest, false};
+}
+
+ApiServer::Response ApiServer::explain(const std::string& key, const Request& request) const {
+  const auto jsonResponse = [](http::status status, const json& body) {
+    return Response{status, "application/json", body.dump(), {}};
+  };
+  const auto keyParam = request.query.find("key");
+  if (keyParam == request.query.end()) return jsonResponse(http::status::bad_request, errorJson("key: missing query parameter"));
+  const auto ring = registry_.get(key);
+  if (!ring) return jsonResponse(http::status::not_found, errorJson("no ring '" + key + "'"));
+  const std::uint64_t hash = ring::hashKey(keyParam->second);
+  json walk = json::array();
+  std::optional<std::uint32_t> pick;
+  auto successors = ring->walk(hash);
+  while (auto index = successors.next()) {
+    const auto& member = ring->members()[*index];
+    walk.push_back({{"id", member.id}, {"address", member.address}, {"state", ring::toString(member.state)},
+                    {"share", ring->shares()[*index]}});
+    if (!pick && ring->isReady(*index)) pick = *index;
+  }
+  json body = {{"ring", ringNameOf(key)}, {"namespace", ringNamespaceOf(key)}, {"version", ring->version()},
+               {"key", keyParam->second}, {"hash", hex(hash)}, {"owner", nullptr}, {"pick", nullptr}, {"walk", walk}};
+  if (const auto owner = ring->owner(hash)) body["owner"] = ring->members()[*owner].id;
+  if (pick) body["pick"] = ring->members()[*pick].id;
+  Response response = jsonResponse(http::status::ok, body);
+  response.headers["X-Ring-Version"] = std::to_string(ring->version());
+  return response;
 }
 
 }  // namespace ringlb::op

@@ -9,6 +9,19 @@ namespace ringlb::op {
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
+using Labels = std::map<std::string, std::string>;
+
+namespace {
+
+// A ring key "namespace/name" as labels {namespace, ring}; "unknown" (a resource whose name could not be read) stays a ring.
+Labels ringLabels(const std::string& key, Labels extra = {}) {
+  const auto slash = key.find('/');
+  extra["ring"] = slash == std::string::npos ? key : key.substr(slash + 1);
+  if (slash != std::string::npos) extra["namespace"] = key.substr(0, slash);
+  return extra;
+}
+
+}  // namespace
 
 PrometheusOperatorMetrics::PrometheusOperatorMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
@@ -46,37 +59,37 @@ PrometheusOperatorMetrics::PrometheusOperatorMetrics()
                           .Register(*registry_)) {}
 
 void PrometheusOperatorMetrics::reconciled(const std::string& ring, bool success, double seconds) {
-  reconciles_.Add({{"ring", ring}, {"result", success ? "success" : "error"}}).Increment();
+  reconciles_.Add(ringLabels(ring, {{"result", success ? "success" : "error"}})).Increment();
   static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                                     0.05,   0.1,   0.25,   0.5,   1,     2.5,
                                                                     5,      10,    30};
-  reconcileDuration_.Add({{"ring", ring}}, kBuckets).Observe(seconds);
+  reconcileDuration_.Add(ringLabels(ring), kBuckets).Observe(seconds);
 }
 
 void PrometheusOperatorMetrics::setReplicas(const std::string& ring, int desired, int ready) {
-  desired_.Add({{"ring", ring}}).Set(desired);
-  ready_.Add({{"ring", ring}}).Set(ready);
+  desired_.Add(ringLabels(ring)).Set(desired);
+  ready_.Add(ringLabels(ring)).Set(ready);
 }
 
 void PrometheusOperatorMetrics::heartbeatFailed(const std::string& ring, const std::string& member) {
-  heartbeatFailures_.Add({{"ring", ring}, {"member", member}}).Increment();
+  heartbeatFailures_.Add(ringLabels(ring, {{"member", member}})).Increment();
 }
 
 void PrometheusOperatorMetrics::restarted(const std::string& ring, const std::string& member) {
-  restarts_.Add({{"ring", ring}, {"member", member}}).Increment();
+  restarts_.Add(ringLabels(ring, {{"member", member}})).Increment();
 }
 
 void PrometheusOperatorMetrics::ringPublished(const std::string& ring, std::uint64_t version, double movedKeyspace,
                                               const std::vector<std::pair<std::string, double>>& shares) {
-  version_.Add({{"ring", ring}}).Set(static_cast<double>(version));
-  moved_.Add({{"ring", ring}}).Set(movedKeyspace);
-  changes_.Add({{"ring", ring}}).Increment();
+  version_.Add(ringLabels(ring)).Set(static_cast<double>(version));
+  moved_.Add(ringLabels(ring)).Set(movedKeyspace);
+  changes_.Add(ringLabels(ring)).Increment();
   setShares(ring, shares);
 }
 
 void PrometheusOperatorMetrics::ringLoaded(const std::string& ring, std::uint64_t version,
                                            const std::vector<std::pair<std::string, double>>& shares) {
-  version_.Add({{"ring", ring}}).Set(static_cast<double>(version));
+  version_.Add(ringLabels(ring)).Set(static_cast<double>(version));
   setShares(ring, shares);
 }
 
@@ -86,28 +99,28 @@ void PrometheusOperatorMetrics::setShares(const std::string& ring,
   std::set<std::string>& known = shareMembers_[ring];
   std::set<std::string> current;
   for (const auto& [member, share] : shares) {
-    share_.Add({{"ring", ring}, {"member", member}}).Set(share);
+    share_.Add(ringLabels(ring, {{"member", member}})).Set(share);
     // Per-member counters exist at 0 from the member's first ring on, so
     // increase() sees the first restart or failed probe.
-    restarts_.Add({{"ring", ring}, {"member", member}});
-    heartbeatFailures_.Add({{"ring", ring}, {"member", member}});
+    restarts_.Add(ringLabels(ring, {{"member", member}}));
+    heartbeatFailures_.Add(ringLabels(ring, {{"member", member}}));
     current.insert(member);
   }
   for (const auto& member : known) {
-    if (!current.count(member)) share_.Remove(&share_.Add({{"ring", ring}, {"member", member}}));
+    if (!current.count(member)) share_.Remove(&share_.Add(ringLabels(ring, {{"member", member}})));
   }
   known = std::move(current);
 }
 
 void PrometheusOperatorMetrics::resourceRejected(const std::string& ring) {
-  resourceErrors_.Add({{"ring", ring}}).Increment();
+  resourceErrors_.Add(ringLabels(ring)).Increment();
 }
 
 void PrometheusOperatorMetrics::forgetRing(const std::string& ring) {
-  desired_.Remove(&desired_.Add({{"ring", ring}}));
-  ready_.Remove(&ready_.Add({{"ring", ring}}));
+  desired_.Remove(&desired_.Add(ringLabels(ring)));
+  ready_.Remove(&ready_.Add(ringLabels(ring)));
   std::lock_guard lock(mutex_);
-  for (const auto& member : shareMembers_[ring]) share_.Remove(&share_.Add({{"ring", ring}, {"member", member}}));
+  for (const auto& member : shareMembers_[ring]) share_.Remove(&share_.Add(ringLabels(ring, {{"member", member}})));
   shareMembers_.erase(ring);
 }
 

@@ -27,7 +27,7 @@
 #include "ringlb/operator/leader_elector.h"
 #include "ringlb/operator/prometheus_operator_metrics.h"
 #include "ringlb/operator/ring_registry.h"
-#include "ringlb/operator/ring_spec_mapping.h"
+#include "ringlb/operator/status_ring_mirror.h"
 #include "ringlb/operator/runtime_factory.h"
 
 namespace ringlb::op {
@@ -48,22 +48,6 @@ std::string defaultIdentity(const EnvLookup& env) {
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "_%08x", random());
   return base + suffix;
-}
-
-// A follower serves the ring the leader recorded in the HashRing's status.
-void publishFromStatus(RingRegistry& registry, const ResourceEvent& event) {
-  if (event.kind == ResourceEvent::Kind::Deleted) {
-    if (auto removed = registry.remove(ringNameOf(event.key)); !removed) {
-      spdlog::warn("ring {}: cannot withdraw: {}", event.key, removed.error());
-    }
-    return;
-  }
-  if (event.kind != ResourceEvent::Kind::Upserted || !event.ring) return;
-  const HashRing& ring = *event.ring;
-  if (ring.status.members.empty() && ring.status.ringVersion == 0) return;  // no leader has reconciled it yet
-  if (auto published = registry.publish(ringSpecFor(ring, ringMembersOf(ring.status.members))); !published) {
-    spdlog::warn("ring {}: status not servable: {}", event.key, published.error());
-  }
 }
 
 }  // namespace
@@ -130,6 +114,7 @@ int runOperator(const OperatorOptions& options) {
     KubernetesSourceOptions sourceOptions;
     sourceOptions.watchNamespaces = options.watchNamespaces;
     auto rings = std::make_unique<KubernetesSource>(*kubernetes, sourceOptions);
+    rings->recordEventsWith(events.get());
     kubernetesRings = rings.get();
     source = std::move(rings);
   } else {
@@ -152,11 +137,12 @@ int runOperator(const OperatorOptions& options) {
     return 2;
   }
   PrometheusOperatorMetrics metrics;
-  for (const auto& ring : registry.list()) {
+  for (const auto& key : registry.keys()) {
+    const auto ring = registry.get(key);
     std::vector<std::pair<std::string, double>> shares;
     for (std::size_t i = 0; i < ring->members().size(); ++i) shares.emplace_back(ring->members()[i].id, ring->shares()[i]);
-    metrics.ringLoaded(ring->spec().name, ring->version(), shares);
-    spdlog::info("ring {} v{} served again from {}", ring->spec().name, ring->version(), stateDir.string());
+    metrics.ringLoaded(key, ring->version(), shares);
+    spdlog::info("ring {} v{} served again from {}", key, ring->version(), stateDir.string());
   }
   asio::io_context io(1);
   Controller* controllerPtr = nullptr;
@@ -167,6 +153,7 @@ int runOperator(const OperatorOptions& options) {
   controllerOptions.resync = options.resync;
   controllerOptions.workers = options.workers;
   controllerOptions.reconcile.stopGrace = options.stopGrace;
+  controllerOptions.invalidResourceMakesUnready = !kubernetesSource;
   Controller controller(*source, *runtime.value(), registry, prober, metrics, clock, controllerOptions);
   controllerPtr = &controller;
 
@@ -208,7 +195,10 @@ int runOperator(const OperatorOptions& options) {
     elector = std::make_unique<LeaderElector>(*kubernetes, clock, election, callbacks);
     following = true;
     kubernetesRings->onObserved([&registry, &following](const ResourceEvent& event) {
-      if (following) publishFromStatus(registry, event);
+      if (!following) return;
+      if (auto mirrored = mirrorRingFromStatus(registry, event); !mirrored) {
+        spdlog::warn("ring {}: status not servable: {}", event.key, mirrored.error());
+      }
     });
   }
 

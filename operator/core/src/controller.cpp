@@ -14,11 +14,6 @@ namespace ringlb::op {
 
 using nlohmann::json;
 
-std::string ringNameOf(const std::string& key) {
-  const auto slash = key.find('/');
-  return slash == std::string::npos ? key : key.substr(slash + 1);
-}
-
 Controller::Controller(ResourceSource& source, Runtime& runtime, RingRegistry& registry, HeartbeatProber& prober,
                        OperatorMetrics& metrics, const Clock& clock, ControllerOptions options)
     : source_(source),
@@ -46,8 +41,7 @@ Status Controller::start() {
     std::lock_guard lock(mutex_);
     initialSync_ = true;
     // Rings published before a restart whose resource is gone get withdrawn.
-    for (const auto& ring : registry_.list()) {
-      const std::string key = keyForRingLocked(ring->spec().name);
+    for (const auto& key : registry_.keys()) {
       ringLocked(key);
       enqueueLocked(key);
     }
@@ -102,7 +96,8 @@ void Controller::shutdown(bool stopReplicas) {
   std::vector<std::thread> stoppers;
   for (const auto& info : listed.value()) {
     stoppers.emplace_back([this, info] {
-      if (auto stopped = runtime_.stop(info.ring, info.slot, options_.reconcile.stopGrace); !stopped) {
+      const std::string ring = info.ringNamespace.empty() ? info.ring : ringKey(info.ringNamespace, info.ring);
+      if (auto stopped = runtime_.stop(ring, info.slot, options_.reconcile.stopGrace); !stopped) {
         spdlog::error("shutdown: stopping {}: {}", info.slot, stopped.error());
       } else {
         spdlog::info("shutdown: stopped {} ({})", info.slot, info.runtimeId);
@@ -118,7 +113,9 @@ Controller::RingState& Controller::ringLocked(const std::string& key) {
   return it->second;
 }
 
-std::string Controller::keyForRingLocked(const std::string& name) const {
+std::string Controller::keyForReplicaLocked(const std::string& ns, const std::string& name) const {
+  if (!ns.empty()) return ringKey(ns, name);
+  // A runtime without namespaces (processes, containers): the one ring of that name.
   for (const auto& [key, state] : rings_) {
     if (state.name == name) return key;
   }
@@ -136,11 +133,15 @@ void Controller::enqueueLocked(const std::string& key) {
 void Controller::onResourceEvent(const ResourceEvent& event) {
   std::lock_guard lock(mutex_);
   const bool changed = desired_.apply(event);
-  const bool ringKey = event.key.rfind(kUnnamedResourcePrefix, 0) != 0;
+  // The version a previous leader published (the status every replica sees): never published again.
+  if (event.kind == ResourceEvent::Kind::Upserted && event.ring) {
+    registry_.raiseVersionFloor(event.key, event.ring->status.ringVersion);
+  }
+  const bool namesRing = event.key.rfind(kUnnamedResourcePrefix, 0) != 0;
   switch (event.kind) {
     case ResourceEvent::Kind::Invalid:
       spdlog::error("invalid resource (the last good state keeps running): {}", event.error);
-      metrics_.resourceRejected(ringKey ? ringNameOf(event.key) : "unknown");
+      metrics_.resourceRejected(namesRing ? event.key : "unknown");
       break;
     case ResourceEvent::Kind::Upserted:
       if (changed && event.ring) {
@@ -149,14 +150,14 @@ void Controller::onResourceEvent(const ResourceEvent& event) {
       }
       break;
     case ResourceEvent::Kind::Deleted:
-      if (ringKey) {
+      if (namesRing) {
         spdlog::info("resource {} deleted: its replicas will be stopped", event.key);
       } else if (changed) {
         spdlog::info("{} is valid again", event.key.substr(kUnnamedResourcePrefix.size()));
       }
       break;
   }
-  if (!ringKey) return;
+  if (!namesRing) return;
   RingState& state = ringLocked(event.key);
   updateStatusLocked(event.key, state);
   if (changed) enqueueLocked(event.key);
@@ -170,14 +171,15 @@ void Controller::onRuntimeEvent(const RuntimeEvent& event) {
     if (event.kind != RuntimeEvent::Kind::Started) {
       write = recordExitLocked(event);
     } else if (!event.address.empty()) {
-      write = updateAddressLocked(event.ring, event.slot, event.runtimeId, event.address);
+      write = updateAddressLocked(keyForReplicaLocked(event.ringNamespace, event.ring), event.slot, event.runtimeId,
+                                  event.address);
     }
   }
   if (write) commit(*write);
 }
 
 std::optional<Controller::RingWrite> Controller::recordExitLocked(const RuntimeEvent& event) {
-  const std::string key = keyForRingLocked(event.ring);
+  const std::string key = keyForReplicaLocked(event.ringNamespace, event.ring);
   const auto ringIt = rings_.find(key);
   if (ringIt == rings_.end()) return std::nullopt;
   RingState& state = ringIt->second;
@@ -205,10 +207,9 @@ std::optional<Controller::RingWrite> Controller::recordExitLocked(const RuntimeE
   return stageRingLocked(key, state);
 }
 
-std::optional<Controller::RingWrite> Controller::updateAddressLocked(const std::string& ring, const std::string& slot,
+std::optional<Controller::RingWrite> Controller::updateAddressLocked(const std::string& key, const std::string& slot,
                                                                      const std::string& runtimeId,
                                                                      const std::string& address) {
-  const std::string key = keyForRingLocked(ring);
   const auto ringIt = rings_.find(key);
   if (ringIt == rings_.end()) return std::nullopt;
   RingState& state = ringIt->second;
@@ -240,7 +241,7 @@ std::optional<Controller::RingWrite> Controller::recordProbeLocked(const ProbeRe
   if (it == state.records.end() || it->second.runtimeId != result.runtimeId || !desired) return std::nullopt;
   ReplicaRecord& record = it->second;
   if (!result.success) {
-    metrics_.heartbeatFailed(state.name, result.slot);
+    metrics_.heartbeatFailed(result.ringKey, result.slot);
     spdlog::debug("heartbeat {} {}: {}", result.slot, desired->spec.healthCheck.path, result.detail);
   }
   const ReplicaState before = record.state;
@@ -305,13 +306,13 @@ std::vector<Controller::RingWrite> Controller::applyListingLocked(const std::vec
                                                                   Clock::TimePoint listedAt) {
   std::vector<RingWrite> writes;
   std::map<std::string, std::vector<const ReplicaInfo*>> byRing;
-  for (const auto& info : listed) byRing[info.ring].push_back(&info);
+  for (const auto& info : listed) byRing[keyForReplicaLocked(info.ringNamespace, info.ring)].push_back(&info);
   for (auto& [key, state] : rings_) {
     bool changed = false;
     for (auto& [slot, record] : state.records) {
       if (!record.running || !record.startedAt || *record.startedAt > listedAt) continue;
       const ReplicaInfo* found = nullptr;
-      for (const ReplicaInfo* info : byRing[state.name]) {
+      for (const ReplicaInfo* info : byRing[key]) {
         if (info->slot == slot) found = info;
       }
       if (found && found->runtimeId == record.runtimeId && found->running) {
@@ -332,8 +333,7 @@ std::vector<Controller::RingWrite> Controller::applyListingLocked(const std::vec
       writes.push_back(stageRingLocked(key, state));
     }
   }
-  for (const auto& [ringName, infos] : byRing) {
-    const std::string key = keyForRingLocked(ringName);
+  for (const auto& [key, infos] : byRing) {
     RingState& state = ringLocked(key);
     for (const ReplicaInfo* info : infos) {
       const auto record = state.records.find(info->slot);
@@ -353,11 +353,9 @@ void Controller::reconcile(const std::string& key) {
   const auto began = std::chrono::steady_clock::now();
   PlanInput input;
   Plan steps;
-  std::string name;
   {
     std::lock_guard lock(mutex_);
     RingState& state = ringLocked(key);
-    name = state.name;
     // Unclaimed entries that a record now tracks are stale.
     std::erase_if(state.unclaimed, [&state](const ReplicaInfo& info) {
       const auto it = state.records.find(info.slot);
@@ -367,7 +365,7 @@ void Controller::reconcile(const std::string& key) {
     input.teardown = !input.desired && initialSync_ && desired_.mayTearDown(key);
     for (const auto& [slot, record] : state.records) input.replicas.push_back(record);
     input.unclaimed = state.unclaimed;
-    if (const auto published = registry_.get(name)) {
+    if (const auto published = registry_.get(key)) {
       for (const auto& member : published->members()) input.lastPublished[member.id] = member.state;
     }
     steps = plan(input, clock_.now(), options_.reconcile);
@@ -389,13 +387,13 @@ void Controller::reconcile(const std::string& key) {
       RingWrite withdrawal;
       {
         std::lock_guard lock(mutex_);
-        withdrawal = stageWithdrawalLocked(key, ringLocked(key));
+        withdrawal = stageWithdrawalLocked(key);
       }
       if (auto removed = writeRing(withdrawal); !removed) {
-        spdlog::error("ring {}: cannot withdraw: {}", name, removed.error());
+        spdlog::error("ring {}: cannot withdraw: {}", key, removed.error());
         failed = true;
       } else {
-        spdlog::info("ring {} withdrawn: {}", name, action.reason);
+        spdlog::info("ring {} withdrawn: {}", key, action.reason);
       }
       continue;
     }
@@ -412,7 +410,7 @@ void Controller::reconcile(const std::string& key) {
       }
       writeRing(write);
     }
-    const ActionOutcome outcome = executor_.execute(name, action);
+    const ActionOutcome outcome = executor_.execute(key, action);
     std::lock_guard lock(mutex_);
     RingState& state = ringLocked(key);
     std::string previousId;
@@ -423,7 +421,7 @@ void Controller::reconcile(const std::string& key) {
     }
     if (action.kind == Action::Kind::Restart || action.kind == Action::Kind::Stop) {
       expectedExits_.erase(previousId);
-      if (action.countsAsRestart) metrics_.restarted(name, action.slot);
+      if (action.countsAsRestart) metrics_.restarted(key, action.slot);
     }
     if (!outcome) {
       failed = true;
@@ -447,9 +445,9 @@ void Controller::reconcile(const std::string& key) {
   updateProbesLocked(key, state);
   updateStatusLocked(key, state);
   const Clock::TimePoint now = clock_.now();
-  if (input.teardown && state.records.empty() && state.unclaimed.empty() && !registry_.get(name)) {
+  if (input.teardown && state.records.empty() && state.unclaimed.empty() && !registry_.get(key)) {
     prober_.setTargets(key, {});
-    metrics_.forgetRing(name);
+    metrics_.forgetRing(key);
     desired_.forget(key);
     rings_.erase(key);
   } else {
@@ -464,48 +462,48 @@ void Controller::reconcile(const std::string& key) {
   }
   wake_.notify_all();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-  metrics_.reconciled(name, !failed, seconds);
+  metrics_.reconciled(key, !failed, seconds);
 }
 
 Controller::RingWrite Controller::stageRingLocked(const std::string& key, const RingState& state) {
-  RingWrite write{key, state.name, ++nextWriteSequence_, std::nullopt, false};
+  RingWrite write{key, ++nextWriteSequence_, std::nullopt, false};
   const HashRing* desired = desired_.desired(key);
   if (!desired) return write;
   std::map<std::string, std::string> lastAddress;
-  if (const auto current = registry_.get(state.name)) {
+  if (const auto current = registry_.get(key)) {
     for (const auto& member : current->members()) lastAddress[member.id] = member.address;
   }
   write.spec = ringSpecFor(*desired, ringMembersOf(state.records, lastAddress));
   return write;
 }
 
-Controller::RingWrite Controller::stageWithdrawalLocked(const std::string& key, const RingState& state) {
-  return {key, state.name, ++nextWriteSequence_, std::nullopt, true};
+Controller::RingWrite Controller::stageWithdrawalLocked(const std::string& key) {
+  return {key, ++nextWriteSequence_, std::nullopt, true};
 }
 
 Status Controller::writeRing(const RingWrite& write) {
   if (!write.spec && !write.withdraw) return ok();
   std::lock_guard lock(ringWriteMutex_);
   // Computed before a write that already went out: that one holds the newer state.
-  auto& written = writtenSequence_[write.name];
+  auto& written = writtenSequence_[write.key];
   if (write.sequence <= written) return ok();
   written = write.sequence;
-  if (write.withdraw) return registry_.remove(write.name);
-  auto published = registry_.publish(*write.spec);
+  if (write.withdraw) return registry_.remove(write.key);
+  auto published = registry_.publish(write.key, *write.spec);
   if (!published) {
-    spdlog::error("ring {}: not published: {}", write.name, published.error());
+    spdlog::error("ring {}: not published: {}", write.key, published.error());
     return published.failure();
   }
   if (!published->changed) return ok();
-  spdlog::info("ring {} v{}: {} (moved {:.1f}% of the keyspace)", write.name, published->version, published->summary,
+  spdlog::info("ring {} v{}: {} (moved {:.1f}% of the keyspace)", write.key, published->version, published->summary,
                100.0 * published->movedKeyspace);
   std::vector<std::pair<std::string, double>> shares;
-  if (const auto snapshot = registry_.get(write.name)) {
+  if (const auto snapshot = registry_.get(write.key)) {
     for (std::size_t i = 0; i < snapshot->members().size(); ++i) {
       shares.emplace_back(snapshot->members()[i].id, snapshot->shares()[i]);
     }
   }
-  metrics_.ringPublished(write.name, published->version, published->movedKeyspace, shares);
+  metrics_.ringPublished(write.key, published->version, published->movedKeyspace, shares);
   return ok();
 }
 
@@ -531,14 +529,22 @@ void Controller::updateProbesLocked(const std::string& key, const RingState& sta
 
 void Controller::updateStatusLocked(const std::string& key, RingState& state) {
   const HashRing* desired = desired_.desired(key);
-  const auto published = registry_.get(state.name);
-  HashRingStatus status = ringStatusOf({state.name, desired, state.records, published ? published->version() : 0,
-                                        desired_.error(key)},
+  // Never below a version published before (by us, or by a previous leader), so status.ringVersion never goes back.
+  const std::uint64_t version = registry_.lastVersion(key);
+  HashRingStatus status = ringStatusOf({state.name, desired, state.records, version, desired_.error(key)},
                                        state.status, formatRfc3339(std::chrono::system_clock::now()));
   const bool changed = !(status == state.status);
   state.status = std::move(status);
-  metrics_.setReplicas(state.name, desired ? desired->spec.replicas : 0, state.status.readyReplicas);
-  if (changed && desired) statusWriter_.submit(*desired, state.status);
+  metrics_.setReplicas(key, desired ? desired->spec.replicas : 0, state.status.readyReplicas);
+  if (!changed) return;
+  if (desired) {
+    statusWriter_.submit(*desired, state.status);
+  } else if (const ObjectMeta* metadata = desired_.invalidMetadata(key)) {
+    // Never valid: its status still says why (Degraded InvalidSpec).
+    HashRing invalid;
+    invalid.metadata = *metadata;
+    statusWriter_.submit(invalid, state.status);
+  }
 }
 
 void Controller::onStatusWriteFailed(const std::string& key, const Error& error) {
@@ -564,12 +570,13 @@ std::optional<HashRingStatus> Controller::status(const std::string& key) const {
 Result<std::string> Controller::readiness() const {
   std::lock_guard lock(mutex_);
   if (!initialSync_) return Error::unavailable("not ready: resources not loaded yet");
-  if (!desired_.errors().empty()) {
-    std::string text = "not ready: invalid resources (the last good state keeps running):";
-    for (const auto& [key, error] : desired_.errors()) text += "\n" + error;
-    return Error::unavailable(text);
+  if (desired_.errors().empty()) return std::string("ready");
+  std::string errors;
+  for (const auto& [key, error] : desired_.errors()) errors += "\n" + error;
+  if (!options_.invalidResourceMakesUnready) {
+    return "ready; invalid resources (each reported on its own status; the last good state keeps running):" + errors;
   }
-  return std::string("ready");
+  return Error::unavailable("not ready: invalid resources (the last good state keeps running):" + errors);
 }
 
 json Controller::statusJson() const {
@@ -577,12 +584,13 @@ json Controller::statusJson() const {
   json rings = json::array();
   for (const auto& [key, state] : rings_) {
     const HashRing* desired = desired_.desired(key);
-    const auto published = registry_.get(state.name);
+    const auto published = registry_.get(key);
     if (!desired && !published && state.records.empty()) continue;
     rings.push_back(ringPageJson({key, state.name, desired, state.records, state.status, published.get(),
-                                  registry_.history(state.name), desired_.error(key)}));
+                                  registry_.history(key), desired_.error(key)}));
   }
-  return statusPageJson(runtime_.name(), initialSync_ && desired_.errors().empty(), std::move(rings),
+  const bool ready = initialSync_ && (desired_.errors().empty() || !options_.invalidResourceMakesUnready);
+  return statusPageJson(runtime_.name(), ready, std::move(rings),
                         desired_.errors());
 }
 

@@ -1,10 +1,12 @@
 #include "ringlb/operator/ring_registry.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "ringlb/operator/hash_ring.h"
 #include "ringlb/ring/wire_format.h"
 
 namespace ringlb::op {
@@ -56,6 +58,17 @@ std::string describeRingChange(const ring::RingSpec* before, const ring::RingSpe
   return summary.empty() ? "unchanged" : summary;
 }
 
+std::string ringFileName(const std::string& key) {
+  const std::string ns = ringNamespaceOf(key);
+  return (ns.empty() ? std::string("default") : ns) + "_" + ringNameOf(key) + ".json";
+}
+
+std::string ringKeyOfFile(const std::string& stem) {
+  const auto underscore = stem.find('_');
+  if (underscore == std::string::npos) return ringKey("default", stem);
+  return ringKey(stem.substr(0, underscore), stem.substr(underscore + 1));
+}
+
 RingRegistry::RingRegistry(fs::path stateDir) : dir_(stateDir.empty() ? fs::path() : stateDir / "rings") {}
 
 std::vector<std::string> RingRegistry::load() {
@@ -63,48 +76,54 @@ std::vector<std::string> RingRegistry::load() {
   if (dir_.empty()) return errors;
   std::error_code ec;
   if (!fs::exists(dir_, ec)) return errors;
-  std::lock_guard lock(mutex_);
+  std::vector<fs::path> files;
   for (const auto& file : fs::directory_iterator(dir_, ec)) {
-    if (file.path().extension() != ".json") continue;
-    std::ifstream in(file.path());
-    std::stringstream text;
-    text << in.rdbuf();
-    const json document = json::parse(text.str(), nullptr, false);
-    if (document.is_discarded() || !document.is_object() || !document.contains("version") ||
-        !document["version"].is_number_unsigned()) {
-      errors.push_back(file.path().string() + ": not a persisted ring (expected {version, ring})");
-      continue;
-    }
-    const std::string name = file.path().stem().string();
-    Entry& entry = entries_[name];
-    entry.lastVersion = document["version"].get<std::uint64_t>();
-    if (document.contains("ring") && !document["ring"].is_null()) {
-      auto spec = ring::ringFromJson(document["ring"]);
-      if (!spec) {
-        errors.push_back(file.path().string() + ": ring." + spec.error());
-        continue;
-      }
-      auto snapshot = ring::RingSnapshot::build(std::move(spec).value());
-      if (!snapshot) {
-        errors.push_back(file.path().string() + ": " + snapshot.error());
-        continue;
-      }
-      entry.ring = std::move(snapshot).value();
-      entry.lastVersion = std::max(entry.lastVersion, entry.ring->version());
-    }
+    if (file.path().extension() == ".json") files.push_back(file.path());
+  }
+  // Files from before namespaces first, so a newer "<namespace>_<name>.json" of the same ring wins.
+  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+    const bool legacyA = a.stem().string().find('_') == std::string::npos;
+    const bool legacyB = b.stem().string().find('_') == std::string::npos;
+    return legacyA != legacyB ? legacyA : a < b;
+  });
+  std::lock_guard lock(mutex_);
+  for (const auto& file : files) {
+    if (auto error = loadFile(file)) errors.push_back(std::move(*error));
   }
   return errors;
 }
 
-Status RingRegistry::persist(const std::string& name, const Entry& entry) const {
+std::optional<std::string> RingRegistry::loadFile(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  const json document = json::parse(text.str(), nullptr, false);
+  if (document.is_discarded() || !document.is_object() || !document.contains("version") ||
+      !document["version"].is_number_unsigned()) {
+    return file.string() + ": not a persisted ring (expected {version, ring})";
+  }
+  Entry& entry = entries_[ringKeyOfFile(file.stem().string())];
+  entry.lastVersion = std::max(entry.lastVersion, document["version"].get<std::uint64_t>());
+  if (!document.contains("ring") || document["ring"].is_null()) return std::nullopt;
+  auto spec = ring::ringFromJson(document["ring"]);
+  if (!spec) return file.string() + ": ring." + spec.error();
+  auto snapshot = ring::RingSnapshot::build(std::move(spec).value());
+  if (!snapshot) return file.string() + ": " + snapshot.error();
+  if (entry.ring && entry.ring->version() >= snapshot.value()->version()) return std::nullopt;
+  entry.ring = std::move(snapshot).value();
+  entry.lastVersion = std::max(entry.lastVersion, entry.ring->version());
+  return std::nullopt;
+}
+
+Status RingRegistry::persist(const std::string& key, const Entry& entry) const {
   if (dir_.empty()) return ok();
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) return Error::unavailable(dir_.string() + ": " + ec.message());
   const json document = {{"version", entry.lastVersion},
                          {"ring", entry.ring ? ring::ringToJson(entry.ring->spec()) : json(nullptr)}};
-  const fs::path target = dir_ / (name + ".json");
-  const fs::path temporary = dir_ / (name + ".json.tmp");
+  const fs::path target = dir_ / ringFileName(key);
+  const fs::path temporary = dir_ / (ringFileName(key) + ".tmp");
   {
     std::ofstream out(temporary, std::ios::trunc);
     out << document.dump() << '\n';
@@ -113,64 +132,100 @@ Status RingRegistry::persist(const std::string& name, const Entry& entry) const 
   }
   fs::rename(temporary, target, ec);
   if (ec) return Error::unavailable(target.string() + ": " + ec.message());
+  if (ringNamespaceOf(key) == "default") fs::remove(dir_ / (ringNameOf(key) + ".json"), ec);  // the file from before namespaces
   return ok();
 }
 
-Result<RingRegistry::Published> RingRegistry::publish(ring::RingSpec spec) {
+Result<RingRegistry::Published> RingRegistry::publish(const std::string& key, ring::RingSpec spec) {
   // Publishes and removals take turns on writeMutex_, so versions and files
   // go out in order; mutex_ is held only to read and swap the entry, never
   // across the build or the disk write, so readers never wait on the disk.
   std::unique_lock writing(writeMutex_);
-  Published result;
+  Entry current;
+  {
+    std::lock_guard lock(mutex_);
+    current = entries_[key];
+  }
+  if (current.ring && sameContent(current.ring->spec(), spec) && current.ring->version() >= current.floor) {
+    return Published{false, current.ring->version(), 0, {}};
+  }
+  spec.version = std::max({current.lastVersion, current.floor, current.ring ? current.ring->version() : 0}) + 1;
+  return install(key, std::move(spec), writing);
+}
+
+Result<RingRegistry::Published> RingRegistry::mirror(const std::string& key, ring::RingSpec spec) {
+  std::unique_lock writing(writeMutex_);
+  {
+    std::lock_guard lock(mutex_);
+    const Entry& current = entries_[key];
+    if (current.ring && current.ring->version() >= spec.version) return Published{false, current.ring->version(), 0, {}};
+  }
+  return install(key, std::move(spec), writing);
+}
+
+Result<RingRegistry::Published> RingRegistry::install(const std::string& key, ring::RingSpec spec,
+                                                      std::unique_lock<std::mutex>& writing) {
   Entry next;
   {
     std::lock_guard lock(mutex_);
-    next = entries_[spec.name];
+    next = entries_[key];
   }
-  if (next.ring && sameContent(next.ring->spec(), spec)) {
-    result.version = next.ring->version();
-    return result;
-  }
-  spec.version = std::max(next.lastVersion, next.ring ? next.ring->version() : 0) + 1;
   auto built = ring::RingSnapshot::build(spec);
-  if (!built) return Error{"ring " + spec.name + ": " + built.error()};
+  if (!built) return Error{"ring " + key + ": " + built.error()};
   std::shared_ptr<const ring::RingSnapshot> snapshot = std::move(built).value();
+  Published result;
   result.movedKeyspace = next.ring ? ring::movedKeyspace(*next.ring, *snapshot) : (snapshot->empty() ? 0.0 : 1.0);
   result.summary = describeRingChange(next.ring ? &next.ring->spec() : nullptr, snapshot->spec());
   next.ring = snapshot;
-  next.lastVersion = snapshot->version();
-  if (auto persisted = persist(spec.name, next); !persisted) return persisted.failure();
+  next.lastVersion = std::max(next.lastVersion, snapshot->version());
+  if (auto persisted = persist(key, next); !persisted) return persisted.failure();
   next.history.push_back({snapshot->version(), unixMillisNow(), result.movedKeyspace, result.summary});
   while (next.history.size() > kHistoryLength) next.history.pop_front();
   {
     std::lock_guard lock(mutex_);
-    entries_[spec.name] = std::move(next);
+    // The floor may have risen meanwhile (raiseVersionFloor takes no write turn): keep the higher one.
+    next.floor = std::max(next.floor, entries_[key].floor);
+    entries_[key] = std::move(next);
   }
   writing.unlock();
   result.changed = true;
   result.version = snapshot->version();
-  for (const auto& handler : handlers()) handler(spec.name);
+  for (const auto& handler : handlers()) handler(key);
   return result;
 }
 
-Status RingRegistry::remove(const std::string& name) {
+void RingRegistry::raiseVersionFloor(const std::string& key, std::uint64_t version) {
+  std::lock_guard lock(mutex_);
+  Entry& entry = entries_[key];
+  entry.floor = std::max(entry.floor, version);
+}
+
+std::uint64_t RingRegistry::lastVersion(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(key);
+  if (it == entries_.end()) return 0;
+  return std::max({it->second.lastVersion, it->second.floor, it->second.ring ? it->second.ring->version() : 0});
+}
+
+Status RingRegistry::remove(const std::string& key) {
   std::unique_lock writing(writeMutex_);
   Entry next;
   {
     std::lock_guard lock(mutex_);
-    const auto it = entries_.find(name);
+    const auto it = entries_.find(key);
     if (it == entries_.end() || !it->second.ring) return ok();
     next = it->second;
   }
   next.lastVersion = std::max(next.lastVersion, next.ring->version());
   next.ring.reset();
-  if (auto persisted = persist(name, next); !persisted) return persisted;
+  if (auto persisted = persist(key, next); !persisted) return persisted;
   {
     std::lock_guard lock(mutex_);
-    entries_[name] = std::move(next);
+    next.floor = std::max(next.floor, entries_[key].floor);
+    entries_[key] = std::move(next);
   }
   writing.unlock();
-  for (const auto& handler : handlers()) handler(name);
+  for (const auto& handler : handlers()) handler(key);
   return ok();
 }
 
@@ -179,24 +234,51 @@ std::vector<RingRegistry::ChangeHandler> RingRegistry::handlers() const {
   return handlers_;
 }
 
-std::shared_ptr<const ring::RingSnapshot> RingRegistry::get(const std::string& name) const {
+std::shared_ptr<const ring::RingSnapshot> RingRegistry::get(const std::string& key) const {
   std::lock_guard lock(mutex_);
-  const auto it = entries_.find(name);
+  const auto it = entries_.find(key);
   return it == entries_.end() ? nullptr : it->second.ring;
+}
+
+Result<std::string> RingRegistry::resolve(const std::string& ref) const {
+  std::lock_guard lock(mutex_);
+  if (ref.find('/') != std::string::npos) {
+    const auto it = entries_.find(ref);
+    if (it == entries_.end() || !it->second.ring) return Error::notFound("no ring '" + ref + "'");
+    return ref;
+  }
+  std::vector<std::string> matches;
+  for (const auto& [key, entry] : entries_) {
+    if (entry.ring && ringNameOf(key) == ref) matches.push_back(key);
+  }
+  if (matches.empty()) return Error::notFound("no ring named '" + ref + "'");
+  if (matches.size() == 1) return matches.front();
+  std::string namespaces;
+  for (const auto& key : matches) namespaces += (namespaces.empty() ? "" : ", ") + ringNamespaceOf(key);
+  return Error::conflict("ring name '" + ref + "' is ambiguous: namespaces " + namespaces + " each have one; ask for /v1/rings/{namespace}/" + ref);
 }
 
 std::vector<std::shared_ptr<const ring::RingSnapshot>> RingRegistry::list() const {
   std::lock_guard lock(mutex_);
   std::vector<std::shared_ptr<const ring::RingSnapshot>> rings;
-  for (const auto& [name, entry] : entries_) {
+  for (const auto& [key, entry] : entries_) {
     if (entry.ring) rings.push_back(entry.ring);
   }
   return rings;
 }
 
-std::vector<RingChange> RingRegistry::history(const std::string& name) const {
+std::vector<std::string> RingRegistry::keys() const {
   std::lock_guard lock(mutex_);
-  const auto it = entries_.find(name);
+  std::vector<std::string> keys;
+  for (const auto& [key, entry] : entries_) {
+    if (entry.ring) keys.push_back(key);
+  }
+  return keys;
+}
+
+std::vector<RingChange> RingRegistry::history(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(key);
   if (it == entries_.end()) return {};
   return {it->second.history.begin(), it->second.history.end()};
 }

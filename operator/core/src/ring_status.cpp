@@ -13,6 +13,9 @@ Condition makeCondition(std::string type, bool value, std::string reason, std::s
 }
 
 Condition readyCondition(const ConditionFacts& facts) {
+  if (!facts.validSpec && facts.specError) {
+    return makeCondition("Ready", false, "InvalidSpec", "no valid spec to run: " + *facts.specError, facts.generation);
+  }
   const std::string counts =
       std::to_string(facts.readyReplicas) + "/" + std::to_string(facts.desiredReplicas) + " replicas ready";
   if (facts.desiredReplicas == 0 && facts.replicas == 0) {
@@ -33,6 +36,9 @@ std::string progressReason(const ConditionFacts& facts) {
 }
 
 Condition progressingCondition(const ConditionFacts& facts) {
+  if (!facts.validSpec && facts.specError) {
+    return makeCondition("Progressing", false, "InvalidSpec", "waiting for a valid spec", facts.generation);
+  }
   const std::string reason = progressReason(facts);
   if (reason == "Stable") {
     return makeCondition("Progressing", false, reason, "the ring matches the spec", facts.generation);
@@ -59,6 +65,7 @@ ConditionFacts conditionFactsOf(const RingStatusInput& input, const std::vector<
   facts.replicas = status.replicas;
   facts.readyReplicas = status.readyReplicas;
   facts.specError = input.specError;
+  facts.validSpec = input.desired != nullptr;
   const std::string wantHash = input.desired ? templateHash(input.desired->spec.templ) : std::string();
   for (const ReplicaRecord* record : records) {
     if (input.desired && record->ordinal < static_cast<std::uint32_t>(facts.desiredReplicas) && record->running &&

@@ -119,7 +119,7 @@ class KillReplicaTest(OperatorTest):
         served_after = {member for t, _, member in load.log if t > ready_at + 0.3}
         self.assertIn(victim, served_after, "the replacement takes its keys back")
         metrics = get(stack.url("/metrics"))[2]
-        self.assertIn(f'ringlb_operator_restarts_total{{member="{victim}",ring="{RING}"}} 1', metrics)
+        self.assertIn(f'ringlb_operator_restarts_total{{member="{victim}",namespace="default",ring="{RING}"}} 1', metrics)
 
 
 class HeartbeatFailureTest(OperatorTest):
@@ -155,7 +155,7 @@ class HeartbeatFailureTest(OperatorTest):
         self.assertEqual(after["restarts"], 1)
         self.assertEqual(after["lastFailure"], "heartbeat failed 3 times: HTTP 503")
         metrics = get(stack.url("/metrics"))[2]
-        self.assertRegex(metrics, rf'ringlb_operator_heartbeat_failures_total{{member="{victim}",ring="{RING}"}} [3-9]')
+        self.assertRegex(metrics, rf'ringlb_operator_heartbeat_failures_total{{member="{victim}",namespace="default",ring="{RING}"}} [3-9]')
 
 
 class InvalidEditTest(OperatorTest):
@@ -175,7 +175,7 @@ class InvalidEditTest(OperatorTest):
         degraded = next(c for c in ring_status["conditions"] if c["type"] == "Degraded")
         self.assertEqual((degraded["status"], degraded["reason"]), ("True", "InvalidSpec"))
         metrics = get(stack.url("/metrics"))[2]
-        self.assertIn(f'ringlb_operator_resource_errors_total{{ring="{RING}"}} 1', metrics)
+        self.assertIn(f'ringlb_operator_resource_errors_total{{namespace="default",ring="{RING}"}} 1', metrics)
 
         time.sleep(2)  # a few reconcile and heartbeat rounds
         self.assertEqual(stack.recorded_replicas(), before)
@@ -245,7 +245,7 @@ class CleanShutdownTest(OperatorTest):
         for slot, (pid, start) in replicas.items():
             self.assertNotEqual(process_start_time(pid), start, f"{slot} was stopped")
         self.assertEqual(stack.recorded_replicas(), {})
-        with open(os.path.join(stack.state_dir, "rings", f"{RING}.json")) as f:
+        with open(os.path.join(stack.state_dir, "rings", f"default_{RING}.json")) as f:
             persisted = json.load(f)["ring"]
         self.assertEqual({m["state"] for m in persisted["members"]}, {"NotReady"},
                          "the ring served at the next start does not claim stopped replicas Ready")

@@ -3,6 +3,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ class FakeKubernetesApi final : public KubernetesApi {
     std::string target;
     std::string body;
     std::string contentType;
+    std::optional<std::chrono::milliseconds> budget = {};  // requestWithin(): the caller's time limit
   };
   struct ScriptedStream {
     int status = 200;
@@ -35,6 +37,16 @@ class FakeKubernetesApi final : public KubernetesApi {
   Result<ApiResponse> request(std::string_view method, std::string_view target, std::string_view body,
                               std::string_view contentType) override {
     Call call{std::string(method), std::string(target), std::string(body), std::string(contentType)};
+    {
+      std::lock_guard lock(mutex_);
+      calls.push_back(call);
+    }
+    return onRequest(call);
+  }
+
+  Result<ApiResponse> requestWithin(std::chrono::milliseconds budget, std::string_view method, std::string_view target,
+                                    std::string_view body, std::string_view contentType) override {
+    Call call{std::string(method), std::string(target), std::string(body), std::string(contentType), budget};
     {
       std::lock_guard lock(mutex_);
       calls.push_back(call);

@@ -21,9 +21,19 @@ using testing::FakeClock;
 /// electors under test; `down` makes it fail for one identity's writes.
 class LeaseServer {
  public:
-  Result<ApiResponse> handle(const std::string& identity, const std::string& method, const std::string& body) {
+  Result<ApiResponse> handle(const std::string& identity, const std::string& method, const std::string& body,
+                             std::optional<milliseconds> budget = std::nullopt) {
     ++requests;
     if (unreachable.contains(identity)) return Error{"connection refused"};
+    if (hanging.contains(identity)) {
+      // The server accepts the connection and never answers: the request ends
+      // when the caller's budget runs out, else after the client's own
+      // timeouts (10 s connect + 30 s request).
+      const milliseconds took = budget ? std::min(*budget, milliseconds(40'000)) : milliseconds(40'000);
+      longest = std::max(longest, took);
+      clock->advance(took);
+      return Error::transient("request timed out");
+    }
     if (method == "GET") {
       if (!lease) return ApiResponse{404, R"({"kind":"Status","code":404})", ""};
       return ApiResponse{200, lease->dump(), ""};
@@ -52,6 +62,9 @@ class LeaseServer {
   std::optional<json> lease;
   std::uint64_t version = 100;
   std::set<std::string> unreachable;
+  std::set<std::string> hanging;
+  FakeClock* clock = nullptr;
+  milliseconds longest{0};
   int requests = 0;
 };
 
@@ -59,7 +72,7 @@ class LeaseServer {
 struct Candidate {
   Candidate(LeaseServer& server, FakeClock& clock, const std::string& id) : identity(id) {
     api.onRequest = [&server, id](const testing::FakeKubernetesApi::Call& call) {
-      return server.handle(id, call.method, call.body);
+      return server.handle(id, call.method, call.body, call.budget);
     };
     LeaderElectionOptions options;
     options.leaseNamespace = "ringlb-system";
@@ -246,6 +259,47 @@ TEST(LeaderElector, StandbyPollsButNeverWritesWhileTheLeaseIsHeld) {
   EXPECT_TRUE(b.api.callsWith("PUT").empty());
   EXPECT_LE(b.api.callsWith("POST").size(), 1u);
   EXPECT_EQ(b.elector->observedHolder(), "a");
+}
+
+TEST(LeaderElector, ALeaderWhoseApiServerHangsStopsLeadingBeforeTheLeaseCouldExpire) {
+  // Every phase of the hang relative to the last renewal.
+  for (int offsetMs = 0; offsetMs < 2000; offsetMs += 250) {
+    FakeClock clock;
+    LeaseServer server;
+    server.clock = &clock;
+    Candidate a(server, clock, "a");
+    const auto t0 = clock.now();
+    simulate(clock, {&a}, t0 + seconds(6) + milliseconds(offsetMs));
+    ASSERT_TRUE(a.leading);
+    const auto lastRenewal = t0 + seconds(6);  // renewals every 2 s from t0
+    server.hanging.insert("a");  // a's API server stops answering; a keeps running
+    // A standby that saw the last renewal may take over 15 s after it.
+    const auto standbyMayLeadAt = lastRenewal + seconds(15);
+    while (a.leading && clock.now() < lastRenewal + seconds(60)) {
+      if (a.next > clock.now()) clock.set(a.next);
+      a.next = a.elector->step();
+    }
+    EXPECT_FALSE(a.leading) << "offset " << offsetMs;
+    EXPECT_LE(a.stoppedAt, lastRenewal + seconds(10)) << "offset " << offsetMs << ": within the renew deadline";
+    EXPECT_LT(a.stoppedAt, standbyMayLeadAt) << "offset " << offsetMs;
+    EXPECT_LE(server.longest, seconds(10)) << "no attempt outlives the renew deadline";
+  }
+}
+
+TEST(LeaderElector, EveryLeaseRequestIsBoundedByTheRenewDeadline) {
+  FakeClock clock;
+  LeaseServer server;
+  server.clock = &clock;
+  Candidate a(server, clock, "a");
+  Candidate b(server, clock, "b");
+  simulate(clock, {&a, &b}, clock.now() + seconds(9));
+  for (auto* candidate : {&a, &b}) {
+    for (const auto& call : candidate->api.calls) {
+      ASSERT_TRUE(call.budget.has_value()) << call.method << " without a time limit";
+      EXPECT_LE(*call.budget, seconds(10));
+      EXPECT_GT(*call.budget, milliseconds(0));
+    }
+  }
 }
 
 }  // namespace

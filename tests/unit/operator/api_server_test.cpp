@@ -57,7 +57,7 @@ class ApiServerTest : public ::testing::Test {
 };
 
 TEST_F(ApiServerTest, ServesRingsWithTheirVersion) {
-  ASSERT_TRUE(registry.publish(spec(3)).ok());
+  ASSERT_TRUE(registry.publish("default/apod", spec(3)).ok());
   auto reply = httpGet(port, "/v1/rings/apod");
   EXPECT_EQ(reply.status, 200u);
   EXPECT_EQ(reply.headers["X-Ring-Version"], "1");
@@ -76,7 +76,7 @@ TEST_F(ApiServerTest, ServesRingsWithTheirVersion) {
 }
 
 TEST_F(ApiServerTest, WatchAnswersAtOnceWhenBehindWaitsForTheNextVersionAndTimesOut) {
-  ASSERT_TRUE(registry.publish(spec(2)).ok());
+  ASSERT_TRUE(registry.publish("default/apod", spec(2)).ok());
   auto reply = httpGet(port, "/v1/rings/apod?watch=0&timeoutSeconds=5");
   EXPECT_EQ(reply.status, 200u) << "known version behind: immediate";
   EXPECT_EQ(reply.headers["X-Ring-Version"], "1");
@@ -91,7 +91,7 @@ TEST_F(ApiServerTest, WatchAnswersAtOnceWhenBehindWaitsForTheNextVersionAndTimes
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(pending.wait_for(0ms), std::future_status::timeout) << "no new version yet";
   const auto publishedAt = std::chrono::steady_clock::now();
-  ASSERT_TRUE(registry.publish(spec(3)).ok());
+  ASSERT_TRUE(registry.publish("default/apod", spec(3)).ok());
   reply = pending.get();
   EXPECT_LT(std::chrono::steady_clock::now() - publishedAt, 500ms) << "delivered as soon as it is published";
   EXPECT_EQ(reply.status, 200u);
@@ -103,7 +103,7 @@ TEST_F(ApiServerTest, WatchAnswersAtOnceWhenBehindWaitsForTheNextVersionAndTimes
 }
 
 TEST_F(ApiServerTest, ExplainWalksToTheFirstReadyMember) {
-  ASSERT_TRUE(registry.publish(spec(3)).ok());
+  ASSERT_TRUE(registry.publish("default/apod", spec(3)).ok());
   auto reply = httpGet(port, "/v1/rings/apod/explain?key=%2Fplanetary%2Fapod%3Fdate%3D2020-01-01");
   ASSERT_EQ(reply.status, 200u) << reply.body;
   const json body = json::parse(reply.body);
@@ -116,6 +116,43 @@ TEST_F(ApiServerTest, ExplainWalksToTheFirstReadyMember) {
   }
   EXPECT_EQ(httpGet(port, "/v1/rings/apod/explain").status, 400u);
   EXPECT_EQ(httpGet(port, "/v1/rings/nope/explain?key=a").status, 404u);
+}
+
+TEST_F(ApiServerTest, NamespacedRingsAreServedApartAndABareNameNeverPicksOne) {
+  auto a = spec(2);
+  auto b = spec(3);
+  b.members[0].address = "10.0.2.1:8080";
+  ASSERT_TRUE(registry.publish("a/apod", a).ok());
+  auto reply = httpGet(port, "/v1/rings/apod");
+  EXPECT_EQ(reply.status, 200u) << "a unique bare name still works";
+  EXPECT_EQ(ring::parseRingJson(reply.body)->members.size(), 2u);
+  ASSERT_TRUE(registry.publish("b/apod", b).ok());
+
+  reply = httpGet(port, "/v1/rings/a/apod");
+  ASSERT_EQ(reply.status, 200u) << reply.body;
+  EXPECT_EQ(ring::parseRingJson(reply.body)->members.size(), 2u);
+  reply = httpGet(port, "/v1/rings/b/apod");
+  ASSERT_EQ(reply.status, 200u) << reply.body;
+  EXPECT_EQ(ring::parseRingJson(reply.body)->members[0].address, "10.0.2.1:8080");
+
+  for (const std::string target : {"/v1/rings/apod", "/v1/rings/apod?watch=0", "/v1/rings/apod/explain?key=x"}) {
+    reply = httpGet(port, target);
+    EXPECT_EQ(reply.status, 409u) << target;
+    EXPECT_NE(reply.body.find("namespaces a, b"), std::string::npos) << reply.body;
+  }
+  reply = httpGet(port, "/v1/rings/b/apod?watch=0&timeoutSeconds=1");
+  EXPECT_EQ(reply.status, 200u);
+  EXPECT_EQ(ring::parseRingJson(reply.body)->members.size(), 3u);
+  reply = httpGet(port, "/v1/rings/b/apod/explain?key=x");
+  ASSERT_EQ(reply.status, 200u) << reply.body;
+  EXPECT_EQ(json::parse(reply.body)["namespace"], "b");
+  EXPECT_EQ(httpGet(port, "/v1/rings/c/apod").status, 404u);
+  EXPECT_EQ(httpGet(port, "/v1/rings/a/apod/x/y").status, 404u);
+
+  const json list = json::parse(httpGet(port, "/v1/rings").body)["rings"];
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]["namespace"], "a");
+  EXPECT_EQ(list[1]["namespace"], "b");
 }
 
 TEST_F(ApiServerTest, HealthReadinessMetricsAndStatusPage) {

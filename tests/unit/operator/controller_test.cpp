@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <algorithm>
 #include <functional>
 #include <thread>
 
@@ -120,7 +121,7 @@ class ControllerTest : public ::testing::Test {
 
   std::vector<std::pair<std::string, ring::MemberState>> members() {
     std::vector<std::pair<std::string, ring::MemberState>> out;
-    if (const auto published = registry.get("apod")) {
+    if (const auto published = registry.get("default/apod")) {
       for (const auto& member : published->members()) out.emplace_back(member.id, member.state);
     }
     return out;
@@ -167,11 +168,11 @@ TEST_F(ControllerTest, ExitIsPublishedAtOnceAndTheSlotReplaced) {
   start();
   ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
   probeAll(true);
-  const auto version = registry.get("apod")->version();
+  const auto version = registry.get("default/apod")->version();
   const auto before = runtime.replicas().at("apod-1").runtimeId;
   runtime.crash("apod-1");
   // Synchronously on the event: NotReady in the very next version.
-  const auto after = registry.get("apod");
+  const auto after = registry.get("default/apod");
   ASSERT_GT(after->version(), version);
   EXPECT_EQ(after->members()[*after->indexOf("apod-1")].state, ring::MemberState::NotReady);
   ASSERT_TRUE(eventually([&] { return runtime.replicas().at("apod-1").runtimeId != before; }));
@@ -191,12 +192,12 @@ TEST_F(ControllerTest, InvalidResourceKeepsReplicasAndIsReported) {
   start();
   ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
   probeAll(true);
-  const auto version = registry.get("apod")->version();
+  const auto version = registry.get("default/apod")->version();
   const auto calls = runtime.calls().size();
   source.emit({ResourceEvent::Kind::Invalid, "default/apod", std::nullopt, "apod.yaml: spec.replicas: must be >= 0, got -1"});
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(runtime.calls().size(), calls) << "nothing started or stopped";
-  EXPECT_EQ(registry.get("apod")->version(), version);
+  EXPECT_EQ(registry.get("default/apod")->version(), version);
   const auto readiness = controller->readiness();
   const bool ready = readiness.ok();
   const std::string text = ready ? readiness.value() : readiness.error();
@@ -262,7 +263,7 @@ TEST_F(ControllerTest, AdoptsWhatTheRuntimeRunsWithoutStartingAnything) {
   for (int i = 0; i < 3; ++i) {
     previous.members.push_back({slotId("apod", i), "127.0.0.1:" + std::to_string(31000 + i), 1, ring::MemberState::Ready});
   }
-  ASSERT_TRUE(registry.publish(previous).ok());
+  ASSERT_TRUE(registry.publish("default/apod", previous).ok());
   source.initial = {upsert(3)};
   start();
   ASSERT_TRUE(eventually([&] {
@@ -271,7 +272,7 @@ TEST_F(ControllerTest, AdoptsWhatTheRuntimeRunsWithoutStartingAnything) {
   }));
   std::this_thread::sleep_for(100ms);
   EXPECT_TRUE(runtime.calls().empty()) << "no ensureRunning, no stop";
-  EXPECT_EQ(registry.get("apod")->version(), 1u) << "same ring: no new version";
+  EXPECT_EQ(registry.get("default/apod")->version(), 1u) << "same ring: no new version";
   EXPECT_TRUE(allReady(3));
 }
 
@@ -287,7 +288,7 @@ TEST_F(ControllerTest, DeletionWithdrawsTheRingAndStopsEveryReplica) {
   start();
   ASSERT_TRUE(eventually([&] { return members().size() == 2; }));
   source.emit({ResourceEvent::Kind::Deleted, "default/apod", std::nullopt, {}});
-  EXPECT_TRUE(eventually([&] { return runtime.replicas().empty() && registry.get("apod") == nullptr; }));
+  EXPECT_TRUE(eventually([&] { return runtime.replicas().empty() && registry.get("default/apod") == nullptr; }));
 }
 
 TEST_F(ControllerTest, ScaleDownDrainsThenRemoves) {
@@ -298,7 +299,7 @@ TEST_F(ControllerTest, ScaleDownDrainsThenRemoves) {
   source.emit(upsert(1));
   EXPECT_TRUE(eventually([&] { return allReady(1) && runtime.replicas().size() == 1; }));
   bool drained = false;
-  for (const auto& change : registry.history("apod")) drained = drained || change.summary.find("Ready→Draining") != std::string::npos;
+  for (const auto& change : registry.history("default/apod")) drained = drained || change.summary.find("Ready→Draining") != std::string::npos;
   EXPECT_TRUE(drained) << "members were Draining before they left";
 }
 
@@ -331,7 +332,7 @@ TEST_F(ControllerTest, TemplateChangeDrainsEachReplicaBeforeReplacingIt) {
   ASSERT_TRUE(converged);
   EXPECT_TRUE(sawRollingUpdate) << "Progressing names the rollout";
   int drains = 0;
-  for (const auto& change : registry.history("apod")) drains += change.summary.find("Ready→Draining") != std::string::npos;
+  for (const auto& change : registry.history("default/apod")) drains += change.summary.find("Ready→Draining") != std::string::npos;
   EXPECT_EQ(drains, 2) << "each replica left the ring's Ready set before it was replaced";
 }
 
@@ -346,6 +347,154 @@ TEST_F(ControllerTest, ShutdownStopsReplicasOnlyWhenAsked) {
   for (const auto& [id, state] : members()) {
     EXPECT_EQ(state, ring::MemberState::NotReady) << id << ": withdrawn before its replica stopped";
   }
+}
+
+
+/// A Runtime with namespaces, as Kubernetes is: each namespace has its own
+/// slot "apod-0", at an address of that namespace (10.0.<n>.<ordinal>).
+class NamespacedRuntime final : public Runtime {
+ public:
+  std::string_view name() const noexcept override { return "namespaced"; }
+  Result<ReplicaInfo> ensureRunning(const ReplicaSpec& spec) override {
+    std::lock_guard lock(mutex_);
+    const std::string key = spec.ringNamespace + "/" + spec.slot;
+    auto it = replicas_.find(key);
+    if (it != replicas_.end() && it->second.specHash == spec.specHash) return it->second;
+    ReplicaInfo info{spec.ring, spec.slot, "uid-" + key, addressOf(spec.ringNamespace, spec.ordinal), spec.specHash,
+                     true, "", spec.ringNamespace};
+    replicas_[key] = info;
+    return info;
+  }
+  Status stop(const std::string& ring, const std::string& slot, std::chrono::seconds) override {
+    std::lock_guard lock(mutex_);
+    stops_.push_back(ringNamespaceOf(ring) + "/" + slot);
+    replicas_.erase(ringNamespaceOf(ring) + "/" + slot);
+    return ok();
+  }
+  Result<std::vector<ReplicaInfo>> list() override {
+    std::lock_guard lock(mutex_);
+    std::vector<ReplicaInfo> out;
+    for (const auto& [key, info] : replicas_) out.push_back(info);
+    return out;
+  }
+  void onEvent(EventHandler) override {}
+  static std::string addressOf(const std::string& ns, std::uint32_t ordinal) {
+    return "10.0." + std::string(ns == "a" ? "1" : "2") + "." + std::to_string(ordinal) + ":8080";
+  }
+  std::vector<std::string> stops() {
+    std::lock_guard lock(mutex_);
+    return stops_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, ReplicaInfo> replicas_;  // by "namespace/slot"
+  std::vector<std::string> stops_;
+};
+
+ResourceEvent upsertIn(const std::string& ns, int replicas) {
+  HashRing resource = ring(replicas);
+  resource.metadata.namespace_ = ns;
+  return {ResourceEvent::Kind::Upserted, ns + "/apod", resource, {}};
+}
+
+TEST(ControllerNamespaces, SameNamedRingsInTwoNamespacesArePublishedApart) {
+  FakeSource source;
+  NamespacedRuntime runtime;
+  RingRegistry registry{""};
+  boost::asio::io_context io;
+  HeartbeatProber prober{io, [](const ProbeResult&) {}};
+  testing::FakeOperatorMetrics metrics;
+  SteadyClock clock;
+  source.initial = {upsertIn("a", 2), upsertIn("b", 3)};
+  ControllerOptions options;
+  options.resync = 60s;
+  Controller controller(source, runtime, registry, prober, metrics, clock, options);
+  ASSERT_TRUE(controller.start().ok());
+  const auto membersOf = [&](const std::string& key) {
+    std::vector<std::string> out;
+    if (const auto published = registry.get(key)) {
+      for (const auto& member : published->members()) out.push_back(member.id + "@" + member.address);
+    }
+    return out;
+  };
+  ASSERT_TRUE(eventually([&] { return membersOf("a/apod").size() == 2 && membersOf("b/apod").size() == 3; }));
+  EXPECT_EQ(membersOf("a/apod"), (std::vector<std::string>{"apod-0@10.0.1.0:8080", "apod-1@10.0.1.1:8080"}));
+  EXPECT_EQ(membersOf("b/apod"), (std::vector<std::string>{"apod-0@10.0.2.0:8080", "apod-1@10.0.2.1:8080",
+                                                           "apod-2@10.0.2.2:8080"}));
+  // A resync re-lists the runtime: each namespace's replicas stay with their own ring.
+  controller.shutdown(false);
+  Controller next(source, runtime, registry, prober, metrics, clock, options);
+  ASSERT_TRUE(next.start().ok());
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(runtime.stops().empty()) << "nothing of one namespace is mistaken for the other's";
+  EXPECT_EQ(next.status("a/apod")->members.size(), 2u);
+  EXPECT_EQ(next.status("b/apod")->members.size(), 3u);
+  EXPECT_EQ(next.status("b/apod")->members[2].address, "10.0.2.2:8080");
+
+  // Deleting a's ring stops a's replicas only.
+  source.emit({ResourceEvent::Kind::Deleted, "a/apod", std::nullopt, {}});
+  ASSERT_TRUE(eventually([&] { return registry.get("a/apod") == nullptr; }));
+  ASSERT_TRUE(eventually([&] { return runtime.stops().size() == 2; }));
+  for (const auto& stopped : runtime.stops()) EXPECT_EQ(stopped.rfind("a/", 0), 0u) << stopped;
+  EXPECT_EQ(membersOf("b/apod").size(), 3u);
+  next.shutdown(false);
+}
+
+TEST_F(ControllerTest, ALeaderStartedFromAStatusAtVersion17NeverPublishesAtOrBelowIt) {
+  std::vector<std::uint64_t> published;
+  std::mutex publishedMutex;
+  registry.onChange([&](const std::string& key) {
+    std::lock_guard lock(publishedMutex);
+    if (const auto ring = registry.get(key)) published.push_back(ring->version());
+  });
+  ResourceEvent event = upsert(3);
+  event.ring->status.ringVersion = 17;  // what the previous leader published, as every replica sees it
+  source.initial = {event};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
+  probeAll(true);
+  ASSERT_TRUE(eventually([&] { return allReady(3); }));
+  controller->shutdown(false);
+  std::lock_guard lock(publishedMutex);
+  ASSERT_FALSE(published.empty());
+  for (const auto version : published) EXPECT_GT(version, 17u);
+  EXPECT_TRUE(std::is_sorted(published.begin(), published.end()));
+  for (const auto& status : source.statuses) EXPECT_GT(status.ringVersion, 17u) << "status.ringVersion never goes back";
+}
+
+TEST_F(ControllerTest, ANeverValidRingIsDegradedOnItsOwnStatusAndTheOthersRunOn) {
+  ControllerOptions options;
+  options.resync = 60s;
+  options.invalidResourceMakesUnready = false;  // as in Kubernetes
+  ObjectMeta metadata;
+  metadata.namespace_ = "default";
+  metadata.name = "broken";
+  metadata.generation = 4;
+  ResourceEvent invalid{ResourceEvent::Kind::Invalid, "default/broken", std::nullopt,
+                        "hashrings/default/broken: spec.hashing.tableSize: must be prime for maglev, got 8", metadata};
+  source.initial = {invalid, upsert(3)};
+  controller = std::make_unique<Controller>(source, runtime, registry, prober, metrics, clock, options);
+  ASSERT_TRUE(controller->start().ok());
+  ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
+  probeAll(true);
+  EXPECT_TRUE(eventually([&] { return allReady(3); })) << "the valid ring publishes";
+  const auto readiness = controller->readiness();
+  ASSERT_TRUE(readiness.ok()) << readiness.error();
+  EXPECT_NE(readiness.value().find("tableSize"), std::string::npos);
+  const auto status = controller->status("default/broken");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->conditions.front().type, "Degraded");
+  EXPECT_EQ(status->conditions.front().status, "True");
+  EXPECT_EQ(status->conditions.front().reason, "InvalidSpec");
+  EXPECT_EQ(status->conditions.back().type, "Ready");
+  EXPECT_EQ(status->conditions.back().status, "False");
+  EXPECT_EQ(registry.get("default/broken"), nullptr);
+  controller->shutdown(false);
+  const bool written = std::any_of(source.statuses.begin(), source.statuses.end(), [](const HashRingStatus& s) {
+    return !s.conditions.empty() && s.conditions.front().reason == "InvalidSpec";
+  });
+  EXPECT_TRUE(written) << "the invalid ring's status is written";
 }
 
 }  // namespace

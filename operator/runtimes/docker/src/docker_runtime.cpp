@@ -276,7 +276,7 @@ Result<ReplicaInfo> DockerRuntime::createAndStart(const ReplicaSpec& spec) {
 Status DockerRuntime::stop(const std::string& ring, const std::string& slot, std::chrono::seconds grace) {
   std::lock_guard slotLock(slotMutex(slot));
   const std::string filters =
-      labelFilter({std::string(docker_labels::kRing) + "=" + ring, std::string(docker_labels::kSlot) + "=" + slot});
+      labelFilter({std::string(docker_labels::kRing) + "=" + ringNameOf(ring), std::string(docker_labels::kSlot) + "=" + slot});
   auto listed = client_.request("GET", "/containers/json?all=1&filters=" + filters);
   if (!listed.ok()) return unreachable(listed.failure());
   if (!listed->ok()) return listed->error("DockerApiError: listing containers of " + slot);

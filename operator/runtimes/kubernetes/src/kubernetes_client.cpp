@@ -18,6 +18,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <fstream>
@@ -80,6 +81,17 @@ Error transportError(std::string what, const beast::error_code& ec) {
   if (ec == beast::error::timeout) return Error::transient(std::move(message));
   return Error::unavailable(std::move(message));
 }
+
+using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+// `limit`, cut short by the caller's deadline (never below 1 ms: Beast treats 0 as "now", which is what is meant).
+std::chrono::milliseconds within(std::chrono::milliseconds limit, const Deadline& deadline) {
+  if (!deadline) return limit;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+  return std::clamp(left, std::chrono::milliseconds(1), limit);
+}
+
+bool passed(const Deadline& deadline) { return deadline && std::chrono::steady_clock::now() >= *deadline; }
 
 }  // namespace
 
@@ -190,13 +202,13 @@ struct KubernetesClient::Impl {
     if (idle.size() < options.maxIdleConnections) idle.push_back(std::move(connection));
   }
 
-  asio::awaitable<void> connect(Connection& connection, beast::error_code& ec) {
+  asio::awaitable<void> connect(Connection& connection, beast::error_code& ec, Deadline deadline = std::nullopt) {
     tcp::resolver resolver(connection.ioc);
     auto endpoints = co_await resolver.async_resolve(config.host, std::to_string(config.port),
                                                      asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     beast::tcp_stream& lowest = connection.lowest();
-    lowest.expires_after(options.connectTimeout);
+    lowest.expires_after(within(options.connectTimeout, deadline));
     co_await lowest.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     enableKeepalive(lowest.socket());
@@ -207,7 +219,7 @@ struct KubernetesClient::Impl {
       if (!config.insecureSkipTlsVerify) {
         connection.secure->set_verify_callback(ssl::host_name_verification(config.host));
       }
-      lowest.expires_after(options.connectTimeout);
+      lowest.expires_after(within(options.connectTimeout, deadline));
       co_await connection.secure->async_handshake(ssl::stream_base::client,
                                                   asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
@@ -236,32 +248,34 @@ struct KubernetesClient::Impl {
 
   template <class Stream>
   asio::awaitable<void> exchange(Stream& stream, Connection& connection, http::request<http::string_body>& req,
-                                 http::response_parser<http::string_body>& parser, beast::error_code& ec) {
-    connection.lowest().expires_after(options.requestTimeout);
+                                 http::response_parser<http::string_body>& parser, beast::error_code& ec,
+                                 Deadline deadline) {
+    connection.lowest().expires_after(within(options.requestTimeout, deadline));
     co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    connection.lowest().expires_after(options.requestTimeout);
+    connection.lowest().expires_after(within(options.requestTimeout, deadline));
     co_await http::async_read(stream, connection.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   }
 
   // Runs one request on `connection` (connecting it first if needed).
-  Result<ApiResponse> perform(Connection& connection, http::request<http::string_body>& req, bool& keepAlive) {
+  Result<ApiResponse> perform(Connection& connection, http::request<http::string_body>& req, bool& keepAlive,
+                              Deadline deadline) {
     beast::error_code ec;
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBytes);
     bool connectFailed = false;
     auto task = [&]() -> asio::awaitable<void> {
       if (!connection.connected) {
-        co_await connect(connection, ec);
+        co_await connect(connection, ec, deadline);
         if (ec) {
           connectFailed = true;
           co_return;
         }
       }
       if (connection.secure) {
-        co_await exchange(*connection.secure, connection, req, parser, ec);
+        co_await exchange(*connection.secure, connection, req, parser, ec, deadline);
       } else {
-        co_await exchange(*connection.plain, connection, req, parser, ec);
+        co_await exchange(*connection.plain, connection, req, parser, ec, deadline);
       }
     };
     asio::co_spawn(connection.ioc, task, asio::detached);
@@ -342,6 +356,20 @@ const KubernetesConfig& KubernetesClient::config() const noexcept { return impl_
 
 Result<ApiResponse> KubernetesClient::request(std::string_view method, std::string_view target, std::string_view body,
                                               std::string_view contentType) {
+  return send(method, target, body, contentType, std::nullopt);
+}
+
+Result<ApiResponse> KubernetesClient::requestWithin(std::chrono::milliseconds budget, std::string_view method,
+                                                    std::string_view target, std::string_view body,
+                                                    std::string_view contentType) {
+  if (budget <= std::chrono::milliseconds::zero()) {
+    return Error::transient(std::string(method) + " " + std::string(target) + ": no time left");
+  }
+  return send(method, target, body, contentType, std::chrono::steady_clock::now() + budget);
+}
+
+Result<ApiResponse> KubernetesClient::send(std::string_view method, std::string_view target, std::string_view body,
+                                           std::string_view contentType, Deadline deadline) {
   const http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
   if (verb == http::verb::unknown) return Error::internal("unknown HTTP method '" + std::string(method) + "'");
   bool reloadToken = false;
@@ -352,17 +380,17 @@ Result<ApiResponse> KubernetesClient::request(std::string_view method, std::stri
     if (!connection) connection = impl_->newConnection();
     auto req = impl_->buildRequest(verb, target, body, contentType, reloadToken);
     bool keepAlive = false;
-    auto result = impl_->perform(*connection, req, keepAlive);
+    auto result = impl_->perform(*connection, req, keepAlive, deadline);
     if (!result) {
       // A pooled connection the server closed while idle: retry once on a fresh one.
-      if (reused && !retriedStale) {
+      if (reused && !retriedStale && !passed(deadline)) {
         retriedStale = true;
         continue;
       }
       return result;
     }
     if (keepAlive) impl_->release(std::move(connection));
-    if (result->status == 401 && !reloadToken && !impl_->config.tokenFile.empty()) {
+    if (result->status == 401 && !reloadToken && !impl_->config.tokenFile.empty() && !passed(deadline)) {
       reloadToken = true;  // a bound token may have rotated under us
       continue;
     }

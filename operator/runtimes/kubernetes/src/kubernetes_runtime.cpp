@@ -35,6 +35,7 @@ ReplicaInfo KubernetesRuntime::replicaInfo(const PodView& view) {
   info.specHash = view.specHash;
   info.running = !view.terminating && !finished(view);
   info.reason = view.ready ? std::string() : view.reason;
+  info.ringNamespace = view.ringNamespace;
   return info;
 }
 
@@ -98,7 +99,8 @@ void KubernetesRuntime::handlePodEvent(ListWatcher::EventType type, const json& 
     if (type == ListWatcher::EventType::Deleted) {
       pods_.erase(key);
       seen_.erase(key);
-      event = RuntimeEvent{RuntimeEvent::Kind::Deleted, view.ring, view.slot, view.uid, "pod deleted", {}};
+      event = RuntimeEvent{RuntimeEvent::Kind::Deleted, view.ring, view.slot, view.uid, "pod deleted", {},
+                           view.ringNamespace};
     } else {
       pods_[key] = pod;
       const bool same = previous != seen_.end() && previous->second.uid == view.uid;
@@ -106,12 +108,15 @@ void KubernetesRuntime::handlePodEvent(ListWatcher::EventType type, const json& 
       const bool wasTerminating = same && previous->second.terminating;
       const bool wasReady = same && previous->second.ready;
       if (finished(view) && !wasFinished) {
-        event = RuntimeEvent{RuntimeEvent::Kind::Exited, view.ring, view.slot, view.uid, view.reason, {}};
+        event = RuntimeEvent{RuntimeEvent::Kind::Exited, view.ring, view.slot, view.uid, view.reason, {},
+                             view.ringNamespace};
       } else if (view.terminating && !wasTerminating && previous != seen_.end()) {
         // A Pod with a deletionTimestamp is no longer Ready, whatever its conditions say.
-        event = RuntimeEvent{RuntimeEvent::Kind::Exited, view.ring, view.slot, view.uid, "pod terminating", {}};
+        event = RuntimeEvent{RuntimeEvent::Kind::Exited, view.ring, view.slot, view.uid, "pod terminating", {},
+                             view.ringNamespace};
       } else if (view.ready && !wasReady) {
-        event = RuntimeEvent{RuntimeEvent::Kind::Started, view.ring, view.slot, view.uid, "pod ready", view.address};
+        event = RuntimeEvent{RuntimeEvent::Kind::Started, view.ring, view.slot, view.uid, "pod ready", view.address,
+                             view.ringNamespace};
       }
       seen_[key] = view;
     }

@@ -46,6 +46,38 @@ KubernetesSource::KubernetesSource(KubernetesApi& api, KubernetesSourceOptions o
 
 KubernetesSource::~KubernetesSource() { stop(); }
 
+void KubernetesSource::recordEventsWith(KubernetesEventRecorder* recorder) {
+  std::lock_guard lock(mutex_);
+  recorder_ = recorder;
+}
+
+ResourceEvent KubernetesSource::invalidEventLocked(const std::string& key, const Entry& entry) const {
+  ResourceEvent event;
+  event.kind = ResourceEvent::Kind::Invalid;
+  event.key = key;
+  event.error = entry.error;
+  ObjectMeta metadata;
+  metadata.namespace_ = ringNamespaceOf(key);
+  metadata.name = ringNameOf(key);
+  metadata.uid = entry.uid;
+  metadata.generation = entry.generation;
+  metadata.resourceVersion = entry.resourceVersion;
+  event.invalidMetadata = std::move(metadata);
+  return event;
+}
+
+void KubernetesSource::recordInvalid(const ResourceEvent& event) {
+  KubernetesEventRecorder* recorder = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    recorder = handler_ ? recorder_ : nullptr;  // a follower leaves Events to the leader
+  }
+  if (!recorder || !event.invalidMetadata) return;
+  const ObjectMeta& metadata = *event.invalidMetadata;
+  recorder->record({"ringlb.dev/v1alpha1", "HashRing", metadata.namespace_, metadata.name, metadata.uid}, "Warning",
+                   "InvalidSpec", "Validate", event.error);
+}
+
 void KubernetesSource::onObserved(EventHandler observer) {
   std::lock_guard lock(mutex_);
   observer_ = std::move(observer);
@@ -99,16 +131,13 @@ void KubernetesSource::start(EventHandler handler) {
         event.ring = entry.ring;
         replay.push_back(std::move(event));
       }
-      if (!entry.error.empty()) {
-        ResourceEvent event;
-        event.kind = ResourceEvent::Kind::Invalid;
-        event.key = key;
-        event.error = entry.error;
-        replay.push_back(std::move(event));
-      }
+      if (!entry.error.empty()) replay.push_back(invalidEventLocked(key, entry));
     }
   }
-  for (const auto& event : replay) handler(event);
+  for (const auto& event : replay) {
+    handler(event);
+    if (event.kind == ResourceEvent::Kind::Invalid) recordInvalid(event);
+  }
 }
 
 void KubernetesSource::stop() {
@@ -192,13 +221,8 @@ void KubernetesSource::handle(ListWatcher::EventType type, const json& object) {
         auto parsed = parser_(object);
         entry.error = parsed ? std::string() : parsed.error();
         if (!parsed) {
-          if (firstSight) {
-            ResourceEvent event;
-            event.kind = ResourceEvent::Kind::Invalid;
-            event.key = key;
-            event.error = parsed.error();
-            specEvent = event;
-          }
+          entry.resourceVersion = version;
+          if (firstSight) specEvent = invalidEventLocked(key, entry);
         } else {
           HashRing ring = std::move(parsed).value();
           ring.status = hashRingStatusFromJson(entry.observedStatus);
@@ -222,7 +246,10 @@ void KubernetesSource::handle(ListWatcher::EventType type, const json& object) {
       }
     }
   }
-  if (specEvent && handler) handler(*specEvent);
+  if (specEvent && handler) {
+    handler(*specEvent);
+    if (specEvent->kind == ResourceEvent::Kind::Invalid) recordInvalid(*specEvent);
+  }
   if (observedEvent && observer) observer(*observedEvent);
 }
 

@@ -109,32 +109,49 @@ void LeaderElector::loseLeadership(const std::string& why) {
 Clock::TimePoint LeaderElector::step() {
   const auto now = clock_.now();
   const auto retryAt = now + options_.retryPeriod;
-  const std::string wallNow = formatRfc3339(wallClock_(), /*micro=*/true);
-
   if (leader_) {
-    Record renewed = held_;
-    renewed.renewTime = wallNow;
-    renewed.leaseDurationSeconds = wholeSeconds(options_.leaseDuration);
-    auto response = api_.request("PUT", leasePath(), leaseObject(renewed, heldVersion_).dump(), "application/json");
-    if (response && response->success()) {
-      const json lease = json::parse(response->body, nullptr, false);
-      if (lease.is_object()) {
-        becomeLeader(lease, now);
-        return retryAt;
-      }
-    }
-    if (response && response->status == 409) {
-      loseLeadership("the Lease was changed by someone else (409 Conflict)");
-      return retryAt;
-    }
-    if (now - lastRenew_ >= options_.renewDeadline) {
-      loseLeadership("could not renew within the renew deadline (" +
-                     (response ? "HTTP " + std::to_string(response->status) : response.error()) + ")");
-    }
+    renew(now);
     return retryAt;
   }
+  return tryAcquire(now, retryAt);
+}
 
-  auto current = api_.request("GET", leasePath());
+Result<ApiResponse> LeaderElector::send(std::chrono::milliseconds budget, std::string_view method,
+                                        const std::string& target, const std::string& body) {
+  return api_.requestWithin(budget, method, target, body, body.empty() ? std::string_view() : "application/json");
+}
+
+void LeaderElector::renew(Clock::TimePoint now) {
+  // Like client-go, every attempt ends by the renew deadline, counted from the
+  // last renewal: a hung API server cannot keep us leading past it.
+  const auto deadline = lastRenew_ + options_.renewDeadline;
+  const auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+  Record renewed = held_;
+  renewed.renewTime = formatRfc3339(wallClock_(), /*micro=*/true);
+  renewed.leaseDurationSeconds = wholeSeconds(options_.leaseDuration);
+  auto response = send(budget, "PUT", leasePath(), leaseObject(renewed, heldVersion_).dump());
+  if (response && response->success()) {
+    const json lease = json::parse(response->body, nullptr, false);
+    if (lease.is_object()) {
+      becomeLeader(lease, now);  // counted from when the renewal was sent: the earliest a standby can see it
+      return;
+    }
+  }
+  if (response && response->status == 409) {
+    loseLeadership("the Lease was changed by someone else (409 Conflict)");
+    return;
+  }
+  // Judged after the attempt: it may have taken up to the whole budget.
+  if (clock_.now() >= deadline || deadline - clock_.now() < options_.retryPeriod) {
+    loseLeadership("could not renew within the renew deadline (" +
+                   (response ? "HTTP " + std::to_string(response->status) : response.error()) + ")");
+  }
+}
+
+Clock::TimePoint LeaderElector::tryAcquire(Clock::TimePoint now, Clock::TimePoint retryAt) {
+  const auto budget = options_.renewDeadline;
+  const std::string wallNow = formatRfc3339(wallClock_(), /*micro=*/true);
+  auto current = send(budget, "GET", leasePath(), {});
   if (!current) {
     spdlog::debug("leader election: get Lease: {}", current.error());
     return retryAt;
@@ -142,7 +159,7 @@ Clock::TimePoint LeaderElector::step() {
   if (current->status == 404) {
     Record record{options_.identity, wholeSeconds(options_.leaseDuration), wallNow, wallNow, 0};
     const std::string create = "/apis/coordination.k8s.io/v1/namespaces/" + options_.leaseNamespace + "/leases";
-    auto created = api_.request("POST", create, leaseObject(record, {}).dump(), "application/json");
+    auto created = send(budget, "POST", create, leaseObject(record, {}).dump());
     if (created && created->success()) {
       const json lease = json::parse(created->body, nullptr, false);
       if (lease.is_object()) becomeLeader(lease, now);
@@ -178,7 +195,7 @@ Clock::TimePoint LeaderElector::step() {
     next.transitions = record.transitions + 1;
   }
   const std::string version = lease.value("metadata", json::object()).value("resourceVersion", std::string());
-  auto updated = api_.request("PUT", leasePath(), leaseObject(next, version).dump(), "application/json");
+  auto updated = send(budget, "PUT", leasePath(), leaseObject(next, version).dump());
   if (updated && updated->success()) {
     const json written = json::parse(updated->body, nullptr, false);
     if (written.is_object()) becomeLeader(written, now);
@@ -212,8 +229,7 @@ Status LeaderElector::release() {
   released.holder.clear();
   released.leaseDurationSeconds = 1;
   released.renewTime = formatRfc3339(wallClock_(), /*micro=*/true);
-  auto response =
-      api_.request("PUT", leasePath(), leaseObject(released, heldVersion_).dump(), "application/json");
+  auto response = send(options_.renewDeadline, "PUT", leasePath(), leaseObject(released, heldVersion_).dump());
   leader_ = false;
   const std::string what = "release Lease " + options_.leaseNamespace + "/" + options_.leaseName;
   if (!response) return response.failure().withContext(what);

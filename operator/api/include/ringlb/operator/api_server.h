@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,13 +30,16 @@ struct ApiHandlers {
 };
 
 /// The operator's HTTP listener (default :8081), HTTP/1.1 with keep-alive:
-///   GET /v1/rings                         {"rings":[<ring>...]}
-///   GET /v1/rings/{name}                  the ring (wire format), header X-Ring-Version
-///   GET /v1/rings/{name}?watch=V[&timeoutSeconds=N]
+///   GET /v1/rings                         {"rings":[<ring + "namespace">...]}
+///   GET /v1/rings/{namespace}/{name}      the ring (wire format), header X-Ring-Version
+///   GET /v1/rings/{namespace}/{name}?watch=V[&timeoutSeconds=N]
 ///                                         long-poll: 200 once version > V, 304 after N s (default 30, max 300)
-///   GET /v1/rings/{name}/explain?key=K    owner, successor walk and the pick for K
+///   GET /v1/rings/{namespace}/{name}/explain?key=K
+///                                         owner, successor walk and the pick for K
+///   GET /v1/rings/{name}[...]             the same, for the one namespace with a ring of that name
 ///   GET /v1/status, /healthz, /readyz, /metrics, / (status page)
-/// Unknown rings are 404. Runs on the given io_context (one thread).
+/// Unknown rings are 404; a bare name that several namespaces use is 409,
+/// naming them (never one picked). Runs on the given io_context (one thread).
 class ApiServer {
  public:
   ApiServer(boost::asio::io_context& io, RingRegistry& registry, ApiHandlers handlers);
@@ -50,11 +54,17 @@ class ApiServer {
  private:
   struct Response;
   struct Request;
-  void notify(const std::string& name);  // io thread: wakes watchers of `name`
+  struct RingRoute {
+    std::string ref;  // "namespace/name" or a bare name
+    bool explain = false;
+  };
+  void notify(const std::string& key);  // io thread: wakes watchers of ring `key`
+  std::optional<RingRoute> parseRingRoute(const std::string& rest) const;
+  Response explain(const std::string& key, const Request& request) const;
   boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<Response> handle(const Request& request);
-  boost::asio::awaitable<Response> watch(const std::string& name, std::uint64_t known, std::chrono::seconds timeout);
+  boost::asio::awaitable<Response> watch(const std::string& key, std::uint64_t known, std::chrono::seconds timeout);
 
   boost::asio::io_context& io_;
   RingRegistry& registry_;

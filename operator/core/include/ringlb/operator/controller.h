@@ -33,6 +33,10 @@ struct ControllerOptions {
   std::chrono::seconds resync{10};  // every ring is reconciled and the runtime re-listed this often
   unsigned workers = 2;             // rings reconciled in parallel (one ring never on two workers)
   WorkQueue::Options queue;
+  // Standalone the resources are the operator's own configuration, so a bad
+  // one makes it unready; in Kubernetes each HashRing is its owner's business:
+  // it is reported on that HashRing (Degraded) and the operator stays ready.
+  bool invalidResourceMakesUnready = true;
 };
 
 /// The HashRing controller. Resource events, runtime events, heartbeat
@@ -68,9 +72,11 @@ class Controller {
   /// page). Thread-safe; never waits on I/O.
   nlohmann::json statusJson() const;
 
-  /// Ready once the resources were read and none is invalid: the explanation
-  /// ("ready"); otherwise an Unavailable Error that lists the resource errors.
-  /// Thread-safe; never waits on I/O.
+  /// Ready once the resources were read and (with
+  /// invalidResourceMakesUnready) none is invalid: the explanation ("ready",
+  /// listing invalid resources when they do not count); otherwise an
+  /// Unavailable Error that lists the resource errors. Thread-safe; never
+  /// waits on I/O.
   Result<std::string> readiness() const;
 
   /// The status last computed for `key` (namespace/name); it reaches the
@@ -89,7 +95,6 @@ class Controller {
   /// ring to publish, or its withdrawal. Carries the order it was computed in.
   struct RingWrite {
     std::string key;
-    std::string name;
     std::uint64_t sequence = 0;
     std::optional<ring::RingSpec> spec;  // nullopt and !withdraw: no valid resource, nothing to publish
     bool withdraw = false;
@@ -98,7 +103,7 @@ class Controller {
   void onResourceEvent(const ResourceEvent& event);
   void onRuntimeEvent(const RuntimeEvent& event);
   std::optional<RingWrite> recordExitLocked(const RuntimeEvent& event);
-  std::optional<RingWrite> updateAddressLocked(const std::string& ring, const std::string& slot,
+  std::optional<RingWrite> updateAddressLocked(const std::string& key, const std::string& slot,
                                                const std::string& runtimeId, const std::string& address);
   std::optional<RingWrite> recordProbeLocked(const ProbeResult& result);
   void workerLoop();
@@ -106,9 +111,9 @@ class Controller {
   void resyncRuntime();
   std::vector<RingWrite> applyListingLocked(const std::vector<ReplicaInfo>& listed, Clock::TimePoint listedAt);
   RingState& ringLocked(const std::string& key);
-  std::string keyForRingLocked(const std::string& name) const;
+  std::string keyForReplicaLocked(const std::string& ns, const std::string& name) const;
   RingWrite stageRingLocked(const std::string& key, const RingState& state);
-  RingWrite stageWithdrawalLocked(const std::string& key, const RingState& state);
+  RingWrite stageWithdrawalLocked(const std::string& key);
   Status writeRing(const RingWrite& write);
   void commit(const RingWrite& write);
   void updateProbesLocked(const std::string& key, const RingState& state);
@@ -140,11 +145,8 @@ class Controller {
   std::vector<std::thread> workers_;
 
   std::mutex ringWriteMutex_;                              // taken without mutex_, never with it
-  std::map<std::string, std::uint64_t> writtenSequence_;  // by ring name: the last RingWrite that went out
+  std::map<std::string, std::uint64_t> writtenSequence_;  // by ring key: the last RingWrite that went out
   StatusWriter statusWriter_;                             // last: its thread calls back into the members above
 };
-
-/// The ring key ("namespace/name") → ring name.
-std::string ringNameOf(const std::string& key);
 
 }  // namespace ringlb::op

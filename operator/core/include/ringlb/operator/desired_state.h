@@ -32,6 +32,10 @@ class DesiredState {
   /// The current error of `key`, if its resource is invalid.
   std::optional<std::string> error(const std::string& key) const;
 
+  /// The metadata of `key` while its resource is invalid and was never
+  /// valid, when the source could read it (its status is written with it).
+  const ObjectMeta* invalidMetadata(const std::string& key) const;
+
   /// Every current error by key, sorted.
   const std::map<std::string, std::string>& errors() const { return errors_; }
 
@@ -52,6 +56,7 @@ class DesiredState {
  private:
   std::map<std::string, HashRing> desired_;
   std::map<std::string, std::string> errors_;
+  std::map<std::string, ObjectMeta> invalidMetadata_;
   std::set<std::string> deleted_;
 };
 

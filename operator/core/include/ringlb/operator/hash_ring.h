@@ -115,6 +115,23 @@ struct HashRing {
   std::string key() const { return metadata.namespace_ + "/" + metadata.name; }
 };
 
+/// A ring's key, "namespace/name": how the operator names a ring everywhere
+/// inside (work queue, registry, persistence, metrics). Two namespaces may
+/// each hold a ring of the same name; they never share anything.
+inline std::string ringKey(const std::string& ns, const std::string& name) { return ns + "/" + name; }
+
+/// The name part of a ring key ("namespace/name" → "name"; a bare name is returned as is).
+inline std::string ringNameOf(const std::string& key) {
+  const auto slash = key.find('/');
+  return slash == std::string::npos ? key : key.substr(slash + 1);
+}
+
+/// The namespace part of a ring key ("namespace/name" → "namespace"; empty for a bare name).
+inline std::string ringNamespaceOf(const std::string& key) {
+  const auto slash = key.find('/');
+  return slash == std::string::npos ? std::string() : key.substr(0, slash);
+}
+
 /// Slot id of ordinal `ordinal` in ring `ringName`: "<ring>-<ordinal>".
 inline std::string slotId(const std::string& ringName, std::uint32_t ordinal) {
   return ringName + "-" + std::to_string(ordinal);

@@ -10,7 +10,8 @@ namespace ringlb::op {
 /// What the controller counts as it works, kept apart from how it is exposed
 /// (the api layer's PrometheusOperatorMetrics serves it on /metrics). Every
 /// method is thread-safe: the controller calls them from its workers, event
-/// intake and probe results alike.
+/// intake and probe results alike. `ring` is always the ring's key
+/// ("namespace/name"); an exposition labels the two parts apart.
 class OperatorMetrics {
  public:
   virtual ~OperatorMetrics() = default;

@@ -20,6 +20,7 @@ struct ResourceEvent {
   std::string key;  // "namespace/name"
   std::optional<HashRing> ring;
   std::string error;  // Invalid: names the file or object, the field and the reason
+  std::optional<ObjectMeta> invalidMetadata = {};  // Invalid: the object's metadata when it could be read (for its status)
 };
 
 /// Yields desired HashRings (a YAML file or directory, or the Kubernetes API)

@@ -24,6 +24,7 @@ struct ConditionFacts {
   bool rolling = false;               // a slot in range runs an older template, or is being replaced for a newer one
   std::vector<std::string> failures;  // "slot: cause" of each failing slot, by ordinal
   std::optional<std::string> specError;  // the current spec is invalid (the last good state keeps running)
+  bool validSpec = true;                 // false: no spec of the resource was ever valid
 };
 
 /// The one conditions engine: Degraded, Progressing and Ready (sorted by

@@ -30,6 +30,7 @@ struct ReplicaInfo {
   std::string specHash;
   bool running = false;
   std::string reason;     // why it is not running (exit code, OOMKilled, ...)
+  std::string ringNamespace = {};  // the ring's namespace; empty for a runtime without namespaces
 };
 
 /// A lifecycle change observed by the runtime, reported as soon as it is seen.
@@ -41,6 +42,7 @@ struct RuntimeEvent {
   std::string runtimeId;
   std::string reason;   // "exit code 137", "oom", "killed", ...
   std::string address = {};  // Started: where the replica now serves, when it became known only now (Kubernetes: Pod IP once Ready)
+  std::string ringNamespace = {};  // the ring's namespace; empty for a runtime without namespaces
 };
 
 /// Starts, stops and lists replicas: local processes, Docker containers or
@@ -62,7 +64,9 @@ class Runtime {
   virtual Result<ReplicaInfo> ensureRunning(const ReplicaSpec& spec) = 0;
 
   /// Stops and removes the replica in `slot` of `ring`, waiting up to `grace`
-  /// before killing it. Succeeds when nothing runs there.
+  /// before killing it. `ring` is the ring's key ("namespace/name") or a bare
+  /// name; a runtime without namespaces uses only the name. Succeeds when
+  /// nothing runs there.
   virtual Status stop(const std::string& ring, const std::string& slot, std::chrono::seconds grace) = 0;
 
   /// Every replica this runtime manages for any ring, running or not, so that

@@ -81,6 +81,14 @@ class KubernetesApi {
   virtual Result<ApiResponse> request(std::string_view method, std::string_view target, std::string_view body = {},
                                       std::string_view contentType = {}) = 0;
 
+  /// As request(), but gives up once `budget` has passed (connecting,
+  /// sending and reading together, retries included) with a Transient Error,
+  /// for a caller with a deadline of its own (a Lease renewal must end before
+  /// the renew deadline). A zero budget fails at once. Thread-safe.
+  virtual Result<ApiResponse> requestWithin(std::chrono::milliseconds budget, std::string_view method,
+                                            std::string_view target, std::string_view body = {},
+                                            std::string_view contentType = {}) = 0;
+
   /// Sends a GET and streams the body of a 2xx answer to `onData` until the
   /// server ends it, `onData` returns false, `cancel` fires, or nothing arrives
   /// for `idleTimeout` (an Error). A non-2xx answer is returned whole, with

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ringlb/operator/clock.h"
@@ -39,6 +40,9 @@ class KubernetesClient final : public KubernetesApi {
   Result<ApiResponse> request(std::string_view method, std::string_view target, std::string_view body = {},
                               std::string_view contentType = {}) override;
 
+  Result<ApiResponse> requestWithin(std::chrono::milliseconds budget, std::string_view method, std::string_view target,
+                                    std::string_view body = {}, std::string_view contentType = {}) override;
+
   Result<ApiResponse> stream(std::string_view target, const DataHandler& onData, StreamCancel& cancel,
                              std::chrono::milliseconds idleTimeout) override;
 
@@ -47,6 +51,8 @@ class KubernetesClient final : public KubernetesApi {
  private:
   struct Impl;
   explicit KubernetesClient(std::unique_ptr<Impl> impl);
+  Result<ApiResponse> send(std::string_view method, std::string_view target, std::string_view body,
+                           std::string_view contentType, std::optional<std::chrono::steady_clock::time_point> deadline);
   std::unique_ptr<Impl> impl_;
 };
 

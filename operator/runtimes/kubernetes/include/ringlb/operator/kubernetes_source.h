@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ringlb/operator/kubernetes_api.h"
+#include "ringlb/operator/kubernetes_event_recorder.h"
 #include "ringlb/operator/kubernetes_list_watcher.h"
 #include "ringlb/operator/kubernetes_pod_manifest.h"
 #include "ringlb/operator/resource_source.h"
@@ -53,6 +54,11 @@ class KubernetesSource final : public ResourceSource {
   void stop() override;
   Status writeStatus(const HashRing& ring, const HashRingStatus& status) override;
 
+  /// Records a Warning Event (InvalidSpec) on each HashRing whose spec is
+  /// invalid, while reconciling (after start()). Set before start(); the
+  /// recorder outlives the source.
+  void recordEventsWith(KubernetesEventRecorder* recorder);
+
   /// Receives every change including status-only ones, with `ring->status`
   /// as observed: a follower serves the ring from it. Set before start().
   void onObserved(EventHandler observer);
@@ -81,6 +87,8 @@ class KubernetesSource final : public ResourceSource {
   };
 
   void handle(ListWatcher::EventType type, const nlohmann::json& object);
+  ResourceEvent invalidEventLocked(const std::string& key, const Entry& entry) const;
+  void recordInvalid(const ResourceEvent& event);
   void startWatchLocked();
 
   KubernetesApi& api_;
@@ -92,6 +100,7 @@ class KubernetesSource final : public ResourceSource {
   mutable std::mutex mutex_;
   EventHandler handler_;
   EventHandler observer_;
+  KubernetesEventRecorder* recorder_ = nullptr;
   std::map<std::string, Entry> entries_;
   std::vector<std::unique_ptr<ListWatcher>> watchers_;  // one per watched namespace (or one for all)
 };

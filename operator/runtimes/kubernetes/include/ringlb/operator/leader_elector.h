@@ -32,7 +32,8 @@ struct LeaderElectionOptions {
 /// judges expiry on its own clock, from when it last saw the Lease change,
 /// never from the holder's timestamps (clocks differ between nodes). A leader
 /// that cannot renew for renewDeadline stops leading, before any standby
-/// (waiting leaseDuration) may take over.
+/// (waiting leaseDuration) may take over: each request is bounded by the time
+/// left until that deadline, so a hung API server cannot hold it past it.
 class LeaderElector {
  public:
   struct Callbacks {
@@ -91,6 +92,10 @@ class LeaderElector {
   void becomeLeader(const nlohmann::json& lease, Clock::TimePoint now);
   void loseLeadership(const std::string& why);
   void observe(const Record& record, Clock::TimePoint now);
+  Result<ApiResponse> send(std::chrono::milliseconds budget, std::string_view method, const std::string& target,
+                           const std::string& body);
+  void renew(Clock::TimePoint now);
+  Clock::TimePoint tryAcquire(Clock::TimePoint now, Clock::TimePoint retryAt);
 
   KubernetesApi& api_;
   const Clock& clock_;
