@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -62,24 +63,30 @@ class Exchange {
 
  private:
   /// Pins the routing table and hashes the request's key. Returns why no member can serve it, if so.
-  HttpError route();
+  [[gnu::always_inline]] inline HttpError route();
   /// Rewrites the head for the members. Returns the error if it cannot be forwarded.
-  HttpError prepareForward();
+  [[gnu::always_inline]] inline HttpError prepareForward();
   /// Picks the next member to try and counts the try. Returns false when none is left.
-  bool beginAttempt();
+  [[gnu::always_inline]] inline bool beginAttempt();
   /// The one place an attempt's outcome is accounted: upstream errors,
   /// passive health and the retry decision. Returns the decision.
-  Retry settle(const AttemptResult& result);
+  [[gnu::always_inline]] inline Retry settle(const AttemptResult& result);
   /// Answers the client when no attempt produced a response.
   Task<bool> answerFailure();
   Task<bool> answer(HttpError error, bool keepAlive, MemberStats* stats);
-  Task<bool> relay();
+  /// Rewrites the response head for the client and arms the relay's deadline.
+  /// Returns the head with the buffered body, or nothing when the head is too
+  /// large to forward (settled as an invalid response).
+  [[gnu::always_inline]] inline std::optional<SendBuffers> prepareRelay();
+  /// Relays what the first send did not: the `rest` of the buffered part (or
+  /// the send's error `ec`), then a tunnel after a 101, or the rest of the body.
+  Task<bool> relayRest(SendBuffers rest, error_code ec);
   /// Relays the part of the body that did not come with the head.
   Task<bool> relayBody();
   /// Updates the response's framing with `n` bytes just read. Returns false on invalid framing.
   bool frameBodyPiece(std::size_t n) noexcept;
-  void finish() noexcept;
-  void countResponse() const;
+  [[gnu::always_inline]] inline void finish() noexcept;
+  [[gnu::always_inline]] inline void countResponse() const;
   bool keepAfterAnswer() const noexcept { return request_->keepAlive && request_->bodyComplete; }
 
   WorkerState<Net>& worker_;
@@ -92,6 +99,7 @@ class Exchange {
   unsigned attempts_ = 0;
   bool staleRetried_ = false;
   bool failureCharged_ = true;  // failure_ counts for the member tried last
+  bool closeClient_ = false;    // the client connection closes after the response
   HttpError failure_{502, "no member could answer"};
   UpstreamGroup<Net>* group_ = nullptr;
   detail::InFlightGuard<Net> inFlight_;
@@ -100,15 +108,14 @@ class Exchange {
 
 template <class Net>
 Task<bool> Exchange<Net>::run() {
-  request_ = co_await downstream_.readHead();
+  // The common cases stay in this frame: a head already buffered, and a
+  // response that is buffered whole and leaves in one send. Only the other
+  // cases cost a coroutine frame of their own.
+  request_ = downstream_.bufferedHead();
+  if (request_ == nullptr) request_ = co_await downstream_.readHead();
   if (request_ == nullptr) co_return false;
-  if (const HttpError unavailable = route()) {
-    const bool keep = keepAfterAnswer();
-    co_return co_await answer(unavailable, keep, nullptr);
-  }
-  if (const HttpError unforwardable = prepareForward()) {
-    co_return co_await answer(unforwardable, false, nullptr);
-  }
+  if (const HttpError unavailable = route()) co_return co_await answer(unavailable, keepAfterAnswer(), nullptr);
+  if (const HttpError unforwardable = prepareForward()) co_return co_await answer(unforwardable, false, nullptr);
   if (request_->awaitsContinue) {
     const bool continued = co_await downstream_.continueBody();
     if (!continued) co_return false;
@@ -122,7 +129,18 @@ Task<bool> Exchange<Net>::run() {
     if (settle(result) == Retry::Stop) break;
   }
   if (!started) co_return co_await answerFailure();
-  co_return co_await relay();
+
+  const std::optional<SendBuffers> response = prepareRelay();
+  if (!response) co_return co_await answer(failure_, keepAfterAnswer(), group_->stats);
+  if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
+  error_code ec;
+  const std::size_t sent = downstream_.sendNow(*response, ec);
+  downstream_.deadline().check(ec);
+  if (ec || sent != totalSize(*response) || !response_.done || response_.head.status == 101) {
+    co_return co_await relayRest(advance(*response, sent), ec);
+  }
+  finish();
+  co_return !closeClient_;
 }
 
 template <class Net>
@@ -197,33 +215,35 @@ Task<bool> Exchange<Net>::answer(HttpError error, bool keepAlive, MemberStats* s
 }
 
 template <class Net>
-Task<bool> Exchange<Net>::relay() {
+std::optional<SendBuffers> Exchange<Net>::prepareRelay() {
   const ResponseHead& head = response_.head;
-  const bool closeClient = !request_->keepAlive || !request_->bodyComplete ||
-                           head.framing == BodyFraming::UntilClose || worker_.draining();
+  closeClient_ = !request_->keepAlive || !request_->bodyComplete || head.framing == BodyFraming::UntilClose ||
+                 worker_.draining();
   if (!request_->bodyComplete) downstream_.abandonBody();  // the client may still be sending the body the member refused
   char* const data = response_.buffer.buffer->data();
   const Rewrite rewrite = rewriteResponseHead({data + response_.headStart, response_.headLength}, head,
-                                              request_->parsed.versionMinor, closeClient, detail::kViaName,
+                                              request_->parsed.versionMinor, closeClient_, detail::kViaName,
                                               request_->scratch);
   if (rewrite.length == 0) {
     // Nothing was forwarded yet, so the client connection stays in sync.
     settle({AttemptOutcome::InvalidResponse, {502, "response head from the member too large to forward"}});
-    co_return co_await answer(failure_, keepAfterAnswer(), group_->stats);
+    return std::nullopt;
   }
+  downstream_.deadline().set(worker_.config().timeouts.idle);
+  return SendBuffers{asio::buffer(data + response_.headStart, rewrite.length),
+                     asio::buffer(request_->scratch.data(), rewrite.extraLength),
+                     asio::buffer(data + response_.bodyStart(), response_.take)};
+}
 
+template <class Net>
+Task<bool> Exchange<Net>::relayRest(SendBuffers rest, error_code ec) {
   Deadline<Net>& deadline = downstream_.deadline();
-  deadline.set(worker_.config().timeouts.idle);
-  const SendBuffers headAndBody{asio::buffer(data + response_.headStart, rewrite.length),
-                                asio::buffer(request_->scratch.data(), rewrite.extraLength),
-                                asio::buffer(data + response_.bodyStart(), response_.take)};
-  if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
-  error_code ec;
-  const auto sent = downstream_.sendNow(headAndBody, ec);
-  if (!ec && sent != totalSize(headAndBody)) ec = co_await downstream_.send(advance(headAndBody, sent));
-  deadline.check(ec);
+  if (!ec && totalSize(rest) != 0) {
+    ec = co_await downstream_.send(rest);
+    deadline.check(ec);
+  }
   if (ec) co_return false;
-  if (head.status == 101) {
+  if (response_.head.status == 101) {
     countResponse();  // the exchange ends with the switch; the tunnel is not a request
     worker_.buffers().release(std::move(response_.buffer.buffer));
     co_await downstream_.tunnel(response_.connection->stream);
@@ -235,7 +255,7 @@ Task<bool> Exchange<Net>::relay() {
     if (!relayed) co_return false;
   }
   finish();
-  co_return !closeClient;
+  co_return !closeClient_;
 }
 
 template <class Net>

@@ -25,6 +25,7 @@ class Http1Request final : public Downstream<Net> {
 
   explicit Http1Request(Session<Net>& session) noexcept : session_(session) {}
 
+  IncomingRequest* bufferedHead() noexcept override;
   Task<IncomingRequest*> readHead() override;
   Task<bool> continueBody() override;
   Task<BodyPiece> readBody() override;
@@ -43,7 +44,7 @@ class Http1Request final : public Downstream<Net> {
  private:
   /// Parses the complete head at `headStart` and frames the body bytes
   /// behind it. Returns the error to answer, if any.
-  HttpError acceptHead(std::uint32_t headStart, std::uint32_t headLength) noexcept;
+  [[gnu::always_inline]] inline HttpError acceptHead(std::uint32_t headStart, std::uint32_t headLength) noexcept;
   /// Frames the `n` body bytes just read to the start of the input buffer.
   BodyPiece frameBody(std::uint32_t n) noexcept;
 
@@ -52,6 +53,21 @@ class Http1Request final : public Downstream<Net> {
   ChunkedDecoder chunked_;
   std::uint64_t bodyRemaining_ = 0;  // Content-Length bytes still to read
 };
+
+template <class Net>
+IncomingRequest* Http1Request<Net>::bufferedHead() noexcept {
+  Session<Net>& s = session_;
+  HeadScanner scanner;
+  const auto status = scanner.scan({s.in_->data() + s.inBegin_, s.inEnd_ - s.inBegin_}, s.worker_.limits().maxBytes);
+  if (status != HeadScanner::Status::Complete) return nullptr;
+  s.requestStart_ = 0;
+  const auto headStart = s.inBegin_ + static_cast<std::uint32_t>(scanner.skipped());
+  if (acceptHead(headStart, static_cast<std::uint32_t>(scanner.length()))) {
+    chunked_.reset();  // readHead() frames it again, and answers
+    return nullptr;
+  }
+  return &request_;
+}
 
 template <class Net>
 Task<IncomingRequest*> Http1Request<Net>::readHead() {

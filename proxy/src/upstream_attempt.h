@@ -72,13 +72,13 @@ class UpstreamAttempt {
   /// Streams the rest of the body. Returns the failure that ends the attempt, if any.
   Task<std::optional<AttemptOutcome>> upload();
   /// Scans the buffered response: past interim responses, up to a complete final (or 101) head.
-  Progress scanResponse() noexcept;
+  [[gnu::always_inline]] inline Progress scanResponse() noexcept;
   /// Whether a body that fits the buffer is still arriving; feeds bytes from `from` on.
   bool wantsMoreBody(std::uint32_t from) noexcept;
   /// Frames the body bytes already buffered. Returns the framing error, if any.
-  HttpError frameBufferedBody() noexcept;
+  [[gnu::always_inline]] inline HttpError frameBufferedBody() noexcept;
   AttemptOutcome readFailure(const error_code& ec) const noexcept;
-  AttemptResult result(AttemptOutcome outcome, HttpError error = {}) const noexcept;
+  [[gnu::always_inline]] inline AttemptResult result(AttemptOutcome outcome, HttpError error = {}) const noexcept;
 
   WorkerState<Net>& worker_;
   Downstream<Net>& downstream_;
