@@ -54,7 +54,7 @@ template <class Net>
 class Exchange {
  public:
   Exchange(WorkerState<Net>& worker, Downstream<Net>& downstream) noexcept
-      : worker_(worker), downstream_(downstream), inFlight_{worker}, response_{{}, {worker.buffers(), nullptr}} {}
+      : worker_(worker), downstream_(downstream), deadline_(downstream.deadline()), inFlight_{worker}, response_{{}, {worker.buffers(), nullptr}} {}
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -74,7 +74,7 @@ class Exchange {
   /// Answers the client when no attempt produced a response.
   Task<bool> answerFailure();
   Task<bool> answer(HttpError error, bool keepAlive, MemberStats* stats);
-  /// Rewrites the response head for the client and arms the relay's deadline.
+  /// Rewrites the response head for the client and arms the relay's deadline_.
   /// Returns the head with the buffered body, or nothing when the head is too
   /// large to forward (settled as an invalid response).
   [[gnu::always_inline]] inline std::optional<SendBuffers> prepareRelay();
@@ -91,6 +91,7 @@ class Exchange {
 
   WorkerState<Net>& worker_;
   Downstream<Net>& downstream_;
+  Deadline<Net>& deadline_;  // the downstream's
   IncomingRequest* request_ = nullptr;
   std::shared_ptr<const RoutingTable> table_;  // pinned for the request
   std::uint64_t hash_ = 0;
@@ -108,9 +109,9 @@ class Exchange {
 
 template <class Net>
 Task<bool> Exchange<Net>::run() {
-  // The common cases stay in this frame: a head already buffered, and a
-  // response that is buffered whole and leaves in one send. Only the other
-  // cases cost a coroutine frame of their own.
+  // The common cases stay in this frame: a head already buffered, the
+  // attempts' waits (see AttemptWait), and a response that is buffered whole
+  // and leaves in one send. Only the other cases cost a coroutine frame.
   request_ = downstream_.bufferedHead();
   if (request_ == nullptr) request_ = co_await downstream_.readHead();
   if (request_ == nullptr) co_return false;
@@ -124,9 +125,27 @@ Task<bool> Exchange<Net>::run() {
   bool started = false;
   while (!started && attempts_ <= worker_.config().retries && beginAttempt()) {
     UpstreamAttempt<Net> attempt(worker_, downstream_, *request_, forward_, *group_, response_);
-    const AttemptResult result = co_await attempt.run();
-    started = result.outcome == AttemptOutcome::ResponseStarted;
-    if (settle(result) == Retry::Stop) break;
+    AttemptIo io;
+    for (AttemptWait wait = attempt.start(); wait != AttemptWait::Done; wait = attempt.resume(io)) {
+      switch (wait) {
+        case AttemptWait::Turn:
+          co_await worker_.awaitSendTurn(*group_);
+          break;
+        case AttemptWait::Yield:
+          co_await asio::post(worker_.ioc(), kUseTask);
+          break;
+        case AttemptWait::Read:
+          io.n = co_await attempt.stream().async_read_some(attempt.readSpace(), noThrow(io.ec));
+          break;
+        case AttemptWait::Send:
+          co_await attempt.sendSlowly();
+          break;
+        case AttemptWait::Done:
+          break;
+      }
+    }
+    started = attempt.result().outcome == AttemptOutcome::ResponseStarted;
+    if (settle(attempt.result()) == Retry::Stop) break;
   }
   if (!started) co_return co_await answerFailure();
 
@@ -135,7 +154,7 @@ Task<bool> Exchange<Net>::run() {
   if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
   error_code ec;
   const std::size_t sent = downstream_.sendNow(*response, ec);
-  downstream_.deadline().check(ec);
+  deadline_.check(ec);
   if (ec || sent != totalSize(*response) || !response_.done || response_.head.status == 101) {
     co_return co_await relayRest(advance(*response, sent), ec);
   }
@@ -188,7 +207,7 @@ Retry Exchange<Net>::settle(const AttemptResult& result) {
   const AttemptVerdict verdict = judgeAttempt(result, {forward_.idempotent, forward_.replayable, staleRetried_});
   recordVerdict(verdict, *group_->stats, *group_->health, worker_.ejection(), coarseNanos());
   if (result.outcome == AttemptOutcome::ResponseStarted) return verdict.retry;
-  downstream_.deadline().watchUpstream(nullptr);
+  deadline_.watchUpstream(nullptr);
   response_.connection.reset();
   if (verdict.retry == Retry::SameMember) {
     staleRetried_ = true;
@@ -229,7 +248,7 @@ std::optional<SendBuffers> Exchange<Net>::prepareRelay() {
     settle({AttemptOutcome::InvalidResponse, {502, "response head from the member too large to forward"}});
     return std::nullopt;
   }
-  downstream_.deadline().set(worker_.config().timeouts.idle);
+  deadline_.set(worker_.config().timeouts.idle);
   return SendBuffers{asio::buffer(data + response_.headStart, rewrite.length),
                      asio::buffer(request_->scratch.data(), rewrite.extraLength),
                      asio::buffer(data + response_.bodyStart(), response_.take)};
@@ -237,17 +256,16 @@ std::optional<SendBuffers> Exchange<Net>::prepareRelay() {
 
 template <class Net>
 Task<bool> Exchange<Net>::relayRest(SendBuffers rest, error_code ec) {
-  Deadline<Net>& deadline = downstream_.deadline();
   if (!ec && totalSize(rest) != 0) {
     ec = co_await downstream_.send(rest);
-    deadline.check(ec);
+    deadline_.check(ec);
   }
   if (ec) co_return false;
   if (response_.head.status == 101) {
     countResponse();  // the exchange ends with the switch; the tunnel is not a request
     worker_.buffers().release(std::move(response_.buffer.buffer));
     co_await downstream_.tunnel(response_.connection->stream);
-    deadline.watchUpstream(nullptr);
+    deadline_.watchUpstream(nullptr);
     co_return false;
   }
   if (!response_.done) {
@@ -260,15 +278,14 @@ Task<bool> Exchange<Net>::relayRest(SendBuffers rest, error_code ec) {
 
 template <class Net>
 Task<bool> Exchange<Net>::relayBody() {
-  Deadline<Net>& deadline = downstream_.deadline();
   IoBuffer& buffer = *response_.buffer.buffer;
   auto& stream = response_.connection->stream;
   error_code ec;
   while (!response_.done) {
-    deadline.set(worker_.config().timeouts.idle);
-    deadline.waitOnUpstream();
+    deadline_.set(worker_.config().timeouts.idle);
+    deadline_.waitOnUpstream();
     const auto n = co_await stream.async_read_some(asio::buffer(buffer.data(), buffer.capacity()), noThrow(ec));
-    deadline.check(ec);
+    deadline_.check(ec);
     if (ec && response_.head.framing == BodyFraming::UntilClose && ec == asio::error::eof) break;
     if (ec) {
       // Truncated: the client sees the connection close before the body ends.
@@ -310,7 +327,7 @@ bool Exchange<Net>::frameBodyPiece(std::size_t n) noexcept {
 
 template <class Net>
 void Exchange<Net>::finish() noexcept {
-  downstream_.deadline().watchUpstream(nullptr);
+  deadline_.watchUpstream(nullptr);
   const ResponseHead& head = response_.head;
   if (head.keepAlive && !response_.extraBytes && head.framing != BodyFraming::UntilClose && !response_.earlyResponse) {
     worker_.putIdle(*group_, std::move(response_.connection));
