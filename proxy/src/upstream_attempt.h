@@ -396,7 +396,10 @@ HttpError UpstreamAttempt<Net>::frameBufferedBody() noexcept {
       if (head.status == 101) {
         response_.take = available;  // the member's first bytes in the new protocol
       } else {
+        // Stray bytes after a bodiless response (HEAD, 204, 304): delivered
+        // without them, as HAProxy and NGINX do, on a connection not reused.
         response_.extraBytes = available > 0;
+        return {};
       }
       break;
     case BodyFraming::Length:

@@ -268,6 +268,19 @@ TEST_F(SessionTest, HeadRequestsHaveNoBodyEvenWithContentLength) {
   EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 ringlb\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner);
 }
 
+// Like HAProxy and NGINX: the bodiless response is delivered without the stray
+// bytes, and the member connection that carried them is not reused.
+TEST_F(SessionTest, AHeadResponseFollowedByStrayBytesIsDeliveredAndItsConnectionDropped) {
+  const auto owner = order("/stray")[0];
+  scripts[owner].responses = {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray",
+                              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"};
+  const auto reply = exchange("HEAD /stray HTTP/1.1\r\nHost: h\r\n\r\nHEAD /stray HTTP/1.1\r\nHost: h\r\n\r\n");
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 ringlb\r\n\r\n";
+  EXPECT_EQ(reply, ok + ok);
+  EXPECT_EQ(connects[owner], 2u);
+  EXPECT_EQ(counter(owner, 2), 2u);
+}
+
 TEST_F(SessionTest, Http10ClientsAndUntilCloseBodiesCloseTheConnection) {
   const auto owner = order("/old")[0];
   scripts[owner].responses = {"HTTP/1.0 200 OK\r\n\r\nstreamed<then-close>"};
