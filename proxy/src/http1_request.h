@@ -34,7 +34,7 @@ class Http1Request final : public Downstream<Net> {
   }
   Task<error_code> send(SendBuffers buffers) override;
   Task<bool> replyLocal(HttpError error, bool keepAlive, MemberStats* stats) override {
-    return session_.writeLocal(error, keepAlive, stats);
+    return session_.writeLocal(error, keepAlive, answeringHead(), stats);
   }
   Task<void> tunnel(Stream& upstream) override { return session_.tunnel(upstream); }
   void abandonBody() noexcept override { session_.linger_ = true; }
@@ -47,6 +47,9 @@ class Http1Request final : public Downstream<Net> {
   [[gnu::always_inline]] inline HttpError acceptHead(std::uint32_t headStart, std::uint32_t headLength) noexcept;
   /// Frames the `n` body bytes just read to the start of the input buffer.
   BodyPiece frameBody(std::uint32_t n) noexcept;
+  /// Whether the request being answered is a HEAD, whose answer has no body:
+  /// by its parse, or by its first bytes when its request line did not parse.
+  bool answeringHead() const noexcept;
 
   Session<Net>& session_;
   IncomingRequest request_;
@@ -70,6 +73,14 @@ IncomingRequest* Http1Request<Net>::bufferedHead() noexcept {
 }
 
 template <class Net>
+bool Http1Request<Net>::answeringHead() const noexcept {
+  if (request_.parsed.methodLength != 0) return request_.parsed.method == Method::Head;
+  std::string_view pending(session_.in_->data() + session_.inBegin_, session_.inEnd_ - session_.inBegin_);
+  while (pending.starts_with("\r\n")) pending.remove_prefix(2);
+  return pending.starts_with("HEAD ");
+}
+
+template <class Net>
 Task<IncomingRequest*> Http1Request<Net>::readHead() {
   Session<Net>& s = session_;
   IoBuffer& in = *s.in_;
@@ -82,7 +93,7 @@ Task<IncomingRequest*> Http1Request<Net>::readHead() {
     const auto status = scanner.scan({data + s.inBegin_, s.inEnd_ - s.inBegin_}, s.worker_.limits().maxBytes);
     if (status == HeadScanner::Status::Complete) break;
     if (status == HeadScanner::Status::Error) {
-      co_await s.writeLocal(scanner.error(), false);
+      co_await s.writeLocal(scanner.error(), false, answeringHead());
       co_return nullptr;
     }
     if (s.inEnd_ == capacity) {
@@ -97,14 +108,14 @@ Task<IncomingRequest*> Http1Request<Net>::readHead() {
     const auto n = co_await s.client_.async_read_some(asio::buffer(data + s.inEnd_, capacity - s.inEnd_), noThrow(ec));
     s.deadline_.check(ec);
     if (ec) {
-      if (ec == asio::error::timed_out) co_await s.writeLocal({408, "request head not received in time"}, false);
+      if (ec == asio::error::timed_out) co_await s.writeLocal({408, "request head not received in time"}, false, answeringHead());
       co_return nullptr;
     }
     s.inEnd_ += static_cast<std::uint32_t>(n);
   }
   const auto headStart = s.inBegin_ + static_cast<std::uint32_t>(scanner.skipped());
   if (const HttpError error = acceptHead(headStart, static_cast<std::uint32_t>(scanner.length()))) {
-    co_await s.writeLocal(error, false);
+    co_await s.writeLocal(error, false, answeringHead());
     co_return nullptr;
   }
   co_return &request_;

@@ -188,6 +188,45 @@ TEST_F(SessionTest, MalformedRequestsNeverReachAMember) {
   EXPECT_EQ(counter("none", 4), std::size(bad));
 }
 
+// A local answer to HEAD carries no body: a keep-alive client would read it as
+// the next response. Every kind of local answer, each followed by a pipelined
+// GET where the connection stays open, which must then be answered in sync.
+TEST_F(SessionTest, LocalAnswersToHeadCarryNoBody) {
+  config.limits.maxBodyBytes = 10;
+  config.limits.maxHeaderBytes = 2048;
+  const auto owner = order("/h")[0];
+  const std::string get = "GET /h HTTP/1.1\r\nHost: h\r\n\r\n";
+  const struct {
+    std::string request;
+    std::string status;
+    bool keepAlive;
+  } cases[] = {
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", "400 Bad Request", false},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n01234567890", "413 Content Too Large", false},
+      {"HEAD /" + std::string(4096, 'x') + " HTTP/1.1\r\nHost: h\r\n\r\n", "414 URI Too Long", false},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\n\r\n", "417 Expectation Failed", false},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(4096, 'x') + "\r\n\r\n", "431 Request Header Fields Too Large", false},
+      {"HEAD /h HTTP/2.0\r\nHost: h\r\n\r\n", "505 HTTP Version Not Supported", false},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n" + get, "502 Bad Gateway", true},
+  };
+  for (const auto& c : cases) {
+    scripts[owner].responses = {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"};
+    const auto reply = exchange(c.request);
+    ASSERT_EQ(reply.rfind("HTTP/1.1 " + c.status + "\r\n", 0), 0u) << reply;
+    const auto headEnd = reply.find("\r\n\r\n") + 4;
+    if (c.keepAlive) {
+      EXPECT_EQ(reply.substr(headEnd), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner) << reply;
+    } else {
+      EXPECT_EQ(headEnd, reply.size()) << reply;
+    }
+  }
+  publish({"a", "b"}, ring::MemberState::NotReady);
+  const auto reply = exchange("HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n" + get);
+  ASSERT_EQ(reply.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << reply;
+  const auto second = reply.find("\r\n\r\n") + 4;
+  EXPECT_EQ(reply.find("HTTP/1.1 503 Service Unavailable\r\n", second), second) << reply;
+}
+
 TEST_F(SessionTest, NoRingOrNoReadyMemberIs503) {
   publish({"a", "b"}, ring::MemberState::NotReady);
   auto reply = exchange("GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
