@@ -137,6 +137,9 @@ Task<bool> Exchange<Net>::run() {
         case AttemptWait::Read:
           io.n = co_await attempt.stream().async_read_some(attempt.readSpace(), noThrow(io.ec));
           break;
+        case AttemptWait::Interim:
+          io.ec = co_await downstream_.send({attempt.interim(), asio::const_buffer(), asio::const_buffer()});
+          break;
         case AttemptWait::Send:
           co_await attempt.sendSlowly();
           break;

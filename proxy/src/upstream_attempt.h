@@ -55,6 +55,7 @@ enum class AttemptWait : std::uint8_t {
   Turn,      // the member's send turn (WorkerState::awaitSendTurn)
   Yield,     // one pass of the io_context: by then the response has often come
   Read,      // bytes from the member's stream() into readSpace()
+  Interim,   // interim() to the client: a 1xx response it is to see
   Send,      // the coroutine sendSlowly(): a connect, a partial write or a streamed body
   Done,      // the attempt is over; result() says how
 };
@@ -94,12 +95,16 @@ class UpstreamAttempt {
     IoBuffer& buffer = *response_.buffer.buffer;
     return asio::buffer(buffer.data() + response_.end, buffer.capacity() - response_.end);
   }
+  /// For AttemptWait::Interim: the member's interim response, as it came.
+  asio::const_buffer interim() const noexcept {
+    return asio::buffer(response_.buffer.buffer->data() + interimStart_, interimLength_);
+  }
   /// How the attempt ended, once it is Done. On ResponseStarted the response waits in `response`.
   const AttemptResult& result() const noexcept { return result_; }
 
  private:
-  enum class Progress : std::uint8_t { NeedMore, Complete, Invalid };
-  enum class Phase : std::uint8_t { Connecting, Turn, Sending, Yielding, Head, Body, Done };
+  enum class Progress : std::uint8_t { NeedMore, Interim, Complete, Invalid };
+  enum class Phase : std::uint8_t { Connecting, Turn, Sending, Yielding, Head, Interim, Body, Done };
 
   /// On a connection: arms the send's deadline and takes the send turn if others are in flight.
   AttemptWait beginSend();
@@ -108,6 +113,10 @@ class UpstreamAttempt {
   AttemptWait awaitResponse();
   AttemptWait readResponse();
   AttemptWait onHeadBytes(const AttemptIo& io);
+  /// Goes on from what scanResponse() found in the buffer.
+  AttemptWait onScanned();
+  /// After the interim response went to the client (or failed to): drops it from the buffer.
+  AttemptWait onInterimSent(const AttemptIo& io);
   /// A body that fits the buffer is read whole before anything is forwarded:
   /// a member dying between its head and its body is then a failure before
   /// the first byte, and retried on a successor.
@@ -118,7 +127,8 @@ class UpstreamAttempt {
   Task<std::optional<AttemptOutcome>> connect();
   /// Streams the rest of the body. Returns the failure that ends the attempt, if any.
   Task<std::optional<AttemptOutcome>> upload();
-  /// Scans the buffered response: past interim responses, up to a complete final (or 101) head.
+  /// Scans the buffered response, up to a complete final (or 101) head or an
+  /// interim response for the client; other interim responses are dropped.
   [[gnu::always_inline]] inline Progress scanResponse() noexcept;
   /// Whether a body that fits the buffer is still arriving; feeds bytes from `from` on.
   bool wantsMoreBody(std::uint32_t from) noexcept;
@@ -139,6 +149,8 @@ class UpstreamAttempt {
   AttemptResult result_;
   std::size_t sent_ = 0;       // bytes of request_.first sent
   std::uint32_t bodyFrom_ = 0;  // body bytes up to here were fed to probe_
+  std::uint32_t interimStart_ = 0;  // the interim response for the client is
+  std::uint32_t interimLength_ = 0;  // buffer[interimStart_, interimStart_ + interimLength_)
   Phase phase_ = Phase::Connecting;
   bool reused_ = false;
   bool gotBytes_ = false;
@@ -169,6 +181,8 @@ AttemptWait UpstreamAttempt<Net>::resume(const AttemptIo& io) {
       return AttemptWait::Read;
     case Phase::Head:
       return onHeadBytes(io);
+    case Phase::Interim:
+      return onInterimSent(io);
     case Phase::Body:
       return onBodyBytes(io);
     case Phase::Done:
@@ -247,9 +261,17 @@ AttemptWait UpstreamAttempt<Net>::onHeadBytes(const AttemptIo& io) {
   if (ec) return fail(readFailure(ec));
   gotBytes_ = true;
   response_.end += static_cast<std::uint32_t>(io.n);
+  return onScanned();
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::onScanned() {
   switch (scanResponse()) {
     case Progress::NeedMore:
       return readResponse();
+    case Progress::Interim:
+      phase_ = Phase::Interim;
+      return AttemptWait::Interim;
     case Progress::Invalid:
       return fail(AttemptOutcome::InvalidResponse, invalid_);
     case Progress::Complete:
@@ -257,6 +279,18 @@ AttemptWait UpstreamAttempt<Net>::onHeadBytes(const AttemptIo& io) {
   }
   bodyFrom_ = response_.bodyStart();
   return readBody();
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::onInterimSent(const AttemptIo& io) {
+  if (io.ec) return fail(AttemptOutcome::DownstreamFailed);  // the client is gone: closed without an answer
+  char* const data = response_.buffer.buffer->data();
+  const std::uint32_t used = interimStart_ + interimLength_;
+  std::memmove(data, data + used, response_.end - used);
+  response_.end -= used;
+  interimStart_ = interimLength_ = 0;
+  scanner_.reset();
+  return onScanned();
 }
 
 template <class Net>
@@ -357,7 +391,14 @@ typename UpstreamAttempt<Net>::Progress UpstreamAttempt<Net>::scanResponse() noe
       return Progress::Invalid;
     }
     if (head.status < 200 && head.status != 101) {
-      // An interim response: dropped.
+      // An HTTP/1.1 client sees the member's interim responses (103 Early
+      // Hints...), as RFC 9110 §15.2 asks of a proxy; a 100 Continue only
+      // when it asked for one. The rest are dropped.
+      if (head.status != 100 && incoming_.parsed.versionMinor == 1) {
+        interimStart_ = skipped;
+        interimLength_ = length;
+        return Progress::Interim;
+      }
       std::memmove(data, data + skipped + length, response_.end - skipped - length);
       response_.end -= skipped + length;
       scanner_.reset();

@@ -291,6 +291,20 @@ TEST_F(SessionTest, AMemberThatResetsMidBodyWithoutAnAnswerIs502) {
   EXPECT_EQ(connects[owner], 1);  // a PUT whose body was partly sent is not replayed
 }
 
+// RFC 9110 §15.2: a proxy forwards 1xx responses to HTTP/1.1 clients; an
+// HTTP/1.0 client cannot read them and gets only the final response.
+TEST_F(SessionTest, EarlyHintsReachHttp11ClientsBeforeTheResponse) {
+  const auto owner = order("/hints")[0];
+  const std::string hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+  scripts[owner].responses = {hints + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+                              hints + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ny"};
+  auto reply = exchange("GET /hints HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(reply, hints + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\nx");
+  reply = exchange("GET /hints HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+  EXPECT_EQ(reply.find("103"), std::string::npos) << reply;
+}
+
 TEST_F(SessionTest, BodyLimitIs413) {
   config.limits.maxBodyBytes = 10;
   auto reply = exchange("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n01234567890");
