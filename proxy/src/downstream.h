@@ -44,6 +44,10 @@ class Downstream {
 
   virtual ~Downstream() = default;
 
+  /// The next request when its whole head is already buffered and valid,
+  /// framed like readHead() does, without suspending (the common case, a
+  /// coroutine frame saved). Returns null when readHead() has to read or answer it.
+  virtual IncomingRequest* bufferedHead() noexcept = 0;
   /// Reads the next request head and frames the body bytes that came with it.
   /// Answers a malformed, oversized or late head itself. Returns the request,
   /// or null when the connection is to close.

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -53,7 +54,7 @@ template <class Net>
 class Exchange {
  public:
   Exchange(WorkerState<Net>& worker, Downstream<Net>& downstream) noexcept
-      : worker_(worker), downstream_(downstream), inFlight_{worker}, response_{{}, {worker.buffers(), nullptr}} {}
+      : worker_(worker), downstream_(downstream), deadline_(downstream.deadline()), inFlight_{worker}, response_{{}, {worker.buffers(), nullptr}} {}
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -62,28 +63,35 @@ class Exchange {
 
  private:
   /// Pins the routing table and hashes the request's key. Returns why no member can serve it, if so.
-  HttpError route();
+  [[gnu::always_inline]] inline HttpError route();
   /// Rewrites the head for the members. Returns the error if it cannot be forwarded.
-  HttpError prepareForward();
+  [[gnu::always_inline]] inline HttpError prepareForward();
   /// Picks the next member to try and counts the try. Returns false when none is left.
-  bool beginAttempt();
+  [[gnu::always_inline]] inline bool beginAttempt();
   /// The one place an attempt's outcome is accounted: upstream errors,
   /// passive health and the retry decision. Returns the decision.
-  Retry settle(const AttemptResult& result);
+  [[gnu::always_inline]] inline Retry settle(const AttemptResult& result);
   /// Answers the client when no attempt produced a response.
   Task<bool> answerFailure();
   Task<bool> answer(HttpError error, bool keepAlive, MemberStats* stats);
-  Task<bool> relay();
+  /// Rewrites the response head for the client and arms the relay's deadline_.
+  /// Returns the head with the buffered body, or nothing when the head is too
+  /// large to forward (settled as an invalid response).
+  [[gnu::always_inline]] inline std::optional<SendBuffers> prepareRelay();
+  /// Relays what the first send did not: the `rest` of the buffered part (or
+  /// the send's error `ec`), then a tunnel after a 101, or the rest of the body.
+  Task<bool> relayRest(SendBuffers rest, error_code ec);
   /// Relays the part of the body that did not come with the head.
   Task<bool> relayBody();
   /// Updates the response's framing with `n` bytes just read. Returns false on invalid framing.
   bool frameBodyPiece(std::size_t n) noexcept;
-  void finish() noexcept;
-  void countResponse() const;
+  [[gnu::always_inline]] inline void finish() noexcept;
+  [[gnu::always_inline]] inline void countResponse() const;
   bool keepAfterAnswer() const noexcept { return request_->keepAlive && request_->bodyComplete; }
 
   WorkerState<Net>& worker_;
   Downstream<Net>& downstream_;
+  Deadline<Net>& deadline_;  // the downstream's
   IncomingRequest* request_ = nullptr;
   std::shared_ptr<const RoutingTable> table_;  // pinned for the request
   std::uint64_t hash_ = 0;
@@ -92,6 +100,7 @@ class Exchange {
   unsigned attempts_ = 0;
   bool staleRetried_ = false;
   bool failureCharged_ = true;  // failure_ counts for the member tried last
+  bool closeClient_ = false;    // the client connection closes after the response
   HttpError failure_{502, "no member could answer"};
   UpstreamGroup<Net>* group_ = nullptr;
   detail::InFlightGuard<Net> inFlight_;
@@ -100,15 +109,14 @@ class Exchange {
 
 template <class Net>
 Task<bool> Exchange<Net>::run() {
-  request_ = co_await downstream_.readHead();
+  // The common cases stay in this frame: a head already buffered, the
+  // attempts' waits (see AttemptWait), and a response that is buffered whole
+  // and leaves in one send. Only the other cases cost a coroutine frame.
+  request_ = downstream_.bufferedHead();
+  if (request_ == nullptr) request_ = co_await downstream_.readHead();
   if (request_ == nullptr) co_return false;
-  if (const HttpError unavailable = route()) {
-    const bool keep = keepAfterAnswer();
-    co_return co_await answer(unavailable, keep, nullptr);
-  }
-  if (const HttpError unforwardable = prepareForward()) {
-    co_return co_await answer(unforwardable, false, nullptr);
-  }
+  if (const HttpError unavailable = route()) co_return co_await answer(unavailable, keepAfterAnswer(), nullptr);
+  if (const HttpError unforwardable = prepareForward()) co_return co_await answer(unforwardable, false, nullptr);
   if (request_->awaitsContinue) {
     const bool continued = co_await downstream_.continueBody();
     if (!continued) co_return false;
@@ -117,12 +125,44 @@ Task<bool> Exchange<Net>::run() {
   bool started = false;
   while (!started && attempts_ <= worker_.config().retries && beginAttempt()) {
     UpstreamAttempt<Net> attempt(worker_, downstream_, *request_, forward_, *group_, response_);
-    const AttemptResult result = co_await attempt.run();
-    started = result.outcome == AttemptOutcome::ResponseStarted;
-    if (settle(result) == Retry::Stop) break;
+    AttemptIo io;
+    for (AttemptWait wait = attempt.start(); wait != AttemptWait::Done; wait = attempt.resume(io)) {
+      switch (wait) {
+        case AttemptWait::Turn:
+          co_await worker_.awaitSendTurn(*group_);
+          break;
+        case AttemptWait::Yield:
+          co_await asio::post(worker_.ioc(), kUseTask);
+          break;
+        case AttemptWait::Read:
+          io.n = co_await attempt.stream().async_read_some(attempt.readSpace(), noThrow(io.ec));
+          break;
+        case AttemptWait::Interim:
+          io.ec = co_await downstream_.send({attempt.interim(), asio::const_buffer(), asio::const_buffer()});
+          break;
+        case AttemptWait::Send:
+          co_await attempt.sendSlowly();
+          break;
+        case AttemptWait::Done:
+          break;
+      }
+    }
+    started = attempt.result().outcome == AttemptOutcome::ResponseStarted;
+    if (settle(attempt.result()) == Retry::Stop) break;
   }
   if (!started) co_return co_await answerFailure();
-  co_return co_await relay();
+
+  const std::optional<SendBuffers> response = prepareRelay();
+  if (!response) co_return co_await answer(failure_, keepAfterAnswer(), group_->stats);
+  if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
+  error_code ec;
+  const std::size_t sent = downstream_.sendNow(*response, ec);
+  deadline_.check(ec);
+  if (ec || sent != totalSize(*response) || !response_.done || response_.head.status == 101) {
+    co_return co_await relayRest(advance(*response, sent), ec);
+  }
+  finish();
+  co_return !closeClient_;
 }
 
 template <class Net>
@@ -170,7 +210,7 @@ Retry Exchange<Net>::settle(const AttemptResult& result) {
   const AttemptVerdict verdict = judgeAttempt(result, {forward_.idempotent, forward_.replayable, staleRetried_});
   recordVerdict(verdict, *group_->stats, *group_->health, worker_.ejection(), coarseNanos());
   if (result.outcome == AttemptOutcome::ResponseStarted) return verdict.retry;
-  downstream_.deadline().watchUpstream(nullptr);
+  deadline_.watchUpstream(nullptr);
   response_.connection.reset();
   if (verdict.retry == Retry::SameMember) {
     staleRetried_ = true;
@@ -197,37 +237,38 @@ Task<bool> Exchange<Net>::answer(HttpError error, bool keepAlive, MemberStats* s
 }
 
 template <class Net>
-Task<bool> Exchange<Net>::relay() {
+std::optional<SendBuffers> Exchange<Net>::prepareRelay() {
   const ResponseHead& head = response_.head;
-  const bool closeClient = !request_->keepAlive || !request_->bodyComplete ||
-                           head.framing == BodyFraming::UntilClose || worker_.draining();
+  closeClient_ = !request_->keepAlive || !request_->bodyComplete || head.framing == BodyFraming::UntilClose ||
+                 worker_.draining();
   if (!request_->bodyComplete) downstream_.abandonBody();  // the client may still be sending the body the member refused
   char* const data = response_.buffer.buffer->data();
   const Rewrite rewrite = rewriteResponseHead({data + response_.headStart, response_.headLength}, head,
-                                              request_->parsed.versionMinor, closeClient, detail::kViaName,
+                                              request_->parsed.versionMinor, closeClient_, detail::kViaName,
                                               request_->scratch);
   if (rewrite.length == 0) {
     // Nothing was forwarded yet, so the client connection stays in sync.
     settle({AttemptOutcome::InvalidResponse, {502, "response head from the member too large to forward"}});
-    co_return co_await answer(failure_, keepAfterAnswer(), group_->stats);
+    return std::nullopt;
   }
+  deadline_.set(worker_.config().timeouts.idle);
+  return SendBuffers{asio::buffer(data + response_.headStart, rewrite.length),
+                     asio::buffer(request_->scratch.data(), rewrite.extraLength),
+                     asio::buffer(data + response_.bodyStart(), response_.take)};
+}
 
-  Deadline<Net>& deadline = downstream_.deadline();
-  deadline.set(worker_.config().timeouts.idle);
-  const SendBuffers headAndBody{asio::buffer(data + response_.headStart, rewrite.length),
-                                asio::buffer(request_->scratch.data(), rewrite.extraLength),
-                                asio::buffer(data + response_.bodyStart(), response_.take)};
-  if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
-  error_code ec;
-  const auto sent = downstream_.sendNow(headAndBody, ec);
-  if (!ec && sent != totalSize(headAndBody)) ec = co_await downstream_.send(advance(headAndBody, sent));
-  deadline.check(ec);
+template <class Net>
+Task<bool> Exchange<Net>::relayRest(SendBuffers rest, error_code ec) {
+  if (!ec && totalSize(rest) != 0) {
+    ec = co_await downstream_.send(rest);
+    deadline_.check(ec);
+  }
   if (ec) co_return false;
-  if (head.status == 101) {
+  if (response_.head.status == 101) {
     countResponse();  // the exchange ends with the switch; the tunnel is not a request
     worker_.buffers().release(std::move(response_.buffer.buffer));
     co_await downstream_.tunnel(response_.connection->stream);
-    deadline.watchUpstream(nullptr);
+    deadline_.watchUpstream(nullptr);
     co_return false;
   }
   if (!response_.done) {
@@ -235,20 +276,19 @@ Task<bool> Exchange<Net>::relay() {
     if (!relayed) co_return false;
   }
   finish();
-  co_return !closeClient;
+  co_return !closeClient_;
 }
 
 template <class Net>
 Task<bool> Exchange<Net>::relayBody() {
-  Deadline<Net>& deadline = downstream_.deadline();
   IoBuffer& buffer = *response_.buffer.buffer;
   auto& stream = response_.connection->stream;
   error_code ec;
   while (!response_.done) {
-    deadline.set(worker_.config().timeouts.idle);
-    deadline.waitOnUpstream();
+    deadline_.set(worker_.config().timeouts.idle);
+    deadline_.waitOnUpstream();
     const auto n = co_await stream.async_read_some(asio::buffer(buffer.data(), buffer.capacity()), noThrow(ec));
-    deadline.check(ec);
+    deadline_.check(ec);
     if (ec && response_.head.framing == BodyFraming::UntilClose && ec == asio::error::eof) break;
     if (ec) {
       // Truncated: the client sees the connection close before the body ends.
@@ -290,7 +330,7 @@ bool Exchange<Net>::frameBodyPiece(std::size_t n) noexcept {
 
 template <class Net>
 void Exchange<Net>::finish() noexcept {
-  downstream_.deadline().watchUpstream(nullptr);
+  deadline_.watchUpstream(nullptr);
   const ResponseHead& head = response_.head;
   if (head.keepAlive && !response_.extraBytes && head.framing != BodyFraming::UntilClose && !response_.earlyResponse) {
     worker_.putIdle(*group_, std::move(response_.connection));

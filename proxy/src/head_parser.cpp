@@ -256,12 +256,15 @@ Framing readFraming(std::string_view head, std::span<HeaderField> fields, FieldS
       sawTe = true;
       std::string_view last;
       std::size_t count = 0;
+      std::size_t chunked = 0;
       const bool ok = forEachToken(value, [&](std::string_view token) {
         last = token;
         ++count;
+        if (equalsIgnoreCase(token, "chunked")) ++chunked;
         return true;
       });
-      if (!ok || !equalsIgnoreCase(last, "chunked")) {
+      // Chunked exactly once, and last (RFC 9112 §6.3).
+      if (!ok || !equalsIgnoreCase(last, "chunked") || chunked != 1) {
         return {{bad, request ? "unsupported Transfer-Encoding" : "invalid Transfer-Encoding from upstream"}};
       }
       // Requests: only plain chunked. Responses may carry codings before chunked, forwarded untouched.

@@ -25,6 +25,7 @@ class Http1Request final : public Downstream<Net> {
 
   explicit Http1Request(Session<Net>& session) noexcept : session_(session) {}
 
+  IncomingRequest* bufferedHead() noexcept override;
   Task<IncomingRequest*> readHead() override;
   Task<bool> continueBody() override;
   Task<BodyPiece> readBody() override;
@@ -33,7 +34,7 @@ class Http1Request final : public Downstream<Net> {
   }
   Task<error_code> send(SendBuffers buffers) override;
   Task<bool> replyLocal(HttpError error, bool keepAlive, MemberStats* stats) override {
-    return session_.writeLocal(error, keepAlive, stats);
+    return session_.writeLocal(error, keepAlive, answeringHead(), stats);
   }
   Task<void> tunnel(Stream& upstream) override { return session_.tunnel(upstream); }
   void abandonBody() noexcept override { session_.linger_ = true; }
@@ -43,15 +44,41 @@ class Http1Request final : public Downstream<Net> {
  private:
   /// Parses the complete head at `headStart` and frames the body bytes
   /// behind it. Returns the error to answer, if any.
-  HttpError acceptHead(std::uint32_t headStart, std::uint32_t headLength) noexcept;
+  [[gnu::always_inline]] inline HttpError acceptHead(std::uint32_t headStart, std::uint32_t headLength) noexcept;
   /// Frames the `n` body bytes just read to the start of the input buffer.
   BodyPiece frameBody(std::uint32_t n) noexcept;
+  /// Whether the request being answered is a HEAD, whose answer has no body:
+  /// by its parse, or by its first bytes when its request line did not parse.
+  bool answeringHead() const noexcept;
 
   Session<Net>& session_;
   IncomingRequest request_;
   ChunkedDecoder chunked_;
   std::uint64_t bodyRemaining_ = 0;  // Content-Length bytes still to read
 };
+
+template <class Net>
+IncomingRequest* Http1Request<Net>::bufferedHead() noexcept {
+  Session<Net>& s = session_;
+  HeadScanner scanner;
+  const auto status = scanner.scan({s.in_->data() + s.inBegin_, s.inEnd_ - s.inBegin_}, s.worker_.limits().maxBytes);
+  if (status != HeadScanner::Status::Complete) return nullptr;
+  s.requestStart_ = 0;
+  const auto headStart = s.inBegin_ + static_cast<std::uint32_t>(scanner.skipped());
+  if (acceptHead(headStart, static_cast<std::uint32_t>(scanner.length()))) {
+    chunked_.reset();  // readHead() frames it again, and answers
+    return nullptr;
+  }
+  return &request_;
+}
+
+template <class Net>
+bool Http1Request<Net>::answeringHead() const noexcept {
+  if (request_.parsed.methodLength != 0) return request_.parsed.method == Method::Head;
+  std::string_view pending(session_.in_->data() + session_.inBegin_, session_.inEnd_ - session_.inBegin_);
+  while (pending.starts_with("\r\n")) pending.remove_prefix(2);
+  return pending.starts_with("HEAD ");
+}
 
 template <class Net>
 Task<IncomingRequest*> Http1Request<Net>::readHead() {
@@ -66,7 +93,7 @@ Task<IncomingRequest*> Http1Request<Net>::readHead() {
     const auto status = scanner.scan({data + s.inBegin_, s.inEnd_ - s.inBegin_}, s.worker_.limits().maxBytes);
     if (status == HeadScanner::Status::Complete) break;
     if (status == HeadScanner::Status::Error) {
-      co_await s.writeLocal(scanner.error(), false);
+      co_await s.writeLocal(scanner.error(), false, answeringHead());
       co_return nullptr;
     }
     if (s.inEnd_ == capacity) {
@@ -81,14 +108,14 @@ Task<IncomingRequest*> Http1Request<Net>::readHead() {
     const auto n = co_await s.client_.async_read_some(asio::buffer(data + s.inEnd_, capacity - s.inEnd_), noThrow(ec));
     s.deadline_.check(ec);
     if (ec) {
-      if (ec == asio::error::timed_out) co_await s.writeLocal({408, "request head not received in time"}, false);
+      if (ec == asio::error::timed_out) co_await s.writeLocal({408, "request head not received in time"}, false, answeringHead());
       co_return nullptr;
     }
     s.inEnd_ += static_cast<std::uint32_t>(n);
   }
   const auto headStart = s.inBegin_ + static_cast<std::uint32_t>(scanner.skipped());
   if (const HttpError error = acceptHead(headStart, static_cast<std::uint32_t>(scanner.length()))) {
-    co_await s.writeLocal(error, false);
+    co_await s.writeLocal(error, false, answeringHead());
     co_return nullptr;
   }
   co_return &request_;

@@ -75,7 +75,8 @@ class Session {
 
   static Task<void> serve(std::unique_ptr<Session> session);
   static void park(std::unique_ptr<Session> session);
-  Task<bool> writeLocal(HttpError error, bool keepAlive, MemberStats* stats = nullptr);
+  /// Writes a locally generated answer; `bodiless` (an answer to HEAD) leaves its body out.
+  Task<bool> writeLocal(HttpError error, bool keepAlive, bool bodiless, MemberStats* stats = nullptr);
   Task<void> lingerClose();
   Task<void> tunnel(Stream& upstream);
   /// One direction of a tunnel; `first[begin, end)` holds bytes to send before reading.

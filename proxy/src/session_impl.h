@@ -262,7 +262,7 @@ Task<void> Session<Net>::pump(Stream& from, Stream& to, std::unique_ptr<IoBuffer
 }
 
 template <class Net>
-Task<bool> Session<Net>::writeLocal(HttpError error, bool keepAlive, MemberStats* stats) {
+Task<bool> Session<Net>::writeLocal(HttpError error, bool keepAlive, bool bodiless, MemberStats* stats) {
   std::array<char, 384> head{};
   const auto phrase = reasonPhrase(error.status);
   const int length = std::snprintf(head.data(), head.size(),
@@ -271,9 +271,11 @@ Task<bool> Session<Net>::writeLocal(HttpError error, bool keepAlive, MemberStats
                                    static_cast<unsigned>(error.status), static_cast<int>(phrase.size()), phrase.data(),
                                    error.reason.size() + 1, keepAlive ? "keep-alive" : "close");
   static constexpr char kNewline = '\n';
-  const std::array<asio::const_buffer, 3> buffers{asio::buffer(head.data(), static_cast<std::size_t>(length)),
-                                                  asio::buffer(error.reason.data(), error.reason.size()),
-                                                  asio::buffer(&kNewline, 1)};
+  // An answer to HEAD keeps the Content-Length a GET would get, but no body:
+  // a keep-alive client would read one as the next response.
+  const std::array<asio::const_buffer, 3> buffers{
+      asio::buffer(head.data(), static_cast<std::size_t>(length)),
+      asio::buffer(error.reason.data(), bodiless ? 0 : error.reason.size()), asio::buffer(&kNewline, bodiless ? 0 : 1)};
   const auto start = requestStart_ != 0 ? requestStart_ : monotonicNanos();
   (stats != nullptr ? *stats : worker_.localStats()).countResponse(error.status, monotonicNanos() - start);
   if (worker_.config().log.access) {

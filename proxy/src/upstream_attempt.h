@@ -48,40 +48,97 @@ struct UpstreamResponse {
   std::uint32_t bodyStart() const noexcept { return headStart + headLength; }
 };
 
+/// What an attempt waits for next. The exchange does the waiting in its own
+/// coroutine frame: a frame per attempt would cost more than the attempt's
+/// logic (measured with bench/proxy-instructions).
+enum class AttemptWait : std::uint8_t {
+  Turn,      // the member's send turn (WorkerState::awaitSendTurn)
+  Yield,     // one pass of the io_context: by then the response has often come
+  Read,      // bytes from the member's stream() into readSpace()
+  Interim,   // interim() to the client: a 1xx response it is to see
+  Send,      // the coroutine sendSlowly(): a connect, a partial write or a streamed body
+  Done,      // the attempt is over; result() says how
+};
+
+/// What a Read brought.
+struct AttemptIo {
+  error_code ec;
+  std::size_t n = 0;
+};
+
 /// One try of a request at one member (Envoy's UpstreamRequest): a pooled or
 /// new connection, the request out, the body streamed if it did not come
-/// whole, and the response head in, with a body that fits the buffer. Returns
-/// a classified outcome; what follows from it (metrics, passive health, a
-/// retry) is the exchange's decision. Single-threaded.
+/// whole, and the response head in, with a body that fits the buffer. A step
+/// machine: start() and resume() decide, and return what to wait for next,
+/// which the exchange waits for. It ends with a classified outcome; what
+/// follows from it (metrics, passive health, a retry) is the exchange's
+/// decision. Single-threaded.
 template <class Net>
 class UpstreamAttempt {
  public:
   UpstreamAttempt(WorkerState<Net>& worker, Downstream<Net>& downstream, IncomingRequest& incoming,
                   ForwardedRequest& request, UpstreamGroup<Net>& group, UpstreamResponse<Net>& response) noexcept
-      : worker_(worker), downstream_(downstream), incoming_(incoming), request_(request), group_(group),
-        response_(response) {}
+      : worker_(worker), downstream_(downstream), deadline_(downstream.deadline()), incoming_(incoming),
+        request_(request), group_(group), response_(response) {}
 
-  /// Runs the attempt. On ResponseStarted the response waits in `response`.
-  Task<AttemptResult> run();
+  /// Begins the attempt on a pooled connection if there is one. Returns the first wait.
+  [[gnu::always_inline]] inline AttemptWait start();
+  /// Continues after the wait that start() or resume() returned; `io` is what a Read brought.
+  /// Returns the next wait.
+  [[gnu::always_inline]] inline AttemptWait resume(const AttemptIo& io);
+  /// For AttemptWait::Send: connects a new connection, or sends what the
+  /// socket did not take at once and streams the rest of the body.
+  Task<void> sendSlowly();
+  /// For AttemptWait::Read: the member's connection and the free part of the response buffer.
+  typename Net::Stream& stream() noexcept { return response_.connection->stream; }
+  asio::mutable_buffer readSpace() noexcept {
+    IoBuffer& buffer = *response_.buffer.buffer;
+    return asio::buffer(buffer.data() + response_.end, buffer.capacity() - response_.end);
+  }
+  /// For AttemptWait::Interim: the member's interim response, as it came.
+  asio::const_buffer interim() const noexcept {
+    return asio::buffer(response_.buffer.buffer->data() + interimStart_, interimLength_);
+  }
+  /// How the attempt ended, once it is Done. On ResponseStarted the response waits in `response`.
+  const AttemptResult& result() const noexcept { return result_; }
 
  private:
-  enum class Progress : std::uint8_t { NeedMore, Complete, Invalid };
+  enum class Progress : std::uint8_t { NeedMore, Interim, Complete, Invalid };
+  enum class Phase : std::uint8_t { Connecting, Turn, Sending, Yielding, Head, Interim, Body, Done };
 
+  /// On a connection: arms the send's deadline and takes the send turn if others are in flight.
+  AttemptWait beginSend();
+  /// Sends the head and whatever of the body is buffered, in one write if the socket takes it.
+  AttemptWait sendBuffered();
+  AttemptWait awaitResponse();
+  AttemptWait readResponse();
+  AttemptWait onHeadBytes(const AttemptIo& io);
+  /// Goes on from what scanResponse() found in the buffer.
+  AttemptWait onScanned();
+  /// After the interim response went to the client (or failed to): drops it from the buffer.
+  AttemptWait onInterimSent(const AttemptIo& io);
+  /// A body that fits the buffer is read whole before anything is forwarded:
+  /// a member dying between its head and its body is then a failure before
+  /// the first byte, and retried on a successor.
+  AttemptWait readBody();
+  AttemptWait onBodyBytes(const AttemptIo& io);
+  AttemptWait fail(AttemptOutcome outcome, HttpError error = {}) noexcept;
   /// Connects a new connection. Returns the failure, if any.
   Task<std::optional<AttemptOutcome>> connect();
   /// Streams the rest of the body. Returns the failure that ends the attempt, if any.
   Task<std::optional<AttemptOutcome>> upload();
-  /// Scans the buffered response: past interim responses, up to a complete final (or 101) head.
-  Progress scanResponse() noexcept;
+  /// Scans the buffered response, up to a complete final (or 101) head or an
+  /// interim response for the client; other interim responses are dropped.
+  [[gnu::always_inline]] inline Progress scanResponse() noexcept;
   /// Whether a body that fits the buffer is still arriving; feeds bytes from `from` on.
   bool wantsMoreBody(std::uint32_t from) noexcept;
   /// Frames the body bytes already buffered. Returns the framing error, if any.
-  HttpError frameBufferedBody() noexcept;
+  [[gnu::always_inline]] inline HttpError frameBufferedBody() noexcept;
   AttemptOutcome readFailure(const error_code& ec) const noexcept;
-  AttemptResult result(AttemptOutcome outcome, HttpError error = {}) const noexcept;
 
   WorkerState<Net>& worker_;
   Downstream<Net>& downstream_;
+  Deadline<Net>& deadline_;  // the downstream's
   IncomingRequest& incoming_;
   ForwardedRequest& request_;
   UpstreamGroup<Net>& group_;
@@ -89,83 +146,181 @@ class UpstreamAttempt {
   HeadScanner scanner_;
   ChunkedDecoder probe_;
   HttpError invalid_;
+  AttemptResult result_;
+  std::size_t sent_ = 0;       // bytes of request_.first sent
+  std::uint32_t bodyFrom_ = 0;  // body bytes up to here were fed to probe_
+  std::uint32_t interimStart_ = 0;  // the interim response for the client is
+  std::uint32_t interimLength_ = 0;  // buffer[interimStart_, interimStart_ + interimLength_)
+  Phase phase_ = Phase::Connecting;
   bool reused_ = false;
   bool gotBytes_ = false;
+  bool responseDue_ = false;  // the whole request just left: a read would find nothing yet
 };
 
 template <class Net>
-Task<AttemptResult> UpstreamAttempt<Net>::run() {
-  const ProxyConfig& config = worker_.config();
-  Deadline<Net>& deadline = downstream_.deadline();
-  auto& connection = response_.connection;
-  connection = worker_.takeIdle(group_, !request_.idempotent);
-  reused_ = connection != nullptr;
-  if (!connection) {
-    const auto failure = co_await connect();
-    if (failure) co_return result(*failure);
-  }
-  deadline.watchUpstream(&connection->stream);
+AttemptWait UpstreamAttempt<Net>::start() {
+  response_.connection = worker_.takeIdle(group_, !request_.idempotent);
+  reused_ = response_.connection != nullptr;
+  if (!reused_) return AttemptWait::Send;  // phase_ is Connecting
+  return beginSend();
+}
 
-  // The head and whatever of the body is buffered, in one write.
-  deadline.set(config.timeouts.idle);
-  if (worker_.othersInFlight()) co_await worker_.awaitSendTurn(group_);
-  error_code ec;
-  const auto sent = sendNow(connection->stream, request_.first, ec);
-  // The response cannot have arrived yet, so a recv now would only fail.
-  bool responseDue = !ec && sent == totalSize(request_.first) && incoming_.bodyComplete;
-  if (!ec && sent != totalSize(request_.first)) {
-    deadline.waitOnUpstream();
-    co_await asio::async_write(connection->stream, advance(request_.first, sent), noThrow(ec));
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::resume(const AttemptIo& io) {
+  switch (phase_) {
+    case Phase::Connecting:
+      return beginSend();
+    case Phase::Turn:
+      return sendBuffered();
+    case Phase::Sending:
+      return awaitResponse();
+    case Phase::Yielding:
+      // Expired during the yield, with no read to abort.
+      if (deadline_.expired()) return onHeadBytes({asio::error::operation_aborted, 0});
+      phase_ = Phase::Head;
+      return AttemptWait::Read;
+    case Phase::Head:
+      return onHeadBytes(io);
+    case Phase::Interim:
+      return onInterimSent(io);
+    case Phase::Body:
+      return onBodyBytes(io);
+    case Phase::Done:
+      break;
   }
-  deadline.check(ec);
-  if (ec) co_return result(ec == asio::error::timed_out ? AttemptOutcome::SendTimedOut : AttemptOutcome::SendReset);
+  return AttemptWait::Done;
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::beginSend() {
+  deadline_.watchUpstream(&response_.connection->stream);
+  deadline_.set(worker_.config().timeouts.idle);
+  phase_ = Phase::Turn;
+  if (worker_.othersInFlight()) return AttemptWait::Turn;
+  return sendBuffered();
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::sendBuffered() {
+  error_code ec;
+  sent_ = sendNow(stream(), request_.first, ec);
+  deadline_.check(ec);
+  if (ec) return fail(ec == asio::error::timed_out ? AttemptOutcome::SendTimedOut : AttemptOutcome::SendReset);
+  phase_ = Phase::Sending;
+  if (sent_ != totalSize(request_.first) || !incoming_.bodyComplete) return AttemptWait::Send;
+  responseDue_ = true;
+  return awaitResponse();
+}
+
+template <class Net>
+Task<void> UpstreamAttempt<Net>::sendSlowly() {
+  if (phase_ == Phase::Connecting) {
+    const auto failure = co_await connect();
+    if (failure) fail(*failure);
+    co_return;
+  }
+  if (sent_ != totalSize(request_.first)) {
+    deadline_.waitOnUpstream();
+    error_code ec;
+    co_await asio::async_write(stream(), advance(request_.first, sent_), noThrow(ec));
+    deadline_.check(ec);
+    if (ec) {
+      fail(ec == asio::error::timed_out ? AttemptOutcome::SendTimedOut : AttemptOutcome::SendReset);
+      co_return;
+    }
+  }
   if (!incoming_.bodyComplete) {
     const auto failure = co_await upload();
-    if (failure) co_return result(*failure, invalid_);
+    if (failure) fail(*failure, invalid_);
   }
+}
 
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::awaitResponse() {
   if (!response_.buffer.buffer) response_.buffer.buffer = worker_.buffers().acquire();
-  IoBuffer& buffer = *response_.buffer.buffer;
   response_.end = 0;
-  deadline.set(config.timeouts.upstreamResponse);
-  Progress progress = scanResponse();
-  while (progress == Progress::NeedMore) {
-    deadline.waitOnUpstream();
-    // Under load, yield first (see othersInFlight()): by the time the rest
-    // of the pass and one more poll have run, the response has often come.
-    if (responseDue && worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
-    responseDue = false;
-    std::size_t n = 0;
-    if (deadline.expired()) {
-      ec = asio::error::operation_aborted;  // expired during the yield, with no read to abort
-    } else {
-      n = co_await connection->stream.async_read_some(
-          asio::buffer(buffer.data() + response_.end, buffer.capacity() - response_.end), noThrow(ec));
-    }
-    deadline.check(ec);
-    if (ec) co_return result(readFailure(ec));
-    gotBytes_ = true;
-    response_.end += static_cast<std::uint32_t>(n);
-    progress = scanResponse();
-  }
-  if (progress == Progress::Invalid) co_return result(AttemptOutcome::InvalidResponse, invalid_);
+  deadline_.set(worker_.config().timeouts.upstreamResponse);
+  return readResponse();
+}
 
-  // A body that fits the buffer is read whole before anything is forwarded:
-  // a member dying between its head and its body is then a failure before
-  // the first byte, and retried on a successor.
-  for (std::uint32_t from = response_.bodyStart(); wantsMoreBody(from);) {
-    from = response_.end;
-    deadline.waitOnUpstream();
-    const auto n = co_await connection->stream.async_read_some(
-        asio::buffer(buffer.data() + response_.end, buffer.capacity() - response_.end), noThrow(ec));
-    deadline.check(ec);
-    if (ec) co_return result(readFailure(ec));
-    response_.end += static_cast<std::uint32_t>(n);
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::readResponse() {
+  deadline_.waitOnUpstream();
+  // Under load, yield first (see othersInFlight()): by the time the rest
+  // of the pass and one more poll have run, the response has often come.
+  const bool yield = responseDue_ && worker_.othersInFlight();
+  responseDue_ = false;
+  phase_ = yield ? Phase::Yielding : Phase::Head;
+  return yield ? AttemptWait::Yield : AttemptWait::Read;
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::onHeadBytes(const AttemptIo& io) {
+  error_code ec = io.ec;
+  deadline_.check(ec);
+  if (ec) return fail(readFailure(ec));
+  gotBytes_ = true;
+  response_.end += static_cast<std::uint32_t>(io.n);
+  return onScanned();
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::onScanned() {
+  switch (scanResponse()) {
+    case Progress::NeedMore:
+      return readResponse();
+    case Progress::Interim:
+      phase_ = Phase::Interim;
+      return AttemptWait::Interim;
+    case Progress::Invalid:
+      return fail(AttemptOutcome::InvalidResponse, invalid_);
+    case Progress::Complete:
+      break;
   }
-  if (const HttpError invalid = frameBufferedBody()) co_return result(AttemptOutcome::InvalidResponse, invalid);
-  AttemptResult started = result(AttemptOutcome::ResponseStarted);
-  started.status = response_.head.status;
-  co_return started;
+  bodyFrom_ = response_.bodyStart();
+  return readBody();
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::onInterimSent(const AttemptIo& io) {
+  if (io.ec) return fail(AttemptOutcome::DownstreamFailed);  // the client is gone: closed without an answer
+  char* const data = response_.buffer.buffer->data();
+  const std::uint32_t used = interimStart_ + interimLength_;
+  std::memmove(data, data + used, response_.end - used);
+  response_.end -= used;
+  interimStart_ = interimLength_ = 0;
+  scanner_.reset();
+  return onScanned();
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::readBody() {
+  if (wantsMoreBody(bodyFrom_)) {
+    bodyFrom_ = response_.end;
+    deadline_.waitOnUpstream();
+    phase_ = Phase::Body;
+    return AttemptWait::Read;
+  }
+  if (const HttpError invalid = frameBufferedBody()) return fail(AttemptOutcome::InvalidResponse, invalid);
+  result_ = {AttemptOutcome::ResponseStarted, {}, response_.head.status, reused_};
+  phase_ = Phase::Done;
+  return AttemptWait::Done;
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::onBodyBytes(const AttemptIo& io) {
+  error_code ec = io.ec;
+  deadline_.check(ec);
+  if (ec) return fail(readFailure(ec));
+  response_.end += static_cast<std::uint32_t>(io.n);
+  return readBody();
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::fail(AttemptOutcome outcome, HttpError error) noexcept {
+  result_ = {outcome, error, 0, reused_};
+  phase_ = Phase::Done;
+  return AttemptWait::Done;
 }
 
 template <class Net>
@@ -173,12 +328,11 @@ Task<std::optional<AttemptOutcome>> UpstreamAttempt<Net>::connect() {
   auto& connection = response_.connection;
   connection = std::make_unique<UpstreamConnection<Net>>(worker_.ioc());
   connection->generation = group_.generation;
-  Deadline<Net>& deadline = downstream_.deadline();
-  deadline.watchUpstream(&connection->stream);
-  deadline.set(worker_.config().timeouts.upstreamConnect);
-  deadline.waitOnUpstream();
+  deadline_.watchUpstream(&connection->stream);
+  deadline_.set(worker_.config().timeouts.upstreamConnect);
+  deadline_.waitOnUpstream();
   error_code ec = co_await worker_.net().connect(connection->stream, group_);
-  deadline.check(ec);
+  deadline_.check(ec);
   if (!ec) co_return std::nullopt;
   co_return ec == asio::error::timed_out ? AttemptOutcome::ConnectTimedOut : AttemptOutcome::ConnectFailed;
 }
@@ -187,7 +341,6 @@ template <class Net>
 Task<std::optional<AttemptOutcome>> UpstreamAttempt<Net>::upload() {
   // The rest of the body streams through the input buffer; no replay after this.
   request_.replayable = false;
-  Deadline<Net>& deadline = downstream_.deadline();
   error_code ec;
   while (!incoming_.bodyComplete) {
     const BodyPiece piece = co_await downstream_.readBody();
@@ -195,10 +348,10 @@ Task<std::optional<AttemptOutcome>> UpstreamAttempt<Net>::upload() {
       invalid_ = piece.reply;
       co_return AttemptOutcome::DownstreamFailed;
     }
-    deadline.waitOnUpstream();
+    deadline_.waitOnUpstream();
     co_await asio::async_write(response_.connection->stream, asio::buffer(piece.bytes.data(), piece.bytes.size()),
                                noThrow(ec));
-    deadline.check(ec);
+    deadline_.check(ec);
     if (ec) break;
   }
   if (!ec) co_return std::nullopt;
@@ -238,7 +391,14 @@ typename UpstreamAttempt<Net>::Progress UpstreamAttempt<Net>::scanResponse() noe
       return Progress::Invalid;
     }
     if (head.status < 200 && head.status != 101) {
-      // An interim response: dropped.
+      // An HTTP/1.1 client sees the member's interim responses (103 Early
+      // Hints...), as RFC 9110 §15.2 asks of a proxy; a 100 Continue only
+      // when it asked for one. The rest are dropped.
+      if (head.status != 100 && incoming_.parsed.versionMinor == 1) {
+        interimStart_ = skipped;
+        interimLength_ = length;
+        return Progress::Interim;
+      }
       std::memmove(data, data + skipped + length, response_.end - skipped - length);
       response_.end -= skipped + length;
       scanner_.reset();
@@ -277,7 +437,10 @@ HttpError UpstreamAttempt<Net>::frameBufferedBody() noexcept {
       if (head.status == 101) {
         response_.take = available;  // the member's first bytes in the new protocol
       } else {
+        // Stray bytes after a bodiless response (HEAD, 204, 304): delivered
+        // without them, as HAProxy and NGINX do, on a connection not reused.
         response_.extraBytes = available > 0;
+        return {};
       }
       break;
     case BodyFraming::Length:
@@ -307,11 +470,6 @@ AttemptOutcome UpstreamAttempt<Net>::readFailure(const error_code& ec) const noe
   if (ec == asio::error::timed_out) return AttemptOutcome::ResponseTimedOut;
   if (response_.earlyResponse) return AttemptOutcome::UploadReset;
   return gotBytes_ ? AttemptOutcome::ResetInResponse : AttemptOutcome::ResetBeforeResponse;
-}
-
-template <class Net>
-AttemptResult UpstreamAttempt<Net>::result(AttemptOutcome outcome, HttpError error) const noexcept {
-  return {outcome, error, 0, reused_};
 }
 
 }  // namespace ringlb::proxy

@@ -7,6 +7,7 @@ RINGLB_BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config
   libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libxxhash-dev libcli11-dev libspdlog-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libtcmalloc-minimal4
 )
 RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl)
 

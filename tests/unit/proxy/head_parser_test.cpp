@@ -264,5 +264,20 @@ TEST_F(ResponseParse, RefusesInvalidFraming) {
   }
 }
 
+// RFC 9112 §6.3: chunked applied more than once, or anywhere but last, is invalid framing.
+TEST_F(ResponseParse, RefusesChunkedTwiceOrNotLast) {
+  const char* bad[] = {
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip, chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, CHUNKED, chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+  };
+  for (const char* text : bad) {
+    EXPECT_EQ(parseResponse(text).status, 502) << text;
+  }
+  ASSERT_FALSE(parseResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, deflate, chunked\r\n\r\n"));
+  EXPECT_EQ(response_.framing, BodyFraming::Chunked);
+}
+
 }  // namespace
 }  // namespace ringlb::proxy

@@ -188,6 +188,45 @@ TEST_F(SessionTest, MalformedRequestsNeverReachAMember) {
   EXPECT_EQ(counter("none", 4), std::size(bad));
 }
 
+// A local answer to HEAD carries no body: a keep-alive client would read it as
+// the next response. Every kind of local answer, each followed by a pipelined
+// GET where the connection stays open, which must then be answered in sync.
+TEST_F(SessionTest, LocalAnswersToHeadCarryNoBody) {
+  config.limits.maxBodyBytes = 10;
+  config.limits.maxHeaderBytes = 2048;
+  const auto owner = order("/h")[0];
+  const std::string get = "GET /h HTTP/1.1\r\nHost: h\r\n\r\n";
+  const struct {
+    std::string request;
+    std::string status;
+    bool keepAlive;
+  } cases[] = {
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", "400 Bad Request", false},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n01234567890", "413 Content Too Large", false},
+      {"HEAD /" + std::string(4096, 'x') + " HTTP/1.1\r\nHost: h\r\n\r\n", "414 URI Too Long", false},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\n\r\n", "417 Expectation Failed", false},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(4096, 'x') + "\r\n\r\n", "431 Request Header Fields Too Large", false},
+      {"HEAD /h HTTP/2.0\r\nHost: h\r\n\r\n", "505 HTTP Version Not Supported", false},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n" + get, "502 Bad Gateway", true},
+  };
+  for (const auto& c : cases) {
+    scripts[owner].responses = {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"};
+    const auto reply = exchange(c.request);
+    ASSERT_EQ(reply.rfind("HTTP/1.1 " + c.status + "\r\n", 0), 0u) << reply;
+    const auto headEnd = reply.find("\r\n\r\n") + 4;
+    if (c.keepAlive) {
+      EXPECT_EQ(reply.substr(headEnd), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner) << reply;
+    } else {
+      EXPECT_EQ(headEnd, reply.size()) << reply;
+    }
+  }
+  publish({"a", "b"}, ring::MemberState::NotReady);
+  const auto reply = exchange("HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n" + get);
+  ASSERT_EQ(reply.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << reply;
+  const auto second = reply.find("\r\n\r\n") + 4;
+  EXPECT_EQ(reply.find("HTTP/1.1 503 Service Unavailable\r\n", second), second) << reply;
+}
+
 TEST_F(SessionTest, NoRingOrNoReadyMemberIs503) {
   publish({"a", "b"}, ring::MemberState::NotReady);
   auto reply = exchange("GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -252,6 +291,20 @@ TEST_F(SessionTest, AMemberThatResetsMidBodyWithoutAnAnswerIs502) {
   EXPECT_EQ(connects[owner], 1);  // a PUT whose body was partly sent is not replayed
 }
 
+// RFC 9110 §15.2: a proxy forwards 1xx responses to HTTP/1.1 clients; an
+// HTTP/1.0 client cannot read them and gets only the final response.
+TEST_F(SessionTest, EarlyHintsReachHttp11ClientsBeforeTheResponse) {
+  const auto owner = order("/hints")[0];
+  const std::string hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+  scripts[owner].responses = {hints + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+                              hints + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ny"};
+  auto reply = exchange("GET /hints HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(reply, hints + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\nx");
+  reply = exchange("GET /hints HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
+  EXPECT_EQ(reply.find("103"), std::string::npos) << reply;
+}
+
 TEST_F(SessionTest, BodyLimitIs413) {
   config.limits.maxBodyBytes = 10;
   auto reply = exchange("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n01234567890");
@@ -266,6 +319,19 @@ TEST_F(SessionTest, HeadRequestsHaveNoBodyEvenWithContentLength) {
   scripts[owner].responses = {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"};
   const auto reply = exchange("HEAD /head HTTP/1.1\r\nHost: h\r\n\r\nGET /head HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 ringlb\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\nVia: 1.1 ringlb\r\n\r\n" + owner);
+}
+
+// Like HAProxy and NGINX: the bodiless response is delivered without the stray
+// bytes, and the member connection that carried them is not reused.
+TEST_F(SessionTest, AHeadResponseFollowedByStrayBytesIsDeliveredAndItsConnectionDropped) {
+  const auto owner = order("/stray")[0];
+  scripts[owner].responses = {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray",
+                              "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"};
+  const auto reply = exchange("HEAD /stray HTTP/1.1\r\nHost: h\r\n\r\nHEAD /stray HTTP/1.1\r\nHost: h\r\n\r\n");
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 ringlb\r\n\r\n";
+  EXPECT_EQ(reply, ok + ok);
+  EXPECT_EQ(connects[owner], 2u);
+  EXPECT_EQ(counter(owner, 2), 2u);
 }
 
 TEST_F(SessionTest, Http10ClientsAndUntilCloseBodiesCloseTheConnection) {
