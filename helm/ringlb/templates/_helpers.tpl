@@ -77,7 +77,7 @@ app.kubernetes.io/component: {{ index . 1 }}
 
 {{/* The operator's ring API as the proxies reach it. */}}
 {{- define "ringlb.ringUrl" -}}
-{{- printf "http://%s.%s.svc:%d/v1/rings/%s" (include "ringlb.componentName" (list . "operator")) .Release.Namespace (int .Values.operator.service.port) .Values.proxy.ring }}
+{{- printf "http://%s.%s.svc:%d/v1/rings/%s/%s" (include "ringlb.componentName" (list . "operator")) .Release.Namespace (int .Values.operator.service.port) .Release.Namespace .Values.proxy.ring }}
 {{- end }}
 
 {{/* Restricted Pod Security Standard, pod level. */}}

@@ -235,7 +235,7 @@ class ChartTest(unittest.TestCase):
         container = pod["containers"][0]
         args = container["args"]
         ring_url = args[args.index("--ring-url") + 1]
-        self.assertEqual(ring_url, f"http://{operator_svc['metadata']['name']}.ringlb.svc:8081/v1/rings/apod")
+        self.assertEqual(ring_url, f"http://{operator_svc['metadata']['name']}.ringlb.svc:8081/v1/rings/ringlb/apod")
         self.assertEqual(args[args.index("--listen") + 1], "0.0.0.0:8080")
         self.assertEqual(args[args.index("--admin") + 1], "0.0.0.0:9901")
         self.assertEqual({p["name"]: p["containerPort"] for p in container["ports"]}, {"http": 8080, "metrics": 9901})
@@ -249,7 +249,7 @@ class ChartTest(unittest.TestCase):
         docs = self.template("--set", "proxy.ring=shop", "--set", "proxy.key=header:X-User",
                              "--set", "proxy.podDisruptionBudget.enabled=false")
         args = self.one(docs, "Deployment", "-proxy")["spec"]["template"]["spec"]["containers"][0]["args"]
-        self.assertTrue(args[args.index("--ring-url") + 1].endswith("/v1/rings/shop"))
+        self.assertTrue(args[args.index("--ring-url") + 1].endswith("/v1/rings/ringlb/shop"))
         self.assertEqual(args[args.index("--key") + 1], "header:X-User")
         self.assertEqual([p for p in self.of_kind(docs, "PodDisruptionBudget") if p["metadata"]["name"].endswith("-proxy")], [])
         docs = self.template("--set", "proxy.enabled=false")
@@ -294,7 +294,7 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(pod["spec"]["restartPolicy"], "Never")
         args = pod["spec"]["containers"][0]["args"]
         self.assertIn("http://rel-ringlb-operator.ringlb.svc:8081/readyz", args)
-        self.assertIn("http://rel-ringlb-operator.ringlb.svc:8081/v1/rings/apod", args)
+        self.assertIn("http://rel-ringlb-operator.ringlb.svc:8081/v1/rings/ringlb/apod", args)
         self.assertIn("http://rel-ringlb-proxy.ringlb.svc:9901/readyz", args)
         self.assertEqual(self.of_kind(self.template("--set", "tests.enabled=false"), "Pod"), [])
 
