@@ -15,7 +15,7 @@ import time
 import pytest
 
 import kube_cluster as kc
-from conftest import ROOT, unavailable
+from conftest import ROOT, unavailable, wait_until
 
 CHART = os.path.join(ROOT, "helm", "ringlb")
 CRD_NAME = "hashrings.ringlb.dev"
@@ -48,22 +48,11 @@ def helm_binary(version):
     return path
 
 
-def wait_for(what, predicate, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
 def delete_namespace(cluster, ns, timeout=120):
     """Deletes a namespace and waits until it is gone: an operator of a later test watches every
     namespace, and a ring named apod left here would meet that test's (issue 16 #1)."""
     cluster.request("DELETE", f"/api/v1/namespaces/{ns}")
-    wait_for(f"namespace {ns} deleted", lambda: cluster.get(f"/api/v1/namespaces/{ns}")[0] == 404, timeout)
+    wait_until(lambda: cluster.get(f"/api/v1/namespaces/{ns}")[0] == 404, timeout, f"namespace {ns} deleted")
 
 
 def ring(kubectl, namespace, name="apod"):
@@ -102,7 +91,7 @@ def test_install_wait_test_scale_upgrade_uninstall(version, cluster, node, kubec
     for deployment in ("ringlb-operator", "ringlb-proxy"):
         d = kubectl.json("deployment", deployment, "-n", ns)
         assert d["status"].get("readyReplicas") == 2, d["status"]
-    r = wait_for("ring apod with 3 ready replicas", ring_ready(kubectl, ns, 3), 120)
+    r = wait_until(ring_ready(kubectl, ns, 3), 120, "ring apod with 3 ready replicas")
     assert [m["id"] for m in r["status"]["members"]] == ["apod-0", "apod-1", "apod-2"]
     assert kubectl.json("crd", CRD_NAME)["spec"]["names"]["categories"] == ["ringlb"]
     # The proxies route (the ring hashes the path): requests through each proxy reach all 3
@@ -122,14 +111,14 @@ def test_install_wait_test_scale_upgrade_uninstall(version, cluster, node, kubec
     assert "Phase:          Succeeded" in proc.stdout or "Succeeded" in proc.stdout, proc.stdout
 
     kubectl("scale", "hr/apod", "-n", ns, "--replicas=4")
-    wait_for("ring apod scaled to 4", ring_ready(kubectl, ns, 4), 120)
+    wait_until(ring_ready(kubectl, ns, 4), 120, "ring apod scaled to 4")
     proc = helm.run("upgrade", "ringlb", CHART, "-n", ns, "--wait", "--timeout", "240s")
     timings["upgrade --wait"] = proc.seconds
     r = ring(kubectl, ns)
     assert r["spec"]["replicas"] == 4, "helm upgrade undid kubectl scale"
     assert "helm.sh/hook" not in r["metadata"].get("annotations", {})
     uid = r["metadata"]["uid"]
-    wait_for("ring apod still 4 ready after the upgrade", ring_ready(kubectl, ns, 4), 60)
+    wait_until(ring_ready(kubectl, ns, 4), 60, "ring apod still 4 ready after the upgrade")
     assert ring(kubectl, ns)["metadata"]["uid"] == uid, "the upgrade recreated the HashRing"
 
     proc = helm.run("uninstall", "ringlb", "-n", ns, "--wait", "--timeout", "120s")
@@ -152,9 +141,9 @@ def test_leader_election_disabled_operator_reconciles(cluster, node, kubectl, tm
              "--set", "exampleHashRing.spec.replicas=2")
     args = kubectl.json("deployment", "solo-ringlb-operator", "-n", ns)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--no-leader-elect" in args
-    wait_for("ring apod with 2 ready replicas", ring_ready(kubectl, ns, 2), 120)
+    wait_until(ring_ready(kubectl, ns, 2), 120, "ring apod with 2 ready replicas")
     assert kubectl.json("leases", "-n", ns)["items"] == []
     kubectl("scale", "hr/apod", "-n", ns, "--replicas=3")
-    wait_for("ring apod scaled to 3", ring_ready(kubectl, ns, 3), 120)
+    wait_until(ring_ready(kubectl, ns, 3), 120, "ring apod scaled to 3")
     helm.run("uninstall", "solo", "-n", ns, "--wait")
     delete_namespace(cluster, ns)

@@ -143,3 +143,16 @@ def namespace(cluster):
     cluster.namespace(name)
     yield name
     cluster.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+def wait_until(predicate, timeout, what, interval=0.3):
+    """Polls `predicate` until it returns something truthy (and returns that), or fails naming `what`
+    and the last value after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
