@@ -31,7 +31,7 @@ TEST(DockerContainerConfig, HostNetworkBodyExactly) {
   const Json expected = Json::parse(R"({
     "Image": "ringlb/apod:0.1.0",
     "Cmd": ["--port", "41234", "--listen-address", "127.0.0.1", "--slot=apod-2"],
-    "Env": ["PORT=41234", "RINGLB_SLOT=apod-2", "APOD_DATA=/data", "GREETING=port 41234 of /data, $(PORT) literal"],
+    "Env": ["PORT=41234", "RINGLB_SLOT=apod-2", "LISTEN_ADDRESS=127.0.0.1", "APOD_DATA=/data", "GREETING=port 41234 of /data, $(PORT) literal"],
     "Labels": {
       "ringlb.dev/ring": "apod",
       "ringlb.dev/slot": "apod-2",
@@ -68,6 +68,21 @@ TEST(DockerContainerConfig, NoArgsLeavesImageCmd) {
   ASSERT_TRUE(body.ok());
   EXPECT_FALSE(body->contains("Cmd"));
   EXPECT_FALSE(body->contains("Entrypoint"));
+}
+
+TEST(DockerContainerConfig, ListenAddressIsLoopbackOnTheHostNetworkAndAnyOnAUserNetwork) {
+  ReplicaSpec spec = apodSpec();
+  spec.templ.port = 8080;
+  spec.templ.args = {"--listen-address", "$(LISTEN_ADDRESS)"};
+  DockerRuntimeOptions host;
+  const auto onHost = dockerContainerCreateBody(spec, host, 41234);
+  ASSERT_TRUE(onHost.ok()) << onHost.error();
+  EXPECT_EQ(onHost->at("Cmd"), Json::parse(R"(["--listen-address", "127.0.0.1"])"));
+  DockerRuntimeOptions bridged;
+  bridged.network = "ringlb-test";
+  const auto onNetwork = dockerContainerCreateBody(spec, bridged, 0);
+  ASSERT_TRUE(onNetwork.ok()) << onNetwork.error();
+  EXPECT_EQ(onNetwork->at("Cmd"), Json::parse(R"(["--listen-address", "0.0.0.0"])"));
 }
 
 TEST(DockerContainerConfig, RuntimeOwnsPortAndSlotEnv) {

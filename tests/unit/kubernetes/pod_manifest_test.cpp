@@ -84,7 +84,8 @@ TEST(ReplicaPod, ContainerPortEnvProbeAndResources) {
   EXPECT_EQ(container["ports"][0]["name"], "http");
   const json expectedEnv = json::array({{{"name", "APOD_DATA"}, {"value", "/data"}},
                                         {{"name", "PORT"}, {"value", "9090"}},
-                                        {{"name", "RINGLB_SLOT"}, {"value", "apod-2"}}});
+                                        {{"name", "RINGLB_SLOT"}, {"value", "apod-2"}},
+                                        {{"name", "LISTEN_ADDRESS"}, {"value", "0.0.0.0"}}});
   EXPECT_EQ(container["env"], expectedEnv);  // the template's PORT is overridden, not duplicated
   const json& probe = container["readinessProbe"];
   EXPECT_EQ(probe["httpGet"]["path"], "/healthz");

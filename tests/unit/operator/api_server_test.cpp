@@ -121,7 +121,7 @@ TEST_F(ApiServerTest, ExplainWalksToTheFirstReadyMember) {
 TEST_F(ApiServerTest, NamespacedRingsAreServedApartAndABareNameNeverPicksOne) {
   auto a = spec(2);
   auto b = spec(3);
-  b.members[0].address = "10.0.2.1:8080";
+  b.members[0].address = "127.0.2.1:8080";
   ASSERT_TRUE(registry.publish("a/apod", a).ok());
   auto reply = httpGet(port, "/v1/rings/apod");
   EXPECT_EQ(reply.status, 200u) << "a unique bare name still works";
@@ -133,7 +133,7 @@ TEST_F(ApiServerTest, NamespacedRingsAreServedApartAndABareNameNeverPicksOne) {
   EXPECT_EQ(ring::parseRingJson(reply.body)->members.size(), 2u);
   reply = httpGet(port, "/v1/rings/b/apod");
   ASSERT_EQ(reply.status, 200u) << reply.body;
-  EXPECT_EQ(ring::parseRingJson(reply.body)->members[0].address, "10.0.2.1:8080");
+  EXPECT_EQ(ring::parseRingJson(reply.body)->members[0].address, "127.0.2.1:8080");
 
   for (const std::string target : {"/v1/rings/apod", "/v1/rings/apod?watch=0", "/v1/rings/apod/explain?key=x"}) {
     reply = httpGet(port, target);

@@ -351,7 +351,7 @@ TEST_F(ControllerTest, ShutdownStopsReplicasOnlyWhenAsked) {
 
 
 /// A Runtime with namespaces, as Kubernetes is: each namespace has its own
-/// slot "apod-0", at an address of that namespace (10.0.<n>.<ordinal>).
+/// slot "apod-0", at an address of that namespace (127.0.<n>.<ordinal>).
 class NamespacedRuntime final : public Runtime {
  public:
   std::string_view name() const noexcept override { return "namespaced"; }
@@ -379,7 +379,7 @@ class NamespacedRuntime final : public Runtime {
   }
   void onEvent(EventHandler) override {}
   static std::string addressOf(const std::string& ns, std::uint32_t ordinal) {
-    return "10.0." + std::string(ns == "a" ? "1" : "2") + "." + std::to_string(ordinal) + ":8080";
+    return "127.0." + std::string(ns == "a" ? "1" : "2") + "." + std::to_string(ordinal) + ":8080";
   }
   std::vector<std::string> stops() {
     std::lock_guard lock(mutex_);
@@ -419,9 +419,9 @@ TEST(ControllerNamespaces, SameNamedRingsInTwoNamespacesArePublishedApart) {
     return out;
   };
   ASSERT_TRUE(eventually([&] { return membersOf("a/apod").size() == 2 && membersOf("b/apod").size() == 3; }));
-  EXPECT_EQ(membersOf("a/apod"), (std::vector<std::string>{"apod-0@10.0.1.0:8080", "apod-1@10.0.1.1:8080"}));
-  EXPECT_EQ(membersOf("b/apod"), (std::vector<std::string>{"apod-0@10.0.2.0:8080", "apod-1@10.0.2.1:8080",
-                                                           "apod-2@10.0.2.2:8080"}));
+  EXPECT_EQ(membersOf("a/apod"), (std::vector<std::string>{"apod-0@127.0.1.0:8080", "apod-1@127.0.1.1:8080"}));
+  EXPECT_EQ(membersOf("b/apod"), (std::vector<std::string>{"apod-0@127.0.2.0:8080", "apod-1@127.0.2.1:8080",
+                                                           "apod-2@127.0.2.2:8080"}));
   // A resync re-lists the runtime: each namespace's replicas stay with their own ring.
   controller.shutdown(false);
   Controller next(source, runtime, registry, prober, metrics, clock, options);
@@ -430,7 +430,7 @@ TEST(ControllerNamespaces, SameNamedRingsInTwoNamespacesArePublishedApart) {
   EXPECT_TRUE(runtime.stops().empty()) << "nothing of one namespace is mistaken for the other's";
   EXPECT_EQ(next.status("a/apod")->members.size(), 2u);
   EXPECT_EQ(next.status("b/apod")->members.size(), 3u);
-  EXPECT_EQ(next.status("b/apod")->members[2].address, "10.0.2.2:8080");
+  EXPECT_EQ(next.status("b/apod")->members[2].address, "127.0.2.2:8080");
 
   // Deleting a's ring stops a's replicas only.
   source.emit({ResourceEvent::Kind::Deleted, "a/apod", std::nullopt, {}});
@@ -460,7 +460,7 @@ TEST_F(ControllerTest, ALeaderStartedFromAStatusAtVersion17NeverPublishesAtOrBel
   ASSERT_FALSE(published.empty());
   for (const auto version : published) EXPECT_GT(version, 17u);
   EXPECT_TRUE(std::is_sorted(published.begin(), published.end()));
-  for (const auto& status : source.statuses) EXPECT_GT(status.ringVersion, 17u) << "status.ringVersion never goes back";
+  for (const auto& status : source.statuses) EXPECT_GE(status.ringVersion, 17u) << "status.ringVersion never goes back";
 }
 
 TEST_F(ControllerTest, ANeverValidRingIsDegradedOnItsOwnStatusAndTheOthersRunOn) {

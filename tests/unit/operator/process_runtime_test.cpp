@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "ringlb/operator/reconcile_plan.h"
+#include "ringlb/operator/replica_variables.h"
 
 namespace ringlb::op {
 namespace {
@@ -222,10 +223,10 @@ TEST_F(ProcessRuntimeTest, MissingCommandIsAClearError) {
   EXPECT_NE(runtime.ensureRunning(imageOnly).error().find("required by the process runtime"), std::string::npos);
 }
 
-TEST(ExpandPort, ReplacesEveryOccurrence) {
-  EXPECT_EQ(expandPort("--port=$(PORT) $(PORT)", 8080), "--port=8080 8080");
-  EXPECT_EQ(expandPort("$(PORTS)", 1), "$(PORTS)");
-  EXPECT_EQ(expandPort("none", 1), "none");
+TEST(ExpandVariables, ReplacesEveryOccurrenceOfAKnownName) {
+  EXPECT_EQ(expandVariables("--port=$(PORT) $(PORT)", {{"PORT", "8080"}}), "--port=8080 8080");
+  EXPECT_EQ(expandVariables("$(PORTS)", {{"PORT", "1"}}), "$(PORTS)");
+  EXPECT_EQ(expandVariables("none", {{"PORT", "1"}}), "none");
 }
 
 TEST(ProcessStartTime, MatchesThisProcessAndRejectsTheDead) {

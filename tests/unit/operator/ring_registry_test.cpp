@@ -116,12 +116,12 @@ TEST_F(RingRegistryTest, SameNamedRingsInTwoNamespacesNeverMeet) {
   RingRegistry registry(dir);
   auto a = spec(2);
   auto b = spec(3);
-  b.members[0].address = "10.0.2.1:8080";
+  b.members[0].address = "127.0.2.1:8080";
   ASSERT_TRUE(registry.publish("a/apod", a).ok());
   ASSERT_TRUE(registry.publish("b/apod", b).ok());
   EXPECT_EQ(registry.get("a/apod")->members().size(), 2u);
   EXPECT_EQ(registry.get("b/apod")->members().size(), 3u);
-  EXPECT_EQ(registry.get("b/apod")->members()[0].address, "10.0.2.1:8080");
+  EXPECT_EQ(registry.get("b/apod")->members()[0].address, "127.0.2.1:8080");
   EXPECT_EQ(registry.get("a/apod")->version(), 1u) << "each ring counts its own versions";
   EXPECT_EQ(registry.keys(), (std::vector<std::string>{"a/apod", "b/apod"}));
 

@@ -32,35 +32,6 @@ std::string dockerReplicaAddress(const ReplicaSpec& spec, const DockerRuntimeOpt
   return dockerContainerName(spec) + ":" + std::to_string(spec.templ.port);
 }
 
-std::string expandVariables(std::string_view text, const std::map<std::string, std::string>& vars) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '$' || i + 1 >= text.size()) {
-      out.push_back(text[i]);
-      continue;
-    }
-    if (text[i + 1] == '$') {
-      out.push_back('$');
-      ++i;
-      continue;
-    }
-    if (text[i + 1] == '(') {
-      const auto close = text.find(')', i + 2);
-      if (close != std::string_view::npos) {
-        const std::string name(text.substr(i + 2, close - i - 2));
-        if (const auto it = vars.find(name); it != vars.end()) {
-          out += it->second;
-          i = close;
-          continue;
-        }
-      }
-    }
-    out.push_back('$');
-  }
-  return out;
-}
-
 Result<nlohmann::json> dockerContainerCreateBody(const ReplicaSpec& spec, const DockerRuntimeOptions& options,
                                                  std::uint16_t hostPort) {
   const ReplicaTemplate& templ = spec.templ;
@@ -83,20 +54,23 @@ Result<nlohmann::json> dockerContainerCreateBody(const ReplicaSpec& spec, const 
   const std::uint16_t port = hostNetwork ? hostPort : templ.port;
   if (port == 0) return invalid(spec, "spec.template.port must be 1..65535");
 
+  // The runtime owns these: the port it assigned, the address to listen on (host networking
+  // shares the host's interfaces, so loopback only) and the slot.
+  const std::vector<std::pair<std::string, std::string>> owned = {
+      {std::string(kPortVariable), std::to_string(port)},
+      {std::string(kSlotVariable), spec.slot},
+      {std::string(kListenAddressVariable), hostNetwork ? options.hostAddress : std::string("0.0.0.0")}};
   std::map<std::string, std::string> vars;
   for (const auto& env : templ.env) vars[env.name] = env.value;
-  vars["PORT"] = std::to_string(port);
-  vars["RINGLB_SLOT"] = spec.slot;
+  for (const auto& [owner, value] : owned) vars[owner] = value;
 
   nlohmann::json env = nlohmann::json::array();
-  env.push_back("PORT=" + vars["PORT"]);
-  env.push_back("RINGLB_SLOT=" + spec.slot);
+  for (const auto& [owner, value] : owned) env.push_back(owner + "=" + value);
   for (const auto& var : templ.env) {
     if (var.name.empty() || var.name.find('=') != std::string::npos) {
       return invalid(spec, "spec.template.env has an invalid name '" + var.name + "'");
     }
-    // The runtime owns these two: the port it assigned and the slot.
-    if (var.name == "PORT" || var.name == "RINGLB_SLOT") continue;
+    if (var.name == kPortVariable || var.name == kSlotVariable || var.name == kListenAddressVariable) continue;
     env.push_back(var.name + "=" + expandVariables(var.value, vars));
   }
 

@@ -1,5 +1,7 @@
 #include "ringlb/operator/kubernetes_pod_manifest.h"
 
+#include "ringlb/operator/replica_variables.h"
+
 #include <cmath>
 
 namespace ringlb::op {
@@ -58,11 +60,14 @@ json buildReplicaPod(const ReplicaSpec& spec, const PodOwner& owner) {
   json env = json::array();
   for (const auto& var : templ.env) {
     // The operator's own variables win: they must match the port and slot it routes to.
-    if (var.name == "PORT" || var.name == "RINGLB_SLOT") continue;
+    if (var.name == kPortVariable || var.name == kSlotVariable || var.name == kListenAddressVariable) continue;
     env.push_back({{"name", var.name}, {"value", var.value}});
   }
-  env.push_back({{"name", "PORT"}, {"value", std::to_string(templ.port)}});
-  env.push_back({{"name", "RINGLB_SLOT"}, {"value", spec.slot}});
+  // The kubelet expands $(NAME) in command and args from these.
+  env.push_back({{"name", kPortVariable}, {"value", std::to_string(templ.port)}});
+  env.push_back({{"name", kSlotVariable}, {"value", spec.slot}});
+  // Probes and Services reach the Pod on its own address, so listen on all of them.
+  env.push_back({{"name", kListenAddressVariable}, {"value", "0.0.0.0"}});
 
   json container = {
       {"name", "replica"},

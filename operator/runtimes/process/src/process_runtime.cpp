@@ -1,5 +1,7 @@
 #include "ringlb/operator/process_runtime.h"
 
+#include "ringlb/operator/replica_variables.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -102,18 +104,6 @@ std::optional<std::uint64_t> processStartTime(pid_t pid) {
   } catch (const std::exception&) {
     return std::nullopt;
   }
-}
-
-std::string expandPort(const std::string& text, std::uint16_t port) {
-  static constexpr std::string_view kToken = "$(PORT)";
-  std::string out;
-  std::size_t from = 0;
-  for (std::size_t at; (at = text.find(kToken, from)) != std::string::npos; from = at + kToken.size()) {
-    out.append(text, from, at - from);
-    out += std::to_string(port);
-  }
-  out.append(text, from, std::string::npos);
-  return out;
 }
 
 ProcessRuntime::ProcessRuntime(ProcessRuntimeOptions options)
@@ -245,13 +235,23 @@ Result<ProcessRuntime::Replica> ProcessRuntime::spawn(const ReplicaSpec& spec, s
   if (port == 0) port = probePort(options_.host, 0);
   if (port == 0) return Error{"no free port on " + options_.host};
 
-  std::vector<std::string> argv;
-  for (const auto& part : spec.templ.command) argv.push_back(expandPort(part, port));
-  for (const auto& part : spec.templ.args) argv.push_back(expandPort(part, port));
+  // The runtime's own variables win over template env of the same name.
+  std::map<std::string, std::string> vars;
+  for (const auto& var : spec.templ.env) vars[var.name] = var.value;
+  const std::map<std::string, std::string> owned = {{std::string(kPortVariable), std::to_string(port)},
+                                                                 {std::string(kListenAddressVariable), options_.host},
+                                                                 {std::string(kSlotVariable), spec.slot},
+                                                                 {"RINGLB_RING", spec.ring}};
+  for (const auto& [name, value] : owned) vars[name] = value;
 
-  std::map<std::string, std::string> overrides = {
-      {"PORT", std::to_string(port)}, {"RINGLB_SLOT", spec.slot}, {"RINGLB_RING", spec.ring}};
-  for (const auto& var : spec.templ.env) overrides[var.name] = expandPort(var.value, port);
+  std::vector<std::string> argv;
+  for (const auto& part : spec.templ.command) argv.push_back(expandVariables(part, vars));
+  for (const auto& part : spec.templ.args) argv.push_back(expandVariables(part, vars));
+
+  std::map<std::string, std::string> overrides(owned.begin(), owned.end());
+  for (const auto& var : spec.templ.env) {
+    if (!owned.count(var.name)) overrides[var.name] = expandVariables(var.value, vars);
+  }
   std::vector<std::string> env;
   for (char** entry = environ; *entry; ++entry) {
     const std::string_view text(*entry);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ringlb/operator/docker_runtime_options.h"
+#include "ringlb/operator/replica_variables.h"
 #include "ringlb/operator/runtime.h"
 #include "ringlb/base/result.h"
 
@@ -31,10 +32,6 @@ std::string dockerContainerName(const ReplicaSpec& spec);
 /// network, <container name>:<template.port> on a user-defined network.
 std::string dockerReplicaAddress(const ReplicaSpec& spec, const DockerRuntimeOptions& options,
                                  std::uint16_t hostPort);
-
-/// Expands $(NAME) from `vars` as Kubernetes does: "$$" is a literal "$",
-/// unknown names stay as written.
-std::string expandVariables(std::string_view text, const std::map<std::string, std::string>& vars);
 
 /// The POST /containers/create body for `spec`: image, entrypoint (template
 /// command) and cmd (template args) with $(PORT) expanded, env (template env

@@ -98,7 +98,4 @@ class ProcessRuntime final : public Runtime {
 /// or nullopt when it is gone or a zombie.
 std::optional<std::uint64_t> processStartTime(pid_t pid);
 
-/// "$(PORT)" → `port` in `text`.
-std::string expandPort(const std::string& text, std::uint16_t port);
-
 }  // namespace ringlb::op
