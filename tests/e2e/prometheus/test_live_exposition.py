@@ -127,7 +127,7 @@ class LiveExpositionTest(unittest.TestCase):
             "proxy": [("ringlb_proxy_requests_total", {"member": m, "code_class": c})
                       for m in members for c in ("1xx", "2xx", "3xx", "4xx", "5xx")]
             + [("ringlb_proxy_request_duration_seconds_count", {"member": m}) for m in members],
-            "operator": [(name, {"ring": promlib.RING_NAME, "member": m}) for m in members
+            "operator": [(name, {"namespace": "default", "ring": promlib.RING_NAME, "member": m}) for m in members
                          for name in ("ringlb_operator_restarts_total", "ringlb_operator_heartbeat_failures_total")],
         }
         for program, series in want.items():
