@@ -117,10 +117,6 @@ Task<bool> Exchange<Net>::run() {
   if (request_ == nullptr) co_return false;
   if (const HttpError unavailable = route()) co_return co_await answer(unavailable, keepAfterAnswer(), nullptr);
   if (const HttpError unforwardable = prepareForward()) co_return co_await answer(unforwardable, false, nullptr);
-  if (request_->awaitsContinue) {
-    const bool continued = co_await downstream_.continueBody();
-    if (!continued) co_return false;
-  }
   // The owner, then distinct successors.
   bool started = false;
   while (!started && attempts_ <= worker_.config().retries && beginAttempt()) {
@@ -180,7 +176,8 @@ template <class Net>
 HttpError Exchange<Net>::prepareForward() {
   const RequestHead& parsed = request_->parsed;
   const Rewrite rewrite = rewriteRequestHead(
-      request_->head, parsed, {downstream_.clientIp(), "http", detail::kViaName, worker_.random(), worker_.random()},
+      request_->head, parsed,
+      {downstream_.clientIp(), "http", detail::kViaName, worker_.random(), worker_.random(), request_->awaitsContinue},
       request_->scratch);
   if (rewrite.length == 0) return {431, "request head too large to forward"};
   forward_.first = {asio::buffer(request_->head.data(), rewrite.length),

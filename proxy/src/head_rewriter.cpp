@@ -144,7 +144,8 @@ Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, cons
     const auto kind = static_cast<FieldKind>(field.kind);
     if (&field == upgrade) return false;  // the member may switch protocols
     switch (kind) {
-      case FieldKind::Expect:  // answered by the proxy itself
+      case FieldKind::Expect:
+        return !context.forwardExpect;
       case FieldKind::XForwardedFor:
       case FieldKind::XForwardedProto:
       case FieldKind::XForwardedHost:

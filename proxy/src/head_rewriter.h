@@ -15,6 +15,7 @@ struct RequestRewriteContext {
   std::string_view viaName = "ringlb";
   std::uint64_t requestIdHigh = 0;  // random bits for a generated X-Request-Id
   std::uint64_t requestIdLow = 0;
+  bool forwardExpect = false;  // keep `Expect: 100-continue`: the member answers it
 };
 
 /// Result of rewriting a head in place. The forwarded head is
