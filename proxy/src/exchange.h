@@ -237,7 +237,7 @@ template <class Net>
 std::optional<SendBuffers> Exchange<Net>::prepareRelay() {
   const ResponseHead& head = response_.head;
   closeClient_ = !request_->keepAlive || !request_->bodyComplete || head.framing == BodyFraming::UntilClose ||
-                 worker_.draining();
+                 response_.dechunk || worker_.draining();  // a de-chunked body ends with the connection
   if (!request_->bodyComplete) downstream_.abandonBody();  // the client may still be sending the body the member refused
   char* const data = response_.buffer.buffer->data();
   const Rewrite rewrite = rewriteResponseHead({data + response_.headStart, response_.headLength}, head,
@@ -312,11 +312,14 @@ bool Exchange<Net>::frameBodyPiece(std::size_t n) noexcept {
       response_.extraBytes = response_.take < n;
       return true;
     case BodyFraming::Chunked: {
-      const auto step = response_.chunks.feed({response_.buffer.buffer->data(), n});
+      char* const data = response_.buffer.buffer->data();
+      std::size_t payload = 0;
+      const auto step = response_.dechunk ? response_.chunks.decodeInPlace({data, n}, payload)
+                                          : response_.chunks.feed({data, n});
       if (step.status == ChunkedDecoder::Status::Error) return false;
-      response_.take = static_cast<std::uint32_t>(step.consumed);
+      response_.take = static_cast<std::uint32_t>(response_.dechunk ? payload : step.consumed);
       response_.done = step.status == ChunkedDecoder::Status::Done;
-      response_.extraBytes = response_.done && response_.take < n;
+      response_.extraBytes = response_.done && step.consumed < n;
       return true;
     }
     default:

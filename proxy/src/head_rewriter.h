@@ -42,7 +42,8 @@ Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, cons
 /// the proxy to Via and sets the client connection's persistence:
 /// `Connection: close` when `closeClient`, `Connection: keep-alive` for a
 /// persistent HTTP/1.0 client. A 101 keeps its Upgrade field and says
-/// `Connection: upgrade`.
+/// `Connection: upgrade`. An HTTP/1.0 client does not get Transfer-Encoding:
+/// the caller relays a chunked body de-chunked, with `closeClient`.
 Rewrite rewriteResponseHead(std::span<char> head, const ResponseHead& parsed, std::uint8_t clientVersionMinor,
                             bool closeClient, std::string_view viaName, std::span<char> extra) noexcept;
 

@@ -45,6 +45,7 @@ struct UpstreamResponse {
   bool done = false;            // the whole body is in the buffer
   bool extraBytes = false;      // the member sent more than the body: the connection is not reused
   bool earlyResponse = false;   // the member stopped taking the body; its answer may have come first
+  bool dechunk = false;         // a chunked body for an HTTP/1.0 client: relayed as its chunk data only
 
   std::uint32_t bodyStart() const noexcept { return headStart + headLength; }
 };
@@ -307,6 +308,8 @@ AttemptWait UpstreamAttempt<Net>::onScanned() {
   // An answer before the body it expected (a 413, a 417): the body is never
   // sent, so the member connection is not reused and the client's closes.
   if (incoming_.awaitsContinue) response_.earlyResponse = true;
+  // RFC 9112 §6.1: no chunked to an HTTP/1.0 client.
+  response_.dechunk = response_.head.framing == BodyFraming::Chunked && incoming_.parsed.versionMinor == 0;
   bodyFrom_ = response_.bodyStart();
   return readBody();
 }
@@ -489,11 +492,14 @@ HttpError UpstreamAttempt<Net>::frameBufferedBody() noexcept {
       response_.extraBytes = response_.take < available;
       break;
     case BodyFraming::Chunked: {
-      const auto step = response_.chunks.feed({response_.buffer.buffer->data() + response_.bodyStart(), available});
+      char* const body = response_.buffer.buffer->data() + response_.bodyStart();
+      std::size_t payload = 0;
+      const auto step = response_.dechunk ? response_.chunks.decodeInPlace({body, available}, payload)
+                                          : response_.chunks.feed({body, available});
       if (step.status == ChunkedDecoder::Status::Error) return {502, "invalid chunked body from the member"};
-      response_.take = static_cast<std::uint32_t>(step.consumed);
+      response_.take = static_cast<std::uint32_t>(response_.dechunk ? payload : step.consumed);
       response_.done = step.status == ChunkedDecoder::Status::Done;
-      response_.extraBytes = response_.done && response_.take < available;
+      response_.extraBytes = response_.done && step.consumed < available;
       break;
     }
     case BodyFraming::UntilClose:

@@ -343,6 +343,26 @@ TEST_F(SessionTest, Http10ClientsAndUntilCloseBodiesCloseTheConnection) {
   EXPECT_EQ(reply.substr(reply.size() - 8), "streamed");
 }
 
+// RFC 9112 §6.1: no chunked to an HTTP/1.0 recipient. The body goes
+// de-chunked and delimited by the close, whether it fits the buffer or streams.
+TEST_F(SessionTest, Http10ClientsGetChunkedBodiesDechunkedAndCloseDelimited) {
+  config.limits.bufferBytes = 4096;
+  const auto owner = order("/old")[0];
+  std::string chunked;
+  std::string payload;
+  for (int i = 0; i < 10; ++i) {
+    const std::string piece(1000, static_cast<char>('a' + i));
+    chunked += "3e8\r\n" + piece + "\r\n";
+    payload += piece;
+  }
+  scripts[owner].responses = {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+                              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + "0\r\nX-T: 1\r\n\r\n"};
+  auto reply = exchange("GET /old HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nVia: 1.1 ringlb\r\nConnection: close\r\n\r\nabcde");
+  reply = exchange("GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nVia: 1.1 ringlb\r\nConnection: close\r\n\r\n" + payload);
+}
+
 // The expectation goes to the member, which decides (issue 18): its 100 reaches
 // the client, which then sends the body through; or its early final answer does,
 // and the body is never sent. (Until issue 18 the proxy answered 100 itself and
