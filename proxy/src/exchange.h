@@ -78,9 +78,13 @@ class Exchange {
   /// Returns the head with the buffered body, or nothing when the head is too
   /// large to forward (settled as an invalid response).
   [[gnu::always_inline]] inline std::optional<SendBuffers> prepareRelay();
-  /// Relays what the first send did not: the `rest` of the buffered part (or
-  /// the send's error `ec`), then a tunnel after a 101, or the rest of the body.
-  Task<bool> relayRest(SendBuffers rest, error_code ec);
+  /// Relays what the first send did not: the buffered part of `response`
+  /// after its first `sent` bytes (or the send's error `ec`), then a tunnel
+  /// after a 101, or the rest of the body. (Arguments that are small or
+  /// references keep Exchange::run's frame in the allocator's fast size class.)
+  Task<bool> relayRest(const SendBuffers& response, std::size_t sent, error_code ec);
+  /// Sends the attempt's interim response to the client. Returns the error, if any.
+  Task<error_code> relayInterim(const UpstreamAttempt<Net>& attempt);
   /// Relays the part of the body that did not come with the head.
   Task<bool> relayBody();
   /// Updates the response's framing with `n` bytes just read. Returns false on invalid framing.
@@ -134,7 +138,7 @@ Task<bool> Exchange<Net>::run() {
           io.n = co_await attempt.stream().async_read_some(attempt.readSpace(), noThrow(io.ec));
           break;
         case AttemptWait::Interim:
-          io.ec = co_await downstream_.send({attempt.interim(), asio::const_buffer(), asio::const_buffer()});
+          io.ec = co_await relayInterim(attempt);
           break;
         case AttemptWait::Send:
           co_await attempt.sendSlowly();
@@ -155,7 +159,7 @@ Task<bool> Exchange<Net>::run() {
   const std::size_t sent = downstream_.sendNow(*response, ec);
   deadline_.check(ec);
   if (ec || sent != totalSize(*response) || !response_.done || response_.head.status == 101) {
-    co_return co_await relayRest(advance(*response, sent), ec);
+    co_return co_await relayRest(*response, sent, ec);
   }
   finish();
   co_return !closeClient_;
@@ -255,7 +259,13 @@ std::optional<SendBuffers> Exchange<Net>::prepareRelay() {
 }
 
 template <class Net>
-Task<bool> Exchange<Net>::relayRest(SendBuffers rest, error_code ec) {
+Task<error_code> Exchange<Net>::relayInterim(const UpstreamAttempt<Net>& attempt) {
+  co_return co_await downstream_.send({attempt.interim(), asio::const_buffer(), asio::const_buffer()});
+}
+
+template <class Net>
+Task<bool> Exchange<Net>::relayRest(const SendBuffers& response, std::size_t sent, error_code ec) {
+  const SendBuffers rest = advance(response, sent);
   if (!ec && totalSize(rest) != 0) {
     ec = co_await downstream_.send(rest);
     deadline_.check(ec);
