@@ -101,7 +101,7 @@ class UpstreamAttempt {
     IoBuffer& buffer = *response_.buffer.buffer;
     return asio::buffer(buffer.data() + response_.end, buffer.capacity() - response_.end);
   }
-  /// For AttemptWait::Interim: the member's interim response, as it came.
+  /// For AttemptWait::Interim: the member's interim response, as it came, or the proxy's own 100 Continue.
   asio::const_buffer interim() const noexcept {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     if (interim_ == Interim::OwnContinue) return asio::buffer(kContinue.data(), kContinue.size());
