@@ -1,6 +1,7 @@
 #include "chunked_decoder.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "ringlb/base/percent_encoding.h"
 
@@ -28,6 +29,28 @@ ChunkedDecoder::Step ChunkedDecoder::fail(std::size_t consumed, std::string_view
   state_ = State::Error;
   error_ = why;
   return {consumed, Status::Error};
+}
+
+ChunkedDecoder::Step ChunkedDecoder::decodeInPlace(std::span<char> input, std::size_t& payload) noexcept {
+  payload = 0;
+  std::size_t i = 0;
+  while (i < input.size()) {
+    if (state_ == State::Data) {
+      const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, input.size() - i));
+      std::memmove(input.data() + payload, input.data() + i, take);
+      payload += take;
+      i += take;
+      remaining_ -= take;
+      payload_ += take;
+      if (remaining_ == 0) state_ = State::DataCr;
+      continue;
+    }
+    // Framing bytes go through feed() one at a time: there are few of them.
+    const Step step = feed({input.data() + i, 1});
+    i += step.consumed;
+    if (step.status != Status::Incomplete) return {i, step.status};
+  }
+  return {i, Status::Incomplete};
 }
 
 ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view input) noexcept {

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 namespace ringlb::proxy {
@@ -24,6 +25,10 @@ class ChunkedDecoder {
   /// `consumed` ends right after the final CRLF; any later bytes belong to the
   /// next message. On Error, `error()` says what was wrong.
   Step feed(std::string_view input) noexcept;
+  /// Like feed(), and moves the chunk data of `input` to its front (for a
+  /// recipient that cannot take chunked, such as an HTTP/1.0 client): sets
+  /// `payload` to how many bytes of it are chunk data.
+  Step decodeInPlace(std::span<char> input, std::size_t& payload) noexcept;
 
   /// Payload bytes seen so far (chunk data only), for body limits.
   std::uint64_t payloadBytes() const noexcept { return payload_; }

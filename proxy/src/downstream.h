@@ -23,7 +23,7 @@ struct IncomingRequest {
   std::int64_t start = 0;       // monotonic nanos when the head was complete, for durations
   bool bodyComplete = true;     // the whole body is in `body` (or, once streamed, has been read)
   bool keepAlive = true;        // the client may send another request after this one
-  bool awaitsContinue = false;  // the client waits for "100 Continue" before it sends its body
+  bool awaitsContinue = false;  // the client waits for a "100 Continue" before it sends its body
 };
 
 /// The next piece of a request body, read after its head.
@@ -52,8 +52,6 @@ class Downstream {
   /// Answers a malformed, oversized or late head itself. Returns the request,
   /// or null when the connection is to close.
   virtual Task<IncomingRequest*> readHead() = 0;
-  /// Tells a client that awaits it to send its body. Returns false when the client is gone.
-  virtual Task<bool> continueBody() = 0;
   /// Reads the next piece of a body that did not arrive with its head,
   /// reusing the head's memory (the request cannot be replayed afterwards).
   /// Sets `bodyComplete` on the request with the last piece.

@@ -78,9 +78,13 @@ class Exchange {
   /// Returns the head with the buffered body, or nothing when the head is too
   /// large to forward (settled as an invalid response).
   [[gnu::always_inline]] inline std::optional<SendBuffers> prepareRelay();
-  /// Relays what the first send did not: the `rest` of the buffered part (or
-  /// the send's error `ec`), then a tunnel after a 101, or the rest of the body.
-  Task<bool> relayRest(SendBuffers rest, error_code ec);
+  /// Relays what the first send did not: the buffered part of `response`
+  /// after its first `sent` bytes (or the send's error `ec`), then a tunnel
+  /// after a 101, or the rest of the body. (Arguments that are small or
+  /// references keep Exchange::run's frame in the allocator's fast size class.)
+  Task<bool> relayRest(const SendBuffers& response, std::size_t sent, error_code ec);
+  /// Sends the attempt's interim response to the client. Returns the error, if any.
+  Task<error_code> relayInterim(const UpstreamAttempt<Net>& attempt);
   /// Relays the part of the body that did not come with the head.
   Task<bool> relayBody();
   /// Updates the response's framing with `n` bytes just read. Returns false on invalid framing.
@@ -117,10 +121,6 @@ Task<bool> Exchange<Net>::run() {
   if (request_ == nullptr) co_return false;
   if (const HttpError unavailable = route()) co_return co_await answer(unavailable, keepAfterAnswer(), nullptr);
   if (const HttpError unforwardable = prepareForward()) co_return co_await answer(unforwardable, false, nullptr);
-  if (request_->awaitsContinue) {
-    const bool continued = co_await downstream_.continueBody();
-    if (!continued) co_return false;
-  }
   // The owner, then distinct successors.
   bool started = false;
   while (!started && attempts_ <= worker_.config().retries && beginAttempt()) {
@@ -138,7 +138,7 @@ Task<bool> Exchange<Net>::run() {
           io.n = co_await attempt.stream().async_read_some(attempt.readSpace(), noThrow(io.ec));
           break;
         case AttemptWait::Interim:
-          io.ec = co_await downstream_.send({attempt.interim(), asio::const_buffer(), asio::const_buffer()});
+          io.ec = co_await relayInterim(attempt);
           break;
         case AttemptWait::Send:
           co_await attempt.sendSlowly();
@@ -159,7 +159,7 @@ Task<bool> Exchange<Net>::run() {
   const std::size_t sent = downstream_.sendNow(*response, ec);
   deadline_.check(ec);
   if (ec || sent != totalSize(*response) || !response_.done || response_.head.status == 101) {
-    co_return co_await relayRest(advance(*response, sent), ec);
+    co_return co_await relayRest(*response, sent, ec);
   }
   finish();
   co_return !closeClient_;
@@ -180,7 +180,8 @@ template <class Net>
 HttpError Exchange<Net>::prepareForward() {
   const RequestHead& parsed = request_->parsed;
   const Rewrite rewrite = rewriteRequestHead(
-      request_->head, parsed, {downstream_.clientIp(), "http", detail::kViaName, worker_.random(), worker_.random()},
+      request_->head, parsed,
+      {downstream_.clientIp(), "http", detail::kViaName, worker_.random(), worker_.random(), request_->awaitsContinue},
       request_->scratch);
   if (rewrite.length == 0) return {431, "request head too large to forward"};
   forward_.first = {asio::buffer(request_->head.data(), rewrite.length),
@@ -240,7 +241,7 @@ template <class Net>
 std::optional<SendBuffers> Exchange<Net>::prepareRelay() {
   const ResponseHead& head = response_.head;
   closeClient_ = !request_->keepAlive || !request_->bodyComplete || head.framing == BodyFraming::UntilClose ||
-                 worker_.draining();
+                 response_.dechunk || worker_.draining();  // a de-chunked body ends with the connection
   if (!request_->bodyComplete) downstream_.abandonBody();  // the client may still be sending the body the member refused
   char* const data = response_.buffer.buffer->data();
   const Rewrite rewrite = rewriteResponseHead({data + response_.headStart, response_.headLength}, head,
@@ -258,7 +259,13 @@ std::optional<SendBuffers> Exchange<Net>::prepareRelay() {
 }
 
 template <class Net>
-Task<bool> Exchange<Net>::relayRest(SendBuffers rest, error_code ec) {
+Task<error_code> Exchange<Net>::relayInterim(const UpstreamAttempt<Net>& attempt) {
+  co_return co_await downstream_.send({attempt.interim(), asio::const_buffer(), asio::const_buffer()});
+}
+
+template <class Net>
+Task<bool> Exchange<Net>::relayRest(const SendBuffers& response, std::size_t sent, error_code ec) {
+  const SendBuffers rest = advance(response, sent);
   if (!ec && totalSize(rest) != 0) {
     ec = co_await downstream_.send(rest);
     deadline_.check(ec);
@@ -315,11 +322,14 @@ bool Exchange<Net>::frameBodyPiece(std::size_t n) noexcept {
       response_.extraBytes = response_.take < n;
       return true;
     case BodyFraming::Chunked: {
-      const auto step = response_.chunks.feed({response_.buffer.buffer->data(), n});
+      char* const data = response_.buffer.buffer->data();
+      std::size_t payload = 0;
+      const auto step = response_.dechunk ? response_.chunks.decodeInPlace({data, n}, payload)
+                                          : response_.chunks.feed({data, n});
       if (step.status == ChunkedDecoder::Status::Error) return false;
-      response_.take = static_cast<std::uint32_t>(step.consumed);
+      response_.take = static_cast<std::uint32_t>(response_.dechunk ? payload : step.consumed);
       response_.done = step.status == ChunkedDecoder::Status::Done;
-      response_.extraBytes = response_.done && response_.take < n;
+      response_.extraBytes = response_.done && step.consumed < n;
       return true;
     }
     default:

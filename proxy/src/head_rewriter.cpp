@@ -144,7 +144,8 @@ Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, cons
     const auto kind = static_cast<FieldKind>(field.kind);
     if (&field == upgrade) return false;  // the member may switch protocols
     switch (kind) {
-      case FieldKind::Expect:  // answered by the proxy itself
+      case FieldKind::Expect:
+        return !context.forwardExpect;
       case FieldKind::XForwardedFor:
       case FieldKind::XForwardedProto:
       case FieldKind::XForwardedHost:
@@ -177,9 +178,12 @@ Rewrite rewriteResponseHead(std::span<char> head, const ResponseHead& parsed, st
   out << "\r\n";
   if (out.overflow()) return {};
   const auto tokens = parsed.connectionTokens;
+  // An HTTP/1.0 client gets a chunked body de-chunked, delimited by the close.
+  const bool dechunk = clientVersionMinor == 0 && parsed.framing == BodyFraming::Chunked;
   const std::uint32_t length = compact(head, parsed.statusLineLength, parsed.fields, [&](const HeaderField& field) {
     const auto kind = static_cast<FieldKind>(field.kind);
     if (switching && kind == FieldKind::Upgrade) return false;  // names the protocol switched to
+    if (dechunk && kind == FieldKind::TransferEncoding) return true;
     return kind == FieldKind::Via || isHopByHop(kind, fieldName(text, field), tokens);
   });
   return {length, static_cast<std::uint32_t>(out.size())};

@@ -15,6 +15,7 @@ struct RequestRewriteContext {
   std::string_view viaName = "ringlb";
   std::uint64_t requestIdHigh = 0;  // random bits for a generated X-Request-Id
   std::uint64_t requestIdLow = 0;
+  bool forwardExpect = false;  // keep `Expect: 100-continue`: the member answers it
 };
 
 /// Result of rewriting a head in place. The forwarded head is
@@ -41,7 +42,8 @@ Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, cons
 /// the proxy to Via and sets the client connection's persistence:
 /// `Connection: close` when `closeClient`, `Connection: keep-alive` for a
 /// persistent HTTP/1.0 client. A 101 keeps its Upgrade field and says
-/// `Connection: upgrade`.
+/// `Connection: upgrade`. An HTTP/1.0 client does not get Transfer-Encoding:
+/// the caller relays a chunked body de-chunked, with `closeClient`.
 Rewrite rewriteResponseHead(std::span<char> head, const ResponseHead& parsed, std::uint8_t clientVersionMinor,
                             bool closeClient, std::string_view viaName, std::span<char> extra) noexcept;
 

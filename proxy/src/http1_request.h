@@ -27,7 +27,6 @@ class Http1Request final : public Downstream<Net> {
 
   IncomingRequest* bufferedHead() noexcept override;
   Task<IncomingRequest*> readHead() override;
-  Task<bool> continueBody() override;
   Task<BodyPiece> readBody() override;
   std::size_t sendNow(const SendBuffers& buffers, error_code& ec) override {
     return proxy::sendNow(session_.client_, buffers, ec);
@@ -161,18 +160,6 @@ HttpError Http1Request<Net>::acceptHead(std::uint32_t headStart, std::uint32_t h
   request_.keepAlive = parsed.keepAlive && !s.worker_.draining();
   request_.awaitsContinue = parsed.expectContinue && !bodyComplete && bodyEnd == bodyStart && parsed.versionMinor == 1;
   return {};
-}
-
-template <class Net>
-Task<bool> Http1Request<Net>::continueBody() {
-  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-  Session<Net>& s = session_;
-  s.deadline_.set(s.worker_.config().timeouts.idle);
-  s.deadline_.waitOnClient();
-  error_code ec;
-  co_await asio::async_write(s.client_, asio::buffer(kContinue.data(), kContinue.size()), noThrow(ec));
-  s.deadline_.check(ec);
-  co_return !ec;
 }
 
 template <class Net>

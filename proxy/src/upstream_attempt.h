@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -44,9 +45,14 @@ struct UpstreamResponse {
   bool done = false;            // the whole body is in the buffer
   bool extraBytes = false;      // the member sent more than the body: the connection is not reused
   bool earlyResponse = false;   // the member stopped taking the body; its answer may have come first
+  bool dechunk = false;         // a chunked body for an HTTP/1.0 client: relayed as its chunk data only
 
   std::uint32_t bodyStart() const noexcept { return headStart + headLength; }
 };
+
+/// How long a member may think about a request that expects 100-continue
+/// before the client is told to send its body anyway (curl waits 1 s too).
+inline constexpr std::chrono::milliseconds kContinueWait{1000};
 
 /// What an attempt waits for next. The exchange does the waiting in its own
 /// coroutine frame: a frame per attempt would cost more than the attempt's
@@ -55,7 +61,7 @@ enum class AttemptWait : std::uint8_t {
   Turn,      // the member's send turn (WorkerState::awaitSendTurn)
   Yield,     // one pass of the io_context: by then the response has often come
   Read,      // bytes from the member's stream() into readSpace()
-  Interim,   // interim() to the client: a 1xx response it is to see
+  Interim,   // interim() to the client: a 1xx response it is to see, or the proxy's own 100
   Send,      // the coroutine sendSlowly(): a connect, a partial write or a streamed body
   Done,      // the attempt is over; result() says how
 };
@@ -95,8 +101,10 @@ class UpstreamAttempt {
     IoBuffer& buffer = *response_.buffer.buffer;
     return asio::buffer(buffer.data() + response_.end, buffer.capacity() - response_.end);
   }
-  /// For AttemptWait::Interim: the member's interim response, as it came.
+  /// For AttemptWait::Interim: the member's interim response, as it came, or the proxy's own 100 Continue.
   asio::const_buffer interim() const noexcept {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (interim_ == Interim::OwnContinue) return asio::buffer(kContinue.data(), kContinue.size());
     return asio::buffer(response_.buffer.buffer->data() + interimStart_, interimLength_);
   }
   /// How the attempt ended, once it is Done. On ResponseStarted the response waits in `response`.
@@ -105,12 +113,16 @@ class UpstreamAttempt {
  private:
   enum class Progress : std::uint8_t { NeedMore, Interim, Complete, Invalid };
   enum class Phase : std::uint8_t { Connecting, Turn, Sending, Yielding, Head, Interim, Body, Done };
+  enum class Interim : std::uint8_t { Relayed, MembersContinue, OwnContinue };
 
   /// On a connection: arms the send's deadline and takes the send turn if others are in flight.
   AttemptWait beginSend();
   /// Sends the head and whatever of the body is buffered, in one write if the socket takes it.
   AttemptWait sendBuffered();
-  AttemptWait awaitResponse();
+  /// After the request went out: waits for the response, or, while the client
+  /// awaits a 100, for the member's 100 or early answer within kContinueWait.
+  AttemptWait afterSend();
+  AttemptWait awaitResponse(std::chrono::milliseconds timeout);
   AttemptWait readResponse();
   AttemptWait onHeadBytes(const AttemptIo& io);
   /// Goes on from what scanResponse() found in the buffer.
@@ -151,6 +163,7 @@ class UpstreamAttempt {
   std::uint32_t bodyFrom_ = 0;  // body bytes up to here were fed to probe_
   std::uint32_t interimStart_ = 0;  // the interim response for the client is
   std::uint32_t interimLength_ = 0;  // buffer[interimStart_, interimStart_ + interimLength_)
+  Interim interim_ = Interim::Relayed;
   Phase phase_ = Phase::Connecting;
   bool reused_ = false;
   bool gotBytes_ = false;
@@ -159,6 +172,7 @@ class UpstreamAttempt {
 
 template <class Net>
 AttemptWait UpstreamAttempt<Net>::start() {
+  response_.end = 0;
   response_.connection = worker_.takeIdle(group_, !request_.idempotent);
   reused_ = response_.connection != nullptr;
   if (!reused_) return AttemptWait::Send;  // phase_ is Connecting
@@ -173,7 +187,7 @@ AttemptWait UpstreamAttempt<Net>::resume(const AttemptIo& io) {
     case Phase::Turn:
       return sendBuffered();
     case Phase::Sending:
-      return awaitResponse();
+      return afterSend();
     case Phase::Yielding:
       // Expired during the yield, with no read to abort.
       if (deadline_.expired()) return onHeadBytes({asio::error::operation_aborted, 0});
@@ -207,9 +221,10 @@ AttemptWait UpstreamAttempt<Net>::sendBuffered() {
   deadline_.check(ec);
   if (ec) return fail(ec == asio::error::timed_out ? AttemptOutcome::SendTimedOut : AttemptOutcome::SendReset);
   phase_ = Phase::Sending;
-  if (sent_ != totalSize(request_.first) || !incoming_.bodyComplete) return AttemptWait::Send;
-  responseDue_ = true;
-  return awaitResponse();
+  const bool bodyToStream = !incoming_.bodyComplete && !incoming_.awaitsContinue;
+  if (sent_ != totalSize(request_.first) || bodyToStream) return AttemptWait::Send;
+  responseDue_ = incoming_.bodyComplete;
+  return afterSend();
 }
 
 template <class Net>
@@ -229,18 +244,24 @@ Task<void> UpstreamAttempt<Net>::sendSlowly() {
       co_return;
     }
   }
-  if (!incoming_.bodyComplete) {
+  if (!incoming_.bodyComplete && !incoming_.awaitsContinue) {
     const auto failure = co_await upload();
     if (failure) fail(*failure, invalid_);
   }
 }
 
 template <class Net>
-AttemptWait UpstreamAttempt<Net>::awaitResponse() {
+AttemptWait UpstreamAttempt<Net>::afterSend() {
+  if (incoming_.awaitsContinue) return awaitResponse(kContinueWait);
+  return awaitResponse(worker_.config().timeouts.upstreamResponse);
+}
+
+template <class Net>
+AttemptWait UpstreamAttempt<Net>::awaitResponse(std::chrono::milliseconds timeout) {
   if (!response_.buffer.buffer) response_.buffer.buffer = worker_.buffers().acquire();
-  response_.end = 0;
-  deadline_.set(worker_.config().timeouts.upstreamResponse);
-  return readResponse();
+  deadline_.set(timeout);
+  // Bytes that came after a 100 Continue are scanned before reading more.
+  return response_.end > 0 ? onScanned() : readResponse();
 }
 
 template <class Net>
@@ -258,6 +279,13 @@ template <class Net>
 AttemptWait UpstreamAttempt<Net>::onHeadBytes(const AttemptIo& io) {
   error_code ec = io.ec;
   deadline_.check(ec);
+  if (ec == asio::error::timed_out && incoming_.awaitsContinue) {
+    // The member said nothing within kContinueWait: the client sends its body anyway.
+    deadline_.set(worker_.config().timeouts.idle);
+    interim_ = Interim::OwnContinue;
+    phase_ = Phase::Interim;
+    return AttemptWait::Interim;
+  }
   if (ec) return fail(readFailure(ec));
   gotBytes_ = true;
   response_.end += static_cast<std::uint32_t>(io.n);
@@ -277,6 +305,11 @@ AttemptWait UpstreamAttempt<Net>::onScanned() {
     case Progress::Complete:
       break;
   }
+  // An answer before the body it expected (a 413, a 417): the body is never
+  // sent, so the member connection is not reused and the client's closes.
+  if (incoming_.awaitsContinue) response_.earlyResponse = true;
+  // RFC 9112 §6.1: no chunked to an HTTP/1.0 client.
+  response_.dechunk = response_.head.framing == BodyFraming::Chunked && incoming_.parsed.versionMinor == 0;
   bodyFrom_ = response_.bodyStart();
   return readBody();
 }
@@ -284,13 +317,20 @@ AttemptWait UpstreamAttempt<Net>::onScanned() {
 template <class Net>
 AttemptWait UpstreamAttempt<Net>::onInterimSent(const AttemptIo& io) {
   if (io.ec) return fail(AttemptOutcome::DownstreamFailed);  // the client is gone: closed without an answer
-  char* const data = response_.buffer.buffer->data();
-  const std::uint32_t used = interimStart_ + interimLength_;
-  std::memmove(data, data + used, response_.end - used);
-  response_.end -= used;
-  interimStart_ = interimLength_ = 0;
-  scanner_.reset();
-  return onScanned();
+  const Interim sent = std::exchange(interim_, Interim::Relayed);
+  if (sent != Interim::OwnContinue) {
+    char* const data = response_.buffer.buffer->data();
+    const std::uint32_t used = interimStart_ + interimLength_;
+    std::memmove(data, data + used, response_.end - used);
+    response_.end -= used;
+    interimStart_ = interimLength_ = 0;
+    scanner_.reset();
+  }
+  if (sent == Interim::Relayed) return onScanned();
+  // The client was told to continue: its body streams to the member, then the response is awaited.
+  incoming_.awaitsContinue = false;
+  phase_ = Phase::Sending;
+  return AttemptWait::Send;
 }
 
 template <class Net>
@@ -394,9 +434,11 @@ typename UpstreamAttempt<Net>::Progress UpstreamAttempt<Net>::scanResponse() noe
       // An HTTP/1.1 client sees the member's interim responses (103 Early
       // Hints...), as RFC 9110 §15.2 asks of a proxy; a 100 Continue only
       // when it asked for one. The rest are dropped.
-      if (head.status != 100 && incoming_.parsed.versionMinor == 1) {
+      const bool continues = head.status == 100 && incoming_.awaitsContinue;
+      if ((head.status != 100 || continues) && incoming_.parsed.versionMinor == 1) {
         interimStart_ = skipped;
         interimLength_ = length;
+        interim_ = continues ? Interim::MembersContinue : Interim::Relayed;
         return Progress::Interim;
       }
       std::memmove(data, data + skipped + length, response_.end - skipped - length);
@@ -450,11 +492,14 @@ HttpError UpstreamAttempt<Net>::frameBufferedBody() noexcept {
       response_.extraBytes = response_.take < available;
       break;
     case BodyFraming::Chunked: {
-      const auto step = response_.chunks.feed({response_.buffer.buffer->data() + response_.bodyStart(), available});
+      char* const body = response_.buffer.buffer->data() + response_.bodyStart();
+      std::size_t payload = 0;
+      const auto step = response_.dechunk ? response_.chunks.decodeInPlace({body, available}, payload)
+                                          : response_.chunks.feed({body, available});
       if (step.status == ChunkedDecoder::Status::Error) return {502, "invalid chunked body from the member"};
-      response_.take = static_cast<std::uint32_t>(step.consumed);
+      response_.take = static_cast<std::uint32_t>(response_.dechunk ? payload : step.consumed);
       response_.done = step.status == ChunkedDecoder::Status::Done;
-      response_.extraBytes = response_.done && response_.take < available;
+      response_.extraBytes = response_.done && step.consumed < available;
       break;
     }
     case BodyFraming::UntilClose:

@@ -270,6 +270,47 @@ class RoutingTest(ProxyTestCase):
             json.dump(ring, f)
         os.replace(tmp, path)
 
+    def test_expect_continue_waits_for_the_member_then_lets_the_body_through(self):
+        # A member that neither answers 100 nor refuses: after a bounded wait the proxy tells
+        # the client to send its body, which then reaches the member with the Expect field.
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.cleanups.append(listener.close)
+        seen = {}
+
+        def member():
+            conn, _ = listener.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                seen["head_at"] = time.monotonic()
+                while not data.endswith(b"body"):
+                    data += conn.recv(65536)
+                seen["request"] = data
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                conn.recv(1)  # until the proxy closes
+
+        threading.Thread(target=member, daemon=True).start()
+        proxy = self.start_proxy("--backends", f"m=127.0.0.1:{listener.getsockname()[1]}")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as client:
+            client.sendall(b"PUT /e HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                reply += client.recv(65536)
+            continued_at = time.monotonic()
+            self.assertEqual(reply, b"HTTP/1.1 100 Continue\r\n\r\n")
+            client.sendall(b"body")
+            while not reply.endswith(b"ok"):
+                chunk = client.recv(65536)
+                self.assertTrue(chunk, reply)
+                reply += chunk
+        self.assertIn(b"HTTP/1.1 200 OK\r\n", reply)
+        self.assertIn(b"\r\nExpect: 100-continue\r\n", seen["request"])
+        self.assertTrue(seen["request"].endswith(b"\r\n\r\nbody"))
+        # The wait is bounded (1 s) but real: the member had its chance to answer first.
+        self.assertGreater(continued_at - seen["head_at"], 0.5)
+        self.assertLess(continued_at - seen["head_at"], 3.0)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -27,6 +27,27 @@ TEST(ChunkedDecoder, WorksByteByByte) {
   EXPECT_EQ(decoder.payloadBytes(), 41u);
 }
 
+TEST(ChunkedDecoder, DecodesInPlaceInAnyPieces) {
+  const std::string body = "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+  for (std::size_t piece = 1; piece <= body.size(); ++piece) {
+    ChunkedDecoder decoder;
+    std::string payload;
+    std::string input = body + "GET /next";
+    std::size_t at = 0;
+    ChunkedDecoder::Step step;
+    while (step.status == ChunkedDecoder::Status::Incomplete) {
+      std::string chunk = input.substr(at, piece);
+      std::size_t n = 0;
+      step = decoder.decodeInPlace({chunk.data(), chunk.size()}, n);
+      payload.append(chunk.data(), n);
+      at += step.consumed;
+    }
+    EXPECT_EQ(step.status, ChunkedDecoder::Status::Done) << piece;
+    EXPECT_EQ(at, body.size()) << piece;
+    EXPECT_EQ(payload, "hello world") << piece;
+  }
+}
+
 TEST(ChunkedDecoder, RefusesMalformedChunks) {
   const char* bad[] = {
       "x\r\n",                    // not hex

@@ -91,6 +91,19 @@ class SessionTest : public ::testing::Test {
         const auto headEnd = buffer.find("\r\n\r\n");
         return early ? (headEnd == std::string::npos ? 0 : headEnd + 4) : completeRequest(buffer);
       };
+      // "<continue>...": answer the head with a 100 Continue, then take the body and answer with the rest.
+      if (!pending.empty() && pending.front().starts_with("<continue>")) {
+        while (buffer.find("\r\n\r\n") == std::string::npos) {
+          error_code ec;
+          const auto n = co_await remote.async_read_some(asio::buffer(chunk), noThrow(ec));
+          if (ec) co_return;
+          buffer.append(chunk, n);
+        }
+        pending.front().erase(0, 10);
+        error_code ec;
+        co_await asio::async_write(remote, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), noThrow(ec));
+        if (ec) co_return;
+      }
       while ((size = complete()) == 0) {
         error_code ec;
         const auto n = co_await remote.async_read_some(asio::buffer(chunk), noThrow(ec));
@@ -210,6 +223,48 @@ class SessionTest : public ::testing::Test {
     std::vector<std::string> replies;
     for (const auto& peer : peers) replies.emplace_back(peer->str());
     return replies;
+  }
+
+  // One client that sends `head`, waits for a 100 Continue to send `body` (if
+  // any), and reads until the answer ends with `last`; returns what it saw.
+  std::string expectContinueExchange(const std::string& head, const std::string& body, const std::string& last) {
+    asio::io_context ioc;
+    TestNet net;
+    std::vector<std::unique_ptr<test::stream>> remotes;
+    net.connector = [&](test::stream& local, const UpstreamGroup<TestNet>& group) -> error_code {
+      remotes.push_back(std::make_unique<test::stream>(ioc));
+      local.connect(*remotes.back());
+      asio::co_spawn(ioc, backend(*remotes.back(), group.id), asio::detached);
+      return {};
+    };
+    WorkerState<TestNet> state(ioc, config, net, store, metrics, 0);
+    test::stream client(ioc);
+    test::stream peer(ioc);
+    client.connect(peer);
+    std::string seen;
+    asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "127.0.0.1")),
+                   [&state](std::exception_ptr) { state.closeIdleConnections(); });
+    asio::co_spawn(
+        ioc,
+        [&]() -> Task<void> {
+          error_code ec;
+          co_await asio::async_write(peer, asio::buffer(head), noThrow(ec));
+          char buf[512];
+          bool sentBody = body.empty();
+          while (!seen.ends_with(last)) {
+            const auto n = co_await peer.async_read_some(asio::buffer(buf), noThrow(ec));
+            if (ec) break;
+            seen.append(buf, n);
+            if (!sentBody && seen.starts_with("HTTP/1.1 100 Continue\r\n\r\n")) {
+              sentBody = true;
+              co_await asio::async_write(peer, asio::buffer(body), noThrow(ec));
+            }
+          }
+          peer.close();
+        },
+        asio::detached);
+    ioc.run();
+    return seen;
   }
 
   std::uint64_t counter(const std::string& member, std::size_t cls) {

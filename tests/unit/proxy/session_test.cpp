@@ -343,50 +343,50 @@ TEST_F(SessionTest, Http10ClientsAndUntilCloseBodiesCloseTheConnection) {
   EXPECT_EQ(reply.substr(reply.size() - 8), "streamed");
 }
 
-TEST_F(SessionTest, ExpectContinueGetsA100BeforeTheBody) {
+// RFC 9112 §6.1: no chunked to an HTTP/1.0 recipient. The body goes
+// de-chunked and delimited by the close, whether it fits the buffer or streams.
+TEST_F(SessionTest, Http10ClientsGetChunkedBodiesDechunkedAndCloseDelimited) {
+  config.limits.bufferBytes = 4096;
+  const auto owner = order("/old")[0];
+  std::string chunked;
+  std::string payload;
+  for (int i = 0; i < 10; ++i) {
+    const std::string piece(1000, static_cast<char>('a' + i));
+    chunked += "3e8\r\n" + piece + "\r\n";
+    payload += piece;
+  }
+  scripts[owner].responses = {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+                              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked + "0\r\nX-T: 1\r\n\r\n"};
+  auto reply = exchange("GET /old HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nVia: 1.1 ringlb\r\nConnection: close\r\n\r\nabcde");
+  reply = exchange("GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(reply, "HTTP/1.1 200 OK\r\nVia: 1.1 ringlb\r\nConnection: close\r\n\r\n" + payload);
+}
+
+// The expectation goes to the member, which decides (issue 18): its 100 reaches
+// the client, which then sends the body through; or its early final answer does,
+// and the body is never sent. (Until issue 18 the proxy answered 100 itself and
+// dropped the Expect field, and this test said so.)
+TEST_F(SessionTest, ExpectContinueIsForwardedAndTheMembers100Relayed) {
   const auto owner = order("/expect")[0];
-  asio::io_context ioc;
-  TestNet net;
-  std::vector<std::unique_ptr<test::stream>> remotes;
-  net.connector = [&](test::stream& local, const UpstreamGroup<TestNet>& group) -> error_code {
-    remotes.push_back(std::make_unique<test::stream>(ioc));
-    local.connect(*remotes.back());
-    asio::co_spawn(ioc, backend(*remotes.back(), group.id), asio::detached);
-    return {};
-  };
-  WorkerState<TestNet> state(ioc, config, net, store, metrics, 0);
-  test::stream client(ioc);
-  test::stream peer(ioc);
-  client.connect(peer);
-  std::string seen;
-  asio::co_spawn(ioc, serveToEnd(std::make_unique<Session<TestNet>>(state, std::move(client), "127.0.0.1")),
-                 [&state](std::exception_ptr) { state.closeIdleConnections(); });
-  asio::co_spawn(
-      ioc,
-      [&]() -> Task<void> {
-        error_code ec;
-        co_await asio::async_write(peer, asio::buffer(std::string_view("PUT /expect HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")), noThrow(ec));
-        char buf[512];
-        while (seen.find("\r\n\r\n") == std::string::npos) {
-          const auto n = co_await peer.async_read_some(asio::buffer(buf), noThrow(ec));
-          if (ec) co_return;
-          seen.append(buf, n);
-        }
-        EXPECT_EQ(seen, "HTTP/1.1 100 Continue\r\n\r\n");
-        co_await asio::async_write(peer, asio::buffer(std::string_view("body")), noThrow(ec));
-        while (seen.find(owner, 25) == std::string::npos) {
-          const auto n = co_await peer.async_read_some(asio::buffer(buf), noThrow(ec));
-          if (ec) co_return;
-          seen.append(buf, n);
-        }
-        peer.close();
-      },
-      asio::detached);
-  ioc.run();
-  EXPECT_NE(seen.find("HTTP/1.1 200 OK"), std::string::npos) << seen;
+  scripts[owner].responses = {"<continue>HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"};
+  const auto seen = expectContinueExchange("PUT /expect HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+                                           "body", "ok");
+  EXPECT_EQ(seen, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nVia: 1.1 ringlb\r\n\r\nok");
   ASSERT_EQ(received[owner].size(), 1u);
-  EXPECT_EQ(received[owner][0].find("Expect"), std::string::npos);
+  EXPECT_NE(received[owner][0].find("\r\nExpect: 100-continue\r\n"), std::string::npos) << received[owner][0];
   EXPECT_EQ(received[owner][0].substr(received[owner][0].size() - 4), "body");
+}
+
+TEST_F(SessionTest, AMembersEarlyAnswerToExpectContinueIsRelayedWithoutTheBody) {
+  const auto owner = order("/expect")[0];
+  scripts[owner].responses = {"<early>HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig!"};
+  const auto seen = expectContinueExchange(
+      "PUT /expect HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", "", "big!");
+  EXPECT_EQ(seen, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\nVia: 1.1 ringlb\r\nConnection: close\r\n\r\nbig!");
+  ASSERT_EQ(received[owner].size(), 1u);
+  EXPECT_EQ(received[owner][0].substr(received[owner][0].size() - 4), "\r\n\r\n");  // the head only
+  EXPECT_EQ(counter(owner, 4), 1u);
 }
 
 TEST_F(SessionTest, PassiveHealthEjectsAMemberAfterConsecutiveFailures) {
