@@ -28,6 +28,7 @@
 # Needs: go (>= the go line of the release's go.mod) and the Go module proxy (`go env GOPROXY`).
 
 : "${RINGLB_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+source "$RINGLB_ROOT/scripts/lib/require-output.sh"
 # kubectl from scripts/lib/kube-tools.sh is v1.35.2; a v1.35 server is inside its version skew.
 RINGLB_KUBE_VERSION=${RINGLB_KUBE_VERSION:-v1.35.4}
 # The etcd that k8s.io/kubernetes v1.35.4's go.mod requires (go.etcd.io/etcd/server/v3 v3.6.5).
@@ -115,18 +116,6 @@ _kcp_build_etcd() {
   (cd "$src" && _kcp_go "$logfile" build -p "$RINGLB_KUBE_BUILD_JOBS" -trimpath -ldflags "-s -w" -o "$dir/bin/etcd" .) || return 1
 }
 
-# _kcp_check BINARY EXPECTED ARGS...
-_kcp_check() {
-  local bin=$1 expected=$2 out
-  shift 2
-  [ -x "$bin" ] || { _kcp_fail "$bin is not an executable"; return 1; }
-  out=$("$bin" "$@" 2>&1) || { _kcp_fail "'$bin $*' failed: $out"; return 1; }
-  case $out in
-    *"$expected"*) return 0 ;;
-    *) _kcp_fail "'$bin $*' reports '$out', expected $expected"; return 1 ;;
-  esac
-}
-
 # ensure_kube_control_plane: builds (once per version) and checks the four binaries; exports
 # RINGLB_KUBE_BIN_DIR and one variable per binary. Returns non-zero, with the exact error, on failure.
 ensure_kube_control_plane() {
@@ -152,10 +141,10 @@ ensure_kube_control_plane() {
     fi
   ) 9>"$dir/.lock" || return 1
 
-  _kcp_check "$dir/bin/kube-apiserver" "Kubernetes $RINGLB_KUBE_VERSION" --version || return 1
-  _kcp_check "$dir/bin/kube-controller-manager" "Kubernetes $RINGLB_KUBE_VERSION" --version || return 1
-  _kcp_check "$dir/bin/kube-scheduler" "Kubernetes $RINGLB_KUBE_VERSION" --version || return 1
-  _kcp_check "$dir/bin/etcd" "etcd Version: ${RINGLB_ETCD_VERSION#v}" --version || return 1
+  require_output kube-control-plane "$dir/bin/kube-apiserver" "Kubernetes $RINGLB_KUBE_VERSION" --version || return 1
+  require_output kube-control-plane "$dir/bin/kube-controller-manager" "Kubernetes $RINGLB_KUBE_VERSION" --version || return 1
+  require_output kube-control-plane "$dir/bin/kube-scheduler" "Kubernetes $RINGLB_KUBE_VERSION" --version || return 1
+  require_output kube-control-plane "$dir/bin/etcd" "etcd Version: ${RINGLB_ETCD_VERSION#v}" --version || return 1
 
   export RINGLB_KUBE_BIN_DIR=$dir/bin
   export RINGLB_ETCD=$dir/bin/etcd

