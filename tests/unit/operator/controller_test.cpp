@@ -216,10 +216,11 @@ TEST_F(ControllerTest, AStatusWriteThatBlocksDelaysNeitherEventIntakeNorHeartbea
   ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
   probeAll(true);
   ASSERT_TRUE(eventually([&] { return allReady(3); }));
-  // The writer is idle: the status of three Ready replicas has gone out.
+  // The writer is idle: the controller's current status is the one written last.
   ASSERT_TRUE(eventually([&] {
     const auto written = source.lastWritten();
-    return written && written->readyReplicas == 3;
+    const auto current = controller->status("default/apod");
+    return written && current && written->readyReplicas == 3 && *written == *current;
   }));
 
   source.holdWrites();
