@@ -118,8 +118,10 @@ def hashring(name, replicas, **hashing):
         "spec": {
             "replicas": replicas,
             "template": {"image": "ringlb/ringlb-apod:0.1.0", "args": ["--port", "$(PORT)"], "port": RING_PORT},
-            # Nothing answers heartbeats here: keep failing members in their slot for the test's length.
-            "healthCheck": {"intervalSeconds": 3600, "timeoutSeconds": 1, "failureThreshold": 100},
+            # The Pods' readiness probe runs at this period (a long one would leave a replica whose first
+            # probe came before it listened unready for that long). Without a node agent nothing answers:
+            # the threshold keeps failing members in their slot for the test's length.
+            "healthCheck": {"intervalSeconds": 2, "timeoutSeconds": 1, "failureThreshold": 100},
             **({"hashing": hashing} if hashing else {}),
         },
     }
@@ -185,11 +187,20 @@ def test_same_named_rings_in_two_namespaces_are_published_apart(cluster, kubectl
     for ns in (ns_a, ns_b):
         want = [(f"apod-{i}", f"{ips[(ns, i)]}:{RING_PORT}") for i in range(replicas[ns])]
 
+        seen = {}
+
         def members():
-            ring = operator.ring(f"/v1/rings/{ns}/apod")
+            seen["ring"] = operator.ring(f"/v1/rings/{ns}/apod")
+            ring = seen["ring"]
             return ring and [(m["id"], m["address"]) for m in ring["members"]] == want and ring
 
-        ring = wait_until(members, 60, f"/v1/rings/{ns}/apod to list {want}")
+        try:
+            ring = wait_until(members, 60, f"/v1/rings/{ns}/apod to list {want}")
+        except AssertionError as e:
+            pods = cluster.get(f"/api/v1/namespaces/{ns}/pods")[1].get("items", [])
+            raise AssertionError(f"{e}\nlast ring: {seen.get('ring')}\npods: "
+                                 f"{[(p['metadata']['name'], p['status']) for p in pods]}\n"
+                                 f"operator log (tail):\n{operator.log_text()[-6000:]}") from None
         assert ring["name"] == "apod"
         explain = json.loads(operator.get(f"/v1/rings/{ns}/apod/explain?key=/x")[1])
         assert explain["namespace"] == ns
