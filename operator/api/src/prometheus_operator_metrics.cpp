@@ -56,7 +56,30 @@ PrometheusOperatorMetrics::PrometheusOperatorMetrics()
       resourceErrors_(BuildCounter()
                           .Name("ringlb_operator_resource_errors_total")
                           .Help("Resources rejected as invalid")
-                          .Register(*registry_)) {}
+                          .Register(*registry_)),
+      leader_(BuildGauge()
+                  .Name("ringlb_operator_leader")
+                  .Help("1 while this replica leads and reconciles, else 0")
+                  .Register(*registry_)
+                  .Add({})),
+      leaderTransitions_(BuildCounter()
+                             .Name("ringlb_operator_leader_transitions_total")
+                             .Help("Times this replica started or stopped leading")
+                             .Register(*registry_)
+                             .Add({})),
+      refusedWrites_(BuildCounter()
+                         .Name("ringlb_operator_leader_refused_writes_total")
+                         .Help("API writes refused because this replica no longer held the leader Lease")
+                         .Register(*registry_)
+                         .Add({})) {}
+
+void PrometheusOperatorMetrics::setLeader(bool leading) {
+  if ((leader_.Value() != 0) == leading) return;
+  leader_.Set(leading ? 1 : 0);
+  leaderTransitions_.Increment();
+}
+
+void PrometheusOperatorMetrics::leaderWriteRefused() { refusedWrites_.Increment(); }
 
 void PrometheusOperatorMetrics::reconciled(const std::string& ring, bool success, double seconds) {
   reconciles_.Add(ringLabels(ring, {{"result", success ? "success" : "error"}})).Increment();

@@ -25,6 +25,7 @@
 #include "ringlb/operator/kubernetes_event_recorder.h"
 #include "ringlb/operator/kubernetes_source.h"
 #include "ringlb/operator/leader_elector.h"
+#include "ringlb/operator/leader_fenced_api.h"
 #include "ringlb/operator/prometheus_operator_metrics.h"
 #include "ringlb/operator/ring_registry.h"
 #include "ringlb/operator/status_ring_mirror.h"
@@ -98,11 +99,24 @@ int runOperator(const OperatorOptions& options) {
     kubernetes = std::move(client).value();
   }
   const std::string identity = options.identity.empty() ? defaultIdentity(env) : options.identity;
+  PrometheusOperatorMetrics metrics;
+  // Everything but the elector writes through the fence: no Pod, status or
+  // Event write goes out once this replica's lease may have passed to another.
+  const bool electLeader = kubernetesSource && options.leaderElect;
+  std::unique_ptr<LeaderElector> elector;
+  std::unique_ptr<LeaderFencedApi> fenced;
+  KubernetesApi* writer = kubernetes.get();
+  if (kubernetes && electLeader) {
+    fenced = std::make_unique<LeaderFencedApi>(
+        *kubernetes, [&elector, &clock] { return elector && elector->holdsLease(clock.now()); },
+        [&metrics] { metrics.leaderWriteRefused(); });
+    writer = fenced.get();
+  }
   std::unique_ptr<KubernetesEventRecorder> events;
   if (kubernetes) {
     KubernetesEventRecorder::Options eventOptions;
     eventOptions.reportingInstance = identity;
-    events = std::make_unique<KubernetesEventRecorder>(*kubernetes, clock, eventOptions);
+    events = std::make_unique<KubernetesEventRecorder>(*writer, clock, eventOptions);
   }
 
   RingRegistry registry(stateDir);
@@ -113,7 +127,7 @@ int runOperator(const OperatorOptions& options) {
   if (kubernetesSource) {
     KubernetesSourceOptions sourceOptions;
     sourceOptions.watchNamespaces = options.watchNamespaces;
-    auto rings = std::make_unique<KubernetesSource>(*kubernetes, sourceOptions);
+    auto rings = std::make_unique<KubernetesSource>(*writer, sourceOptions);
     rings->recordEventsWith(events.get());
     kubernetesRings = rings.get();
     source = std::move(rings);
@@ -127,7 +141,7 @@ int runOperator(const OperatorOptions& options) {
   runtimeOptions.dockerHost = options.dockerHost;
   runtimeOptions.dockerNetwork = options.dockerNetwork;
   runtimeOptions.stopGrace = options.stopGrace;
-  runtimeOptions.kubernetesApi = kubernetes.get();
+  runtimeOptions.kubernetesApi = writer;
   runtimeOptions.kubernetesNamespaces = options.watchNamespaces;
   runtimeOptions.kubernetesEvents = events.get();
   runtimeOptions.kubernetesOwners = kubernetesRings;
@@ -136,7 +150,6 @@ int runOperator(const OperatorOptions& options) {
     spdlog::critical("{}", runtime.error());
     return 2;
   }
-  PrometheusOperatorMetrics metrics;
   for (const auto& key : registry.keys()) {
     const auto ring = registry.get(key);
     std::vector<std::pair<std::string, double>> shares;
@@ -164,8 +177,6 @@ int runOperator(const OperatorOptions& options) {
   bool leading = false;
   bool lostLeadership = false;
   std::atomic<bool> following{false};
-  std::unique_ptr<LeaderElector> elector;
-  const bool electLeader = kubernetesRings != nullptr && options.leaderElect;
   if (electLeader) {
     LeaderElectionOptions election;
     election.leaseNamespace = options.leaseNamespace.empty() ? kubernetesNamespace : options.leaseNamespace;
@@ -180,11 +191,13 @@ int runOperator(const OperatorOptions& options) {
     }
     LeaderElector::Callbacks callbacks;
     callbacks.onStartedLeading = [&] {
+      metrics.setLeader(true);
       std::lock_guard lock(mutex);
       leading = true;
       signalled.notify_all();
     };
     callbacks.onStoppedLeading = [&] {
+      metrics.setLeader(false);
       std::lock_guard lock(mutex);
       lostLeadership = true;
       signalled.notify_all();
@@ -253,6 +266,7 @@ int runOperator(const OperatorOptions& options) {
       return abort(1);
     }
     started = true;
+    if (!elector) metrics.setLeader(true);  // alone, it reconciles from the start
   }
   {
     std::unique_lock lock(mutex);
@@ -269,6 +283,7 @@ int runOperator(const OperatorOptions& options) {
   if (started) controller.shutdown(stopReplicas && !lostLeadership);
   source->stop();
   runtime.value()->shutdown();
+  if (events) events->stop();  // Events are leader work too: out before the Lease is
   if (elector) {
     elector->stop();
     // Only now that no work runs: let a standby take over without waiting out the lease.
@@ -276,7 +291,6 @@ int runOperator(const OperatorOptions& options) {
       if (auto released = elector->release(); !released) spdlog::warn("{}", released.error());
     }
   }
-  if (events) events->stop();
   server.close();
   io.stop();
   ioThread.join();

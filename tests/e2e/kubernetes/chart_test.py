@@ -198,8 +198,18 @@ class ChartTest(unittest.TestCase):
                       operator["spec"]["template"]["spec"]["containers"][0]["args"])
         self.assertEqual(operator["spec"]["template"]["spec"]["serviceAccountName"], account["metadata"]["name"])
 
+        # Nodes are cluster-scoped: one ClusterRole that only reads them (a lost node's Pods are
+        # force-deleted), bound to the operator's account, with or without watchNamespaces.
+        for node_docs in (docs, self.template("--set", "operator.watchNamespaces={team-a,team-b}")):
+            node_reader = self.one(node_docs, "ClusterRole", "-nodes")
+            self.assertEqual(grants(node_reader), {("", "nodes"): {"get"}})
+            node_binding = self.one(node_docs, "ClusterRoleBinding", "-nodes")
+            self.assertEqual(node_binding["roleRef"]["name"], node_reader["metadata"]["name"])
+            self.assertEqual(node_binding["subjects"][0]["name"], account["metadata"]["name"])
+
         docs = self.template("--set", "operator.watchNamespaces={team-a,team-b}")
-        self.assertEqual(self.of_kind(docs, "ClusterRole"), [])
+        self.assertEqual([r["metadata"]["name"] for r in self.of_kind(docs, "ClusterRole")],
+                         ["ringlb-rel-ringlb-operator-nodes"])
         roles = [r for r in self.of_kind(docs, "Role") if r["metadata"]["name"].endswith("-operator")]
         self.assertEqual(sorted(r["metadata"]["namespace"] for r in roles), ["team-a", "team-b"])
         for role in roles:

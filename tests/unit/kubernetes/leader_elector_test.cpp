@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,7 +32,15 @@ class LeaseServer {
       // timeouts (10 s connect + 30 s request).
       const milliseconds took = budget ? std::min(*budget, milliseconds(40'000)) : milliseconds(40'000);
       longest = std::max(longest, took);
-      clock->advance(took);
+      if (whileHanging) {
+        // Time passes in small steps, so a test can look at the elector meanwhile.
+        for (milliseconds passed{0}; passed < took; passed += milliseconds(100)) {
+          clock->advance(std::min(milliseconds(100), took - passed));
+          whileHanging(clock->now());
+        }
+      } else {
+        clock->advance(took);
+      }
       return Error::transient("request timed out");
     }
     if (method == "GET") {
@@ -64,6 +73,7 @@ class LeaseServer {
   std::set<std::string> unreachable;
   std::set<std::string> hanging;
   FakeClock* clock = nullptr;
+  std::function<void(Clock::TimePoint)> whileHanging;  // called as simulated time passes in a hanging request
   milliseconds longest{0};
   int requests = 0;
 };
@@ -284,6 +294,39 @@ TEST(LeaderElector, ALeaderWhoseApiServerHangsStopsLeadingBeforeTheLeaseCouldExp
     EXPECT_LT(a.stoppedAt, standbyMayLeadAt) << "offset " << offsetMs;
     EXPECT_LE(server.longest, seconds(10)) << "no attempt outlives the renew deadline";
   }
+}
+
+TEST(LeaderElector, HoldsTheLeaseForWritesOnlyUntilTheRenewDeadlineEvenWhileARenewalHangs) {
+  FakeClock clock;
+  LeaseServer server;
+  server.clock = &clock;
+  Candidate a(server, clock, "a");
+  const auto t0 = clock.now();
+  EXPECT_FALSE(a.elector->holdsLease(t0)) << "a standby never writes";
+  simulate(clock, {&a}, t0 + seconds(6));
+  ASSERT_TRUE(a.elector->holdsLease(clock.now()));
+  const auto lastRenewal = t0 + seconds(6);
+  server.hanging.insert("a");
+  std::optional<Clock::TimePoint> lastHeld;
+  std::optional<Clock::TimePoint> firstRefused;
+  server.whileHanging = [&](Clock::TimePoint now) {
+    // isLeader() still says yes here: the renewal has not returned.
+    if (a.elector->holdsLease(now)) {
+      EXPECT_FALSE(firstRefused) << "held again after lapsing";
+      lastHeld = now;
+    } else if (!firstRefused) {
+      firstRefused = now;
+      EXPECT_TRUE(a.elector->isLeader());
+    }
+  };
+  while (a.leading && clock.now() < lastRenewal + seconds(60)) {
+    if (a.next > clock.now()) clock.set(a.next);
+    a.next = a.elector->step();
+  }
+  ASSERT_TRUE(lastHeld && firstRefused);
+  EXPECT_LT(*lastHeld, lastRenewal + seconds(10));
+  EXPECT_EQ(*firstRefused, lastRenewal + seconds(10));
+  EXPECT_FALSE(a.elector->holdsLease(clock.now()));
 }
 
 TEST(LeaderElector, EveryLeaseRequestIsBoundedByTheRenewDeadline) {

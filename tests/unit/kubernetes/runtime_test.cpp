@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_kubernetes_api.h"
+#include "ringlb/operator/rfc3339.h"
 
 namespace ringlb::op {
 namespace {
@@ -42,11 +43,21 @@ json podFor(const ReplicaSpec& s, const std::string& uid, const std::string& pha
 struct RuntimeHarness {
   FakeKubernetesApi api;
   std::map<std::string, json> pods;  // "ns/name" as the fake server stores them
+  std::map<std::string, json> nodes;  // by name; a GET of another Node is a 404
+  int nodeStatus = 200;               // what a GET of a listed Node answers (403: no RBAC)
+  std::chrono::system_clock::time_point wallNow = parseRfc3339("2026-12-06T08:00:00Z").value();
   std::unique_ptr<KubernetesRuntime> runtime;
   int conflictsLeft = 0;
 
   RuntimeHarness() {
     api.onRequest = [this](const FakeKubernetesApi::Call& call) -> Result<ApiResponse> {
+      const std::string nodePrefix = "/api/v1/nodes/";
+      if (call.target.rfind(nodePrefix, 0) == 0 && call.method == "GET") {
+        const auto it = nodes.find(call.target.substr(nodePrefix.size()));
+        if (it == nodes.end()) return ApiResponse{404, R"({"kind":"Status","code":404})", ""};
+        if (nodeStatus != 200) return ApiResponse{nodeStatus, R"({"kind":"Status","message":"forbidden"})", ""};
+        return ApiResponse{200, it->second.dump(), ""};
+      }
       const std::string prefix = "/api/v1/namespaces/default/pods/";
       if (call.target.rfind(prefix, 0) != 0) return ApiResponse{404, "{}", ""};
       std::string name = call.target.substr(prefix.size());
@@ -75,8 +86,10 @@ struct RuntimeHarness {
       }
       return ApiResponse{405, "{}", ""};
     };
+    KubernetesRuntimeOptions options;
+    options.wallClock = [this] { return wallNow; };
     runtime = std::make_unique<KubernetesRuntime>(
-        api, KubernetesRuntimeOptions{}, [](const std::string&, const std::string&) { return owner(); });
+        api, options, [](const std::string&, const std::string&) { return owner(); });
   }
 };
 
@@ -96,6 +109,10 @@ TEST(KubernetesRuntime, CreatesAMissingPodByServerSideApply) {
   const json body = json::parse(patches[0].body);
   EXPECT_EQ(body["metadata"]["ownerReferences"][0]["uid"], "ring-uid");
   EXPECT_EQ(body["metadata"]["labels"]["ringlb.dev/spec-hash"], "h1");
+  // A lost node's replica is evicted after 30 s, not the admission default of 300 s.
+  ASSERT_EQ(body["spec"]["tolerations"].size(), 2u);
+  EXPECT_EQ(body["spec"]["tolerations"][0]["key"], "node.kubernetes.io/unreachable");
+  EXPECT_EQ(body["spec"]["tolerations"][0]["tolerationSeconds"], 30);
 }
 
 TEST(KubernetesRuntime, AdoptsAMatchingPodWithoutWriting) {
@@ -140,17 +157,75 @@ TEST(KubernetesRuntime, FailedPodIsDeletedAndRecreatedUnderTheSameName) {
   EXPECT_EQ(info->runtimeId, "uid-apod-2");
 }
 
-TEST(KubernetesRuntime, TerminatingPodIsLeftAlone) {
-  RuntimeHarness h;
+json nodeReady(const std::string& status) {
+  return {{"metadata", {{"name", "node-1"}}},
+          {"status", {{"conditions", json::array({{{"type", "Ready"}, {"status", status}}})}}}};
+}
+
+json terminatingPodOn(const std::string& node, const std::string& deletionTimestamp) {
   json pod = podFor(spec("apod-0"), "u0", "Running", true);
-  pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
-  h.pods["default/apod-0"] = pod;
+  pod["metadata"]["deletionTimestamp"] = deletionTimestamp;
+  pod["spec"]["nodeName"] = node;
+  return pod;
+}
+
+TEST(KubernetesRuntime, TerminatingPodOnAReadyNodeIsLeftToItsKubelet) {
+  RuntimeHarness h;
+  h.nodes["node-1"] = nodeReady("True");
+  h.pods["default/apod-0"] = terminatingPodOn("node-1", "2026-12-06T07:59:50Z");  // 10 s late: within 15 s
   auto info = h.runtime->ensureRunning(spec("apod-0"));
   ASSERT_TRUE(info.ok());
   EXPECT_FALSE(info->running);
   EXPECT_EQ(info->reason, "terminating");
   EXPECT_TRUE(h.api.callsWith("PATCH").empty());
   EXPECT_TRUE(h.api.callsWith("DELETE").empty());
+}
+
+TEST(KubernetesRuntime, PodStuckTerminatingPastTheBoundIsForceDeletedAndItsSlotRecreated) {
+  RuntimeHarness h;
+  h.nodes["node-1"] = nodeReady("True");
+  h.pods["default/apod-0"] = terminatingPodOn("node-1", "2026-12-06T07:59:50Z");
+  h.wallNow += std::chrono::seconds(5);  // 15 s past its deletionTimestamp
+  auto info = h.runtime->ensureRunning(spec("apod-0"));
+  ASSERT_TRUE(info.ok()) << info.error();
+  const auto deletes = h.api.callsWith("DELETE");
+  ASSERT_EQ(deletes.size(), 1u);
+  const json options = json::parse(deletes[0].body);
+  EXPECT_EQ(options["gracePeriodSeconds"], 0);
+  EXPECT_EQ(options["preconditions"]["uid"], "u0");  // never a newer Pod of the same name
+  // Recreated in the same call, under the same name: no restart backoff for a slot already down.
+  ASSERT_EQ(h.api.callsWith("PATCH").size(), 1u);
+  EXPECT_TRUE(info->running);
+  EXPECT_EQ(info->runtimeId, "uid-apod-0");
+  EXPECT_EQ(h.pods["default/apod-0"]["metadata"]["name"], "apod-0");
+}
+
+TEST(KubernetesRuntime, PodOnALostNodeIsForceDeletedAtOnce) {
+  RuntimeHarness h;
+  h.nodes["node-1"] = nodeReady("Unknown");
+  h.pods["default/apod-0"] = terminatingPodOn("node-1", "2026-12-06T08:00:02Z");  // still in its grace period
+  auto info = h.runtime->ensureRunning(spec("apod-0"));
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(h.api.callsWith("DELETE").size(), 1u);
+  EXPECT_EQ(json::parse(h.api.callsWith("DELETE")[0].body)["gracePeriodSeconds"], 0);
+  EXPECT_EQ(info->runtimeId, "uid-apod-0");  // the replacement
+
+  RuntimeHarness gone;  // the Node object itself was deleted
+  gone.pods["default/apod-0"] = terminatingPodOn("node-9", "2026-12-06T08:00:02Z");
+  ASSERT_TRUE(gone.runtime->ensureRunning(spec("apod-0")).ok());
+  EXPECT_EQ(gone.api.callsWith("DELETE").size(), 1u);
+}
+
+TEST(KubernetesRuntime, WithoutNodeAccessOnlyTheTimeBoundApplies) {
+  RuntimeHarness h;
+  h.nodes["node-1"] = nodeReady("Unknown");
+  h.nodeStatus = 403;
+  h.pods["default/apod-0"] = terminatingPodOn("node-1", "2026-12-06T07:59:50Z");
+  ASSERT_TRUE(h.runtime->ensureRunning(spec("apod-0")).ok());
+  EXPECT_TRUE(h.api.callsWith("DELETE").empty());
+  h.wallNow += std::chrono::seconds(5);
+  ASSERT_TRUE(h.runtime->ensureRunning(spec("apod-0")).ok());
+  EXPECT_EQ(h.api.callsWith("DELETE").size(), 1u);
 }
 
 TEST(KubernetesRuntime, ConflictIsARetryableError) {

@@ -97,8 +97,9 @@ void KubernetesRuntime::handlePodEvent(ListWatcher::EventType type, const json& 
     std::lock_guard lock(mutex_);
     const auto previous = seen_.find(key);
     if (type == ListWatcher::EventType::Deleted) {
-      pods_.erase(key);
-      seen_.erase(key);
+      // A Pod force-deleted and recreated under its name may already be cached: keep the newer one.
+      if (const auto it = pods_.find(key); it != pods_.end() && viewPod(it->second).uid == view.uid) pods_.erase(it);
+      if (previous != seen_.end() && previous->second.uid == view.uid) seen_.erase(previous);
       event = RuntimeEvent{RuntimeEvent::Kind::Deleted, view.ring, view.slot, view.uid, "pod deleted", {},
                            view.ringNamespace};
     } else {
@@ -197,6 +198,67 @@ void KubernetesRuntime::recordEvent(const std::string& ns, const std::string& ri
   recorder_->record(regarding, type, reason, action, note);
 }
 
+NodeHealth KubernetesRuntime::nodeHealthOf(const std::string& nodeName) {
+  if (nodeName.empty()) return NodeHealth::Unchecked;
+  auto response = api_.request("GET", "/api/v1/nodes/" + nodeName);
+  if (!response) {
+    spdlog::debug("get Node {}: {}", nodeName, response.error());
+    return NodeHealth::Unchecked;
+  }
+  if (response->status == 404) return NodeHealth::Missing;
+  if (!response->success()) {
+    // Without `get nodes` (RBAC) only the time bound applies.
+    spdlog::debug("get Node {}: HTTP {}", nodeName, response->status);
+    return NodeHealth::Unchecked;
+  }
+  const json node = json::parse(response->body, nullptr, false);
+  return node.is_object() ? nodeHealth(node) : NodeHealth::Unchecked;
+}
+
+Result<bool> KubernetesRuntime::forceDeleteIfStuck(const ReplicaSpec& spec, const json& pod, const PodView& view) {
+  const std::string key = spec.ringNamespace + "/" + spec.slot;
+  const TerminatingPod terminating = terminatingPod(pod);
+  const TerminationVerdict verdict = judgeTerminatingPod(terminating, nodeHealthOf(terminating.nodeName),
+                                                         options_.wallClock(), options_.stuckTerminationAfter);
+  if (!verdict.forceDelete) return false;
+  spdlog::warn("Pod {} force-deleted: {}", key, verdict.reason);
+  if (auto deleted = deletePod(spec.ringNamespace, spec.slot, view.uid, std::chrono::seconds(0)); !deleted) {
+    return deleted.failure();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto it = pods_.find(key); it != pods_.end() && viewPod(it->second).uid == view.uid) pods_.erase(it);
+  }
+  recordEvent(spec.ringNamespace, spec.ring, "Warning", "ReplicaForceDeleted", "ForceDelete",
+              "Pod " + key + " force-deleted: " + verdict.reason + "; recreating it under the same name");
+  return true;
+}
+
+Result<ReplicaInfo> KubernetesRuntime::keepOrReplace(const ReplicaSpec& spec, const PodView& view) {
+  const std::string& ns = spec.ringNamespace;
+  const std::string key = ns + "/" + spec.slot;
+  if (finished(view)) {
+    recordEvent(ns, spec.ring, "Warning", "ReplicaFailed", "Recreate",
+                "Pod " + key + " " + view.reason + "; recreating it under the same name");
+    if (auto deleted = deletePod(ns, spec.slot, view.uid, std::chrono::seconds(0)); !deleted) {
+      return deleted.failure();
+    }
+    ReplicaInfo info = replicaInfo(view);
+    info.running = false;
+    return info;
+  }
+  if (view.specHash != spec.specHash) {
+    recordEvent(ns, spec.ring, "Normal", "ReplicaReplaced", "Replace",
+                "Pod " + key + " runs spec " + view.specHash + ", want " + spec.specHash);
+    if (auto deleted = deletePod(ns, spec.slot, view.uid, std::nullopt); !deleted) return deleted.failure();
+    ReplicaInfo info = replicaInfo(view);
+    info.running = false;
+    info.reason = "replacing: the spec changed";
+    return info;
+  }
+  return replicaInfo(view);  // adopt: nothing to write
+}
+
 Result<ReplicaInfo> KubernetesRuntime::ensureRunning(const ReplicaSpec& spec) {
   const std::string& ns = spec.ringNamespace;
   const std::string key = ns + "/" + spec.slot;
@@ -204,35 +266,16 @@ Result<ReplicaInfo> KubernetesRuntime::ensureRunning(const ReplicaSpec& spec) {
   if (!existing) return existing.failure();
   if (existing.value()) {
     const PodView view = viewPod(*existing.value());
-    if (view.terminating) {
-      // Deletion is in progress; the DELETED event brings us back to recreate it.
-      return replicaInfo(view);
-    }
-    if (finished(view)) {
-      recordEvent(ns, spec.ring, "Warning", "ReplicaFailed", "Recreate",
-                  "Pod " + key + " " + view.reason + "; recreating it under the same name");
-      if (auto deleted = deletePod(ns, spec.slot, view.uid, std::chrono::seconds(0)); !deleted) {
-        return deleted.failure();
-      }
-      ReplicaInfo info = replicaInfo(view);
-      info.running = false;
-      return info;
-    }
-    if (view.specHash != spec.specHash) {
-      recordEvent(ns, spec.ring, "Normal", "ReplicaReplaced", "Replace",
-                  "Pod " + key + " runs spec " + view.specHash + ", want " + spec.specHash);
-      if (auto deleted = deletePod(ns, spec.slot, view.uid, std::nullopt); !deleted) return deleted.failure();
-      ReplicaInfo info = replicaInfo(view);
-      info.running = false;
-      info.reason = "replacing: the spec changed";
-      return info;
-    }
-    return replicaInfo(view);  // adopt: nothing to write
+    if (!view.terminating) return keepOrReplace(spec, view);
+    auto forced = forceDeleteIfStuck(spec, *existing.value(), view);
+    if (!forced) return forced.failure();
+    if (!forced.value()) return replicaInfo(view);  // the DELETED event brings us back to recreate it
+    // Gone for good: recreate the slot now rather than a restart backoff later.
   }
 
   auto owner = ownerOf(ns, spec.ring);
   if (!owner) return owner.failure();
-  const json pod = buildReplicaPod(spec, owner.value());
+  const json pod = withLostNodeTolerations(buildReplicaPod(spec, owner.value()), options_.lostNodeToleration);
   const std::string target = podPath(ns, spec.slot) + "?fieldManager=" + std::string(kFieldManager) + "&force=true";
   auto response = api_.request("PATCH", target, pod.dump(), "application/apply-patch+yaml");
   if (!response) return response.failure().withContext("apply Pod " + key);

@@ -43,6 +43,10 @@ std::string LeaderElector::leasePath() const {
   return "/apis/coordination.k8s.io/v1/namespaces/" + options_.leaseNamespace + "/leases/" + options_.leaseName;
 }
 
+bool LeaderElector::holdsLease(Clock::TimePoint now) const noexcept {
+  return leader_.load() && now.time_since_epoch().count() < validUntil_.load();
+}
+
 std::string LeaderElector::observedHolder() const {
   std::lock_guard lock(observedMutex_);
   return observed_ ? observed_->holder : std::string();
@@ -90,6 +94,7 @@ void LeaderElector::becomeLeader(const json& lease, Clock::TimePoint now) {
   held_ = parseRecord(lease);
   heldVersion_ = lease.value("metadata", json::object()).value("resourceVersion", std::string());
   lastRenew_ = now;
+  validUntil_ = (now + options_.renewDeadline).time_since_epoch().count();
   observe(held_, now);
   if (!leader_.exchange(true)) {
     spdlog::info("leader election: {} acquired Lease {}/{}", options_.identity, options_.leaseNamespace,

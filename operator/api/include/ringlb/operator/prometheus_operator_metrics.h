@@ -38,6 +38,12 @@ class PrometheusOperatorMetrics final : public OperatorMetrics {
   void ringLoaded(const std::string& ring, std::uint64_t version,
                   const std::vector<std::pair<std::string, double>>& shares);
 
+  /// Whether this replica leads (reconciles): ringlb_operator_leader 1 or 0.
+  void setLeader(bool leading);
+
+  /// A write refused because this replica no longer held the leader Lease.
+  void leaderWriteRefused();
+
   /// The Prometheus text exposition of every metric.
   std::string serialize() const;
 
@@ -56,6 +62,9 @@ class PrometheusOperatorMetrics final : public OperatorMetrics {
   prometheus::Family<prometheus::Counter>& changes_;
   prometheus::Family<prometheus::Gauge>& share_;
   prometheus::Family<prometheus::Counter>& resourceErrors_;
+  prometheus::Gauge& leader_;
+  prometheus::Counter& leaderTransitions_;
+  prometheus::Counter& refusedWrites_;
 
   void setShares(const std::string& ring, const std::vector<std::pair<std::string, double>>& shares);
 

@@ -16,18 +16,29 @@
 #include "ringlb/operator/kubernetes_list_watcher.h"
 #include "ringlb/operator/kubernetes_pod_manifest.h"
 #include "ringlb/operator/runtime.h"
+#include "ringlb/operator/terminating_pod.h"
 
 namespace ringlb::op {
 
 struct KubernetesRuntimeOptions {
   std::vector<std::string> watchNamespaces;  // empty: Pods of every namespace
   std::chrono::milliseconds watchIdleTimeout{120'000};
+  // A Pod still there this long past its deletionTimestamp (which already
+  // includes its grace period) is force-deleted: its kubelet is not coming back.
+  std::chrono::seconds stuckTerminationAfter{15};
+  // How long a replica stays bound to a node that stopped reporting before the
+  // taint manager evicts it (its unreachable/not-ready toleration).
+  std::chrono::seconds lostNodeToleration{30};
+  // Compared with the API server's deletionTimestamps; injected by tests.
+  std::function<std::chrono::system_clock::time_point()> wallClock = [] { return std::chrono::system_clock::now(); };
 };
 
 /// Runtime on Kubernetes: one Pod per slot, named after the slot
 /// ("<ring>-<ordinal>") in the HashRing's namespace, server-side applied and
 /// owned by the HashRing. A Pod that failed, was deleted, or runs an older
-/// spec hash is deleted and recreated under the same name. A Pod counts as
+/// spec hash is deleted and recreated under the same name; one stuck
+/// terminating (its Node lost, or past its deletionTimestamp by
+/// stuckTerminationAfter) is force-deleted and recreated at once. A Pod counts as
 /// running while it exists, is not terminating and has not failed; its
 /// readiness (condition Ready=True) is reported separately. Pods are watched
 /// by label, and lifecycle changes are reported as RuntimeEvents.
@@ -66,6 +77,13 @@ class KubernetesRuntime final : public Runtime {
  private:
   Result<std::optional<nlohmann::json>> findPod(const std::string& ns, const std::string& name);
   Result<PodOwner> ownerOf(const std::string& ns, const std::string& ring);
+  /// For a live Pod: recreates a finished one, replaces one of another spec
+  /// hash, else adopts it.
+  Result<ReplicaInfo> keepOrReplace(const ReplicaSpec& spec, const PodView& view);
+  /// Force-deletes a terminating Pod that judgeTerminatingPod() gives up on
+  /// (with an Event); true if it did, so the slot can be recreated at once.
+  Result<bool> forceDeleteIfStuck(const ReplicaSpec& spec, const nlohmann::json& pod, const PodView& view);
+  NodeHealth nodeHealthOf(const std::string& nodeName);
   Status deletePod(const std::string& ns, const std::string& name, const std::string& uid,
                    std::optional<std::chrono::seconds> grace);
   void handlePodEvent(ListWatcher::EventType type, const nlohmann::json& pod);

@@ -73,6 +73,14 @@ class LeaderElector {
   /// Whether this replica currently leads. Thread-safe.
   bool isLeader() const noexcept { return leader_.load(); }
 
+  /// Whether this replica may still act as leader at `now`: it leads and its
+  /// last successful renewal is less than renewDeadline old. Stricter than
+  /// isLeader(), which turns false only once the renew attempt returns: a
+  /// writer checks this before every write, so none goes out after the
+  /// deadline even while a renewal hangs (client-go's leader election with
+  /// controller-runtime's stop). Thread-safe.
+  bool holdsLease(Clock::TimePoint now) const noexcept;
+
   /// The holder last seen on the Lease. Thread-safe.
   std::string observedHolder() const;
 
@@ -107,6 +115,7 @@ class LeaderElector {
   Record held_;                 // the record we last wrote as leader
   std::string heldVersion_;     // its resourceVersion
   Clock::TimePoint lastRenew_{};
+  std::atomic<Clock::Duration::rep> validUntil_{0};  // lastRenew_ + renewDeadline, for holdsLease()
 
   mutable std::mutex observedMutex_;
   std::optional<Record> observed_;
