@@ -219,6 +219,12 @@ class Component:
 class KubeCluster:
     """etcd + kube-apiserver + kube-controller-manager + kube-scheduler on 127.0.0.1."""
 
+    # How long a Node may go without a heartbeat before the node lifecycle controller marks it
+    # Ready=Unknown and taints it unreachable (a kubelet's default is 50 s). The node agent renews
+    # every 5 s, so 20 s is four missed renewals: a lost node is seen in about 20-25 s.
+    NODE_MONITOR_GRACE_SECONDS = 20
+    NODE_MONITOR_PERIOD_SECONDS = 2
+
     def __init__(self, binaries, keep_dir=None):
         self.bin = binaries
         self.keep_dir = keep_dir if keep_dir is not None else bool(os.environ.get("RINGLB_KUBE_KEEP_DIR"))
@@ -292,8 +298,19 @@ class KubeCluster:
             "--unsafe-no-fsync"])
         self._wait_http("etcd", f"{self.etcd_url}/health", deadline, lambda status, body: status == 200 and b'"true"' in body)
 
+        # Audit: every write (verb, user, object, time) at Metadata level, one JSON line each, so a
+        # test can tell from the server's own record who wrote what and when.
+        self.audit_log = os.path.join(d, "audit.log")
+        audit_policy = os.path.join(d, "audit-policy.yaml")
+        with open(audit_policy, "w") as f:
+            json.dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+                       "rules": [{"level": "Metadata",
+                                  "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+                                 {"level": "None"}]}, f)
         self._run("kube-apiserver", [
             self.bin["kube-apiserver"],
+            "--audit-log-path", self.audit_log, "--audit-policy-file", audit_policy,
+            "--audit-log-format", "json", "--audit-log-mode", "blocking",
             "--etcd-servers", self.etcd_url,
             "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", str(self.port),
             "--tls-cert-file", serving[0], "--tls-private-key-file", serving[1],
@@ -328,6 +345,8 @@ class KubeCluster:
             "--root-ca-file", ca,
             "--cluster-signing-cert-file", ca, "--cluster-signing-key-file", self.pki.ca_key,
             "--service-cluster-ip-range", SERVICE_CLUSTER_IP_RANGE,
+            "--node-monitor-grace-period", f"{self.NODE_MONITOR_GRACE_SECONDS}s",
+            "--node-monitor-period", f"{self.NODE_MONITOR_PERIOD_SECONDS}s",
             "--leader-elect=false", *common])
         sched_config = os.path.join(d, "kube-scheduler.yaml")
         with open(sched_config, "w") as f:
@@ -439,6 +458,26 @@ class KubeCluster:
 
     def get(self, path):
         return self.request("GET", path)
+
+    def user_kubeconfig(self, user, groups=("system:masters",), server=None):
+        """A kubeconfig for a client certificate of its own (CN=user, O=each group), so that the
+        audit log tells this client's writes apart; `server` overrides the API server URL (a proxy
+        in front of it: its serving certificate names 127.0.0.1)."""
+        subject = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+        cert, key = self.pki.issue(f"user-{user}", subject)
+        name = f"{user}{'-via-' + server.rsplit(':', 1)[-1] if server else ''}.kubeconfig"
+        return write_kubeconfig(os.path.join(self.dir, name), server or self.server, self.pki.ca_crt, cert, key, user)
+
+    def audit_events(self):
+        """Every write the API server has audited so far (see the policy in _start), oldest first:
+        dicts with verb, user.username, objectRef, responseStatus.code, requestReceivedTimestamp."""
+        events = []
+        with open(self.audit_log) as f:
+            for line in f:
+                line = line.strip()
+                if line.endswith("}"):
+                    events.append(json.loads(line))
+        return events
 
     def ok(self, method, path, body=None, content_type="application/json", expect=(200, 201)):
         status, decoded = self.request(method, path, body, content_type)

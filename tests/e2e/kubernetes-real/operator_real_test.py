@@ -51,9 +51,10 @@ def http_get(url, timeout=5):
 
 
 class Operator:
-    """ringlb-operator as a local process against the cluster (no leader election: it reconciles)."""
+    """ringlb-operator as a local process against the cluster: by default with no leader election
+    (it reconciles); `election` (flags) campaigns instead, `kubeconfig` replaces the admin one."""
 
-    def __init__(self, cluster, namespaces):
+    def __init__(self, cluster, namespaces, election=None, kubeconfig=None):
         binary = os.path.join(bin_dir(), "ringlb-operator")
         if not os.access(binary, os.X_OK):
             pytest.skip(f"ringlb-operator not built in {bin_dir()}")
@@ -61,7 +62,8 @@ class Operator:
         self.dir = tempfile.mkdtemp(prefix="ringlb-operator-real-")
         self.log_path = os.path.join(self.dir, "operator.log")
         self.log = open(self.log_path, "w")
-        args = [binary, "--runtime", "kubernetes", "--kubeconfig", cluster.kubeconfig, "--no-leader-elect",
+        args = [binary, "--runtime", "kubernetes", "--kubeconfig", kubeconfig or cluster.kubeconfig,
+                *(election if election is not None else ["--no-leader-elect"]),
                 "--listen", f"127.0.0.1:{self.port}", "--state-dir", os.path.join(self.dir, "state"),
                 "--resync-seconds", "2", "--watch-namespaces", ",".join(namespaces)]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
