@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import say, wait_until
 from election import (LEASE, RENEW, RETRY, Blackhole, Proxy, Sampler, campaigning_operator, first_log, leads,
                       lease_holder, log_records, metric, non_decreasing, reconcile_writes, ring_version, status_ring_version)
 from operator_real_test import hashring
@@ -40,7 +40,8 @@ def stop_all(*processes):
             p.stop()
 
 
-def test_standby_leads_within_lease_plus_retry_when_the_leader_is_killed(cluster, crd, kubectl, node, namespace):
+def test_standby_leads_within_lease_plus_retry_when_the_leader_is_killed(cluster, crd, kubectl, node, namespace,
+                                                                        pytestconfig):
     lease = "ringlb-failover"
     a = b = proxy = None
     try:
@@ -77,7 +78,7 @@ def test_standby_leads_within_lease_plus_retry_when_the_leader_is_killed(cluster
             led = wait_until(lambda: leads(b) and time.time(), LEASE + RETRY + 30, "operator b to lead",
                              interval=0.1)
             takeover = led - killed_at
-            print(f"\n[failover] standby led {takeover:.2f} s after the leader was killed "
+            say(pytestconfig, f"[failover] standby led {takeover:.2f} s after the leader was killed "
                   f"(bound: lease {LEASE} s + retry {RETRY} s)")
             assert takeover <= LEASE + RETRY + SLACK, f"takeover took {takeover:.2f} s"
 
@@ -94,7 +95,7 @@ def test_standby_leads_within_lease_plus_retry_when_the_leader_is_killed(cluster
             went_back = non_decreasing(sampler.values(name))
             assert went_back is None, f"{name} went back from {went_back[0]} to {went_back[1]}"
         seen = sorted(set(v for v in sampler.values("proxy.ring") if v is not None))
-        print(f"[failover] ring versions the proxy saw: {seen}")
+        say(pytestconfig, f"[failover] ring versions the proxy saw: {seen}")
         assert max(seen) > version_before
 
         # Never two leaders: the gauges never 1 in the same sampling round, and the Lease moved once.
@@ -120,7 +121,7 @@ def test_standby_leads_within_lease_plus_retry_when_the_leader_is_killed(cluster
 
 
 def test_a_leader_cut_off_from_the_api_server_stops_leading_within_the_renew_deadline(cluster, crd, kubectl, node,
-                                                                                      namespace):
+                                                                                      namespace, pytestconfig):
     lease = "ringlb-blackhole"
     a = b = None
     hole = Blackhole(cluster.port)
@@ -141,14 +142,14 @@ def test_a_leader_cut_off_from_the_api_server_stops_leading_within_the_renew_dea
             # Mend at once: a write a still attempted now would reach the server and the audit log.
             hole.mend()
             stopped = lost - hole.cut_at
-            print(f"\n[failover] the cut-off leader stopped leading {stopped:.2f} s after its API server "
+            say(pytestconfig, f"[failover] the cut-off leader stopped leading {stopped:.2f} s after its API server "
                   f"stopped answering (bound: renew deadline {RENEW} s)")
             assert stopped <= RENEW + SLACK, f"it led on for {stopped:.2f} s"
             assert a.proc.wait(timeout=30) == 1, "a leader that lost the Lease exits (and a restart campaigns again)"
             refused = [m for _, _, m in log_records(a) if m.startswith("leader election: refused")]
-            print(f"[failover] writes the old leader's fence refused after its deadline: {len(refused)} {refused[:3]}")
+            say(pytestconfig, f"[failover] writes the old leader's fence refused after its deadline: {len(refused)} {refused[:3]}")
             acquired = wait_until(lambda: first_log(b, r"acquired Lease"), LEASE + RETRY + 30, "operator b to lead")
-            print(f"[failover] the standby led {acquired - hole.cut_at:.2f} s after the cut "
+            say(pytestconfig, f"[failover] the standby led {acquired - hole.cut_at:.2f} s after the cut "
                   f"(bound: lease {LEASE} s + retry {RETRY} s); {acquired - lost:.2f} s after the old leader stopped")
             assert acquired > lost, "the standby led before the old leader stopped"
             assert acquired - hole.cut_at <= LEASE + RETRY + SLACK

@@ -17,7 +17,7 @@ import os
 import time
 from urllib.parse import quote
 
-from conftest import wait_until
+from conftest import say, wait_until
 from election import Sampler
 from operator_real_test import Operator, hashring
 
@@ -63,7 +63,8 @@ def explain(op, namespace):
     return out
 
 
-def test_a_lost_nodes_slots_are_ready_again_elsewhere_and_no_other_key_moves(cluster, crd, kubectl, node, namespace):
+def test_a_lost_nodes_slots_are_ready_again_elsewhere_and_no_other_key_moves(cluster, crd, kubectl, node, namespace,
+                                                                             pytestconfig):
     tag = os.getpid() % 10000
     keep = cluster.add_node(f"ringlb-keep-{tag}")
     lost = cluster.add_node(f"ringlb-lost-{tag}")
@@ -113,7 +114,7 @@ def test_a_lost_nodes_slots_are_ready_again_elsewhere_and_no_other_key_moves(clu
             ready_at = wait_until(recovered, RECOVERY_BOUND + 60, "apod-2 and apod-3 Ready on the surviving node",
                                   interval=0.5)
             recovery = ready_at - lost_at
-            print(f"\n[lost node] apod-2 and apod-3 Ready again on {keep.name} {recovery:.1f} s after "
+            say(pytestconfig, f"[lost node] apod-2 and apod-3 Ready again on {keep.name} {recovery:.1f} s after "
                   f"{lost.name} was lost (bound: {RECOVERY_BOUND} s)")
             keys_after = explain(op, namespace)
         assert recovery <= RECOVERY_BOUND, f"recovery took {recovery:.1f} s"
@@ -144,7 +145,7 @@ def test_a_lost_nodes_slots_are_ready_again_elsewhere_and_no_other_key_moves(clu
         status, events = cluster.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
         assert status == 200
         forced = [e.get("note", "") for e in events["items"] if e.get("reason") == "ReplicaForceDeleted"]
-        print(f"[lost node] {forced}")
+        say(pytestconfig, f"[lost node] {forced}")
         assert any("apod-2" in note for note in forced) and any("apod-3" in note for note in forced), forced
     finally:
         if op is not None:
