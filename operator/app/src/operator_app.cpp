@@ -104,11 +104,16 @@ int runOperator(const OperatorOptions& options) {
   // Event write goes out once this replica's lease may have passed to another.
   const bool electLeader = kubernetesSource && options.leaderElect;
   std::unique_ptr<LeaderElector> elector;
+  std::atomic<const LeaderElector*> fenceElector{nullptr};  // set once the elector exists; read by writers
   std::unique_ptr<LeaderFencedApi> fenced;
   KubernetesApi* writer = kubernetes.get();
   if (kubernetes && electLeader) {
     fenced = std::make_unique<LeaderFencedApi>(
-        *kubernetes, [&elector, &clock] { return elector && elector->holdsLease(clock.now()); },
+        *kubernetes,
+        [&fenceElector, &clock] {
+          const LeaderElector* current = fenceElector.load();
+          return current != nullptr && current->holdsLease(clock.now());
+        },
         [&metrics] { metrics.leaderWriteRefused(); });
     writer = fenced.get();
   }
@@ -206,6 +211,7 @@ int runOperator(const OperatorOptions& options) {
       if (holder != identity) spdlog::info("leader election: {} leads", holder);
     };
     elector = std::make_unique<LeaderElector>(*kubernetes, clock, election, callbacks);
+    fenceElector = elector.get();
     following = true;
     kubernetesRings->onObserved([&registry, &following](const ResourceEvent& event) {
       if (!following) return;
