@@ -25,7 +25,8 @@ What it does, as a kubelet would:
 - restarts exited containers per restartPolicy (with a capped exponential back-off), and restarts
   a container whose liveness probe fails;
 - on a deletionTimestamp: SIGTERM, the grace period, SIGKILL, then deletes the Pod (grace 0, uid
-  precondition), as the kubelet's status manager does.
+  precondition), as the kubelet's status manager does; with hang_deletions=True it does none of
+  that (a kubelet stuck on deletions, its Node still Ready) until the Pod is force-deleted.
 """
 
 import ctypes
@@ -278,7 +279,7 @@ class PodRun:
         with self.lock:
             self.pod = pod
             meta = pod["metadata"]
-            if meta.get("deletionTimestamp") and self.delete_grace is None:
+            if meta.get("deletionTimestamp") and self.delete_grace is None and not self.agent.hang_deletions:
                 self.delete_grace = int(meta.get("deletionGracePeriodSeconds") or 30)
 
     def vanish(self):
@@ -647,7 +648,7 @@ class NodeAgent:
     RENEW_SECONDS = 5       # the kubelet renews at 1/4 of the duration (10 s); faster here
     SYNC_SECONDS = 0.3      # how often the Pods bound here are listed (a kubelet watches)
 
-    def __init__(self, cluster, name="node-1", index=1, bin_dir=None, log=None):
+    def __init__(self, cluster, name="node-1", index=1, bin_dir=None, log=None, hang_deletions=False):
         self.cluster = cluster
         self.name = name
         self.index = index
@@ -663,6 +664,9 @@ class NodeAgent:
         self.runs = {}           # uid -> PodRun
         self.free_ips = [f"127.0.{10 + index}.{n}" for n in range(2, 255)]
         self.silent = False      # a lost node writes nothing
+        # A kubelet stuck on deletions (a hung container runtime or volume unmount): the Node stays
+        # Ready, but a Pod with a deletionTimestamp keeps running and is never deleted by this agent.
+        self.hang_deletions = hang_deletions
         self._stop = threading.Event()
         self._threads = []
         self.lease_renewals = 0

@@ -158,3 +158,66 @@ def test_a_lost_nodes_slots_are_ready_again_elsewhere_and_no_other_key_moves(clu
         kubectl("delete", "-n", namespace, "hr/apod", "--ignore-not-found", "--wait=false", check=False)
         # The lost Node stays Unknown and tainted; remove it so that no later test schedules to it.
         cluster.request("DELETE", f"/api/v1/nodes/{lost.name}")
+
+
+# The time bound alone: deletionTimestamp (deletion + 2 s grace) + the operator's 15 s, reached at
+# the operator's next try of the slot (restart backoff 0, 1, 2, 4, 8, 16 s: the try 31 s in, at
+# worst), then a new Pod starts and passes its readiness probe. Measured: see README.md.
+STUCK_BOUND = 60
+
+
+def test_a_pod_stuck_terminating_on_a_ready_node_is_force_deleted_after_the_bound(cluster, crd, kubectl, node,
+                                                                                   namespace, pytestconfig):
+    tag = os.getpid() % 10000
+    stuck = cluster.add_node(f"ringlb-stuck-{tag}", hang_deletions=True)
+    others = [agent.name for agent in cluster.nodes if agent is not stuck and not agent._stop.is_set()]
+    op = None
+    ring = hashring("apod", 2)
+    ring["spec"]["healthCheck"] = {"intervalSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 3}
+    try:
+        for name in others:
+            cordon(cluster, name, True)
+        op = Operator(cluster, [namespace])
+        kubectl.apply(ring, namespace=namespace)
+        wait_until(lambda: ring_ready(cluster, namespace, 2), 120, "2 Ready replicas")
+        wait_until(lambda: (m := members(op, namespace)) and all(s == "Ready" for _, s in m.values()) and m, 30,
+                   "the operator's ring with 2 Ready members")
+        before = pods(cluster, namespace)
+        ring_before = members(op, namespace)
+
+        deleted_at = time.time()
+        kubectl("delete", "pod", "-n", namespace, "apod-1", "--grace-period=2", "--wait=false")
+        status, pod = cluster.get(f"/api/v1/namespaces/{namespace}/pods/apod-1")
+        assert status == 200 and pod["metadata"].get("deletionTimestamp"), "the Pod should be Terminating"
+
+        def replaced():
+            p = pods(cluster, namespace).get("apod-1")
+            m = members(op, namespace)
+            return (p and p["metadata"]["uid"] != before["apod-1"]["metadata"]["uid"]
+                    and m and m["apod-1"][1] == "Ready" and ring_ready(cluster, namespace, 2) and time.time())
+
+        ready_at = wait_until(replaced, STUCK_BOUND + 60, "apod-1 replaced and Ready", interval=0.5)
+        took = ready_at - deleted_at
+        say(pytestconfig, f"[stuck pod] apod-1 Ready again {took:.1f} s after its deletion hung on a Ready node "
+                          f"(bound: {STUCK_BOUND} s)")
+        assert took <= STUCK_BOUND, f"took {took:.1f} s"
+        after = pods(cluster, namespace)
+        assert after["apod-0"]["metadata"]["uid"] == before["apod-0"]["metadata"]["uid"]
+        assert members(op, namespace)["apod-0"] == ring_before["apod-0"]
+
+        status, events = cluster.get(f"/apis/events.k8s.io/v1/namespaces/{namespace}/events")
+        assert status == 200
+        forced = [e.get("note", "") for e in events["items"] if e.get("reason") == "ReplicaForceDeleted"]
+        say(pytestconfig, f"[stuck pod] {forced}")
+        assert any("apod-1" in n and "still terminating" in n for n in forced), forced
+    finally:
+        if op is not None:
+            if op.proc.poll() is not None:
+                print(f"operator exited with {op.proc.returncode}; log:\n{op.log_text()[-4000:]}")
+            op.stop()
+        for name in others:
+            cordon(cluster, name, False)
+        kubectl("delete", "-n", namespace, "hr/apod", "--ignore-not-found", "--wait=false", check=False)
+        # Its Pods would hang in deletion for ever: take the node away (its processes die with it).
+        stuck.stop()
+        cluster.request("DELETE", f"/api/v1/nodes/{stuck.name}")
