@@ -87,6 +87,10 @@ Result<nlohmann::json> dockerContainerCreateBody(const ReplicaSpec& spec, const 
     body["Cmd"] = std::move(cmd);
   }
   body["Env"] = std::move(env);
+  if (const auto& user = templ.securityContext.runAsUser) {
+    const auto& group = templ.securityContext.runAsGroup;
+    body["User"] = std::to_string(*user) + (group ? ":" + std::to_string(*group) : std::string());
+  }
   body["Labels"] = {
       {std::string(docker_labels::kRing), spec.ring},
       {std::string(docker_labels::kSlot), spec.slot},
