@@ -246,7 +246,18 @@ Plan plan(const PlanInput& input, Clock::TimePoint now, const ReconcileOptions& 
       result.actions.push_back(std::move(restart));
       continue;
     }
-    if (record.state != ReplicaState::Ready) disruption = true;
+    if (record.state != ReplicaState::Ready) {
+      disruption = true;
+      if (record.specHash != hash) {
+        // It serves nothing, so replacing it costs nothing; waiting for it to be Ready could
+        // wait forever when the old template is what holds it back (a Pod no node takes).
+        Action restart = makeAction(Action::Kind::Restart, record, "template changed: not serving");
+        restart.spec = replicaSpecFor(desired, ordinal);
+        restart.grace = options.failedStopGrace;
+        result.actions.push_back(std::move(restart));
+        continue;
+      }
+    }
     if (record.specHash != hash) outdated.push_back(&record);
   }
 

@@ -328,6 +328,24 @@ TEST(ReconcilePlan, ChangedTemplateRollsOutOneSlotAtATimeHighestFirst) {
   EXPECT_TRUE(harness.step().empty());
 }
 
+TEST(ReconcilePlan, ChangedTemplateReplacesReplicasThatServeNothingAtOnce) {
+  // Say a nodeSelector no node matches: the Pods never become Ready, and only a
+  // new template can fix that. Waiting for Ready before rolling would wait forever.
+  PlanHarness harness(makeRing(3, /*drainSeconds=*/5));
+  harness.step();
+  harness.probe("apod-0", true);  // Ready; apod-1 and apod-2 stay Starting
+  harness.desired.spec.templ.args.push_back("--verbose");
+  auto actions = harness.step();
+  EXPECT_EQ(slotsOf(actions, Kind::Restart), (std::vector<std::string>{"apod-1", "apod-2"}));
+  EXPECT_TRUE(slotsOf(actions, Kind::BeginDrain).empty()) << "the serving replica waits for the others";
+  for (const auto& action : actions) {
+    EXPECT_EQ(action.spec.specHash, templateHash(harness.desired.spec.templ));
+    EXPECT_FALSE(action.countsAsRestart) << "a rollout is not a failure";
+  }
+  harness.makeAllReady();
+  EXPECT_EQ(slotsOf(harness.step(), Kind::BeginDrain), std::vector<std::string>{"apod-0"});
+}
+
 TEST(ReconcilePlan, RolloutDrainsEachReadyReplicaBeforeReplacingIt) {
   PlanHarness harness(makeRing(3, /*drainSeconds=*/5));
   harness.step();
