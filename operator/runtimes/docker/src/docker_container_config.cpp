@@ -43,11 +43,11 @@ Result<nlohmann::json> dockerContainerCreateBody(const ReplicaSpec& spec, const 
                              "', which Docker rejects (letters, digits, '_', '.', '-' only)");
   }
   if (templ.memoryBytes && *templ.memoryBytes < kMinMemoryBytes) {
-    return invalid(spec, "spec.template.memory " + std::to_string(*templ.memoryBytes) +
+    return invalid(spec, "spec.template.resources.limits.memory " + std::to_string(*templ.memoryBytes) +
                              " bytes is below Docker's minimum of 6 MiB");
   }
   if (templ.cpus && !(std::isfinite(*templ.cpus) && *templ.cpus > 0.0)) {
-    return invalid(spec, "spec.template.cpus must be a positive number");
+    return invalid(spec, "spec.template.resources.limits.cpu must be a positive number");
   }
   const bool hostNetwork = options.network.empty();
   if (hostNetwork && hostPort == 0) return invalid(spec, "has no host port assigned");
