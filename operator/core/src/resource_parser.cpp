@@ -193,7 +193,9 @@ std::string readOneOf(const YAML::Node& node, const std::string& path, std::init
   const std::string text = readString(node, path);
   if (std::find(allowed.begin(), allowed.end(), text) != allowed.end()) return text;
   std::string names;
-  for (auto name : allowed) names += (names.empty() ? "" : ", ") + (name.empty() ? std::string("\"\"") : std::string(name));
+  for (auto name : allowed) {
+    names += (names.empty() ? "" : ", ") + (name.empty() ? std::string("\"\"") : std::string(name));
+  }
   fail(path, "must be one of " + names + ", got '" + text + "'");
 }
 
@@ -223,9 +225,8 @@ nlohmann::json plainScalar(const std::string& text) {
   }
   if (const auto [ptr, ec] = std::from_chars(begin, end, integer); ec == std::errc{} && ptr == end) return integer;
   double number = 0;
-  if (const auto [ptr, ec] = std::from_chars(begin, end, number); ec == std::errc{} && ptr == end && std::isfinite(number)) {
-    return number;
-  }
+  const auto [ptr, ec] = std::from_chars(begin, end, number);
+  if (ec == std::errc{} && ptr == end && std::isfinite(number)) return number;
   return text;
 }
 
@@ -265,7 +266,9 @@ std::string requiredString(const YAML::Node& node, const std::string& path, std:
 std::string readQuantity(const YAML::Node& node, const std::string& path) {
   const std::string text = readString(node, path);
   static const std::regex kQuantity(R"(^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[mkMGTPE]|([eE][+-]?[0-9]+))?$)");
-  if (!std::regex_match(text, kQuantity)) fail(path, "must be a Kubernetes quantity such as 1Gi or 500m, got '" + text + "'");
+  if (!std::regex_match(text, kQuantity)) {
+    fail(path, "must be a Kubernetes quantity such as 1Gi or 500m, got '" + text + "'");
+  }
   return text;
 }
 
@@ -284,7 +287,9 @@ std::map<std::string, std::string> readResourceList(const YAML::Node& node, cons
   for (const auto& entry : node) {
     const std::string name = entry.first.as<std::string>();
     const std::string field = join(path, name);
-    if (!isResourceName(name)) fail(field, "is not a resource name (cpu, memory, ephemeral-storage, example.com/gpu, ...)");
+    if (!isResourceName(name)) {
+      fail(field, "is not a resource name (cpu, memory, ephemeral-storage, example.com/gpu, ...)");
+    }
     if (name == "cpu") {
       readCpuQuantity(entry.second, field);
       out[name] = readString(entry.second, field);
@@ -309,7 +314,8 @@ void parseResources(const YAML::Node& node, const std::string& path, ReplicaTemp
   const auto shorthand = [&](const char* field, const char* resource) {
     if (!node[field]) return;
     if (resources.limits.count(resource)) {
-      fail(join(path, field), "conflicts with " + path + ".limits." + resource + " (" + field + " is its shorthand; set one)");
+      fail(join(path, field),
+           "conflicts with " + path + ".limits." + resource + " (" + field + " is its shorthand; set one)");
     }
     resources.limits[resource] = readString(node[field], join(path, field));
   };
@@ -344,7 +350,9 @@ ReplicaSecurityContext parseSecurityContext(const YAML::Node& node, const std::s
   ReplicaSecurityContext context;
   if (node["runAsUser"]) {
     const std::string field = path + ".runAsUser";
-    if (readInteger(node["runAsUser"], field) == 0) fail(field, "must not be 0 (root): Pod Security restricted forbids it");
+    if (readInteger(node["runAsUser"], field) == 0) {
+      fail(field, "must not be 0 (root): Pod Security restricted forbids it");
+    }
     context.runAsUser = readIntegerInRange(node["runAsUser"], field, 1, kMaxId);
   }
   if (node["runAsGroup"]) context.runAsGroup = readIntegerInRange(node["runAsGroup"], path + ".runAsGroup", 0, kMaxId);
@@ -352,7 +360,8 @@ ReplicaSecurityContext parseSecurityContext(const YAML::Node& node, const std::s
   if (const YAML::Node groups = node["supplementalGroups"]) {
     requireList(groups, path + ".supplementalGroups", "group ids");
     for (std::size_t i = 0; i < groups.size(); ++i) {
-      context.supplementalGroups.push_back(readIntegerInRange(groups[i], item(path + ".supplementalGroups", i), 0, kMaxId));
+      const std::string at = item(path + ".supplementalGroups", i);
+      context.supplementalGroups.push_back(readIntegerInRange(groups[i], at, 0, kMaxId));
     }
   }
   return context;
@@ -369,11 +378,14 @@ nlohmann::json parseTolerations(const YAML::Node& node, const std::string& path)
     const std::string op =
         toleration["operator"] ? readOneOf(toleration["operator"], at + ".operator", {"Equal", "Exists"}) : "Equal";
     const std::string value = toleration["value"] ? readString(toleration["value"], at + ".value") : std::string();
-    const std::string effect = toleration["effect"]
-                                   ? readOneOf(toleration["effect"], at + ".effect", {"", "NoSchedule", "PreferNoSchedule", "NoExecute"})
-                                   : std::string();
+    const std::string effect =
+        toleration["effect"]
+            ? readOneOf(toleration["effect"], at + ".effect", {"", "NoSchedule", "PreferNoSchedule", "NoExecute"})
+            : std::string();
     if (op == "Exists" && !value.empty()) fail(at + ".value", "must be empty when operator is Exists");
-    if (key.empty() && op != "Exists") fail(at + ".operator", "must be Exists when key is empty (it tolerates every taint)");
+    if (key.empty() && op != "Exists") {
+      fail(at + ".operator", "must be Exists when key is empty (it tolerates every taint)");
+    }
     if (toleration["tolerationSeconds"]) {
       readInteger(toleration["tolerationSeconds"], at + ".tolerationSeconds");
       if (effect != "NoExecute") fail(at + ".tolerationSeconds", "is only allowed with effect NoExecute");
@@ -409,8 +421,9 @@ nlohmann::json parseTopologySpreadConstraints(const YAML::Node& node, const std:
       readIntegerInRange(constraint["minDomains"], at + ".minDomains", 1, 2147483647);
       if (when != "DoNotSchedule") fail(at + ".minDomains", "is only allowed with whenUnsatisfiable DoNotSchedule");
     }
-    if (constraint["nodeAffinityPolicy"]) readOneOf(constraint["nodeAffinityPolicy"], at + ".nodeAffinityPolicy", {"Honor", "Ignore"});
-    if (constraint["nodeTaintsPolicy"]) readOneOf(constraint["nodeTaintsPolicy"], at + ".nodeTaintsPolicy", {"Honor", "Ignore"});
+    for (const char* policy : {"nodeAffinityPolicy", "nodeTaintsPolicy"}) {
+      if (constraint[policy]) readOneOf(constraint[policy], join(at, policy), {"Honor", "Ignore"});
+    }
     if (constraint["matchLabelKeys"]) readStringList(constraint["matchLabelKeys"], at + ".matchLabelKeys");
   }
   return toJson(node);
@@ -444,7 +457,9 @@ nlohmann::json parseVolumes(const YAML::Node& node, const std::string& path) {
     for (const auto& entry : volume) {
       const std::string field = entry.first.as<std::string>();
       if (field == "name") continue;
-      if (!entry.second.IsMap()) fail(join(at, field), "must be a mapping (a volume source; {} for its defaults), got " + describe(entry.second));
+      if (!entry.second.IsMap()) {
+        fail(join(at, field), "must be a mapping (a volume source; {} for its defaults), got " + describe(entry.second));
+      }
       sources.push_back(field);
     }
     if (sources.size() != 1) {
@@ -465,14 +480,18 @@ nlohmann::json parseVolumeMounts(const YAML::Node& node, const std::string& path
     rejectUnknown(mount, at,
                   {"name", "mountPath", "readOnly", "subPath", "subPathExpr", "mountPropagation", "recursiveReadOnly"});
     const std::string name = requiredString(mount, at, "name");
-    const bool known = name == kTmpVolumeName || std::any_of(volumes.begin(), volumes.end(), [&](const nlohmann::json& v) {
-                         return v.value("name", "") == name;
+    const bool known = name == kTmpVolumeName || std::any_of(volumes.begin(), volumes.end(), [&](const auto& volume) {
+                         return volume.value("name", "") == name;
                        });
-    if (!known) fail(at + ".name", "names no volume in spec.template.volumes (nor the default " + std::string(kTmpVolumeName) + "), got '" + name + "'");
+    if (!known) {
+      fail(at + ".name", "names no volume in spec.template.volumes (nor the default " + std::string(kTmpVolumeName) +
+                             "), got '" + name + "'");
+    }
     const std::string mountPath = requiredString(mount, at, "mountPath");
     if (mountPath.front() != '/') fail(at + ".mountPath", "must be an absolute path, got '" + mountPath + "'");
     if (mountPath == kTmpMountPath) {
-      fail(at + ".mountPath", "/tmp is the default writable emptyDir; to change it, name a volume " + std::string(kTmpVolumeName));
+      fail(at + ".mountPath",
+           "/tmp is the default writable emptyDir; to change it, name a volume " + std::string(kTmpVolumeName));
     }
     if (!paths.insert(mountPath).second) fail(at + ".mountPath", "duplicate mount path '" + mountPath + "'");
     if (mount["readOnly"]) readBool(mount["readOnly"], at + ".readOnly");
@@ -498,9 +517,12 @@ void parsePodSettings(const YAML::Node& node, const std::string& path, PodSettin
   if (node["tolerations"]) pod.tolerations = parseTolerations(node["tolerations"], path + ".tolerations");
   if (node["affinity"]) pod.affinity = parseAffinity(node["affinity"], path + ".affinity");
   if (node["topologySpreadConstraints"]) {
-    pod.topologySpreadConstraints = parseTopologySpreadConstraints(node["topologySpreadConstraints"], path + ".topologySpreadConstraints");
+    pod.topologySpreadConstraints =
+        parseTopologySpreadConstraints(node["topologySpreadConstraints"], path + ".topologySpreadConstraints");
   }
-  if (node["imagePullSecrets"]) pod.imagePullSecrets = parseImagePullSecrets(node["imagePullSecrets"], path + ".imagePullSecrets");
+  if (node["imagePullSecrets"]) {
+    pod.imagePullSecrets = parseImagePullSecrets(node["imagePullSecrets"], path + ".imagePullSecrets");
+  }
   if (node["serviceAccountName"]) {
     const std::string field = path + ".serviceAccountName";
     pod.serviceAccountName = readString(node["serviceAccountName"], field);
@@ -509,7 +531,9 @@ void parsePodSettings(const YAML::Node& node, const std::string& path, PodSettin
     }
   }
   if (node["volumes"]) pod.volumes = parseVolumes(node["volumes"], path + ".volumes");
-  if (node["volumeMounts"]) pod.volumeMounts = parseVolumeMounts(node["volumeMounts"], path + ".volumeMounts", pod.volumes);
+  if (node["volumeMounts"]) {
+    pod.volumeMounts = parseVolumeMounts(node["volumeMounts"], path + ".volumeMounts", pod.volumes);
+  }
 }
 
 ReplicaTemplate parseTemplate(const YAML::Node& node) {
