@@ -238,9 +238,11 @@ Result<ReplicaInfo> KubernetesRuntime::ensureRunning(const ReplicaSpec& spec) {
   if (!response) return response.failure().withContext("apply Pod " + key);
   if (!response->success()) {
     Error error = apiError("apply Pod " + key, response.value());
-    // A 409 is a Conflict: the controller requeues it quietly. Anything else (the API
-    // server refused the Pod: an invalid field, Pod Security) is the user's to see.
-    if (error.kind != ErrorKind::Conflict) recordEvent(ns, spec.ring, "Warning", "ReplicaCreateFailed", "Create", error.message);
+    // A 409 is a Conflict: the controller requeues it quietly, as it retries a throttled
+    // (429) or timed-out one. The rest (an invalid field, Pod Security, RBAC) is the user's to see.
+    if (error.kind != ErrorKind::Conflict && error.kind != ErrorKind::Transient) {
+      recordEvent(ns, spec.ring, "Warning", "ReplicaCreateFailed", "Create", error.message);
+    }
     return error;
   }
   json created = json::parse(response->body, nullptr, false);
