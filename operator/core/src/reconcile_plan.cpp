@@ -33,13 +33,37 @@ Clock::Duration restartDelay(std::uint32_t crashCount, const ReconcileOptions& o
 std::string templateHash(const ReplicaTemplate& templ) {
   nlohmann::json env = nlohmann::json::array();
   for (const auto& var : templ.env) env.push_back({var.name, var.value});
-  const nlohmann::json canonical = {{"image", templ.image},
-                                    {"command", templ.command},
-                                    {"args", templ.args},
-                                    {"port", templ.port},
-                                    {"env", env},
-                                    {"memoryBytes", templ.memoryBytes.value_or(0)},
-                                    {"cpus", templ.cpus.value_or(0.0)}};
+  nlohmann::json canonical = {{"image", templ.image},
+                              {"command", templ.command},
+                              {"args", templ.args},
+                              {"port", templ.port},
+                              {"env", env},
+                              {"memoryBytes", templ.memoryBytes.value_or(0)},
+                              {"cpus", templ.cpus.value_or(0.0)}};
+  // Later fields join the hash only when set, so an operator upgrade does not
+  // replace every running replica of a template that does not use them.
+  nlohmann::json otherLimits = nlohmann::json::object();
+  for (const auto& [name, quantity] : templ.resources.limits) {
+    if (name != "memory" && name != "cpu") otherLimits[name] = quantity;  // those two are hashed parsed, above
+  }
+  if (!otherLimits.empty()) canonical["limits"] = std::move(otherLimits);
+  if (!templ.resources.requests.empty()) canonical["requests"] = templ.resources.requests;
+  const ReplicaSecurityContext& security = templ.securityContext;
+  if (security != ReplicaSecurityContext{}) {
+    canonical["securityContext"] = {{"runAsUser", security.runAsUser.value_or(-1)},
+                                    {"runAsGroup", security.runAsGroup.value_or(-1)},
+                                    {"fsGroup", security.fsGroup.value_or(-1)},
+                                    {"supplementalGroups", security.supplementalGroups}};
+  }
+  const PodSettings& pod = templ.pod;
+  if (!pod.nodeSelector.empty()) canonical["nodeSelector"] = pod.nodeSelector;
+  if (!pod.tolerations.empty()) canonical["tolerations"] = pod.tolerations;
+  if (!pod.affinity.empty()) canonical["affinity"] = pod.affinity;
+  if (!pod.topologySpreadConstraints.empty()) canonical["topologySpreadConstraints"] = pod.topologySpreadConstraints;
+  if (!pod.imagePullSecrets.empty()) canonical["imagePullSecrets"] = pod.imagePullSecrets;
+  if (!pod.serviceAccountName.empty()) canonical["serviceAccountName"] = pod.serviceAccountName;
+  if (!pod.volumes.empty()) canonical["volumes"] = pod.volumes;
+  if (!pod.volumeMounts.empty()) canonical["volumeMounts"] = pod.volumeMounts;
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(ring::hashKey(canonical.dump())));
   return hex;
@@ -222,7 +246,18 @@ Plan plan(const PlanInput& input, Clock::TimePoint now, const ReconcileOptions& 
       result.actions.push_back(std::move(restart));
       continue;
     }
-    if (record.state != ReplicaState::Ready) disruption = true;
+    if (record.state != ReplicaState::Ready) {
+      disruption = true;
+      if (record.specHash != hash) {
+        // It serves nothing, so replacing it costs nothing; waiting for it to be Ready could
+        // wait forever when the old template is what holds it back (a Pod no node takes).
+        Action restart = makeAction(Action::Kind::Restart, record, "template changed: not serving");
+        restart.spec = replicaSpecFor(desired, ordinal);
+        restart.grace = options.failedStopGrace;
+        result.actions.push_back(std::move(restart));
+        continue;
+      }
+    }
     if (record.specHash != hash) outdated.push_back(&record);
   }
 

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <limits>
 #include <optional>
+#include <regex>
 #include <set>
 
 #include <yaml-cpp/yaml.h>
@@ -179,10 +180,369 @@ ObjectMeta parseMetadata(const YAML::Node& node, const ParseOptions& options) {
   return meta;
 }
 
+bool readBool(const YAML::Node& node, const std::string& path) {
+  if (node.IsScalar()) {
+    const std::string& text = node.Scalar();
+    if (text == "true" || text == "True" || text == "TRUE") return true;
+    if (text == "false" || text == "False" || text == "FALSE") return false;
+  }
+  fail(path, "must be true or false, got " + describe(node));
+}
+
+std::string readOneOf(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> allowed) {
+  const std::string text = readString(node, path);
+  if (std::find(allowed.begin(), allowed.end(), text) != allowed.end()) return text;
+  std::string names;
+  for (auto name : allowed) {
+    names += (names.empty() ? "" : ", ") + (name.empty() ? std::string("\"\"") : std::string(name));
+  }
+  fail(path, "must be one of " + names + ", got '" + text + "'");
+}
+
+bool isDnsSubdomain(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    const std::size_t dot = std::min(name.find('.', start), name.size());
+    if (!isDnsLabel(name.substr(start, dot - start))) return false;
+    start = dot + 1;
+  }
+  return true;
+}
+
+// A plain YAML scalar typed as kubectl types it (JSON from the API server
+// quotes its strings, so those never get here). A leading 0 is octal, as in
+// YAML 1.1 and `defaultMode: 0644`.
+nlohmann::json plainScalar(const std::string& text) {
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return nullptr;
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  const char* begin = text.data() + (text.front() == '+' ? 1 : 0);
+  const char* end = text.data() + text.size();
+  std::int64_t integer = 0;
+  if (end - begin > 1 && *begin == '0' && std::all_of(begin, end, [](char c) { return c >= '0' && c <= '7'; })) {
+    if (const auto [ptr, ec] = std::from_chars(begin + 1, end, integer, 8); ec == std::errc{} && ptr == end) return integer;
+  }
+  if (const auto [ptr, ec] = std::from_chars(begin, end, integer); ec == std::errc{} && ptr == end) return integer;
+  double number = 0;
+  const auto [ptr, ec] = std::from_chars(begin, end, number);
+  if (ec == std::errc{} && ptr == end && std::isfinite(number)) return number;
+  return text;
+}
+
+// A core/v1 structure passed to the Pod as written.
+nlohmann::json toJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& entry : node) out[entry.first.as<std::string>()] = toJson(entry.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : node) out.push_back(toJson(item));
+      return out;
+    }
+    // yaml-cpp tags quoted scalars "!": they stay strings.
+    case YAML::NodeType::Scalar: return node.Tag() == "!" ? nlohmann::json(node.Scalar()) : plainScalar(node.Scalar());
+    default: return nullptr;
+  }
+}
+
+std::string item(const std::string& path, std::size_t index) { return path + "[" + std::to_string(index) + "]"; }
+
+void requireList(const YAML::Node& node, const std::string& path, std::string_view of) {
+  if (!node.IsSequence()) fail(path, "must be a list of " + std::string(of) + ", got " + describe(node));
+}
+
+std::string requiredString(const YAML::Node& node, const std::string& path, std::string_view field) {
+  if (!node[std::string(field)]) fail(join(path, field), "missing required field");
+  const std::string value = readString(node[std::string(field)], join(path, field));
+  if (value.empty()) fail(join(path, field), "must not be empty");
+  return value;
+}
+
+// Kubernetes quantities other than cpu and memory (ephemeral-storage, hugepages-2Mi, ...).
+std::string readQuantity(const YAML::Node& node, const std::string& path) {
+  const std::string text = readString(node, path);
+  static const std::regex kQuantity(R"(^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[mkMGTPE]|([eE][+-]?[0-9]+))?$)");
+  if (!std::regex_match(text, kQuantity)) {
+    fail(path, "must be a Kubernetes quantity such as 1Gi or 500m, got '" + text + "'");
+  }
+  return text;
+}
+
+// Resource names: "cpu", "memory", "ephemeral-storage", "hugepages-2Mi", "example.com/gpu".
+bool isResourceName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.' || c == '/';
+  });
+}
+
+std::map<std::string, std::string> readResourceList(const YAML::Node& node, const std::string& path) {
+  requireMap(node, path);
+  std::map<std::string, std::string> out;
+  for (const auto& entry : node) {
+    const std::string name = entry.first.as<std::string>();
+    const std::string field = join(path, name);
+    if (!isResourceName(name)) {
+      fail(field, "is not a resource name (cpu, memory, ephemeral-storage, example.com/gpu, ...)");
+    }
+    if (name == "cpu") {
+      readCpuQuantity(entry.second, field);
+      out[name] = readString(entry.second, field);
+    } else if (name == "memory") {
+      readMemoryQuantity(entry.second, field);
+      out[name] = readString(entry.second, field);
+    } else {
+      out[name] = readQuantity(entry.second, field);
+    }
+  }
+  return out;
+}
+
+// `memory` and `cpus` are shorthand for limits.memory and limits.cpu; a request
+// above its limit is refused here rather than by the API server at Pod creation.
+void parseResources(const YAML::Node& node, const std::string& path, ReplicaTemplate& templ) {
+  requireMap(node, path);
+  rejectUnknown(node, path, {"requests", "limits", "memory", "cpus"});
+  ResourceRequirements& resources = templ.resources;
+  if (node["requests"]) resources.requests = readResourceList(node["requests"], path + ".requests");
+  if (node["limits"]) resources.limits = readResourceList(node["limits"], path + ".limits");
+  const auto shorthand = [&](const char* field, const char* resource) {
+    if (!node[field]) return;
+    if (resources.limits.count(resource)) {
+      fail(join(path, field),
+           "conflicts with " + path + ".limits." + resource + " (" + field + " is its shorthand; set one)");
+    }
+    resources.limits[resource] = readString(node[field], join(path, field));
+  };
+  shorthand("memory", "memory");
+  shorthand("cpus", "cpu");
+  const std::string limitPath = path + (node["memory"] ? ".memory" : ".limits.memory");
+  if (const auto limit = resources.limits.find("memory"); limit != resources.limits.end()) {
+    templ.memoryBytes = readMemoryQuantity(YAML::Node(limit->second), limitPath);
+  }
+  const std::string cpuPath = path + (node["cpus"] ? ".cpus" : ".limits.cpu");
+  if (const auto limit = resources.limits.find("cpu"); limit != resources.limits.end()) {
+    templ.cpus = readCpuQuantity(YAML::Node(limit->second), cpuPath);
+  }
+  if (const auto request = resources.requests.find("memory"); request != resources.requests.end() && templ.memoryBytes) {
+    if (readMemoryQuantity(YAML::Node(request->second), path + ".requests.memory") > *templ.memoryBytes) {
+      fail(path + ".requests.memory", "must not exceed the memory limit (" + resources.limits["memory"] + "), got '" +
+                                          request->second + "'");
+    }
+  }
+  if (const auto request = resources.requests.find("cpu"); request != resources.requests.end() && templ.cpus) {
+    if (readCpuQuantity(YAML::Node(request->second), path + ".requests.cpu") > *templ.cpus) {
+      fail(path + ".requests.cpu",
+           "must not exceed the cpu limit (" + resources.limits["cpu"] + "), got '" + request->second + "'");
+    }
+  }
+}
+
+ReplicaSecurityContext parseSecurityContext(const YAML::Node& node, const std::string& path) {
+  requireMap(node, path);
+  rejectUnknown(node, path, {"runAsUser", "runAsGroup", "fsGroup", "supplementalGroups"});
+  constexpr std::int64_t kMaxId = 2147483647;
+  ReplicaSecurityContext context;
+  if (node["runAsUser"]) {
+    const std::string field = path + ".runAsUser";
+    if (readInteger(node["runAsUser"], field) == 0) {
+      fail(field, "must not be 0 (root): Pod Security restricted forbids it");
+    }
+    context.runAsUser = readIntegerInRange(node["runAsUser"], field, 1, kMaxId);
+  }
+  if (node["runAsGroup"]) context.runAsGroup = readIntegerInRange(node["runAsGroup"], path + ".runAsGroup", 0, kMaxId);
+  if (node["fsGroup"]) context.fsGroup = readIntegerInRange(node["fsGroup"], path + ".fsGroup", 0, kMaxId);
+  if (const YAML::Node groups = node["supplementalGroups"]) {
+    requireList(groups, path + ".supplementalGroups", "group ids");
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      const std::string at = item(path + ".supplementalGroups", i);
+      context.supplementalGroups.push_back(readIntegerInRange(groups[i], at, 0, kMaxId));
+    }
+  }
+  return context;
+}
+
+nlohmann::json parseTolerations(const YAML::Node& node, const std::string& path) {
+  requireList(node, path, "tolerations");
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = item(path, i);
+    const YAML::Node toleration = node[i];
+    requireMap(toleration, at);
+    rejectUnknown(toleration, at, {"key", "operator", "value", "effect", "tolerationSeconds"});
+    const std::string key = toleration["key"] ? readString(toleration["key"], at + ".key") : std::string();
+    const std::string op =
+        toleration["operator"] ? readOneOf(toleration["operator"], at + ".operator", {"Equal", "Exists"}) : "Equal";
+    const std::string value = toleration["value"] ? readString(toleration["value"], at + ".value") : std::string();
+    const std::string effect =
+        toleration["effect"]
+            ? readOneOf(toleration["effect"], at + ".effect", {"", "NoSchedule", "PreferNoSchedule", "NoExecute"})
+            : std::string();
+    if (op == "Exists" && !value.empty()) fail(at + ".value", "must be empty when operator is Exists");
+    if (key.empty() && op != "Exists") {
+      fail(at + ".operator", "must be Exists when key is empty (it tolerates every taint)");
+    }
+    if (toleration["tolerationSeconds"]) {
+      readInteger(toleration["tolerationSeconds"], at + ".tolerationSeconds");
+      if (effect != "NoExecute") fail(at + ".tolerationSeconds", "is only allowed with effect NoExecute");
+    }
+  }
+  return toJson(node);
+}
+
+nlohmann::json parseAffinity(const YAML::Node& node, const std::string& path) {
+  requireMap(node, path);
+  rejectUnknown(node, path, {"nodeAffinity", "podAffinity", "podAntiAffinity"});
+  for (const auto& entry : node) requireMap(entry.second, join(path, entry.first.as<std::string>()));
+  return toJson(node);
+}
+
+nlohmann::json parseTopologySpreadConstraints(const YAML::Node& node, const std::string& path) {
+  requireList(node, path, "topology spread constraints");
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = item(path, i);
+    const YAML::Node constraint = node[i];
+    requireMap(constraint, at);
+    rejectUnknown(constraint, at,
+                  {"maxSkew", "topologyKey", "whenUnsatisfiable", "labelSelector", "minDomains", "nodeAffinityPolicy",
+                   "nodeTaintsPolicy", "matchLabelKeys"});
+    if (!constraint["maxSkew"]) fail(at + ".maxSkew", "missing required field");
+    readIntegerInRange(constraint["maxSkew"], at + ".maxSkew", 1, 2147483647);
+    requiredString(constraint, at, "topologyKey");
+    if (!constraint["whenUnsatisfiable"]) fail(at + ".whenUnsatisfiable", "missing required field");
+    const std::string when =
+        readOneOf(constraint["whenUnsatisfiable"], at + ".whenUnsatisfiable", {"DoNotSchedule", "ScheduleAnyway"});
+    if (constraint["labelSelector"]) requireMap(constraint["labelSelector"], at + ".labelSelector");
+    if (constraint["minDomains"]) {
+      readIntegerInRange(constraint["minDomains"], at + ".minDomains", 1, 2147483647);
+      if (when != "DoNotSchedule") fail(at + ".minDomains", "is only allowed with whenUnsatisfiable DoNotSchedule");
+    }
+    for (const char* policy : {"nodeAffinityPolicy", "nodeTaintsPolicy"}) {
+      if (constraint[policy]) readOneOf(constraint[policy], join(at, policy), {"Honor", "Ignore"});
+    }
+    if (constraint["matchLabelKeys"]) readStringList(constraint["matchLabelKeys"], at + ".matchLabelKeys");
+  }
+  return toJson(node);
+}
+
+std::vector<std::string> parseImagePullSecrets(const YAML::Node& node, const std::string& path) {
+  requireList(node, path, "{name: <secret>}");
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = item(path, i);
+    requireMap(node[i], at);
+    rejectUnknown(node[i], at, {"name"});
+    const std::string name = requiredString(node[i], at, "name");
+    if (!isDnsSubdomain(name)) fail(at + ".name", "must be a Secret name ([a-z0-9.-], at most 253), got '" + name + "'");
+    names.push_back(name);
+  }
+  return names;
+}
+
+nlohmann::json parseVolumes(const YAML::Node& node, const std::string& path) {
+  requireList(node, path, "volumes");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = item(path, i);
+    const YAML::Node volume = node[i];
+    requireMap(volume, at);
+    const std::string name = requiredString(volume, at, "name");
+    if (!isDnsLabel(name)) fail(at + ".name", "must be a DNS label ([a-z0-9-], at most 63), got '" + name + "'");
+    if (!names.insert(name).second) fail(at + ".name", "duplicate volume '" + name + "'");
+    std::vector<std::string> sources;
+    for (const auto& entry : volume) {
+      const std::string field = entry.first.as<std::string>();
+      if (field == "name") continue;
+      if (!entry.second.IsMap()) {
+        fail(join(at, field), "must be a mapping (a volume source; {} for its defaults), got " + describe(entry.second));
+      }
+      sources.push_back(field);
+    }
+    if (sources.size() != 1) {
+      fail(at, "needs exactly one volume source (emptyDir, configMap, secret, projected, ...), got " +
+                   std::to_string(sources.size()));
+    }
+  }
+  return toJson(node);
+}
+
+nlohmann::json parseVolumeMounts(const YAML::Node& node, const std::string& path, const nlohmann::json& volumes) {
+  requireList(node, path, "volume mounts");
+  std::set<std::string> paths;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string at = item(path, i);
+    const YAML::Node mount = node[i];
+    requireMap(mount, at);
+    rejectUnknown(mount, at,
+                  {"name", "mountPath", "readOnly", "subPath", "subPathExpr", "mountPropagation", "recursiveReadOnly"});
+    const std::string name = requiredString(mount, at, "name");
+    const bool known = name == kTmpVolumeName || std::any_of(volumes.begin(), volumes.end(), [&](const auto& volume) {
+                         return volume.value("name", "") == name;
+                       });
+    if (!known) {
+      fail(at + ".name", "names no volume in spec.template.volumes (nor the default " + std::string(kTmpVolumeName) +
+                             "), got '" + name + "'");
+    }
+    const std::string mountPath = requiredString(mount, at, "mountPath");
+    if (mountPath.front() != '/') fail(at + ".mountPath", "must be an absolute path, got '" + mountPath + "'");
+    if (mountPath == kTmpMountPath) {
+      fail(at + ".mountPath",
+           "/tmp is the default writable emptyDir; to change it, name a volume " + std::string(kTmpVolumeName));
+    }
+    if (!paths.insert(mountPath).second) fail(at + ".mountPath", "duplicate mount path '" + mountPath + "'");
+    if (mount["readOnly"]) readBool(mount["readOnly"], at + ".readOnly");
+    if (mount["subPath"]) readString(mount["subPath"], at + ".subPath");
+    if (mount["subPathExpr"]) readString(mount["subPathExpr"], at + ".subPathExpr");
+    if (mount["mountPropagation"]) {
+      readOneOf(mount["mountPropagation"], at + ".mountPropagation", {"None", "HostToContainer", "Bidirectional"});
+    }
+    if (mount["recursiveReadOnly"]) {
+      readOneOf(mount["recursiveReadOnly"], at + ".recursiveReadOnly", {"Disabled", "IfPossible", "Enabled"});
+    }
+  }
+  return toJson(node);
+}
+
+void parsePodSettings(const YAML::Node& node, const std::string& path, PodSettings& pod) {
+  if (node["nodeSelector"]) {
+    pod.nodeSelector = readStringMap(node["nodeSelector"], path + ".nodeSelector");
+    for (const auto& [key, value] : pod.nodeSelector) {
+      if (key.empty()) fail(path + ".nodeSelector", "has an empty label key");
+    }
+  }
+  if (node["tolerations"]) pod.tolerations = parseTolerations(node["tolerations"], path + ".tolerations");
+  if (node["affinity"]) pod.affinity = parseAffinity(node["affinity"], path + ".affinity");
+  if (node["topologySpreadConstraints"]) {
+    pod.topologySpreadConstraints =
+        parseTopologySpreadConstraints(node["topologySpreadConstraints"], path + ".topologySpreadConstraints");
+  }
+  if (node["imagePullSecrets"]) {
+    pod.imagePullSecrets = parseImagePullSecrets(node["imagePullSecrets"], path + ".imagePullSecrets");
+  }
+  if (node["serviceAccountName"]) {
+    const std::string field = path + ".serviceAccountName";
+    pod.serviceAccountName = readString(node["serviceAccountName"], field);
+    if (!isDnsSubdomain(pod.serviceAccountName)) {
+      fail(field, "must be a ServiceAccount name ([a-z0-9.-], at most 253), got '" + pod.serviceAccountName + "'");
+    }
+  }
+  if (node["volumes"]) pod.volumes = parseVolumes(node["volumes"], path + ".volumes");
+  if (node["volumeMounts"]) {
+    pod.volumeMounts = parseVolumeMounts(node["volumeMounts"], path + ".volumeMounts", pod.volumes);
+  }
+}
+
 ReplicaTemplate parseTemplate(const YAML::Node& node) {
   const std::string path = "spec.template";
   requireMap(node, path);
-  rejectUnknown(node, path, {"image", "command", "args", "port", "env", "resources"});
+  rejectUnknown(node, path,
+                {"image", "command", "args", "port", "env", "resources", "securityContext", "nodeSelector", "tolerations",
+                 "affinity", "topologySpreadConstraints", "imagePullSecrets", "serviceAccountName", "volumes",
+                 "volumeMounts"});
   ReplicaTemplate templ;
   if (node["image"]) templ.image = readString(node["image"], path + ".image");
   if (node["command"]) templ.command = readStringList(node["command"], path + ".command");
@@ -206,17 +566,9 @@ ReplicaTemplate parseTemplate(const YAML::Node& node) {
       templ.env.push_back(std::move(var));
     }
   }
-  if (node["resources"]) {
-    const std::string resources = path + ".resources";
-    requireMap(node["resources"], resources);
-    rejectUnknown(node["resources"], resources, {"limits"});
-    if (const YAML::Node limits = node["resources"]["limits"]) {
-      requireMap(limits, resources + ".limits");
-      rejectUnknown(limits, resources + ".limits", {"memory", "cpu"});
-      if (limits["memory"]) templ.memoryBytes = readMemoryQuantity(limits["memory"], resources + ".limits.memory");
-      if (limits["cpu"]) templ.cpus = readCpuQuantity(limits["cpu"], resources + ".limits.cpu");
-    }
-  }
+  if (node["resources"]) parseResources(node["resources"], path + ".resources", templ);
+  if (node["securityContext"]) templ.securityContext = parseSecurityContext(node["securityContext"], path + ".securityContext");
+  parsePodSettings(node, path, templ.pod);
   if (templ.command.empty() && templ.image.empty()) {
     fail(path, "needs a command (process runtime) or an image (docker, kubernetes)");
   }

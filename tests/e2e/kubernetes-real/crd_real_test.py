@@ -77,6 +77,25 @@ CEL_VIOLATIONS = [
     pytest.param(hashring(healthCheck={"intervalSeconds": 1, "timeoutSeconds": 2}),
                  "healthCheck.timeoutSeconds must not exceed healthCheck.intervalSeconds", (),
                  id="health-timeout-above-interval"),
+    pytest.param(hashring(template={"resources": {"memory": "1Gi", "limits": {"memory": "256Mi"}}}),
+                 "resources.memory is shorthand for resources.limits.memory: set one", (),
+                 id="memory-shorthand-and-limit"),
+    pytest.param(hashring(template={"resources": {"cpus": 2, "limits": {"cpu": "500m"}}}),
+                 "resources.cpus is shorthand for resources.limits.cpu: set one", (), id="cpus-shorthand-and-limit"),
+    pytest.param(hashring(template={"tolerations": [{"key": "a", "operator": "Exists", "value": "b"}]}),
+                 "a toleration with operator Exists must not have a value", (), id="toleration-exists-with-value"),
+    pytest.param(hashring(template={"tolerations": [{"value": "b"}]}),
+                 "a toleration without a key must have operator Exists", (), id="toleration-without-key"),
+    pytest.param(hashring(template={"tolerations": [{"key": "a", "effect": "NoSchedule", "tolerationSeconds": 5}]}),
+                 "tolerationSeconds is only allowed with effect NoExecute", (), id="toleration-seconds-not-noexecute"),
+    pytest.param(hashring(template={"topologySpreadConstraints": [
+                     {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway", "minDomains": 2}]}),
+                 "minDomains is only allowed with whenUnsatisfiable DoNotSchedule", (), id="min-domains-schedule-anyway"),
+    pytest.param(hashring(template={"volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}),
+                 "/tmp is the default writable emptyDir: to change it, add a volume named tmp", (), id="mount-over-tmp"),
+    pytest.param(hashring(template={"volumeMounts": [{"name": "data", "mountPath": "/data"}]}),
+                 "every volumeMounts[].name must name a volume in template.volumes (or the default tmp)", (),
+                 id="mount-of-unknown-volume"),
 ]
 
 # Right at the edge of each rule: the server accepts them.
@@ -89,6 +108,18 @@ CEL_EDGES_ACCEPTED = [
     pytest.param(hashring(hashing={"loadFactor": 1}), id="load-factor-1-as-integer"),
     pytest.param(hashring(hashing={"loadFactor": 1.25}), id="load-factor-1.25"),
     pytest.param(hashring(healthCheck={"intervalSeconds": 5, "timeoutSeconds": 5}), id="health-timeout-equal-interval"),
+    pytest.param(hashring(template={"resources": {"memory": "1Gi", "limits": {"cpu": "500m"}}}),
+                 id="memory-shorthand-with-cpu-limit"),
+    pytest.param(hashring(template={"tolerations": [{"operator": "Exists"}]}), id="toleration-exists-without-key"),
+    pytest.param(hashring(template={"tolerations": [{"key": "a", "effect": "NoExecute", "tolerationSeconds": 5}]}),
+                 id="toleration-seconds-noexecute"),
+    pytest.param(hashring(template={"topologySpreadConstraints": [
+                     {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "minDomains": 2}]}),
+                 id="min-domains-do-not-schedule"),
+    pytest.param(hashring(template={"volumes": [{"name": "data", "emptyDir": {}}],
+                                    "volumeMounts": [{"name": "data", "mountPath": "/data"},
+                                                     {"name": "tmp", "mountPath": "/scratch"}]}),
+                 id="mounts-of-a-volume-and-of-tmp"),
 ]
 
 

@@ -40,10 +40,17 @@ class CrdTest(unittest.TestCase):
         self.assertEqual([v["name"] for v in spec["versions"] if v["storage"]], ["v1alpha1"])
         self.assertTrue(all(v["served"] for v in spec["versions"]))
 
+    # core/v1 structures passed to the replica Pods as written (the API server validates them when it
+    # admits each Pod); nowhere else.
+    PASSED_THROUGH = {"spec.template.affinity.nodeAffinity", "spec.template.affinity.podAffinity",
+                      "spec.template.affinity.podAntiAffinity", "spec.template.topologySpreadConstraints[].labelSelector",
+                      "spec.template.volumes[]"}
+
     def test_schema_is_structural(self):
+        preserved = {path for path, node in self.props.items() if node.get("x-kubernetes-preserve-unknown-fields")}
+        self.assertEqual(preserved, self.PASSED_THROUGH)
         for path, node in self.props.items():
             with self.subTest(path=path or "<root>"):
-                self.assertNotIn("x-kubernetes-preserve-unknown-fields", node)
                 if node.get("x-kubernetes-int-or-string"):
                     self.assertEqual(node["anyOf"], [{"type": "integer"}, {"type": "string"}])
                 else:
@@ -58,13 +65,21 @@ class CrdTest(unittest.TestCase):
         replicas = self.props["spec.replicas"]
         self.assertEqual((replicas["type"], replicas["minimum"], replicas["maximum"], replicas["default"]), ("integer", 0, 1000, 1))
         self.assertEqual(self.props["spec.hashing.algorithm"]["enum"], ["ring", "maglev"])
+        self.assertEqual(self.props["spec.template.securityContext.runAsUser"]["minimum"], 1, "never root")
+        self.assertEqual(self.props["spec.template.tolerations[].operator"]["enum"], ["Exists", "Equal"])
         self.assertEqual(self.props["spec.hashing.key.source"]["enum"], ["path", "pathAndQuery", "header", "cookie", "query", "sourceIP"])
         for path in ("spec.template.image", "spec.template.command", "spec.template.args", "spec.template.port",
                      "spec.template.env[].name", "spec.template.env[].value", "spec.template.resources.memory",
                      "spec.template.resources.cpus", "spec.hashing.virtualNodes", "spec.hashing.tableSize",
                      "spec.hashing.loadFactor", "spec.healthCheck.path", "spec.healthCheck.intervalSeconds",
                      "spec.healthCheck.timeoutSeconds", "spec.healthCheck.failureThreshold",
-                     "spec.healthCheck.successThreshold", "spec.drainSeconds"):
+                     "spec.healthCheck.successThreshold", "spec.drainSeconds", "spec.template.resources.requests",
+                     "spec.template.resources.limits", "spec.template.securityContext.runAsUser",
+                     "spec.template.securityContext.runAsGroup", "spec.template.securityContext.fsGroup",
+                     "spec.template.nodeSelector", "spec.template.tolerations[].operator", "spec.template.affinity",
+                     "spec.template.topologySpreadConstraints[].maxSkew", "spec.template.imagePullSecrets[].name",
+                     "spec.template.serviceAccountName", "spec.template.volumes[].name",
+                     "spec.template.volumeMounts[].mountPath"):
             self.assertIn(path, self.props)
         rules = {r["message"]: r["rule"] for r in self.props["spec.hashing.key"]["x-kubernetes-validations"]}
         self.assertTrue(any("key.name is required" in m for m in rules))

@@ -61,6 +61,21 @@ TEST(DockerContainerConfig, CommandBecomesEntrypointAndLimitsAreSet) {
   EXPECT_EQ(body->at("HostConfig").at("NanoCpus"), 500000000);
 }
 
+TEST(DockerContainerConfig, RunAsUserAndGroupBecomeTheContainerUser) {
+  ReplicaSpec spec = apodSpec();
+  auto body = dockerContainerCreateBody(spec, DockerRuntimeOptions{}, 40000);
+  ASSERT_TRUE(body.ok()) << body.error();
+  EXPECT_FALSE(body->contains("User")) << "unset: the image's user";
+  spec.templ.securityContext.runAsUser = 1000;
+  body = dockerContainerCreateBody(spec, DockerRuntimeOptions{}, 40000);
+  ASSERT_TRUE(body.ok()) << body.error();
+  EXPECT_EQ(body->at("User"), "1000");
+  spec.templ.securityContext.runAsGroup = 3000;
+  body = dockerContainerCreateBody(spec, DockerRuntimeOptions{}, 40000);
+  ASSERT_TRUE(body.ok()) << body.error();
+  EXPECT_EQ(body->at("User"), "1000:3000");
+}
+
 TEST(DockerContainerConfig, NoArgsLeavesImageCmd) {
   ReplicaSpec spec = apodSpec();
   spec.templ.args.clear();
@@ -127,8 +142,8 @@ TEST(DockerContainerConfig, RejectsBadSpecsNamingTheField) {
   };
   const Case cases[] = {
       {"no image", [](ReplicaSpec& s) { s.templ.image.clear(); }, "spec.template.image is empty"},
-      {"tiny memory", [](ReplicaSpec& s) { s.templ.memoryBytes = 1024; }, "spec.template.memory 1024 bytes"},
-      {"zero cpus", [](ReplicaSpec& s) { s.templ.cpus = 0.0; }, "spec.template.cpus must be a positive number"},
+      {"tiny memory", [](ReplicaSpec& s) { s.templ.memoryBytes = 1024; }, "spec.template.resources.limits.memory 1024 bytes"},
+      {"zero cpus", [](ReplicaSpec& s) { s.templ.cpus = 0.0; }, "spec.template.resources.limits.cpu must be a positive number"},
       {"bad env", [](ReplicaSpec& s) { s.templ.env.push_back({"A=B", "x"}); }, "spec.template.env has an invalid name 'A=B'"},
       {"bad name", [](ReplicaSpec& s) { s.slot = "apod/0"; }, "which Docker rejects"},
   };

@@ -18,6 +18,7 @@ ReplicaSpec apodSpec() {
   spec.templ.args = {"--port", "$(PORT)"};
   spec.templ.port = 9090;
   spec.templ.env = {{"APOD_DATA", "/data"}, {"PORT", "1"}};
+  spec.templ.resources.limits = {{"memory", "256Mi"}, {"cpu", "500m"}};
   spec.templ.memoryBytes = 256u << 20;
   spec.templ.cpus = 0.5;
   return spec;
@@ -92,19 +93,104 @@ TEST(ReplicaPod, ContainerPortEnvProbeAndResources) {
   EXPECT_EQ(probe["httpGet"]["port"], "http");
   EXPECT_EQ(probe["periodSeconds"], 2);
   EXPECT_EQ(probe["failureThreshold"], 4);
-  EXPECT_EQ(container["resources"]["limits"]["memory"], "268435456");
-  EXPECT_EQ(container["resources"]["limits"]["cpu"], "500m");
-  EXPECT_EQ(container["resources"]["requests"], container["resources"]["limits"]);
+  // Limits only: Kubernetes requests the limits (both set: Guaranteed QoS), so no default request is added.
+  EXPECT_EQ(container["resources"], json::parse(R"({"limits": {"memory": "256Mi", "cpu": "500m"}})"));
 }
 
-TEST(ReplicaPod, NoResourcesWhenTemplateHasNone) {
+ReplicaSpec plainSpec() {
   ReplicaSpec spec = apodSpec();
+  spec.templ.resources = {};
   spec.templ.memoryBytes.reset();
   spec.templ.cpus.reset();
+  return spec;
+}
+
+TEST(ReplicaPod, DefaultsRequestCpuAndMemoryWithoutLimits) {
+  ReplicaSpec spec = plainSpec();
   spec.templ.command = {"/bin/apod"};
   const json pod = buildReplicaPod(spec, owner());
-  EXPECT_FALSE(pod["spec"]["containers"][0].contains("resources"));
-  EXPECT_EQ(pod["spec"]["containers"][0]["command"], json::array({"/bin/apod"}));
+  const json& container = pod["spec"]["containers"][0];
+  // Requests below any limit and no limits: Burstable QoS.
+  EXPECT_EQ(container["resources"], json::parse(R"({"requests": {"cpu": "50m", "memory": "32Mi"}})"));
+  EXPECT_EQ(container["command"], json::array({"/bin/apod"}));
+}
+
+TEST(ReplicaPod, ExplicitRequestsAndLimitsReplaceTheDefaultsPerResource) {
+  ReplicaSpec spec = plainSpec();
+  spec.templ.resources.requests = {{"cpu", "200m"}};
+  spec.templ.resources.limits = {{"memory", "128Mi"}, {"ephemeral-storage", "1Gi"}};
+  const json pod = buildReplicaPod(spec, owner());
+  // cpu: the request given; memory: only a limit, which Kubernetes also requests.
+  EXPECT_EQ(pod["spec"]["containers"][0]["resources"],
+            json::parse(R"({"requests": {"cpu": "200m"}, "limits": {"memory": "128Mi", "ephemeral-storage": "1Gi"}})"));
+}
+
+TEST(ReplicaPod, WritableTmpEmptyDirOnAReadOnlyRoot) {
+  const json pod = buildReplicaPod(plainSpec(), owner());
+  const json& container = pod["spec"]["containers"][0];
+  EXPECT_EQ(container["securityContext"]["readOnlyRootFilesystem"], true);
+  EXPECT_EQ(container["volumeMounts"], json::parse(R"([{"name": "tmp", "mountPath": "/tmp"}])"));
+  EXPECT_EQ(pod["spec"]["volumes"], json::parse(R"([{"name": "tmp", "emptyDir": {}}])"));
+}
+
+TEST(ReplicaPod, AVolumeNamedTmpReplacesTheDefault) {
+  ReplicaSpec spec = plainSpec();
+  spec.templ.pod.volumes = json::parse(R"([{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}])");
+  const json pod = buildReplicaPod(spec, owner());
+  EXPECT_EQ(pod["spec"]["volumes"], spec.templ.pod.volumes);
+  EXPECT_EQ(pod["spec"]["containers"][0]["volumeMounts"], json::parse(R"([{"name": "tmp", "mountPath": "/tmp"}])"));
+}
+
+TEST(ReplicaPod, WithoutPodSettingsThePodSpecHasNone) {
+  const json spec = buildReplicaPod(plainSpec(), owner())["spec"];
+  for (const char* field :
+       {"nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "imagePullSecrets", "serviceAccountName"}) {
+    EXPECT_FALSE(spec.contains(field)) << field;
+  }
+  EXPECT_EQ(spec["securityContext"]["runAsUser"], 65532);
+  EXPECT_EQ(spec["securityContext"]["runAsGroup"], 65532);
+  EXPECT_FALSE(spec["securityContext"].contains("fsGroup"));
+}
+
+TEST(ReplicaPod, EveryPodSettingLandsInThePod) {
+  ReplicaSpec spec = plainSpec();
+  PodSettings& settings = spec.templ.pod;
+  settings.nodeSelector = {{"disktype", "ssd"}};
+  settings.tolerations = json::parse(R"([{"key": "dedicated", "operator": "Equal", "value": "ringlb", "effect": "NoSchedule"}])");
+  settings.affinity = json::parse(R"({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+      {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                          "labelSelector": {"matchLabels": {"ringlb.dev/ring": "apod"}}}}]}})");
+  settings.topologySpreadConstraints = json::parse(R"([
+      {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"},
+      {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+       "labelSelector": {"matchLabels": {"tier": "web"}}}])");
+  settings.imagePullSecrets = {"regcred", "mirror"};
+  settings.serviceAccountName = "apod-reader";
+  settings.volumes = json::parse(R"([{"name": "data", "configMap": {"name": "apod-data"}}])");
+  settings.volumeMounts = json::parse(R"([{"name": "data", "mountPath": "/data", "readOnly": true}])");
+  spec.templ.securityContext.runAsUser = 1000;
+  spec.templ.securityContext.runAsGroup = 3000;
+  spec.templ.securityContext.fsGroup = 2000;
+  spec.templ.securityContext.supplementalGroups = {4000};
+
+  const json pod = buildReplicaPod(spec, owner());
+  const json& podSpec = pod["spec"];
+  EXPECT_EQ(podSpec["nodeSelector"], json::parse(R"({"disktype": "ssd"})"));
+  EXPECT_EQ(podSpec["tolerations"], settings.tolerations);
+  EXPECT_EQ(podSpec["affinity"], settings.affinity);
+  // A constraint without a selector counts this ring's Pods; one with a selector keeps it.
+  json spread = settings.topologySpreadConstraints;
+  spread[0]["labelSelector"] = {{"matchLabels", {{"ringlb.dev/ring", "apod"}}}};
+  EXPECT_EQ(podSpec["topologySpreadConstraints"], spread);
+  EXPECT_EQ(podSpec["imagePullSecrets"], json::parse(R"([{"name": "regcred"}, {"name": "mirror"}])"));
+  EXPECT_EQ(podSpec["serviceAccountName"], "apod-reader");
+  EXPECT_EQ(podSpec["automountServiceAccountToken"], false);
+  EXPECT_EQ(podSpec["volumes"],
+            json::parse(R"([{"name": "tmp", "emptyDir": {}}, {"name": "data", "configMap": {"name": "apod-data"}}])"));
+  EXPECT_EQ(podSpec["containers"][0]["volumeMounts"],
+            json::parse(R"([{"name": "tmp", "mountPath": "/tmp"}, {"name": "data", "mountPath": "/data", "readOnly": true}])"));
+  EXPECT_EQ(podSpec["securityContext"], json::parse(R"({"runAsNonRoot": true, "runAsUser": 1000, "runAsGroup": 3000,
+      "fsGroup": 2000, "supplementalGroups": [4000], "seccompProfile": {"type": "RuntimeDefault"}})"));
 }
 
 json runningPod(const std::string& ip, bool ready) {

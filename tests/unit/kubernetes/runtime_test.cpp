@@ -4,6 +4,7 @@
 
 #include "fake_kubernetes_api.h"
 #include "ringlb/operator/rfc3339.h"
+#include "ringlb/operator/testing/fake_clock.h"
 
 namespace ringlb::op {
 namespace {
@@ -236,6 +237,40 @@ TEST(KubernetesRuntime, ConflictIsARetryableError) {
   EXPECT_NE(info.error().find("conflict"), std::string::npos);
   EXPECT_NE(info.error().find("retry"), std::string::npos);
   EXPECT_TRUE(h.runtime->ensureRunning(spec("apod-0")).ok());
+}
+
+TEST(KubernetesRuntime, APodTheServerRefusesIsAWarningEventAndThrottlingIsNot) {
+  FakeKubernetesApi api;
+  int patchStatus = 422;
+  api.onRequest = [&](const FakeKubernetesApi::Call& call) -> Result<ApiResponse> {
+    if (call.method == "PATCH") {
+      return ApiResponse{patchStatus, R"({"kind":"Status","message":"Pod \"apod-0\" is invalid: spec.affinity: bad"})", ""};
+    }
+    if (call.method == "POST") return ApiResponse{201, "{}", ""};
+    return ApiResponse{404, R"({"kind":"Status","code":404})", ""};
+  };
+  testing::FakeClock clock;
+  KubernetesEventRecorder recorder(api, clock, {});
+  const auto owners = [](const std::string&, const std::string&) { return std::optional<PodOwner>(owner()); };
+  KubernetesRuntime runtime(api, KubernetesRuntimeOptions{}, owners, &recorder);
+  for (const int status : {422, 429, 409}) {
+    patchStatus = status;
+    EXPECT_FALSE(runtime.ensureRunning(spec("apod-0")).ok()) << status;
+  }
+  recorder.stop();  // posts what is queued
+  std::vector<json> events;
+  for (const auto& call : api.calls) {
+    if (call.method == "POST" && call.target.find("/events") != std::string::npos) {
+      events.push_back(json::parse(call.body));
+    }
+  }
+  ASSERT_EQ(events.size(), 1u) << "the 429 and the 409 are retried quietly";
+  EXPECT_EQ(events[0]["reason"], "ReplicaCreateFailed");
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_EQ(events[0]["regarding"]["name"], "apod");
+  EXPECT_NE(events[0]["note"].get<std::string>().find("apply Pod default/apod-0: HTTP 422: Pod \"apod-0\" is invalid"),
+            std::string::npos)
+      << events[0]["note"];
 }
 
 TEST(KubernetesRuntime, StopDeletesWithGraceAndToleratesAbsence) {

@@ -1,5 +1,7 @@
 #include "ringlb/operator/reconcile_plan.h"
 
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include "ringlb/operator/action_executor.h"
@@ -326,6 +328,24 @@ TEST(ReconcilePlan, ChangedTemplateRollsOutOneSlotAtATimeHighestFirst) {
   EXPECT_TRUE(harness.step().empty());
 }
 
+TEST(ReconcilePlan, ChangedTemplateReplacesReplicasThatServeNothingAtOnce) {
+  // Say a nodeSelector no node matches: the Pods never become Ready, and only a
+  // new template can fix that. Waiting for Ready before rolling would wait forever.
+  PlanHarness harness(makeRing(3, /*drainSeconds=*/5));
+  harness.step();
+  harness.probe("apod-0", true);  // Ready; apod-1 and apod-2 stay Starting
+  harness.desired.spec.templ.args.push_back("--verbose");
+  auto actions = harness.step();
+  EXPECT_EQ(slotsOf(actions, Kind::Restart), (std::vector<std::string>{"apod-1", "apod-2"}));
+  EXPECT_TRUE(slotsOf(actions, Kind::BeginDrain).empty()) << "the serving replica waits for the others";
+  for (const auto& action : actions) {
+    EXPECT_EQ(action.spec.specHash, templateHash(harness.desired.spec.templ));
+    EXPECT_FALSE(action.countsAsRestart) << "a rollout is not a failure";
+  }
+  harness.makeAllReady();
+  EXPECT_EQ(slotsOf(harness.step(), Kind::BeginDrain), std::vector<std::string>{"apod-0"});
+}
+
 TEST(ReconcilePlan, RolloutDrainsEachReadyReplicaBeforeReplacingIt) {
   PlanHarness harness(makeRing(3, /*drainSeconds=*/5));
   harness.step();
@@ -450,6 +470,44 @@ TEST(ReconcilePlan, TemplateHashChangesWithEveryField) {
   changed = base;
   changed.port = 9;
   EXPECT_NE(templateHash(changed), hash);
+
+  using nlohmann::json;
+  const std::vector<std::pair<const char*, std::function<void(ReplicaTemplate&)>>> podFields = {
+      {"requests", [](ReplicaTemplate& t) { t.resources.requests["cpu"] = "100m"; }},
+      {"other limits", [](ReplicaTemplate& t) { t.resources.limits["ephemeral-storage"] = "1Gi"; }},
+      {"memory limit", [](ReplicaTemplate& t) { t.memoryBytes = 1u << 20; }},
+      {"runAsUser", [](ReplicaTemplate& t) { t.securityContext.runAsUser = 1000; }},
+      {"fsGroup", [](ReplicaTemplate& t) { t.securityContext.fsGroup = 2000; }},
+      {"supplementalGroups", [](ReplicaTemplate& t) { t.securityContext.supplementalGroups = {5}; }},
+      {"nodeSelector", [](ReplicaTemplate& t) { t.pod.nodeSelector["disk"] = "ssd"; }},
+      {"tolerations", [](ReplicaTemplate& t) { t.pod.tolerations.push_back({{"operator", "Exists"}}); }},
+      {"affinity", [](ReplicaTemplate& t) { t.pod.affinity["nodeAffinity"] = json::object(); }},
+      {"topologySpreadConstraints",
+       [](ReplicaTemplate& t) { t.pod.topologySpreadConstraints.push_back({{"maxSkew", 1}}); }},
+      {"imagePullSecrets", [](ReplicaTemplate& t) { t.pod.imagePullSecrets.push_back("regcred"); }},
+      {"serviceAccountName", [](ReplicaTemplate& t) { t.pod.serviceAccountName = "apod"; }},
+      {"volumes", [](ReplicaTemplate& t) { t.pod.volumes.push_back({{"name", "data"}}); }},
+      {"volumeMounts", [](ReplicaTemplate& t) { t.pod.volumeMounts.push_back({{"name", "data"}}); }},
+  };
+  for (const auto& [field, set] : podFields) {
+    changed = base;
+    set(changed);
+    EXPECT_NE(templateHash(changed), hash) << field;
+  }
+}
+
+TEST(ReconcilePlan, TemplateHashOfATemplateWithoutPodSettingsIsUnchanged) {
+  // The hash before resources, securityContext and the Pod settings existed: an
+  // operator upgrade must not replace every replica whose template uses none of them.
+  ReplicaTemplate base;
+  base.command = {"a"};
+  EXPECT_EQ(templateHash(base), "8d567e8dc1bb2453");
+  // Limits written as resources.limits hash as the parsed limits always did.
+  ReplicaTemplate limited = base;
+  limited.memoryBytes = 256u << 20;
+  const std::string parsedOnly = templateHash(limited);
+  limited.resources.limits["memory"] = "256Mi";
+  EXPECT_EQ(templateHash(limited), parsedOnly);
 }
 
 }  // namespace

@@ -94,6 +94,10 @@ std::string withSpec(const std::string& spec) {
   return "apiVersion: ringlb.dev/v1alpha1\nkind: HashRing\nmetadata: {name: apod}\nspec:\n" + spec;
 }
 
+std::string withTemplate(const std::string& fields) {
+  return withSpec("  template:\n    image: ringlb/apod:0.1.0\n    " + fields + "\n");
+}
+
 class ResourceParserRejects : public ::testing::TestWithParam<BadResource> {};
 
 TEST_P(ResourceParserRejects, WithFileFieldAndReason) {
@@ -117,7 +121,8 @@ INSTANTIATE_TEST_SUITE_P(
                     "healthCheck, drainSeconds)"},
         BadResource{"UnknownNestedField", withSpec("  template: {command: [x], imagePullPolicy: Always}\n"),
                     "examples/apod.yaml: spec.template.imagePullPolicy: unknown field (allowed: image, command, args, "
-                    "port, env, resources)"},
+                    "port, env, resources, securityContext, nodeSelector, tolerations, affinity, "
+                    "topologySpreadConstraints, imagePullSecrets, serviceAccountName, volumes, volumeMounts)"},
         BadResource{"MissingTemplate", withSpec("  replicas: 3\n"),
                     "examples/apod.yaml: spec.template: missing required field"},
         BadResource{"EmptyTemplate", withSpec("  template: {port: 80}\n"),
@@ -155,9 +160,157 @@ INSTANTIATE_TEST_SUITE_P(
         BadResource{"MissingName",
                     "apiVersion: ringlb.dev/v1alpha1\nkind: HashRing\nmetadata: {}\nspec: {template: {command: [x]}}\n",
                     "examples/apod.yaml: metadata.name: missing required field"},
+        BadResource{"RequestAboveLimit", withTemplate("resources: {requests: {memory: 512Mi}, limits: {memory: 256Mi}}"),
+                    "examples/apod.yaml: spec.template.resources.requests.memory: must not exceed the memory limit (256Mi), got '512Mi'"},
+        BadResource{"CpuRequestAboveShorthandLimit", withTemplate("resources: {requests: {cpu: '2'}, cpus: 500m}"),
+                    "examples/apod.yaml: spec.template.resources.requests.cpu: must not exceed the cpu limit (500m), got '2'"},
+        BadResource{"ShorthandConflictsWithLimit", withTemplate("resources: {memory: 1Gi, limits: {memory: 256Mi}}"),
+                    "examples/apod.yaml: spec.template.resources.memory: conflicts with spec.template.resources.limits.memory (memory is its shorthand; set one)"},
+        BadResource{"BadCpuRequest", withTemplate("resources: {requests: {cpu: lots}}"),
+                    "examples/apod.yaml: spec.template.resources.requests.cpu: must be a positive CPU quantity such as 500m or 1.5, got 'lots'"},
+        BadResource{"BadOtherQuantity", withTemplate("resources: {limits: {ephemeral-storage: 1GB}}"),
+                    "examples/apod.yaml: spec.template.resources.limits.ephemeral-storage: must be a Kubernetes quantity such as 1Gi or 500m, got '1GB'"},
+        BadResource{"UnknownResourcesField", withTemplate("resources: {limit: {cpu: 1}}"),
+                    "examples/apod.yaml: spec.template.resources.limit: unknown field (allowed: requests, limits, memory, cpus)"},
+        BadResource{"RootUser", withTemplate("securityContext: {runAsUser: 0}"),
+                    "examples/apod.yaml: spec.template.securityContext.runAsUser: must not be 0 (root): Pod Security restricted forbids it"},
+        BadResource{"PrivilegedIsNotOffered", withTemplate("securityContext: {privileged: true}"),
+                    "examples/apod.yaml: spec.template.securityContext.privileged: unknown field (allowed: runAsUser, runAsGroup, fsGroup, supplementalGroups)"},
+        BadResource{"BadTolerationOperator", withTemplate("tolerations: [{key: dedicated, operator: Equals, value: ringlb}]"),
+                    "examples/apod.yaml: spec.template.tolerations[0].operator: must be one of Equal, Exists, got 'Equals'"},
+        BadResource{"BadTolerationEffect", withTemplate("tolerations: [{key: a, effect: NoRun}]"),
+                    "examples/apod.yaml: spec.template.tolerations[0].effect: must be one of \"\", NoSchedule, PreferNoSchedule, NoExecute, got 'NoRun'"},
+        BadResource{"ExistsWithValue", withTemplate("tolerations: [{key: a, operator: Exists, value: b}]"),
+                    "examples/apod.yaml: spec.template.tolerations[0].value: must be empty when operator is Exists"},
+        BadResource{"TolerationSecondsWithoutNoExecute", withTemplate("tolerations: [{key: a, value: b, effect: NoSchedule, tolerationSeconds: 30}]"),
+                    "examples/apod.yaml: spec.template.tolerations[0].tolerationSeconds: is only allowed with effect NoExecute"},
+        BadResource{"TolerationsNotAList", withTemplate("tolerations: {key: a}"),
+                    "examples/apod.yaml: spec.template.tolerations: must be a list of tolerations, got a mapping"},
+        BadResource{"AffinityTypo", withTemplate("affinity: {nodeAfinity: {}}"),
+                    "examples/apod.yaml: spec.template.affinity.nodeAfinity: unknown field (allowed: nodeAffinity, podAffinity, podAntiAffinity)"},
+        BadResource{"SpreadWithoutTopologyKey", withTemplate("topologySpreadConstraints: [{maxSkew: 1, whenUnsatisfiable: DoNotSchedule}]"),
+                    "examples/apod.yaml: spec.template.topologySpreadConstraints[0].topologyKey: missing required field"},
+        BadResource{"SpreadSkewZero", withTemplate("topologySpreadConstraints: [{maxSkew: 0, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]"),
+                    "examples/apod.yaml: spec.template.topologySpreadConstraints[0].maxSkew: must be >= 1, got 0"},
+        BadResource{"SpreadBadWhen", withTemplate("topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: Never}]"),
+                    "examples/apod.yaml: spec.template.topologySpreadConstraints[0].whenUnsatisfiable: must be one of DoNotSchedule, ScheduleAnyway, got 'Never'"},
+        BadResource{"PullSecretAsString", withTemplate("imagePullSecrets: [regcred]"),
+                    "examples/apod.yaml: spec.template.imagePullSecrets[0]: must be a mapping, got 'regcred'"},
+        BadResource{"BadServiceAccount", withTemplate("serviceAccountName: My_Account"),
+                    "examples/apod.yaml: spec.template.serviceAccountName: must be a ServiceAccount name ([a-z0-9.-], at most 253), got 'My_Account'"},
+        BadResource{"NodeSelectorNotAMap", withTemplate("nodeSelector: [disk]"),
+                    "examples/apod.yaml: spec.template.nodeSelector: must be a mapping, got a list"},
+        BadResource{"VolumeWithoutSource", withTemplate("volumes: [{name: data}]"),
+                    "examples/apod.yaml: spec.template.volumes[0]: needs exactly one volume source (emptyDir, configMap, secret, projected, ...), got 0"},
+        BadResource{"VolumeWithTwoSources", withTemplate("volumes: [{name: data, emptyDir: {}, configMap: {name: c}}]"),
+                    "examples/apod.yaml: spec.template.volumes[0]: needs exactly one volume source (emptyDir, configMap, secret, projected, ...), got 2"},
+        BadResource{"VolumeSourceNull", withTemplate("volumes: [{name: data, emptyDir: }]"),
+                    "examples/apod.yaml: spec.template.volumes[0].emptyDir: must be a mapping (a volume source; {} for its defaults), got null"},
+        BadResource{"DuplicateVolume", withTemplate("volumes: [{name: a, emptyDir: {}}, {name: a, emptyDir: {}}]"),
+                    "examples/apod.yaml: spec.template.volumes[1].name: duplicate volume 'a'"},
+        BadResource{"MountOfUnknownVolume", withTemplate("volumeMounts: [{name: data, mountPath: /data}]"),
+                    "examples/apod.yaml: spec.template.volumeMounts[0].name: names no volume in spec.template.volumes (nor the default tmp), got 'data'"},
+        BadResource{"MountOverTmp", withTemplate("volumes: [{name: data, emptyDir: {}}]\n    volumeMounts: [{name: data, mountPath: /tmp}]"),
+                    "examples/apod.yaml: spec.template.volumeMounts[0].mountPath: /tmp is the default writable emptyDir; to change it, name a volume tmp"},
+        BadResource{"RelativeMountPath", withTemplate("volumes: [{name: data, emptyDir: {}}]\n    volumeMounts: [{name: data, mountPath: data}]"),
+                    "examples/apod.yaml: spec.template.volumeMounts[0].mountPath: must be an absolute path, got 'data'"},
+        BadResource{"MountReadOnlyNotABool", withTemplate("volumes: [{name: data, emptyDir: {}}]\n    volumeMounts: [{name: data, mountPath: /data, readOnly: yes}]"),
+                    "examples/apod.yaml: spec.template.volumeMounts[0].readOnly: must be true or false, got 'yes'"},
         BadResource{"NotAMapping", "- just\n- a list\n",
                     "examples/apod.yaml: a HashRing document must be a mapping, got a list"}),
     [](const auto& testInfo) { return std::string(testInfo.param.name); });
+
+constexpr const char* kPodSettings = R"yaml(apiVersion: ringlb.dev/v1alpha1
+kind: HashRing
+metadata: {name: apod}
+spec:
+  template:
+    image: ringlb/apod:0.1.0
+    resources:
+      requests: {cpu: 100m, memory: 64Mi}
+      limits: {memory: 256Mi, ephemeral-storage: 1Gi}
+      cpus: "2"
+    securityContext: {runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000]}
+    nodeSelector: {disktype: ssd, "ringlb.dev/pool": "true"}
+    tolerations:
+      - {key: dedicated, operator: Equal, value: "0123", effect: NoSchedule}
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 30}
+    affinity:
+      nodeAffinity:
+        requiredDuringSchedulingIgnoredDuringExecution:
+          nodeSelectorTerms: [{matchExpressions: [{key: zone, operator: In, values: [a, b]}]}]
+    topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway}
+    imagePullSecrets: [{name: regcred}]
+    serviceAccountName: apod-reader
+    volumes:
+      - {name: data, configMap: {name: apod-data, defaultMode: 0444}}
+      - {name: tmp, emptyDir: {medium: Memory, sizeLimit: 64Mi}}
+    volumeMounts:
+      - {name: data, mountPath: /data, readOnly: true}
+)yaml";
+
+TEST(ResourceParser, ParsesResourcesSecurityContextAndPodSettings) {
+  using nlohmann::json;
+  const auto parsed = parseHashRing(kPodSettings, "apod.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  const ReplicaTemplate& templ = parsed->spec.templ;
+  EXPECT_EQ(templ.resources.requests, (std::map<std::string, std::string>{{"cpu", "100m"}, {"memory", "64Mi"}}));
+  EXPECT_EQ(templ.resources.limits,
+            (std::map<std::string, std::string>{{"cpu", "2"}, {"ephemeral-storage", "1Gi"}, {"memory", "256Mi"}}));
+  EXPECT_EQ(templ.memoryBytes, 256u << 20);  // what docker applies
+  EXPECT_DOUBLE_EQ(templ.cpus.value_or(0), 2.0);
+  EXPECT_EQ(templ.securityContext.runAsUser, 1000);
+  EXPECT_EQ(templ.securityContext.runAsGroup, 3000);
+  EXPECT_EQ(templ.securityContext.fsGroup, 2000);
+  EXPECT_EQ(templ.securityContext.supplementalGroups, std::vector<std::int64_t>{4000});
+  const PodSettings& pod = templ.pod;
+  EXPECT_EQ(pod.nodeSelector, (std::map<std::string, std::string>{{"disktype", "ssd"}, {"ringlb.dev/pool", "true"}}));
+  EXPECT_EQ(pod.tolerations, json::parse(R"([
+      {"key": "dedicated", "operator": "Equal", "value": "0123", "effect": "NoSchedule"},
+      {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}])"));
+  EXPECT_EQ(pod.affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+                        ["matchExpressions"][0],
+            json::parse(R"({"key": "zone", "operator": "In", "values": ["a", "b"]})"));
+  EXPECT_EQ(pod.topologySpreadConstraints,
+            json::parse(R"([{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"}])"));
+  EXPECT_EQ(pod.imagePullSecrets, std::vector<std::string>{"regcred"});
+  EXPECT_EQ(pod.serviceAccountName, "apod-reader");
+  // defaultMode 0444 is octal, as kubectl reads it.
+  EXPECT_EQ(pod.volumes, json::parse(R"([{"name": "data", "configMap": {"name": "apod-data", "defaultMode": 292}},
+      {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}])"));
+  EXPECT_EQ(pod.volumeMounts, json::parse(R"([{"name": "data", "mountPath": "/data", "readOnly": true}])"));
+}
+
+TEST(ResourceParser, PodSettingsFromTheApiServerKeepTheirJsonTypes) {
+  using nlohmann::json;
+  // Strings that look like numbers or booleans stay strings; numbers stay numbers.
+  const std::string object = R"({"apiVersion":"ringlb.dev/v1alpha1","kind":"HashRing",
+    "metadata":{"name":"apod","namespace":"prod","uid":"u-1","generation":2},
+    "spec":{"template":{"image":"ringlb/apod:0.1.0","port":8080,
+      "resources":{"memory":268435456,"requests":{"cpu":"50m"}},
+      "nodeSelector":{"pool":"true"},
+      "tolerations":[{"key":"k","operator":"Equal","value":"12","effect":"NoExecute","tolerationSeconds":60}],
+      "volumes":[{"name":"cfg","configMap":{"name":"c","optional":true,"defaultMode":420}}]}}})";
+  const auto parsed = parseHashRing(object, "prod/apod", ParseOptions{true});
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  const ReplicaTemplate& templ = parsed->spec.templ;
+  EXPECT_EQ(templ.memoryBytes, 268435456u);
+  EXPECT_EQ(templ.resources.limits.at("memory"), "268435456");
+  EXPECT_EQ(templ.pod.nodeSelector.at("pool"), "true");
+  EXPECT_EQ(templ.pod.tolerations[0]["value"], json("12"));
+  EXPECT_EQ(templ.pod.tolerations[0]["tolerationSeconds"], json(60));
+  EXPECT_EQ(templ.pod.volumes[0]["configMap"], json::parse(R"({"name": "c", "optional": true, "defaultMode": 420})"));
+}
+
+TEST(ResourceParser, LimitsAloneStillWork) {
+  const auto parsed = parseHashRing(withTemplate("resources: {limits: {memory: 128Mi, cpu: 250m}}"), "apod.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_EQ(parsed->spec.templ.memoryBytes, 128u << 20);
+  EXPECT_DOUBLE_EQ(parsed->spec.templ.cpus.value_or(0), 0.25);
+  EXPECT_TRUE(parsed->spec.templ.resources.requests.empty());
+  EXPECT_TRUE(parsed->spec.templ.pod.empty());
+}
 
 TEST(ResourceParser, InvalidYamlNamesTheLine) {
   const auto parsed = parseHashRings("apiVersion: ringlb.dev/v1alpha1\nspec: {replicas: [1,\n", "broken.yaml");

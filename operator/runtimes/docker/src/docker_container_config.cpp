@@ -43,11 +43,11 @@ Result<nlohmann::json> dockerContainerCreateBody(const ReplicaSpec& spec, const 
                              "', which Docker rejects (letters, digits, '_', '.', '-' only)");
   }
   if (templ.memoryBytes && *templ.memoryBytes < kMinMemoryBytes) {
-    return invalid(spec, "spec.template.memory " + std::to_string(*templ.memoryBytes) +
+    return invalid(spec, "spec.template.resources.limits.memory " + std::to_string(*templ.memoryBytes) +
                              " bytes is below Docker's minimum of 6 MiB");
   }
   if (templ.cpus && !(std::isfinite(*templ.cpus) && *templ.cpus > 0.0)) {
-    return invalid(spec, "spec.template.cpus must be a positive number");
+    return invalid(spec, "spec.template.resources.limits.cpu must be a positive number");
   }
   const bool hostNetwork = options.network.empty();
   if (hostNetwork && hostPort == 0) return invalid(spec, "has no host port assigned");
@@ -87,6 +87,10 @@ Result<nlohmann::json> dockerContainerCreateBody(const ReplicaSpec& spec, const 
     body["Cmd"] = std::move(cmd);
   }
   body["Env"] = std::move(env);
+  if (const auto& user = templ.securityContext.runAsUser) {
+    const auto& group = templ.securityContext.runAsGroup;
+    body["User"] = std::to_string(*user) + (group ? ":" + std::to_string(*group) : std::string());
+  }
   body["Labels"] = {
       {std::string(docker_labels::kRing), spec.ring},
       {std::string(docker_labels::kSlot), spec.slot},

@@ -179,6 +179,7 @@ Status DockerRuntime::removeContainer(const std::string& id, std::chrono::second
 }
 
 Result<ReplicaInfo> DockerRuntime::ensureRunning(const ReplicaSpec& spec) {
+  ignoredFields_.check(spec);
   std::lock_guard slotLock(slotMutex(spec.slot));
   const std::string name = dockerContainerName(spec);
   auto inspected = client_.request("GET", "/containers/" + name + "/json");

@@ -2,7 +2,8 @@
 
 #include "ringlb/operator/replica_variables.h"
 
-#include <cmath>
+#include <algorithm>
+#include <utility>
 
 namespace ringlb::op {
 
@@ -39,6 +40,77 @@ json restrictedContainerSecurityContext() {
           {"readOnlyRootFilesystem", true},
           {"runAsNonRoot", true},
           {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+}
+
+// A resource with neither request nor limit gets the default request and no
+// limit (Burstable QoS); one with only a limit is left to Kubernetes, which
+// requests the limit (cpu and memory both limited: Guaranteed).
+json containerResources(const ResourceRequirements& resources) {
+  json requests = json::object();
+  for (const auto& [name, quantity] : resources.requests) requests[name] = quantity;
+  for (const auto& [name, quantity] : {std::pair{"cpu", kDefaultCpuRequest}, std::pair{"memory", kDefaultMemoryRequest}}) {
+    if (!resources.requests.count(name) && !resources.limits.count(name)) requests[name] = quantity;
+  }
+  json out = json::object();
+  if (!requests.empty()) out["requests"] = std::move(requests);
+  if (!resources.limits.empty()) {
+    json limits = json::object();
+    for (const auto& [name, quantity] : resources.limits) limits[name] = quantity;
+    out["limits"] = std::move(limits);
+  }
+  return out;
+}
+
+json podSecurityContext(const ReplicaSecurityContext& context) {
+  json out = {{"runAsNonRoot", true},
+              {"runAsUser", context.runAsUser.value_or(kDefaultRunAsUser)},
+              {"runAsGroup", context.runAsGroup.value_or(kDefaultRunAsUser)},
+              {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+  if (context.fsGroup) out["fsGroup"] = *context.fsGroup;
+  if (!context.supplementalGroups.empty()) out["supplementalGroups"] = context.supplementalGroups;
+  return out;
+}
+
+// A spread constraint without a selector would count no Pods at all: it
+// counts this ring's replicas instead.
+json spreadConstraints(const json& constraints, const std::string& ring) {
+  json out = constraints;
+  for (auto& constraint : out) {
+    if (!constraint.contains("labelSelector")) {
+      constraint["labelSelector"] = {{"matchLabels", {{std::string(kLabelRing), labelValue(ring)}}}};
+    }
+  }
+  return out;
+}
+
+json podSpec(const ReplicaSpec& spec, json container) {
+  const ReplicaTemplate& templ = spec.templ;
+  const PodSettings& pod = templ.pod;
+  json volumes = json::array();
+  const bool tmpReplaced = std::any_of(pod.volumes.begin(), pod.volumes.end(),
+                                       [](const json& volume) { return volume.value("name", "") == kTmpVolumeName; });
+  if (!tmpReplaced) volumes.push_back({{"name", kTmpVolumeName}, {"emptyDir", json::object()}});
+  for (const auto& volume : pod.volumes) volumes.push_back(volume);
+
+  json out = {{"restartPolicy", "Always"},
+              {"automountServiceAccountToken", false},
+              {"enableServiceLinks", false},
+              {"securityContext", podSecurityContext(templ.securityContext)},
+              {"containers", json::array({std::move(container)})},
+              {"volumes", std::move(volumes)}};
+  if (!pod.nodeSelector.empty()) out["nodeSelector"] = pod.nodeSelector;
+  if (!pod.tolerations.empty()) out["tolerations"] = pod.tolerations;
+  if (!pod.affinity.empty()) out["affinity"] = pod.affinity;
+  if (!pod.topologySpreadConstraints.empty()) {
+    out["topologySpreadConstraints"] = spreadConstraints(pod.topologySpreadConstraints, spec.ring);
+  }
+  if (!pod.imagePullSecrets.empty()) {
+    json secrets = json::array();
+    for (const auto& name : pod.imagePullSecrets) secrets.push_back({{"name", name}});
+    out["imagePullSecrets"] = std::move(secrets);
+  }
+  if (!pod.serviceAccountName.empty()) out["serviceAccountName"] = pod.serviceAccountName;
+  return out;
 }
 
 }  // namespace
@@ -85,13 +157,10 @@ json buildReplicaPod(const ReplicaSpec& spec, const PodOwner& owner) {
   };
   if (!templ.command.empty()) container["command"] = templ.command;
   if (!templ.args.empty()) container["args"] = templ.args;
-  json limits = json::object();
-  if (templ.memoryBytes) limits["memory"] = std::to_string(*templ.memoryBytes);
-  if (templ.cpus) limits["cpu"] = std::to_string(static_cast<std::int64_t>(std::llround(*templ.cpus * 1000))) + "m";
-  if (!limits.empty()) {
-    // Requests equal limits: Guaranteed QoS, so a replica is not the first evicted.
-    container["resources"] = {{"limits", limits}, {"requests", limits}};
-  }
+  container["resources"] = containerResources(templ.resources);
+  json mounts = json::array({{{"name", kTmpVolumeName}, {"mountPath", kTmpMountPath}}});
+  for (const auto& mount : templ.pod.volumeMounts) mounts.push_back(mount);
+  container["volumeMounts"] = std::move(mounts);
 
   json labels = json::object();
   for (const auto& [key, value] : replicaPodLabels(spec)) labels[key] = value;
@@ -109,16 +178,7 @@ json buildReplicaPod(const ReplicaSpec& spec, const PodOwner& owner) {
                                           {"uid", owner.uid},
                                           {"controller", true},
                                           {"blockOwnerDeletion", true}}})}}},
-      {"spec",
-       {{"restartPolicy", "Always"},
-        {"automountServiceAccountToken", false},
-        {"enableServiceLinks", false},
-        {"securityContext",
-         {{"runAsNonRoot", true},
-          {"runAsUser", 65532},
-          {"runAsGroup", 65532},
-          {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
-        {"containers", json::array({std::move(container)})}}},
+      {"spec", podSpec(spec, std::move(container))},
   };
 }
 

@@ -279,8 +279,15 @@ Result<ReplicaInfo> KubernetesRuntime::ensureRunning(const ReplicaSpec& spec) {
   const std::string target = podPath(ns, spec.slot) + "?fieldManager=" + std::string(kFieldManager) + "&force=true";
   auto response = api_.request("PATCH", target, pod.dump(), "application/apply-patch+yaml");
   if (!response) return response.failure().withContext("apply Pod " + key);
-  // A 409 is a Conflict: the controller requeues it quietly.
-  if (!response->success()) return apiError("apply Pod " + key, response.value());
+  if (!response->success()) {
+    Error error = apiError("apply Pod " + key, response.value());
+    // A 409 is a Conflict: the controller requeues it quietly, as it retries a throttled
+    // (429) or timed-out one. The rest (an invalid field, Pod Security, RBAC) is the user's to see.
+    if (error.kind != ErrorKind::Conflict && error.kind != ErrorKind::Transient) {
+      recordEvent(ns, spec.ring, "Warning", "ReplicaCreateFailed", "Create", error.message);
+    }
+    return error;
+  }
   json created = json::parse(response->body, nullptr, false);
   if (!created.is_object()) return Error::unavailable("apply Pod " + key + ": answer is not a JSON object");
   {

@@ -325,6 +325,7 @@ Result<ProcessRuntime::Replica> ProcessRuntime::spawn(const ReplicaSpec& spec, s
 }
 
 Result<ReplicaInfo> ProcessRuntime::ensureRunning(const ReplicaSpec& spec) {
+  ignoredFields_.check(spec);
   std::uint16_t preferredPort = 0;
   {
     std::unique_lock lock(mutex_);

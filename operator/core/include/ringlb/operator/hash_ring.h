@@ -4,7 +4,10 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "ringlb/ring/ring_spec.h"
 
@@ -18,14 +21,58 @@ struct EnvVar {
   friend bool operator==(const EnvVar&, const EnvVar&) = default;
 };
 
+/// core/v1 ResourceRequirements: quantities as written ("256Mi", "500m"), by
+/// resource name ("cpu", "memory", "ephemeral-storage", ...).
+struct ResourceRequirements {
+  std::map<std::string, std::string> requests;
+  std::map<std::string, std::string> limits;
+  friend bool operator==(const ResourceRequirements&, const ResourceRequirements&) = default;
+};
+
+/// The replica's identity, a subset of core/v1 PodSecurityContext that stays
+/// within Pod Security "restricted": runAsNonRoot and seccomp RuntimeDefault
+/// are not the user's to change. Unset fields keep the runtime's default.
+struct ReplicaSecurityContext {
+  std::optional<std::int64_t> runAsUser;  // never 0
+  std::optional<std::int64_t> runAsGroup;
+  std::optional<std::int64_t> fsGroup;
+  std::vector<std::int64_t> supplementalGroups;
+  friend bool operator==(const ReplicaSecurityContext&, const ReplicaSecurityContext&) = default;
+};
+
+/// Every replica Pod gets a writable emptyDir "tmp" at /tmp, since its root
+/// filesystem is read-only; a template volume named "tmp" replaces it.
+inline constexpr std::string_view kTmpVolumeName = "tmp";
+inline constexpr std::string_view kTmpMountPath = "/tmp";
+
+/// Where and with what a replica Pod runs: fields only the kubernetes runtime
+/// applies (the others ignore them, with a warning). The core/v1 structures
+/// are kept as written, checked by shape only: the API server validates them
+/// in full when it admits the Pod.
+struct PodSettings {
+  std::map<std::string, std::string> nodeSelector;
+  nlohmann::json tolerations = nlohmann::json::array();                // [core/v1 Toleration]
+  nlohmann::json affinity = nlohmann::json::object();                  // core/v1 Affinity
+  nlohmann::json topologySpreadConstraints = nlohmann::json::array();  // [core/v1 TopologySpreadConstraint]
+  std::vector<std::string> imagePullSecrets;                           // Secret names
+  std::string serviceAccountName;
+  nlohmann::json volumes = nlohmann::json::array();       // [core/v1 Volume], beside the default "tmp"
+  nlohmann::json volumeMounts = nlohmann::json::array();  // [core/v1 VolumeMount] of the replica container
+  bool empty() const { return *this == PodSettings{}; }
+  friend bool operator==(const PodSettings&, const PodSettings&) = default;
+};
+
 struct ReplicaTemplate {
   std::string image;                 // docker and kubernetes runtimes
   std::vector<std::string> command;  // process runtime; "$(PORT)" is expanded
   std::vector<std::string> args;
   std::uint16_t port = 8080;  // container port
   std::vector<EnvVar> env;
-  std::optional<std::uint64_t> memoryBytes;  // limit, docker and kubernetes
-  std::optional<double> cpus;                // limit, docker and kubernetes
+  ResourceRequirements resources;            // kubernetes; docker applies limits.memory and limits.cpu
+  std::optional<std::uint64_t> memoryBytes;  // resources.limits.memory parsed, for docker
+  std::optional<double> cpus;                // resources.limits.cpu parsed, for docker
+  ReplicaSecurityContext securityContext;    // kubernetes; docker applies runAsUser and runAsGroup
+  PodSettings pod;                           // kubernetes only
   friend bool operator==(const ReplicaTemplate&, const ReplicaTemplate&) = default;
 };
 

@@ -13,6 +13,7 @@
 #include "ringlb/operator/docker_client.h"
 #include "ringlb/operator/docker_event_watcher.h"
 #include "ringlb/operator/docker_runtime_options.h"
+#include "ringlb/operator/ignored_template_fields.h"
 #include "ringlb/operator/runtime.h"
 
 namespace ringlb::op {
@@ -73,6 +74,7 @@ class DockerRuntime final : public Runtime {
 
   DockerClient client_;
   DockerRuntimeOptions options_;
+  IgnoredFieldWarnings ignoredFields_{"docker", {.limits = true, .user = true}};
 
   std::mutex slotsMutex_;
   std::map<std::string, std::unique_ptr<std::mutex>> slotMutexes_;

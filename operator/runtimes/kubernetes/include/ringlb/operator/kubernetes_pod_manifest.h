@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,13 @@ inline constexpr std::string_view kLabelSlot = "ringlb.dev/slot";
 inline constexpr std::string_view kLabelSpecHash = "ringlb.dev/spec-hash";
 inline constexpr std::string_view kManagedByValue = "ringlb-operator";
 
+/// What a replica Pod gets when its template does not say: requests without
+/// limits (Burstable QoS: scheduled by what it needs, never throttled to it),
+/// and the non-root user of distroless images.
+inline constexpr std::string_view kDefaultCpuRequest = "50m";
+inline constexpr std::string_view kDefaultMemoryRequest = "32Mi";
+inline constexpr std::int64_t kDefaultRunAsUser = 65532;
+
 /// The HashRing that owns a replica Pod.
 struct PodOwner {
   std::string name;
@@ -33,9 +42,12 @@ std::string managedPodSelector();
 
 /// The Pod for one slot, as sent by server-side apply: named after the slot,
 /// in the ring's namespace, owned by the HashRing (controller, blocking owner
-/// deletion), with the Restricted security context, a readiness probe from
-/// the health check, the template's port, env (+ PORT and RINGLB_SLOT) and
-/// resources. Pure.
+/// deletion), with the Restricted security context (the template's user and
+/// groups), a readiness probe from the health check, the template's port, env
+/// (+ PORT and RINGLB_SLOT), resources (default requests for cpu and memory
+/// when neither request nor limit is set), a writable emptyDir at /tmp, and
+/// the template's Pod settings (nodeSelector, tolerations, affinity, topology
+/// spread, imagePullSecrets, serviceAccountName, volumes and mounts). Pure.
 nlohmann::json buildReplicaPod(const ReplicaSpec& spec, const PodOwner& owner);
 
 /// What the runtime reads back from a Pod object.

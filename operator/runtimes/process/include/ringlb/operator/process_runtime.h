@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "ringlb/operator/ignored_template_fields.h"
 #include "ringlb/operator/runtime.h"
 
 namespace ringlb::op {
@@ -79,6 +80,7 @@ class ProcessRuntime final : public Runtime {
   std::filesystem::path replicaDir_;
   std::filesystem::path logDir_;
   std::vector<std::string> loadErrors_;
+  IgnoredFieldWarnings ignoredFields_{"process", {}};  // resources, securityContext, Pod settings
 
   std::mutex mutex_;
   std::condition_variable exited_;
