@@ -1,5 +1,6 @@
 #include "ringlb/proxy/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -100,7 +101,7 @@ std::vector<Setting> buildSettings() {
                      }));
   s.push_back(unsignedSetting("threads", "--threads", "worker threads, each with its own acceptor (default: one per core)",
                               0, 256, &ProxyConfig::threads));
-  s.push_back(custom("backends", "--backends", "static ring: id=host:port,... (id defaults to the address)",
+  s.push_back(custom("backends", "--backends", "static ring: id=host:port,... (id defaults to the address as host-port)",
                      [](ProxyConfig& c, std::string_view v) -> Status {
                        auto members = parseBackends(v);
                        if (!members) return Error{members.error()};
@@ -348,6 +349,8 @@ Result<std::vector<ring::Member>> parseBackends(std::string_view text) {
     const auto eq = entry.find('=');
     const auto address = eq == std::string_view::npos ? entry : entry.substr(eq + 1);
     member.id = std::string(eq == std::string_view::npos ? entry : entry.substr(0, eq));
+    // Without an id the address names the member; ':' is not allowed in ids, so host:port becomes host-port.
+    if (eq == std::string_view::npos) std::replace(member.id.begin(), member.id.end(), ':', '-');
     if (member.id.empty()) return Error{"entry " + std::to_string(index) + " " + quoted(entry) + ": empty id"};
     auto hp = parseHostPort(address);
     if (!hp || hp->port == 0) {

@@ -1,4 +1,5 @@
 #include "ringlb/proxy/config.h"
+#include "ringlb/ring/ring_spec.h"
 
 #include <gtest/gtest.h>
 
@@ -38,7 +39,12 @@ TEST(Config, ParsesBackendsKeysAndUrls) {
   ASSERT_TRUE(members.ok());
   ASSERT_EQ(members->size(), 3u);
   EXPECT_EQ(members.value()[0].id, "a");
-  EXPECT_EQ(members.value()[2].id, "127.0.0.1:3");
+  // Without an id the address names the member, as an id the ring accepts (no ':').
+  EXPECT_EQ(members.value()[2].id, "127.0.0.1-3");
+  ring::RingSpec spec;
+  spec.name = "static";
+  spec.members = members.value();
+  EXPECT_TRUE(ring::validate(spec).ok()) << ring::validate(spec).error();
   EXPECT_NE(parseBackends("a=h:1,a=h:2").error().find("duplicate id 'a'"), std::string::npos);
   EXPECT_NE(parseBackends("a=h").error().find("HOST:PORT"), std::string::npos);
   EXPECT_FALSE(parseBackends(""));
