@@ -34,6 +34,20 @@ ensure_packages() {
 }
 
 # build_preset NAME [TARGET...]: configures (once) and builds a CMake preset.
+# Runs a sanitizer preset's tests. Every sanitized process (the tests' children too, whose stderr a
+# test may never show) writes its report into build/<preset>/sanitizer-reports: any report fails the run.
+run_sanitized_tests() {
+  local preset=$1 reports="$RINGLB_ROOT/build/$1/sanitizer-reports" status=0
+  rm -rf "$reports" && mkdir -p "$reports"
+  ( cd "$RINGLB_ROOT" && ctest --preset "$preset" -j2 ) || status=$?
+  if compgen -G "$reports/*" >/dev/null; then
+    local report
+    for report in "$reports"/*; do log "sanitizer report $report:"; cat "$report" >&2; done
+    die "$preset: the sanitizer reports above (the tests' exit status was $status)"
+  fi
+  [ "$status" -eq 0 ] || die "$preset: tests failed"
+}
+
 build_preset() {
   local preset=$1; shift
   local targets=()

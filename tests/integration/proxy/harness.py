@@ -21,6 +21,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.environ.get("RINGLB_BIN_DIR", os.path.join(HERE, "..", "..", "..", "build", "dev", "bin"))
 PROXY = os.path.join(BIN_DIR, "ringlb-proxy")
 RINGCTL = os.path.join(BIN_DIR, "ringctl")
+# Set by the sanitizer test presets: per-connection memory figures then measure the sanitizer's
+# shadow memory and quarantine, not the proxy.
+SANITIZER = os.environ.get("RINGLB_SANITIZER", "")
+skip_memory_figures_under_sanitizer = unittest.skipIf(
+    bool(SANITIZER), f"memory figures mean nothing under {SANITIZER or 'a'} sanitizer")
 
 
 def rss_kb(pid):

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import ProxyTestCase, rss_kb
+from harness import ProxyTestCase, rss_kb, skip_memory_figures_under_sanitizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -127,6 +127,7 @@ class TunnelTest(ProxyTestCase):
             self.assertGreater(time.monotonic() - started, 0.6)
             self.assertLess(time.monotonic() - started, 3)
 
+    @skip_memory_figures_under_sanitizer
     def test_idle_tunnels_hold_no_buffers(self):
         count = 1000
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
