@@ -340,14 +340,15 @@ struct KubernetesClient::Impl {
   // a 429, or a 503 with Retry-After to a request safe to repeat, within the
   // retry budget and the deadline.
   std::optional<std::chrono::milliseconds> retryAfter(http::verb verb, std::string_view contentType,
-                                                      const ApiResponse& response, int retries,
+                                                      const ApiResponse& response,
+                                                      std::optional<std::chrono::seconds> asked, int retries,
                                                       const Deadline& deadline) const {
     if (retries >= options.maxRetryAfterRetries) return std::nullopt;
     const bool tooMany = response.status == 429;
-    const bool unavailable = response.status == 503 && response.retryAfter && repeatable(verb, contentType);
+    const bool unavailable = response.status == 503 && asked && repeatable(verb, contentType);
     if (!tooMany && !unavailable) return std::nullopt;
     const std::chrono::milliseconds wait =
-        std::min<std::chrono::milliseconds>(response.retryAfter.value_or(std::chrono::seconds(1)), options.maxRetryAfter);
+        std::min<std::chrono::milliseconds>(asked.value_or(std::chrono::seconds(1)), options.maxRetryAfter);
     if (deadline && std::chrono::steady_clock::now() + wait >= *deadline) return std::nullopt;
     return wait;
   }
@@ -435,9 +436,10 @@ struct KubernetesClient::Impl {
     co_await http::async_read(stream, connection.buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   }
 
-  // Runs one request on `connection` (connecting it first if needed).
+  // Runs one request on `connection` (connecting it first if needed); sets
+  // `retryAfter` from the answer's Retry-After header.
   Result<ApiResponse> perform(Connection& connection, http::request<http::string_body>& req, bool& keepAlive,
-                              Deadline deadline) {
+                              std::optional<std::chrono::seconds>& retryAfter, Deadline deadline) {
     beast::error_code ec;
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBytes);
@@ -468,7 +470,7 @@ struct KubernetesClient::Impl {
     ApiResponse out;
     out.status = static_cast<int>(response.result_int());
     out.contentType = std::string(response[http::field::content_type]);
-    out.retryAfter = parseRetryAfter(response[http::field::retry_after]);
+    retryAfter = parseRetryAfter(response[http::field::retry_after]);
     out.body = std::move(response.body());
     return out;
   }
@@ -489,7 +491,6 @@ struct KubernetesClient::Impl {
     if (ec) co_return;
     out.status = static_cast<int>(parser.get().result_int());
     out.contentType = std::string(parser.get()[http::field::content_type]);
-    out.retryAfter = parseRetryAfter(parser.get()[http::field::retry_after]);
     const bool success = out.status >= 200 && out.status < 300;
     std::array<char, kStreamBufferBytes> chunk{};
     while (!parser.is_done()) {
@@ -581,7 +582,8 @@ Result<ApiResponse> KubernetesClient::send(std::string_view method, std::string_
     }
     auto req = impl_->buildRequest(verb, target, body, contentType, credentials->token);
     bool keepAlive = false;
-    auto result = impl_->perform(*connection, req, keepAlive, deadline);
+    std::optional<std::chrono::seconds> retryAfter;
+    auto result = impl_->perform(*connection, req, keepAlive, retryAfter, deadline);
     if (!result) {
       // A pooled connection the server closed while idle: retry once on a fresh one.
       if (reused && !retriedStale && !passed(deadline)) {
@@ -597,7 +599,7 @@ Result<ApiResponse> KubernetesClient::send(std::string_view method, std::string_
       refreshCredentials = true;  // a bound token may have rotated, or the plugin's credential was revoked
       continue;
     }
-    if (const auto wait = impl_->retryAfter(verb, contentType, result.value(), retryAfterRetries, deadline)) {
+    if (const auto wait = impl_->retryAfter(verb, contentType, result.value(), retryAfter, retryAfterRetries, deadline)) {
       ++retryAfterRetries;
       if (impl_->options.onRetryAfter) impl_->options.onRetryAfter(result->status, *wait);
       std::this_thread::sleep_for(*wait);

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,7 +17,6 @@ struct ApiResponse {
   int status = 0;
   std::string body;
   std::string contentType;
-  std::optional<std::chrono::seconds> retryAfter;  // the Retry-After header in seconds, when present
 
   bool success() const noexcept { return status >= 200 && status < 300; }
 };
