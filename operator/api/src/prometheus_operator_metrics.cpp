@@ -56,7 +56,30 @@ PrometheusOperatorMetrics::PrometheusOperatorMetrics()
       resourceErrors_(BuildCounter()
                           .Name("ringlb_operator_resource_errors_total")
                           .Help("Resources rejected as invalid")
-                          .Register(*registry_)) {}
+                          .Register(*registry_)),
+      apiRequests_(BuildCounter()
+                       .Name("ringlb_operator_kubernetes_api_requests_total")
+                       .Help("Answers of the Kubernetes API server, by method and HTTP status code")
+                       .Register(*registry_)),
+      apiRetryAfter_(BuildCounter()
+                         .Name("ringlb_operator_kubernetes_api_retry_after_total")
+                         .Help("429 or 503 answers whose Retry-After the client waited out before resending")
+                         .Register(*registry_)),
+      apiThrottledSeconds_(BuildCounter()
+                               .Name("ringlb_operator_kubernetes_api_rate_limit_wait_seconds_total")
+                               .Help("Time requests waited for the client-side rate limit (--kube-api-qps, --kube-api-burst)")
+                               .Register(*registry_)
+                               .Add({})) {}
+
+void PrometheusOperatorMetrics::kubernetesApiResponded(std::string_view method, int status) {
+  apiRequests_.Add({{"method", std::string(method)}, {"code", std::to_string(status)}}).Increment();
+}
+
+void PrometheusOperatorMetrics::kubernetesApiRetryAfter(int status, double) {
+  apiRetryAfter_.Add({{"code", std::to_string(status)}}).Increment();
+}
+
+void PrometheusOperatorMetrics::kubernetesApiThrottled(double seconds) { apiThrottledSeconds_.Increment(seconds); }
 
 void PrometheusOperatorMetrics::reconciled(const std::string& ring, bool success, double seconds) {
   reconciles_.Add(ringLabels(ring, {{"result", success ? "success" : "error"}})).Increment();

@@ -79,6 +79,9 @@ int runOperator(const OperatorOptions& options) {
   const EnvLookup env = processEnvironment();
   SteadyClock clock;
 
+  // Before the API client, whose answers it counts.
+  PrometheusOperatorMetrics metrics;
+
   // The API client outlives everything that uses it: declared first.
   std::unique_ptr<KubernetesClient> kubernetes;
   std::string kubernetesNamespace = "default";
@@ -90,7 +93,20 @@ int runOperator(const OperatorOptions& options) {
     }
     kubernetesNamespace = config->defaultNamespace;
     spdlog::info("Kubernetes API {} ({})", config->baseUrl(), config->origin);
-    auto client = KubernetesClient::create(std::move(config).value(), KubernetesClient::Options{}, clock);
+    KubernetesClient::Options clientOptions;
+    clientOptions.qps = options.kubeApiQps;
+    clientOptions.burst = options.kubeApiBurst;
+    clientOptions.onResponse = [&metrics](std::string_view method, int status) {
+      metrics.kubernetesApiResponded(method, status);
+    };
+    clientOptions.onRetryAfter = [&metrics](int status, std::chrono::milliseconds wait) {
+      spdlog::warn("Kubernetes API answered {}; retrying after {} ms (Retry-After)", status, wait.count());
+      metrics.kubernetesApiRetryAfter(status, std::chrono::duration<double>(wait).count());
+    };
+    clientOptions.onThrottled = [&metrics](std::chrono::milliseconds wait) {
+      metrics.kubernetesApiThrottled(std::chrono::duration<double>(wait).count());
+    };
+    auto client = KubernetesClient::create(std::move(config).value(), clientOptions, clock);
     if (!client) {
       spdlog::critical("{}", client.error());
       return 2;
@@ -136,7 +152,6 @@ int runOperator(const OperatorOptions& options) {
     spdlog::critical("{}", runtime.error());
     return 2;
   }
-  PrometheusOperatorMetrics metrics;
   for (const auto& key : registry.keys()) {
     const auto ring = registry.get(key);
     std::vector<std::pair<std::string, double>> shares;

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,16 @@ class PrometheusOperatorMetrics final : public OperatorMetrics {
   void ringLoaded(const std::string& ring, std::uint64_t version,
                   const std::vector<std::pair<std::string, double>>& shares);
 
+  /// One answer of the Kubernetes API server: the method (WATCH for a watch)
+  /// and the HTTP status. Thread-safe, like the rest.
+  void kubernetesApiResponded(std::string_view method, int status);
+
+  /// A 429 (or 503) whose Retry-After the client waits out before resending.
+  void kubernetesApiRetryAfter(int status, double seconds);
+
+  /// A request that waited `seconds` for the client-side rate limit.
+  void kubernetesApiThrottled(double seconds);
+
   /// The Prometheus text exposition of every metric.
   std::string serialize() const;
 
@@ -56,6 +67,9 @@ class PrometheusOperatorMetrics final : public OperatorMetrics {
   prometheus::Family<prometheus::Counter>& changes_;
   prometheus::Family<prometheus::Gauge>& share_;
   prometheus::Family<prometheus::Counter>& resourceErrors_;
+  prometheus::Family<prometheus::Counter>& apiRequests_;
+  prometheus::Family<prometheus::Counter>& apiRetryAfter_;
+  prometheus::Counter& apiThrottledSeconds_;
 
   void setShares(const std::string& ring, const std::vector<std::pair<std::string, double>>& shares);
 
