@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <random>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -84,6 +85,11 @@ int runOperator(const OperatorOptions& options) {
 
   // The API client outlives everything that uses it: declared first.
   std::unique_ptr<KubernetesClient> kubernetes;
+  // Leader election gets a client (and so a rate limit) of its own, as in controller-runtime: a
+  // burst of Pod writes must not hold back the Lease renewals.
+  std::unique_ptr<KubernetesClient> leaseClient;
+  std::optional<KubernetesConfig> kubernetesConfig;
+  KubernetesClient::Options clientOptions;
   std::string kubernetesNamespace = "default";
   if (kubernetesSource || kubernetesRuntime) {
     auto config = resolveKubernetesConfig(options.kubeconfig, options.kubeContext, env);
@@ -93,7 +99,6 @@ int runOperator(const OperatorOptions& options) {
     }
     kubernetesNamespace = config->defaultNamespace;
     spdlog::info("Kubernetes API {} ({})", config->baseUrl(), config->origin);
-    KubernetesClient::Options clientOptions;
     clientOptions.qps = options.kubeApiQps;
     clientOptions.burst = options.kubeApiBurst;
     clientOptions.onResponse = [&metrics](std::string_view method, int status) {
@@ -106,6 +111,7 @@ int runOperator(const OperatorOptions& options) {
     clientOptions.onThrottled = [&metrics](std::chrono::milliseconds wait) {
       metrics.kubernetesApiThrottled(std::chrono::duration<double>(wait).count());
     };
+    kubernetesConfig = config.value();
     auto client = KubernetesClient::create(std::move(config).value(), clientOptions, clock);
     if (!client) {
       spdlog::critical("{}", client.error());
@@ -207,7 +213,13 @@ int runOperator(const OperatorOptions& options) {
     callbacks.onNewLeader = [identity](const std::string& holder) {
       if (holder != identity) spdlog::info("leader election: {} leads", holder);
     };
-    elector = std::make_unique<LeaderElector>(*kubernetes, clock, election, callbacks);
+    auto client = KubernetesClient::create(*kubernetesConfig, clientOptions, clock);
+    if (!client) {
+      spdlog::critical("{}", client.error());
+      return 2;
+    }
+    leaseClient = std::move(client).value();
+    elector = std::make_unique<LeaderElector>(*leaseClient, clock, election, callbacks);
     following = true;
     kubernetesRings->onObserved([&registry, &following](const ResourceEvent& event) {
       if (!following) return;
