@@ -344,7 +344,7 @@ TEST_F(KubernetesClientTest, ARotatedCaFileIsUsedByNewConnections) {
   replaceFile(pki.file("old", "-ca.crt"), caFile);
 
   LocalApiServer server([](const auto&) { return LocalApiServer::answer(200); },
-                        LocalApiServer::TlsFiles{serverCert, serverKey});
+                        LocalApiServer::TlsFiles{serverCert, serverKey, {}});
   KubernetesConfig config;
   config.tls = true;
   config.host = "127.0.0.1";
@@ -376,6 +376,41 @@ TEST_F(KubernetesClientTest, ARotatedCaFileIsUsedByNewConnections) {
   auto stillGood = client->request("GET", "/d");
   ASSERT_TRUE(stillGood.ok()) << stillGood.error();
   EXPECT_EQ(stillGood->status, 200);
+}
+
+TEST_F(KubernetesClientTest, ExecPluginClientCertificateIsPresented) {
+  Pki pki(dir_);
+  ASSERT_TRUE(pki.issue("ca")) << "openssl could not issue the test certificates";
+  // The server's certificate doubles as the client's: the same CA signs both.
+  LocalApiServer server([](const auto&) { return LocalApiServer::answer(200); },
+                        LocalApiServer::TlsFiles{pki.file("ca", "-server.crt"), pki.file("ca", "-server.key"),
+                                                 pki.file("ca", "-ca.crt")});
+  KubernetesConfig config;
+  config.tls = true;
+  config.host = "127.0.0.1";
+  config.port = server.port();
+  config.caFile = pki.file("ca", "-ca.crt").string();
+  config.origin = "test";
+  {
+    auto withoutCertificate = makeClient(config, KubernetesClient::Options{});
+    ASSERT_TRUE(withoutCertificate);
+    EXPECT_FALSE(withoutCertificate->request("GET", "/a").ok());  // the server demands a client certificate
+  }
+  config.exec.apiVersion = "client.authentication.k8s.io/v1";
+  config.exec.command =
+      script("cert-plugin.sh",
+             "pem() { awk '{printf \"%s\\\\n\", $0}' \"$1\"; }\n"
+             "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+             "\"status\":{\"clientCertificateData\":\"%s\",\"clientKeyData\":\"%s\"}}' \"$(pem '" +
+                 pki.file("ca", "-server.crt").string() + "')\" \"$(pem '" + pki.file("ca", "-server.key").string() +
+                 "')\"\n")
+          .string();
+  auto client = makeClient(config, KubernetesClient::Options{});
+  ASSERT_TRUE(client);
+  auto response = client->request("GET", "/b");
+  ASSERT_TRUE(response.ok()) << response.error();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(server.requests().back().authorization, "");  // a certificate, no bearer token
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ class LocalApiServer {
   struct TlsFiles {
     std::filesystem::path certificate;
     std::filesystem::path key;
+    std::filesystem::path clientCa;  // when set, a client certificate this CA signed is required
   };
 
   explicit LocalApiServer(Handler handler, std::optional<TlsFiles> tls = std::nullopt)
@@ -97,6 +98,10 @@ class LocalApiServer {
     boost::beast::error_code ec;
     context->use_certificate_chain_file(tls_->certificate.string(), ec);
     context->use_private_key_file(tls_->key.string(), ssl::context::pem, ec);
+    if (!tls_->clientCa.empty()) {
+      context->load_verify_file(tls_->clientCa.string(), ec);
+      context->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    }
     ssl::stream<tcp::socket> stream(std::move(socket), *context);
     co_await stream.async_handshake(ssl::stream_base::server, boost::asio::redirect_error(boost::asio::use_awaitable, ec));
     if (ec) co_return;
