@@ -119,6 +119,29 @@ TEST_F(KubernetesClientTest, RateLimitDoesNotWaitPastTheRequestsDeadline) {
   EXPECT_EQ(server.requests().size(), 1u);
 }
 
+TEST_F(KubernetesClientTest, AWatchTakesOneTokenPerConnectNotPerEvent) {
+  const std::string events = R"({"type":"ADDED","object":{}})" "\n" R"({"type":"MODIFIED","object":{}})" "\n"
+                             R"({"type":"DELETED","object":{}})" "\n";
+  LocalApiServer server([&](const auto&) { return LocalApiServer::answer(200, events); });
+  KubernetesClient::Options options;
+  options.qps = 0.1;  // one token now, the next after 10 s
+  options.burst = 2;
+  auto client = makeClient(plainConfig(server), options);
+  ASSERT_TRUE(client);
+  StreamCancel cancel;
+  std::string received;
+  auto watched = client->stream("/api/v1/pods?watch=1", [&](std::string_view piece) {
+    received.append(piece);
+    return true;
+  }, cancel, 5s);
+  ASSERT_TRUE(watched.ok()) << watched.error();
+  EXPECT_EQ(received, events);  // three events, one token
+  ASSERT_TRUE(client->requestWithin(500ms, "GET", "/a").ok());  // the burst's second token
+  auto third = client->requestWithin(500ms, "GET", "/b");
+  ASSERT_FALSE(third.ok());  // the watch's connect took the first one
+  EXPECT_NE(third.error().find("rate limit"), std::string::npos) << third.error();
+}
+
 // --- Retry-After --------------------------------------------------------------
 
 TEST_F(KubernetesClientTest, TooManyRequestsIsRetriedAfterTheServersWait) {
