@@ -292,8 +292,18 @@ class KubeCluster:
             "--unsafe-no-fsync"])
         self._wait_http("etcd", f"{self.etcd_url}/health", deadline, lambda status, body: status == 200 and b'"true"' in body)
 
+        # Audit: requests of ServiceAccounts outside kube-system (the controller-manager's own),
+        # one line each when answered, so a test can count what the server refused (audit_events).
+        self.audit_log = os.path.join(d, "audit.log")
+        audit_policy = os.path.join(d, "audit-policy.json")
+        with open(audit_policy, "w") as f:
+            json.dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+                       "rules": [{"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+                                 {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+                                 {"level": "None"}]}, f)
         self._run("kube-apiserver", [
             self.bin["kube-apiserver"],
+            "--audit-policy-file", audit_policy, "--audit-log-path", self.audit_log,
             "--etcd-servers", self.etcd_url,
             "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port", str(self.port),
             "--tls-cert-file", serving[0], "--tls-private-key-file", serving[1],
@@ -439,6 +449,20 @@ class KubeCluster:
 
     def get(self, path):
         return self.request("GET", path)
+
+    def audit_events(self, username):
+        """The audit log's answered requests (stage ResponseComplete) made by `username` (a
+        ServiceAccount, "system:serviceaccount:<ns>:<name>"), oldest first."""
+        events = []
+        with open(self.audit_log) as f:
+            for line in f:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a line being written
+                if event.get("stage") == "ResponseComplete" and event.get("user", {}).get("username") == username:
+                    events.append(event)
+        return events
 
     def ok(self, method, path, body=None, content_type="application/json", expect=(200, 201)):
         status, decoded = self.request(method, path, body, content_type)
