@@ -50,6 +50,15 @@ int main(int argc, char** argv) {
   app.add_option("--kubeconfig", options.kubeconfig,
                  "kubeconfig file (default: in-cluster service account, else $KUBECONFIG, else ~/.kube/config)");
   app.add_option("--context", options.kubeContext, "kubeconfig context (default: its current-context)");
+  app.add_option("--kube-api-qps", options.kubeApiQps,
+                 "Sustained requests per second to the Kubernetes API (client-side token bucket; a watch counts "
+                 "once per (re)connect)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 10000.0));
+  app.add_option("--kube-api-burst", options.kubeApiBurst,
+                 "Requests to the Kubernetes API allowed at once above --kube-api-qps")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   app.add_option("--watch-namespaces,--namespace", options.watchNamespaces,
                  "Watch HashRings and Pods of these namespaces only, comma-separated (default: all)")
       ->delimiter(',');

@@ -298,13 +298,17 @@ class KubeCluster:
             "--unsafe-no-fsync"])
         self._wait_http("etcd", f"{self.etcd_url}/health", deadline, lambda status, body: status == 200 and b'"true"' in body)
 
-        # Audit: every write (verb, user, object, time) at Metadata level, one JSON line each, so a
-        # test can tell from the server's own record who wrote what and when.
+        # Audit, one JSON line per answered request at Metadata level, so a test can tell from the
+        # server's own record who did what and when: every request of a ServiceAccount outside
+        # kube-system (the controller-manager's own), to count what the server refused, and every
+        # write of anyone else (an operator under its own client certificate).
         self.audit_log = os.path.join(d, "audit.log")
-        audit_policy = os.path.join(d, "audit-policy.yaml")
+        audit_policy = os.path.join(d, "audit-policy.json")
         with open(audit_policy, "w") as f:
             json.dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
-                       "rules": [{"level": "Metadata",
+                       "rules": [{"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+                                 {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+                                 {"level": "Metadata",
                                   "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
                                  {"level": "None"}]}, f)
         self._run("kube-apiserver", [
@@ -468,15 +472,21 @@ class KubeCluster:
         name = f"{user}{'-via-' + server.rsplit(':', 1)[-1] if server else ''}.kubeconfig"
         return write_kubeconfig(os.path.join(self.dir, name), server or self.server, self.pki.ca_crt, cert, key, user)
 
-    def audit_events(self):
-        """Every write the API server has audited so far (see the policy in _start), oldest first:
-        dicts with verb, user.username, objectRef, responseStatus.code, requestReceivedTimestamp."""
+    def audit_events(self, username=None):
+        """The requests the API server has audited so far (see the policy in _start), oldest first,
+        those of `username` only when given: dicts with verb, user.username, objectRef,
+        responseStatus.code, requestReceivedTimestamp."""
         events = []
         with open(self.audit_log) as f:
             for line in f:
-                line = line.strip()
-                if line.endswith("}"):
-                    events.append(json.loads(line))
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a line being written
+                if event.get("stage") != "ResponseComplete":
+                    continue
+                if username is None or event.get("user", {}).get("username") == username:
+                    events.append(event)
         return events
 
     def ok(self, method, path, body=None, content_type="application/json", expect=(200, 201)):

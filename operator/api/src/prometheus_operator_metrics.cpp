@@ -71,7 +71,30 @@ PrometheusOperatorMetrics::PrometheusOperatorMetrics()
                          .Name("ringlb_operator_leader_refused_writes_total")
                          .Help("API writes refused because this replica no longer held the leader Lease")
                          .Register(*registry_)
-                         .Add({})) {}
+                         .Add({})),
+      apiRequests_(BuildCounter()
+                       .Name("ringlb_operator_kubernetes_api_requests_total")
+                       .Help("Answers of the Kubernetes API server, by method and HTTP status code")
+                       .Register(*registry_)),
+      apiRetryAfter_(BuildCounter()
+                         .Name("ringlb_operator_kubernetes_api_retry_after_total")
+                         .Help("429 or 503 answers whose Retry-After the client waited out before resending")
+                         .Register(*registry_)),
+      apiThrottledSeconds_(BuildCounter()
+                               .Name("ringlb_operator_kubernetes_api_rate_limit_wait_seconds_total")
+                               .Help("Time requests waited for the client-side rate limit (--kube-api-qps, --kube-api-burst)")
+                               .Register(*registry_)
+                               .Add({})) {}
+
+void PrometheusOperatorMetrics::kubernetesApiResponded(std::string_view method, int status) {
+  apiRequests_.Add({{"method", std::string(method)}, {"code", std::to_string(status)}}).Increment();
+}
+
+void PrometheusOperatorMetrics::kubernetesApiRetryAfter(int status, double) {
+  apiRetryAfter_.Add({{"code", std::to_string(status)}}).Increment();
+}
+
+void PrometheusOperatorMetrics::kubernetesApiThrottled(double seconds) { apiThrottledSeconds_.Increment(seconds); }
 
 void PrometheusOperatorMetrics::setLeader(bool leading) {
   if ((leader_.Value() != 0) == leading) return;

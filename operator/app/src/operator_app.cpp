@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <random>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -80,8 +81,16 @@ int runOperator(const OperatorOptions& options) {
   const EnvLookup env = processEnvironment();
   SteadyClock clock;
 
+  // Before the API client, whose answers it counts.
+  PrometheusOperatorMetrics metrics;
+
   // The API client outlives everything that uses it: declared first.
   std::unique_ptr<KubernetesClient> kubernetes;
+  // Leader election gets a client (and so a rate limit) of its own, as in controller-runtime: a
+  // burst of Pod writes must not hold back the Lease renewals.
+  std::unique_ptr<KubernetesClient> leaseClient;
+  std::optional<KubernetesConfig> kubernetesConfig;
+  KubernetesClient::Options clientOptions;
   std::string kubernetesNamespace = "default";
   if (kubernetesSource || kubernetesRuntime) {
     auto config = resolveKubernetesConfig(options.kubeconfig, options.kubeContext, env);
@@ -91,7 +100,20 @@ int runOperator(const OperatorOptions& options) {
     }
     kubernetesNamespace = config->defaultNamespace;
     spdlog::info("Kubernetes API {} ({})", config->baseUrl(), config->origin);
-    auto client = KubernetesClient::create(std::move(config).value(), KubernetesClient::Options{}, clock);
+    clientOptions.qps = options.kubeApiQps;
+    clientOptions.burst = options.kubeApiBurst;
+    clientOptions.onResponse = [&metrics](std::string_view method, int status) {
+      metrics.kubernetesApiResponded(method, status);
+    };
+    clientOptions.onRetryAfter = [&metrics](int status, std::chrono::milliseconds wait) {
+      spdlog::warn("Kubernetes API answered {}; retrying after {} ms (Retry-After)", status, wait.count());
+      metrics.kubernetesApiRetryAfter(status, std::chrono::duration<double>(wait).count());
+    };
+    clientOptions.onThrottled = [&metrics](std::chrono::milliseconds wait) {
+      metrics.kubernetesApiThrottled(std::chrono::duration<double>(wait).count());
+    };
+    kubernetesConfig = config.value();
+    auto client = KubernetesClient::create(std::move(config).value(), clientOptions, clock);
     if (!client) {
       spdlog::critical("{}", client.error());
       return 2;
@@ -210,7 +232,13 @@ int runOperator(const OperatorOptions& options) {
     callbacks.onNewLeader = [identity](const std::string& holder) {
       if (holder != identity) spdlog::info("leader election: {} leads", holder);
     };
-    elector = std::make_unique<LeaderElector>(*kubernetes, clock, election, callbacks);
+    auto client = KubernetesClient::create(*kubernetesConfig, clientOptions, clock);
+    if (!client) {
+      spdlog::critical("{}", client.error());
+      return 2;
+    }
+    leaseClient = std::move(client).value();
+    elector = std::make_unique<LeaderElector>(*leaseClient, clock, election, callbacks);
     fenceElector = elector.get();
     following = true;
     kubernetesRings->onObserved([&registry, &following](const ResourceEvent& event) {

@@ -58,7 +58,8 @@ class ChartTest(unittest.TestCase):
 
     def test_values_schema_rejects_bad_values(self):
         for bad in (["--set", "proxy.threads=0"], ["--set", "proxy.key=nonsense"], ["--set", "operatorr.replicas=1"],
-                    ["--set", "metrics.serviceMonitor.interval=soon"], ["--set", "proxy.image.pullPolicy=Sometimes"]):
+                    ["--set", "metrics.serviceMonitor.interval=soon"], ["--set", "proxy.image.pullPolicy=Sometimes"],
+                    ["--set", "operator.kubeApi.qps=0"], ["--set", "operator.kubeApi.burst=0"]):
             for helm in ("helm3", "helm4"):
                 with self.subTest(values=bad, helm=helm):
                     proc = ks.run([self.tools[helm], "template", "r", ks.CHART, *bad], check=False)

@@ -60,11 +60,55 @@ TEST(Kubeconfig, CurrentContextSelectsClusterUserAndNamespace) {
   EXPECT_FALSE(config->insecureSkipTlsVerify);
 }
 
-TEST(Kubeconfig, UnsupportedExecPluginNamesTheField) {
+TEST(Kubeconfig, ExecPluginWithoutApiVersionNamesTheField) {
   auto config = parseKubeconfig(kKubeconfig, "/k", "other");
   ASSERT_FALSE(config.ok());
-  EXPECT_NE(config.error().find("users[0].user.exec"), std::string::npos) << config.error();
+  EXPECT_NE(config.error().find("users[0].user.exec.apiVersion"), std::string::npos) << config.error();
   EXPECT_NE(config.error().find("/k"), std::string::npos);
+}
+
+std::string withExec(const std::string& exec) {
+  return "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+         "clusters:\n- name: k\n  cluster: {server: 'https://127.0.0.1:6443'}\n"
+         "users:\n- name: u\n  user:\n    exec: " + exec + "\n";
+}
+
+TEST(Kubeconfig, ExecPluginIsReadAsClientGoReadsIt) {
+  auto config = parseKubeconfig(
+      withExec("{apiVersion: client.authentication.k8s.io/v1, command: ./bin/get-token, args: [--audience, api], "
+               "env: [{name: REGION, value: eu}], interactiveMode: Never, provideClusterInfo: true, installHint: ask ops}"),
+      "/home/me/.kube/config");
+  ASSERT_TRUE(config.ok()) << config.error();
+  EXPECT_EQ(config->exec.apiVersion, "client.authentication.k8s.io/v1");
+  EXPECT_EQ(config->exec.command, "/home/me/.kube/bin/get-token");  // relative to the kubeconfig
+  EXPECT_EQ(config->exec.args, (std::vector<std::string>{"--audience", "api"}));
+  ASSERT_EQ(config->exec.env.size(), 1u);
+  EXPECT_EQ(config->exec.env[0], (std::pair<std::string, std::string>{"REGION", "eu"}));
+  EXPECT_TRUE(config->exec.provideClusterInfo);
+  EXPECT_EQ(config->exec.installHint, "ask ops");
+
+  auto bare = parseKubeconfig(withExec("{apiVersion: client.authentication.k8s.io/v1beta1, command: aws}"), "/k");
+  ASSERT_TRUE(bare.ok()) << bare.error();
+  EXPECT_EQ(bare->exec.command, "aws");  // looked up in $PATH
+  EXPECT_EQ(bare->exec.interactiveMode, "IfAvailable");  // v1beta1's default
+}
+
+TEST(Kubeconfig, BadExecPluginFieldsAreNamed) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"{apiVersion: client.authentication.k8s.io/v1alpha1, command: x, interactiveMode: Never}",
+       "users[0].user.exec.apiVersion: 'client.authentication.k8s.io/v1alpha1' is not supported"},
+      {"{apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never}", "users[0].user.exec.command: missing"},
+      {"{apiVersion: client.authentication.k8s.io/v1, command: x}", "users[0].user.exec.interactiveMode: required"},
+      {"{apiVersion: client.authentication.k8s.io/v1, command: x, interactiveMode: Always}",
+       "users[0].user.exec.interactiveMode: Always needs a terminal"},
+      {"{apiVersion: client.authentication.k8s.io/v1, command: x, interactiveMode: Never, env: [{value: v}]}",
+       "users[0].user.exec.env[0].name: missing"},
+  };
+  for (const auto& [exec, expected] : cases) {
+    auto config = parseKubeconfig(withExec(exec), "/k");
+    ASSERT_FALSE(config.ok()) << exec;
+    EXPECT_NE(config.error().find(expected), std::string::npos) << config.error();
+  }
 }
 
 TEST(Kubeconfig, MissingPiecesAreNamed) {

@@ -39,6 +39,51 @@ std::string scalar(const YAML::Node& node, const char* key) {
   return value.as<std::string>();
 }
 
+constexpr std::string_view kExecV1 = "client.authentication.k8s.io/v1";
+constexpr std::string_view kExecV1beta1 = "client.authentication.k8s.io/v1beta1";
+
+// Reads `users[i].user.exec` (`field`) as client-go does: apiVersion and
+// command are required; v1 also requires interactiveMode.
+Result<ExecPluginConfig> parseExecPlugin(const YAML::Node& node, const std::string& field, const std::string& kubeconfigPath) {
+  if (!node.IsMap()) return Error{field + ": must be a mapping"};
+  ExecPluginConfig exec;
+  exec.apiVersion = scalar(node, "apiVersion");
+  if (exec.apiVersion != kExecV1 && exec.apiVersion != kExecV1beta1) {
+    return Error{field + ".apiVersion: '" + exec.apiVersion + "' is not supported (use " + std::string(kExecV1) +
+                 " or " + std::string(kExecV1beta1) + ")"};
+  }
+  exec.command = scalar(node, "command");
+  if (exec.command.empty()) return Error{field + ".command: missing"};
+  // client-go: a command with a path separator is relative to the kubeconfig; a bare name goes through $PATH.
+  if (exec.command.find('/') != std::string::npos) exec.command = resolveRelative(exec.command, kubeconfigPath);
+  if (const YAML::Node args = node["args"]) {
+    if (!args.IsSequence()) return Error{field + ".args: must be a list of strings"};
+    for (const auto& arg : args) exec.args.push_back(arg.as<std::string>());
+  }
+  if (const YAML::Node env = node["env"]) {
+    if (!env.IsSequence()) return Error{field + ".env: must be a list of {name, value}"};
+    for (std::size_t i = 0; i < env.size(); ++i) {
+      const std::string name = scalar(env[i], "name");
+      if (name.empty()) return Error{field + ".env[" + std::to_string(i) + "].name: missing"};
+      exec.env.emplace_back(name, scalar(env[i], "value"));
+    }
+  }
+  exec.installHint = scalar(node, "installHint");
+  if (node["provideClusterInfo"]) exec.provideClusterInfo = node["provideClusterInfo"].as<bool>();
+  exec.interactiveMode = scalar(node, "interactiveMode");
+  if (exec.interactiveMode.empty()) {
+    if (exec.apiVersion == kExecV1) return Error{field + ".interactiveMode: required for " + std::string(kExecV1)};
+    exec.interactiveMode = "IfAvailable";
+  }
+  if (exec.interactiveMode == "Always") {
+    return Error{field + ".interactiveMode: Always needs a terminal, and the operator runs without one (use Never)"};
+  }
+  if (exec.interactiveMode != "Never" && exec.interactiveMode != "IfAvailable") {
+    return Error{field + ".interactiveMode: '" + exec.interactiveMode + "' is not one of Never, IfAvailable, Always"};
+  }
+  return exec;
+}
+
 }  // namespace
 
 std::string KubernetesConfig::authority() const {
@@ -224,7 +269,11 @@ Result<KubernetesConfig> parseKubeconfig(std::string_view yamlText, const std::s
       const std::string userField = "users[" + std::to_string(userIndex) + "].user";
       const YAML::Node user = root["users"][userIndex]["user"];
       if (user && user.IsMap()) {
-        if (user["exec"]) return fail(userField + ".exec: exec credential plugins are not supported; use a token or client certificate");
+        if (const YAML::Node exec = user["exec"]) {
+          auto plugin = parseExecPlugin(exec, userField + ".exec", path);
+          if (!plugin) return fail(plugin.error());
+          config.exec = std::move(plugin).value();
+        }
         if (user["auth-provider"]) return fail(userField + ".auth-provider: auth providers are not supported; use a token or client certificate");
         if (user["username"] || user["password"]) return fail(userField + ".username: basic authentication is not supported");
         config.token = scalar(user, "token");

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -44,6 +45,16 @@ class PrometheusOperatorMetrics final : public OperatorMetrics {
   /// A write refused because this replica no longer held the leader Lease.
   void leaderWriteRefused();
 
+  /// One answer of the Kubernetes API server: the method (WATCH for a watch)
+  /// and the HTTP status. Thread-safe, like the rest.
+  void kubernetesApiResponded(std::string_view method, int status);
+
+  /// A 429 (or 503) whose Retry-After the client waits out before resending.
+  void kubernetesApiRetryAfter(int status, double seconds);
+
+  /// A request that waited `seconds` for the client-side rate limit.
+  void kubernetesApiThrottled(double seconds);
+
   /// The Prometheus text exposition of every metric.
   std::string serialize() const;
 
@@ -65,6 +76,9 @@ class PrometheusOperatorMetrics final : public OperatorMetrics {
   prometheus::Gauge& leader_;
   prometheus::Counter& leaderTransitions_;
   prometheus::Counter& refusedWrites_;
+  prometheus::Family<prometheus::Counter>& apiRequests_;
+  prometheus::Family<prometheus::Counter>& apiRetryAfter_;
+  prometheus::Counter& apiThrottledSeconds_;
 
   void setShares(const std::string& ring, const std::vector<std::pair<std::string, double>>& shares);
 

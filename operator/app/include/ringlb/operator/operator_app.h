@@ -29,6 +29,8 @@ struct OperatorOptions {
   std::string source = "auto";            // --source: file, kubernetes, or auto
   std::string kubeconfig;                 // --kubeconfig (else in-cluster, $KUBECONFIG, ~/.kube/config)
   std::string kubeContext;                // --context
+  double kubeApiQps = 20.0;               // --kube-api-qps: client-side rate limit (controller-runtime's default)
+  int kubeApiBurst = 30;                  // --kube-api-burst
   std::vector<std::string> watchNamespaces;  // --watch-namespaces: HashRings and Pods of these namespaces (empty: all)
   bool leaderElect = true;                // --leader-elect
   std::string leaseNamespace;             // --leader-election-namespace (default: the config's namespace)

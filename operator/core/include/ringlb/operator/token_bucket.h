@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "ringlb/operator/clock.h"
 
@@ -29,6 +30,18 @@ class TokenBucket {
     tokens_ -= 1.0;
     if (tokens_ >= 0.0) return Clock::Duration::zero();
     return std::chrono::duration_cast<Clock::Duration>(std::chrono::duration<double>(-tokens_ / rate_));
+  }
+
+  /// As reserve(), but takes nothing and returns std::nullopt when the wait
+  /// would exceed `maxWait` (a caller with a deadline gives up instead).
+  std::optional<Clock::Duration> reserveWithin(Clock::TimePoint now, Clock::Duration maxWait) {
+    refill(now);
+    const double after = tokens_ - 1.0;
+    const auto wait = after >= 0.0 ? Clock::Duration::zero()
+                                   : std::chrono::duration_cast<Clock::Duration>(std::chrono::duration<double>(-after / rate_));
+    if (wait > maxWait) return std::nullopt;
+    tokens_ = after;
+    return wait;
   }
 
  private:

@@ -5,12 +5,28 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "ringlb/base/result.h"
 
 namespace ringlb::op {
 
 inline constexpr std::string_view kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// A kubeconfig `users[].user.exec` entry: a credential plugin that prints an
+/// ExecCredential (client.authentication.k8s.io/v1 or v1beta1) on stdout.
+struct ExecPluginConfig {
+  std::string apiVersion;   // client.authentication.k8s.io/v1 or /v1beta1
+  std::string command;      // a bare name is looked up in $PATH; a path is relative to the kubeconfig
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;  // added to the operator's environment
+  std::string installHint;  // shown when the command cannot be run
+  bool provideClusterInfo = false;
+  std::string interactiveMode = "Never";  // Never | IfAvailable (the operator never has a terminal)
+
+  bool configured() const noexcept { return !command.empty(); }
+};
 
 /// Where and how to reach the Kubernetes API server: the in-cluster service
 /// account or one kubeconfig context. PEM material is either a file path or
@@ -32,6 +48,8 @@ struct KubernetesConfig {
   std::string clientCertData;
   std::string clientKeyFile;
   std::string clientKeyData;
+
+  ExecPluginConfig exec;     // credentials from a plugin (token and/or client certificate)
 
   std::string defaultNamespace = "default";
   std::string origin;  // "in-cluster" or "kubeconfig <path> context <name>", for messages
@@ -57,8 +75,8 @@ Result<KubernetesConfig> inClusterConfig(const EnvLookup& env, const std::string
 
 /// Parses kubeconfig YAML text. `path` names the file in messages and anchors
 /// relative paths; `context` overrides current-context when not empty.
-/// Returns an Error naming the field (e.g. "users[0].user.exec") when the
-/// context cannot be used.
+/// Returns an Error naming the field (e.g. "users[0].user.exec.apiVersion")
+/// when the context cannot be used.
 Result<KubernetesConfig> parseKubeconfig(std::string_view yamlText, const std::string& path, const std::string& context = {});
 
 /// Reads and parses the kubeconfig file at `path`.
