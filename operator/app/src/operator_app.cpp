@@ -121,7 +121,6 @@ int runOperator(const OperatorOptions& options) {
     kubernetes = std::move(client).value();
   }
   const std::string identity = options.identity.empty() ? defaultIdentity(env) : options.identity;
-  PrometheusOperatorMetrics metrics;
   // Everything but the elector writes through the fence: no Pod, status or
   // Event write goes out once this replica's lease may have passed to another.
   const bool electLeader = kubernetesSource && options.leaderElect;
