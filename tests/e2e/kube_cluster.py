@@ -225,8 +225,11 @@ class KubeCluster:
     NODE_MONITOR_GRACE_SECONDS = 20
     NODE_MONITOR_PERIOD_SECONDS = 2
 
-    def __init__(self, binaries, keep_dir=None):
+    def __init__(self, binaries, keep_dir=None, apiserver_args=()):
+        """`apiserver_args`: extra kube-apiserver flags (e.g. `--watch-cache=false`, so that watches
+        are served by etcd and an etcd compaction makes an older resourceVersion 410)."""
         self.bin = binaries
+        self.apiserver_args = list(apiserver_args)
         self.keep_dir = keep_dir if keep_dir is not None else bool(os.environ.get("RINGLB_KUBE_KEEP_DIR"))
         _remove_stale_dirs()
         self.dir = self._new_dir()
@@ -333,7 +336,7 @@ class KubeCluster:
             "--endpoint-reconciler-type", "none",
             "--profiling=false",
             "--cert-dir", os.path.join(d, "apiserver-certs"),
-            "--v", "1"])
+            "--v", "1", *self.apiserver_args])
         self._wait_http("kube-apiserver", f"{self.server}/readyz", deadline,
                         lambda status, body: status == 200, context=self._admin_ssl())
 

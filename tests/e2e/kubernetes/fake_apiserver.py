@@ -953,8 +953,7 @@ class Store:
         self.watchers = set()
         self.stalled = False
         self.gone_mode = "stream"  # or "http": how a too-old watch resourceVersion is answered
-        self.config = {"autoReadyPodsSeconds": -1, "podIP": "127.0.0.1", "podDeletionDelaySeconds": 0,
-                       "bookmarkIntervalSeconds": 1.0, "watchChunkBytes": 0}
+        self.config = {"bookmarkIntervalSeconds": 1.0, "watchChunkBytes": 0}
         self.injections = []     # [{code, method, path, times, message, retryAfter}]
         self.requests = []       # request log
         self.timers = []
@@ -1279,20 +1278,6 @@ class Api:
     def _after_create(self, rtype, obj):
         if rtype.kind == "CustomResourceDefinition":
             self._serve_crd(obj)
-        if rtype.kind == "Pod" and self.store.config["autoReadyPodsSeconds"] >= 0:
-            ns, name, uid = obj["metadata"]["namespace"], obj["metadata"]["name"], obj["metadata"]["uid"]
-            timer = threading.Timer(self.store.config["autoReadyPodsSeconds"],
-                                    lambda: self._auto_ready(ns, name, uid))
-            timer.daemon = True
-            timer.start()
-
-    def _auto_ready(self, namespace, name, uid):
-        try:
-            pod = self.get(self.store.types[("", "v1", "pods")], namespace, name)
-        except ApiError:
-            return
-        if pod["metadata"]["uid"] == uid and not pod["metadata"].get("deletionTimestamp"):
-            self.set_pod_ready(namespace, name, True)
 
     def _serve_crd(self, crd):
         spec = crd["spec"]
@@ -1577,7 +1562,6 @@ class Api:
     def delete(self, rtype, namespace, name, options, query):
         options = options or {}
         propagation = options.get("propagationPolicy") or query.get("propagationPolicy") or "Background"
-        grace = options.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
         preconditions = options.get("preconditions") or {}
         with self.store.cond:
             key = (namespace or "", name)
@@ -1590,36 +1574,23 @@ class Api:
                 raise conflict(rtype, name, f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, ResourceVersion in object meta: {obj['metadata']['resourceVersion']}")
             if query.get("dryRun") == "All":
                 return copy.deepcopy(obj)
-            delay = self.store.config["podDeletionDelaySeconds"]
-            graceful = rtype.kind == "Pod" and delay > 0 and str(grace) != "0"
-            if obj["metadata"].get("finalizers") or graceful:
+            if obj["metadata"].get("finalizers"):
                 if obj["metadata"].get("deletionTimestamp"):
                     return copy.deepcopy(obj)
                 old = copy.deepcopy(obj)
                 new = copy.deepcopy(obj)
                 new["metadata"]["deletionTimestamp"] = now_rfc3339()
-                new["metadata"]["deletionGracePeriodSeconds"] = int(grace) if grace is not None and graceful else (30 if graceful else 0)
+                new["metadata"]["deletionGracePeriodSeconds"] = 0
                 if propagation == "Foreground":
                     new["metadata"]["finalizers"] = list(new["metadata"].get("finalizers") or []) + ["foregroundDeletion"]
                 new["metadata"]["resourceVersion"] = str(self.store.next_rv())
                 self.store.objects[rtype.store_key][key] = new
                 self.store._record(rtype, "MODIFIED", new, old)
-                if graceful and not obj["metadata"].get("finalizers"):
-                    uid = obj["metadata"]["uid"]
-                    timer = threading.Timer(delay, lambda: self._finish_graceful(rtype, key, uid))
-                    timer.daemon = True
-                    timer.start()
                 if propagation == "Foreground":
                     self._collect_garbage(new["metadata"]["uid"], "Background", finish_owner=(rtype, key))
                 return copy.deepcopy(new)
             self._remove(rtype, key, propagation)
             return copy.deepcopy(obj)
-
-    def _finish_graceful(self, rtype, key, uid):
-        with self.store.cond:
-            obj = self.store.objects[rtype.store_key].get(key)
-            if obj and obj["metadata"]["uid"] == uid and not obj["metadata"].get("finalizers"):
-                self._remove(rtype, key, "Background")
 
     def _remove(self, rtype, key, propagation):
         obj = self.store.objects[rtype.store_key].pop(key)
@@ -1729,29 +1700,6 @@ class Api:
             return self.scale_of(rtype, updated)
 
     # -- pods
-    def set_pod_ready(self, namespace, name, ready, pod_ip=None):
-        rtype = self.store.types[("", "v1", "pods")]
-        old = self.get(rtype, namespace, name)
-        new = copy.deepcopy(old)
-        status = new.setdefault("status", {})
-        stamp = now_rfc3339()
-        ip = pod_ip or status.get("podIP") or self.store.config["podIP"]
-        status.update({"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "127.0.0.1",
-                       "startTime": status.get("startTime", stamp)})
-        conditions = {c["type"]: c for c in status.get("conditions", [])}
-        value = "True" if ready else "False"
-        for ctype in ("PodScheduled", "Initialized", "ContainersReady", "Ready"):
-            v = "True" if ctype in ("PodScheduled", "Initialized") else value
-            previous = conditions.get(ctype)
-            conditions[ctype] = {"type": ctype, "status": v, "lastProbeTime": None,
-                                 "lastTransitionTime": previous["lastTransitionTime"] if previous and previous["status"] == v else stamp}
-        status["conditions"] = [conditions[t] for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
-        status["containerStatuses"] = [{"name": c.get("name"), "image": c.get("image"), "imageID": "", "ready": ready,
-                                        "restartCount": next((s.get("restartCount", 0) for s in old.get("status", {}).get("containerStatuses", [])
-                                                              if s.get("name") == c.get("name")), 0),
-                                        "started": True, "state": {"running": {"startedAt": status["startTime"]}}}
-                                       for c in (new.get("spec") or {}).get("containers", [])]
-        return self._commit_update(rtype, old, new, "status", [], {}, "fake-kubelet")
 
 
 def parse_apply_body(body):
@@ -2339,8 +2287,7 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     # -- test hooks
     def _fake_hooks(self, path, query, body):
-        """POST /_fake/pods/ready         {namespace, name, ready=true, podIP?}: kubelet says Ready
-           POST /_fake/compact            {resourceVersion?, mode?: stream|http}: drop history up to RV
+        """POST /_fake/compact            {resourceVersion?, mode?: stream|http}: drop history up to RV
                                            (default: all); later watches from older RVs get 410
            POST /_fake/gone-mode          {mode: stream|http}: how a too-old watch RV is answered
            POST /_fake/inject             {code, method='*', path=regex, times=1, message?, retryAfter?}
@@ -2351,19 +2298,12 @@ class FakeHandler(BaseHTTPRequestHandler):
            POST /_fake/watches/close      end every open watch cleanly
            POST /_fake/watches/stall      {stalled: bool}: watches go silent (no events, no bookmarks)
            POST /_fake/bookmark           every bookmark-enabled watch gets a BOOKMARK now
-           POST /_fake/config             {autoReadyPodsSeconds, podIP, podDeletionDelaySeconds,
-                                           bookmarkIntervalSeconds, watchChunkBytes}
+           POST /_fake/config             {bookmarkIntervalSeconds, watchChunkBytes}
            GET  /_fake/state              {resourceVersion, compactedResourceVersion, watches, counts}"""
         data = self._json(body) if body else {}
         if not isinstance(data, dict):
             raise bad_request("hook bodies are JSON objects")
         store = self.store
-        if path == "/_fake/pods/ready" and self.command == "POST":
-            for field in ("namespace", "name"):
-                if not data.get(field):
-                    raise bad_request(f"/_fake/pods/ready needs {field!r}")
-            pod = self.api.set_pod_ready(data["namespace"], data["name"], bool(data.get("ready", True)), data.get("podIP"))
-            return self._send_json(200, pod)
         if path == "/_fake/compact" and self.command == "POST":
             if data.get("mode"):
                 self._set_gone_mode(data["mode"])

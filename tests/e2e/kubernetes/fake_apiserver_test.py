@@ -290,7 +290,7 @@ class FakeApiServerTest(unittest.TestCase):
         self.assertEqual(stream.next()["object"]["metadata"]["name"], "quiet")
 
     # -- Pods, garbage collection, readiness ----------------------------------------------------------
-    def test_pods_owned_by_a_ring_are_collected_and_can_be_marked_ready(self):
+    def test_pods_owned_by_a_ring_are_collected(self):
         owner = self.create(ring("apod"))
         ref = {"apiVersion": "ringlb.dev/v1alpha1", "kind": "HashRing", "name": "apod", "uid": owner["metadata"]["uid"],
                "controller": True, "blockOwnerDeletion": True}
@@ -300,9 +300,6 @@ class FakeApiServerTest(unittest.TestCase):
             created = self.create(pod, PODS)
             self.assertEqual(created["status"]["phase"], "Pending")
             self.assertEqual(created["metadata"]["ownerReferences"], [ref])
-        ready = self.server.ok("POST", "/_fake/pods/ready", {"namespace": "default", "name": "apod-0", "podIP": "127.0.0.2"})
-        conditions = {c["type"]: c["status"] for c in ready["status"]["conditions"]}
-        self.assertEqual((conditions["Ready"], ready["status"]["phase"], ready["status"]["podIP"]), ("True", "Running", "127.0.0.2"))
         listed = self.server.ok("GET", PODS + "?labelSelector=ring%3Dapod")
         self.assertEqual(len(listed["items"]), 2)
         self.server.ok("DELETE", NS + "/apod")
