@@ -35,6 +35,7 @@ struct Harness {
   std::vector<Recorded> events;
   std::atomic<int> eventCount{0};
   int synced = 0;
+  std::vector<std::string> errors;
   std::unique_ptr<ListWatcher> watcher;
   std::map<std::string, std::vector<json>> lists;  // list answers by continue token ("" first)
   std::string listVersion = "100";
@@ -58,6 +59,7 @@ struct Harness {
       ++eventCount;
     };
     handler.onSynced = [this] { ++synced; };
+    handler.onError = [this](const std::string& error) { errors.push_back(error); };
     watcher = std::make_unique<ListWatcher>(api, options, handler, /*seed=*/7);
   }
 };
@@ -168,10 +170,13 @@ TEST(ListWatcher, ErrorsAreReportedWithContext) {
   end = h.watcher->watchOnce();
   ASSERT_FALSE(end.ok());
   EXPECT_NE(end.error().find("not a JSON object"), std::string::npos);
+  // An ERROR event other than 410 ends the watch as refused (the run loop relists), and is reported.
   h.api.streams.push_back({200, {line("ERROR", {{"kind", "Status"}, {"code", 500}, {"message", "internal"}})}, "", ""});
   end = h.watcher->watchOnce();
-  ASSERT_FALSE(end.ok());
-  EXPECT_NE(end.error().find("500"), std::string::npos);
+  ASSERT_TRUE(end.ok());
+  EXPECT_EQ(end.value(), ListWatcher::WatchEnd::Refused);
+  ASSERT_FALSE(h.errors.empty());
+  EXPECT_NE(h.errors.back().find("ERROR event 500: internal"), std::string::npos) << h.errors.back();
   h.api.streams.push_back({200, {}, "", "no data for 120000 ms"});
   end = h.watcher->watchOnce();
   ASSERT_FALSE(end.ok());
@@ -214,6 +219,28 @@ TEST(ListWatcher, RunLoopRelistsAfterGoneWithoutLosingEvents) {
   EXPECT_EQ(h.events[1].key, "default/b");
   EXPECT_EQ(h.events[1].type, ListWatcher::EventType::Added);
   EXPECT_GE(relisted.load(), 2);
+}
+
+// etcd answers a watch just below its compaction revision with an in-stream 500, not 410: watching
+// again from the same version would get the same answer forever, so the loop relists.
+TEST(ListWatcher, RunLoopRelistsAfterAnErrorEventOtherThanGone) {
+  Harness h;
+  h.api.streams.push_back(
+      {200, {line("ERROR", {{"kind", "Status"}, {"code", 500}, {"message", "etcd event received with PrevKv=nil"}})},
+       "", ""});
+  std::atomic<int> lists{0};
+  h.api.onRequest = [&](const FakeKubernetesApi::Call&) -> Result<ApiResponse> {
+    const int n = ++lists;
+    json page = {{"metadata", {{"resourceVersion", n == 1 ? "100" : "200"}}}, {"items", json::array({ring("a", "90")})}};
+    if (n >= 2) page["items"].push_back(ring("b", "150"));
+    return ApiResponse{200, page.dump(), ""};
+  };
+  h.watcher->start();
+  for (int i = 0; i < 500 && h.eventCount.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  h.watcher->stop();
+  ASSERT_GE(h.events.size(), 2u);
+  EXPECT_EQ(h.events[1].key, "default/b");
+  EXPECT_GE(lists.load(), 2);
 }
 
 }  // namespace

@@ -184,7 +184,8 @@ Result<ListWatcher::WatchEnd> ListWatcher::watchOnce() {
   WatchStreamParser parser;
   std::vector<WatchEvent> events;
   bool gone = false;
-  std::string streamError;
+  std::string refusal;      // an ERROR event other than 410
+  std::string streamError;  // a garbled line
   auto onData = [&](std::string_view bytes) {
     events.clear();
     auto parsed = parser.feed(bytes, events);
@@ -199,8 +200,8 @@ Result<ListWatcher::WatchEnd> ListWatcher::watchOnce() {
           if (code == 410) {
             gone = true;
           } else {
-            streamError = "watch " + options_.path + ": ERROR event " + std::to_string(code) + ": " +
-                          event.object.value("message", std::string());
+            refusal = "watch " + options_.path + ": ERROR event " + std::to_string(code) + ": " +
+                      event.object.value("message", std::string()) + "; relisting";
           }
           return false;
         }
@@ -216,6 +217,10 @@ Result<ListWatcher::WatchEnd> ListWatcher::watchOnce() {
   auto response = api_.stream(target, onData, cancel_, options_.idleTimeout);
   if (cancel_.cancelled()) return WatchEnd::Stopped;
   if (gone) return WatchEnd::Gone;
+  if (!refusal.empty()) {
+    reportError(refusal);
+    return WatchEnd::Refused;
+  }
   if (!streamError.empty()) return Error{streamError};
   if (!response) return response.failure().withContext("watch " + options_.path);
   if (response->status == 410) return WatchEnd::Gone;
@@ -254,6 +259,10 @@ void ListWatcher::run() {
       case WatchEnd::Gone:
         spdlog::debug("watch {}: resourceVersion {} expired (410); relisting", options_.path, resourceVersion());
         needList = true;
+        break;
+      case WatchEnd::Refused:
+        needList = true;
+        if (!sleepFor(nextBackoff())) return;
         break;
       case WatchEnd::Clean:
         // A stream that closes at once every time is a server problem: keep backing off then.

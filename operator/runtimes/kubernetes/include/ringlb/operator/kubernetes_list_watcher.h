@@ -48,7 +48,10 @@ class ListWatcher {
   };
 
   /// How one watch request ended.
-  enum class WatchEnd : std::uint8_t { Clean, Gone, Stopped };
+  // Gone: the resourceVersion expired (410). Refused: the server ended the watch with any other
+  // ERROR event; its resourceVersion may be unusable too (etcd answers 500 just below a compaction),
+  // so both relist, as client-go's reflector does.
+  enum class WatchEnd : std::uint8_t { Clean, Gone, Refused, Stopped };
 
   ListWatcher(KubernetesApi& api, ListWatchOptions options, Handler handler,
               std::uint64_t seed = std::random_device{}());
