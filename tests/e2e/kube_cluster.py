@@ -302,17 +302,17 @@ class KubeCluster:
         self._wait_http("etcd", f"{self.etcd_url}/health", deadline, lambda status, body: status == 200 and b'"true"' in body)
 
         # Audit, one JSON line per answered request at Metadata level, so a test can tell from the
-        # server's own record who did what and when: every request of a ServiceAccount outside
-        # kube-system (the controller-manager's own), to count what the server refused, and every
-        # write of anyone else (an operator under its own client certificate).
+        # server's own record who did what and when: every write of anyone (an operator under its own
+        # client certificate, the garbage collector), and every request of a ServiceAccount outside
+        # kube-system (the controller-manager's own), to count what the server refused.
         self.audit_log = os.path.join(d, "audit.log")
         audit_policy = os.path.join(d, "audit-policy.json")
         with open(audit_policy, "w") as f:
             json.dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
-                       "rules": [{"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
-                                 {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
-                                 {"level": "Metadata",
+                       "rules": [{"level": "Metadata",
                                   "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+                                 {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+                                 {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
                                  {"level": "None"}]}, f)
         self._run("kube-apiserver", [
             self.bin["kube-apiserver"],
