@@ -217,6 +217,23 @@ std::vector<Setting> buildSettings() {
   return s;
 }
 
+// Whether `path` names a group of settings ("timeouts" holds "timeouts.idle").
+bool isSettingGroup(std::string_view path) {
+  for (const auto& setting : settings()) {
+    if (setting.path.size() > path.size() && setting.path.substr(0, path.size()) == path && setting.path[path.size()] == '.') {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool isSetting(std::string_view path) {
+  for (const auto& setting : settings()) {
+    if (setting.path == path) return true;
+  }
+  return false;
+}
+
 // Flattens a YAML mapping into dotted paths with scalar (or joined sequence) values.
 Status flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
   for (const auto& entry : node) {
@@ -224,6 +241,10 @@ Status flatten(const YAML::Node& node, const std::string& prefix, std::vector<st
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     const YAML::Node& value = entry.second;
     if (value.IsMap()) {
+      // Only groups of settings nest; stopping at anything else also ends a mapping that
+      // holds itself through an alias ("&x {a: *x}"), which would recurse until the stack overflows.
+      if (isSetting(path)) return Error{path + ": must be a value, not a mapping"};
+      if (!isSettingGroup(path)) return Error{path + ": unknown field"};
       if (auto status = flatten(value, path, out); !status) return status;
     } else if (value.IsSequence()) {
       std::string joined;
