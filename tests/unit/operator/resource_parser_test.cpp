@@ -168,7 +168,7 @@ TEST(ResourceParser, InvalidYamlNamesTheLine) {
 
 // Found by tests/fuzz (hash_ring_yaml): yaml-cpp 0.7's LoadAll looped forever, allocating, on these.
 TEST(ResourceParser, StrayCommaIsAnErrorNotAHang) {
-  for (const std::string text : {std::string(","), std::string(kFull) + "---\n[a],\n", std::string("{a: b},")}) {
+  for (const std::string& text : {std::string(","), std::string(kFull) + "---\n[a],\n", std::string("{a: b},")}) {
     const auto parsed = parseHashRings(text, "comma.yaml");
     EXPECT_TRUE(parsed.rings.empty());
     ASSERT_EQ(parsed.errors.size(), 1u) << text;
