@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
@@ -216,6 +218,23 @@ std::vector<Setting> buildSettings() {
   return s;
 }
 
+// Whether `path` names a group of settings ("timeouts" holds "timeouts.idle").
+bool isSettingGroup(std::string_view path) {
+  for (const auto& setting : settings()) {
+    if (setting.path.size() > path.size() && setting.path.substr(0, path.size()) == path && setting.path[path.size()] == '.') {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool isSetting(std::string_view path) {
+  for (const auto& setting : settings()) {
+    if (setting.path == path) return true;
+  }
+  return false;
+}
+
 // Flattens a YAML mapping into dotted paths with scalar (or joined sequence) values.
 Status flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
   for (const auto& entry : node) {
@@ -223,6 +242,10 @@ Status flatten(const YAML::Node& node, const std::string& prefix, std::vector<st
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     const YAML::Node& value = entry.second;
     if (value.IsMap()) {
+      // Only groups of settings nest; stopping at anything else also ends a mapping that
+      // holds itself through an alias ("&x {a: *x}"), which would recurse until the stack overflows.
+      if (isSetting(path)) return Error{path + ": must be a value, not a mapping"};
+      if (!isSettingGroup(path)) return Error{path + ": unknown field"};
       if (auto status = flatten(value, path, out); !status) return status;
     } else if (value.IsSequence()) {
       std::string joined;
@@ -365,28 +388,34 @@ Result<std::vector<ring::Member>> parseBackends(std::string_view text) {
   return members;
 }
 
-Result<ProxyConfig> loadConfigFile(const std::string& path, ProxyConfig base) {
+Result<ProxyConfig> parseConfigYaml(std::string_view text, const std::string& origin, ProxyConfig base) {
   YAML::Node document;
   try {
-    document = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return Error{path + ": cannot be read"};
+    document = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return Error{path + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg};
+    return Error{origin + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg};
   }
   if (document.IsNull()) return base;
-  if (!document.IsMap()) return Error{path + ": must be a mapping of settings"};
+  if (!document.IsMap()) return Error{origin + ": must be a mapping of settings"};
   std::vector<std::pair<std::string, std::string>> values;
-  if (auto status = flatten(document, "", values); !status) return Error{path + ": " + status.error()};
+  if (auto status = flatten(document, "", values); !status) return Error{origin + ": " + status.error()};
   for (const auto& [field, value] : values) {
     const Setting* setting = nullptr;
     for (const auto& candidate : settings()) {
       if (candidate.path == field) setting = &candidate;
     }
-    if (setting == nullptr) return Error{path + ": " + field + ": unknown field"};
-    if (auto status = setting->apply(base, value); !status) return Error{path + ": " + field + ": " + status.error()};
+    if (setting == nullptr) return Error{origin + ": " + field + ": unknown field"};
+    if (auto status = setting->apply(base, value); !status) return Error{origin + ": " + field + ": " + status.error()};
   }
   return base;
+}
+
+Result<ProxyConfig> loadConfigFile(const std::string& path, ProxyConfig base) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Error{path + ": cannot be read"};
+  std::stringstream text;
+  text << file.rdbuf();  // an empty file sets failbit on `text`; it is simply no settings
+  return parseConfigYaml(text.str(), path, std::move(base));
 }
 
 Status validateConfig(const ProxyConfig& config) {

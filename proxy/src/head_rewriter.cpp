@@ -125,7 +125,10 @@ Rewrite rewriteRequestHead(std::span<char> head, const RequestHead& parsed, cons
   appendValues(out, text, parsed.fields, FieldKind::Via, any);
   if (any) out << ", ";
   out << (parsed.versionMinor == 1 ? "1.1 " : "1.0 ") << context.viaName << "\r\n";
-  if (parsed.xRequestId < 0) {
+  // An X-Request-Id the client named in Connection is hop-by-hop and dropped below; the
+  // member still gets one, so every forwarded request stays traceable.
+  const bool keepsRequestId = parsed.xRequestId >= 0 && !namedByConnection("x-request-id", parsed.connectionTokens);
+  if (!keepsRequestId) {
     out << "X-Request-Id: ";
     if (char* id = out.reserve(36)) formatRequestId(context.requestIdHigh, context.requestIdLow, id);
     out << "\r\n";

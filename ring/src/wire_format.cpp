@@ -95,6 +95,9 @@ Result<RingSpec> ringFromJson(const json& document) {
 
   if (auto e = reader.readUnsigned(document, "virtualNodes", spec.virtualNodes, false)) return *e;
   if (auto e = reader.readUnsigned(document, "tableSize", spec.tableSize, false)) return *e;
+  // The table size is maglev's alone: a ring spec keeps the default, as ringToJson leaves it
+  // out, so a spec survives a round trip unchanged.
+  if (spec.algorithm != Algorithm::Maglev) spec.tableSize = kDefaultMaglevTableSize;
 
   if (const auto it = document.find("loadFactor"); it != document.end()) {
     if (!it->is_number()) return Error{"loadFactor: must be a number"};

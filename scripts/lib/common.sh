@@ -10,6 +10,8 @@ RINGLB_BUILD_PACKAGES=(
   libtcmalloc-minimal4
 )
 RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl)
+# The libFuzzer targets (./scripts/fuzz): bookworm's clang and its sanitizer and fuzzer runtimes.
+RINGLB_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 log() { printf '\033[1m[ringlb]\033[0m %s\n' "$*" >&2; }
 die() { printf '[ringlb] error: %s\n' "$*" >&2; exit 1; }

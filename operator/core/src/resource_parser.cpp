@@ -9,7 +9,9 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace ringlb::op {
@@ -678,6 +680,41 @@ std::string peekKey(const YAML::Node& document) {
   }
 }
 
+// yaml-cpp 0.7's LoadAll loops forever, allocating a null document per turn, on a
+// token no node can start with, such as a stray ',' after a node ("[a],",
+// "- a\n,"): its parser then starts every further document at the same place
+// (jbeder/yaml-cpp#1040, fixed upstream after 0.7 by #1319). This pass walks the
+// documents without building them and throws where one starts where the last did.
+class StalledDocumentCheck : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (started_ && mark.pos == last_.pos) throw YAML::ParserException(mark, "unexpected token (such as a stray ',')");
+    started_ = true;
+    last_ = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  bool started_ = false;
+  YAML::Mark last_;
+};
+
+std::vector<YAML::Node> loadAllDocuments(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  StalledDocumentCheck check;
+  while (parser.HandleNextDocument(check)) {
+  }
+  return YAML::LoadAll(text);
+}
+
 std::string yamlError(const std::string& origin, const YAML::Exception& e) {
   return origin + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
          std::to_string(e.mark.column + 1) + ": " + e.msg;
@@ -733,7 +770,7 @@ ParsedResources parseHashRings(std::string_view text, const std::string& origin,
   ParsedResources parsed;
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    documents = loadAllDocuments(std::string(text));
   } catch (const YAML::Exception& e) {
     parsed.errors.push_back({"", yamlError(origin, e)});
     return parsed;

@@ -150,5 +150,18 @@ TEST(DockerEventParser, ResetDropsPartialObject) {
   EXPECT_EQ(events[0]->id, "w");
 }
 
+// Found by tests/fuzz (docker_events): scaling such seconds overflowed int64 (undefined behaviour).
+TEST(DockerEventParser, TimeTooLargeForNanosecondsIsLeftUnknown) {
+  const auto event = parseDockerEvent(R"({"Type":"container","Action":"die","time":11700000001})");
+  ASSERT_TRUE(event.ok()) << event.error();
+  EXPECT_EQ(event->timeNano, 0);
+  const auto negative = parseDockerEvent(R"({"Type":"container","Action":"die","time":-9223372036854775807})");
+  ASSERT_TRUE(negative.ok());
+  EXPECT_EQ(negative->timeNano, 0);
+  const auto latest = parseDockerEvent(R"({"Type":"container","Action":"die","time":9223372036})");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->timeNano, 9223372036000000000);
+}
+
 }  // namespace
 }  // namespace ringlb::op

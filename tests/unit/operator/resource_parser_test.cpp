@@ -319,6 +319,19 @@ TEST(ResourceParser, InvalidYamlNamesTheLine) {
   EXPECT_TRUE(parsed.errors[0].key.empty());
 }
 
+// Found by tests/fuzz (hash_ring_yaml): yaml-cpp 0.7's LoadAll looped forever, allocating, on these.
+TEST(ResourceParser, StrayCommaIsAnErrorNotAHang) {
+  for (const std::string& text : {std::string(","), std::string(kFull) + "---\n[a],\n", std::string("{a: b},")}) {
+    const auto parsed = parseHashRings(text, "comma.yaml");
+    EXPECT_TRUE(parsed.rings.empty());
+    ASSERT_EQ(parsed.errors.size(), 1u) << text;
+    EXPECT_EQ(parsed.errors[0].message.rfind("comma.yaml: invalid YAML at line ", 0), 0u) << parsed.errors[0].message;
+  }
+  const auto line = parseHashRings("- a\n,\n", "comma.yaml");
+  ASSERT_EQ(line.errors.size(), 1u);
+  EXPECT_EQ(line.errors[0].message, "comma.yaml: invalid YAML at line 2, column 1: unexpected token (such as a stray ',')");
+}
+
 TEST(ResourceParser, ErrorsCarryTheRingTheyMeantAndTheDocument) {
   const std::string text = std::string(kFull) + "---\n" + withSpec("  replicas: -1\n  template: {command: [x]}\n");
   const auto parsed = parseHashRings(text, "rings.yaml");

@@ -116,6 +116,26 @@ TEST(Config, BadFilesNameTheFileAndTheField) {
   EXPECT_NE(config.error().find("retries: must be between 0 and 16"), std::string::npos) << config.error();
 }
 
+// Found by tests/fuzz (proxy_config): a mapping holding itself through an alias recursed
+// until the stack overflowed, crashing the proxy at startup.
+TEST(Config, SelfReferencingAliasIsAnErrorNotACrash) {
+  auto config = parseConfigYaml("timeouts: &x {idle: 1s, again: *x}\n", "proxy.yaml", ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error(), "proxy.yaml: timeouts.again: unknown field");
+  config = parseConfigYaml("&x {b: *x}\n", "proxy.yaml", ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error(), "proxy.yaml: b: unknown field");
+  config = parseConfigYaml("listen: {host: a}\n", "proxy.yaml", ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error(), "proxy.yaml: listen: must be a value, not a mapping");
+}
+
+TEST(Config, EmptyFileKeepsTheDefaults) {
+  const auto config = loadConfigFile(writeTemp("proxy-empty.yaml", ""), ProxyConfig{});
+  ASSERT_TRUE(config.ok()) << config.error();
+  EXPECT_EQ(config->retries, ProxyConfig{}.retries);
+}
+
 TEST(Config, RequiresExactlyOneRingSource) {
   ProxyConfig config;
   EXPECT_FALSE(validateConfig(config).ok());

@@ -65,6 +65,14 @@ TEST_F(Rewriting, StripsHopByHopFieldsAndThoseNamedInConnection) {
   EXPECT_EQ(out.find("X-Request-Id: 0"), std::string::npos);
 }
 
+// Found by the head_rewriter fuzz target's property: the client's id was dropped as
+// hop-by-hop and none was added, so the member saw no X-Request-Id.
+TEST_F(Rewriting, RequestIdNamedInConnectionIsReplacedNotLost) {
+  const auto out = rewriteRequest("GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Request-Id\r\nX-Request-Id: abc\r\n\r\n");
+  EXPECT_EQ(out.find("X-Request-Id: abc"), std::string::npos) << out;
+  EXPECT_NE(out.find("X-Request-Id: 00000000-0000-4001-8000-000000000002\r\n"), std::string::npos) << out;
+}
+
 TEST_F(Rewriting, AppendsToForwardedForAndViaAndReplacesProtoAndHost) {
   const auto out = rewriteRequest(
       "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nVia: 1.0 edge\r\nX-Forwarded-For: 2.2.2.2\r\n"

@@ -51,6 +51,15 @@ TEST(WireFormat, RoundTripsBothAlgorithms) {
   EXPECT_EQ(parseRingJson(serializeRing(spec.value())).value(), spec.value());
 }
 
+// Found by tests/fuzz (ring_json): a ring spec kept the tableSize it was sent, which
+// serializeRing leaves out, so parse -> serialize -> parse gave a different spec.
+TEST(WireFormat, TableSizeOfARingSpecIsIgnoredSoItRoundTrips) {
+  const auto spec = parseRingJson(R"({"name":"m","version":1,"tableSize":251,"members":[{"id":"a","address":"h:1"}]})");
+  ASSERT_TRUE(spec.ok()) << spec.error();
+  EXPECT_EQ(spec->tableSize, kDefaultMaglevTableSize);
+  EXPECT_EQ(parseRingJson(serializeRing(spec.value())).value(), spec.value());
+}
+
 // A second, independent build of the same JSON must route every key identically.
 TEST(WireFormat, IndependentBuildsRouteOneHundredThousandKeysIdentically) {
   for (const char* algorithm : {"ring", "maglev"}) {

@@ -1,5 +1,7 @@
 #include "ringlb/operator/docker_event_parser.h"
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 namespace ringlb::op {
@@ -37,7 +39,10 @@ Result<DockerEvent> parseDockerEvent(std::string_view json) {
   if (const auto t = parsed.find("timeNano"); t != parsed.end() && t->is_number_integer()) {
     event.timeNano = t->get<std::int64_t>();
   } else if (const auto s = parsed.find("time"); s != parsed.end() && s->is_number_integer()) {
-    event.timeNano = s->get<std::int64_t>() * 1'000'000'000;
+    // Seconds beyond what nanoseconds can hold (past the year 2262) leave the time unknown (0).
+    constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / 1'000'000'000;
+    const auto seconds = s->get<std::int64_t>();
+    if (seconds >= -kMaxSeconds && seconds <= kMaxSeconds) event.timeNano = seconds * 1'000'000'000;
   }
   return event;
 }

@@ -97,6 +97,10 @@ const std::vector<Setting>& settings();
 /// e.g. "proxy.yaml: timeouts.idle: must be a duration like 500ms, 1.5s, 2m or 1h (got 'forever')".
 Result<ProxyConfig> loadConfigFile(const std::string& path, ProxyConfig base);
 
+/// Applies the YAML settings in `text` over `base`, as loadConfigFile does for a
+/// file's contents; errors start with `origin` (the file name). Pure.
+Result<ProxyConfig> parseConfigYaml(std::string_view text, const std::string& origin, ProxyConfig base);
+
 /// Cross-field checks: exactly one ring source, sane limits.
 Status validateConfig(const ProxyConfig& config);
 
