@@ -42,12 +42,14 @@ def free_port():
 
 
 def http_get(url, timeout=5):
-    """(status, body text) of a GET."""
+    """(status, body text) of a GET; status 0 and the error when nothing answered."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+    except OSError as e:
+        return 0, str(e)
 
 
 class Operator:

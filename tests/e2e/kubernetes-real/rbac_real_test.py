@@ -20,18 +20,16 @@ ServiceAccount's, through the plugin.
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import yaml
 
 import kube_cluster as kc
 from conftest import ROOT, unavailable, wait_until
+from operator_real_test import free_port, http_get
 
 CHART = os.path.join(ROOT, "helm", "ringlb")
 NAMESPACE = f"ringlb-rbac-{os.getpid() % 10000}"
@@ -55,22 +53,6 @@ def helm_binary():
     if not path or not os.access(path, os.X_OK):
         unavailable(f"helm 4 missing ({path!r})")
     return path
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=5):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:
-        return 0, str(e)
 
 
 def render_chart_rbac(namespace):
