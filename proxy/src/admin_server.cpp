@@ -7,6 +7,7 @@
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
+#include "accept_backoff.h"
 #include "member_picker.h"
 #include "proxy_metrics.h"
 #include "ring_store.h"
@@ -151,14 +152,25 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
 }
 
 Task<void> AdminServer::acceptLoop() {
+  // Out of descriptors, a scrape or a probe waiting in the backlog would
+  // otherwise make this loop spin on the control thread.
+  AcceptBackoff backoff;
   for (;;) {
     error_code ec;
     TcpSocket socket(ioc_);
     co_await acceptor_->async_accept(socket, noThrow(ec));
     if (ec) {
-      if (!acceptor_->is_open()) co_return;
+      if (!acceptor_->is_open() || ec == asio::error::operation_aborted) co_return;
+      const auto step = backoff.onFailure(ec.category() == asio::error::get_system_category() ? ec.value() : 0);
+      if (step.logIt) spdlog::warn("admin: accept failed: {}; backing off", ec.message());
+      if (step.pause.count() != 0) {
+        SteadyTimer pause(ioc_);
+        pause.expires_after(step.pause);
+        co_await pause.async_wait(noThrow(ec));
+      }
       continue;
     }
+    backoff.onSuccess();
     asio::co_spawn(ioc_, serve(std::move(socket)), [](std::exception_ptr) {});
   }
 }

@@ -155,9 +155,13 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   auto tunnels = family("ringlb_proxy_active_tunnels", "Downstream connections switched to another protocol (WebSocket)",
                         MetricType::Gauge);
   tunnels.metric.push_back(gauge(static_cast<double>(activeTunnels.load(std::memory_order_relaxed))));
-  auto rejected = family("ringlb_proxy_rejected_connections_total", "Connections closed at accept because of --max-connections",
+  auto rejected = family("ringlb_proxy_rejected_connections_total",
+                         "Client connections refused at accept: at --max-connections, or out of file descriptors",
                          MetricType::Counter);
-  rejected.metric.push_back(counter(static_cast<double>(rejectedConnections.load(std::memory_order_relaxed))));
+  for (std::size_t i = 0; i < kRefusalReasonNames.size(); ++i) {
+    rejected.metric.push_back(counter(static_cast<double>(refusedConnections[i].load(std::memory_order_relaxed)),
+                                      {{"reason", std::string(kRefusalReasonNames[i])}}));
+  }
   auto staleness = family("ringlb_proxy_ring_staleness_seconds",
                           "Seconds since the ring source last confirmed the ring (0 for static rings)", MetricType::Gauge);
   const double stale = store_.stalenessSeconds(now);

@@ -31,6 +31,10 @@ class LocalCounter {
 enum class UpstreamError : std::uint8_t { Connect, Reset, Timeout, Protocol };
 inline constexpr std::array<std::string_view, 4> kUpstreamErrorNames{"connect", "reset", "timeout", "protocol"};
 
+/// Why a client connection was refused at accept (the `reason` label).
+enum class RefusalReason : std::uint8_t { MaxConnections, FdLimit };
+inline constexpr std::array<std::string_view, 2> kRefusalReasonNames{"max_connections", "fd_limit"};
+
 /// Request duration buckets, in seconds.
 inline constexpr std::array<double, 15> kDurationBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                          0.25,   0.5,   1,      2.5,   5,     10,   30};
@@ -70,7 +74,13 @@ class ProxyMetrics final : public prometheus::Collectable {
 
   std::atomic<std::int64_t> activeConnections{0};
   std::atomic<std::int64_t> activeTunnels{0};  // connections switched to another protocol (WebSocket)
-  std::atomic<std::uint64_t> rejectedConnections{0};
+  /// Refusals at accept, by RefusalReason; written by every worker's acceptor.
+  std::array<std::atomic<std::uint64_t>, kRefusalReasonNames.size()> refusedConnections{};
+
+  /// Counts one refusal for `reason`. Thread-safe.
+  void countRefusal(RefusalReason reason) noexcept {
+    refusedConnections[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  }
 
  private:
   const RingStore& store_;

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include "accept_backoff.h"
 #include "proxy_metrics.h"
 #include "session_impl.h"
 #include "worker_state_impl.h"
@@ -91,21 +92,23 @@ void Worker::stop() {
 
 Task<void> Worker::acceptLoop() {
   const std::size_t maxConnections = config_.limits.maxConnections;
+  AcceptBackoff backoff;
   for (;;) {
     error_code ec;
     TcpSocket socket(*ioc_);
     co_await acceptor_->async_accept(socket, noThrow(ec));
     if (ec) {
       if (!acceptor_->is_open() || ec == asio::error::operation_aborted) co_return;
-      // Out of descriptors or similar: back off instead of spinning.
-      spdlog::warn("accept failed: {}", ec.message());
-      SteadyTimer pause(*ioc_);
-      pause.expires_after(std::chrono::milliseconds(50));
-      co_await pause.async_wait(noThrow(ec));
+      co_await pauseAfterAcceptFailure(backoff, ec);
       continue;
     }
+    if (const auto failures = backoff.onSuccess(); failures != 0) {
+      spdlog::info("worker {}: accepting again after {} failed accepts", index_, failures);
+    }
+    // Closed at once rather than left in the backlog: the client learns now,
+    // and the connections already open keep their share of the worker.
     if (static_cast<std::size_t>(metrics_.activeConnections.load(std::memory_order_relaxed)) >= maxConnections) {
-      metrics_.rejectedConnections.fetch_add(1, std::memory_order_relaxed);
+      metrics_.countRefusal(RefusalReason::MaxConnections);
       socket.close(ec);
       continue;
     }
@@ -118,6 +121,21 @@ Task<void> Worker::acceptLoop() {
     auto session = std::make_unique<Session<TcpNet>>(*state_, std::move(socket), ip);
     Session<TcpNet>::spawn(std::move(session));
   }
+}
+
+Task<void> Worker::pauseAfterAcceptFailure(AcceptBackoff& backoff, error_code failure) {
+  const int error = failure.category() == asio::error::get_system_category() ? failure.value() : 0;
+  const auto step = backoff.onFailure(error);
+  if (step.fdLimit) metrics_.countRefusal(RefusalReason::FdLimit);
+  if (step.logIt) {
+    spdlog::warn("worker {}: accept failed: {}; backing off up to {} ms while open connections are served", index_,
+                 failure.message(), AcceptBackoff::kMaxPause.count());
+  }
+  if (step.pause.count() == 0) co_return;
+  SteadyTimer pause(*ioc_);
+  pause.expires_after(step.pause);
+  error_code ignored;
+  co_await pause.async_wait(noThrow(ignored));
 }
 
 Task<void> Worker::watchdogLoop() {

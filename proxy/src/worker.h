@@ -11,6 +11,7 @@
 
 namespace ringlb::proxy {
 
+class AcceptBackoff;
 class RingStore;
 class ProxyMetrics;
 template <class Net>
@@ -39,6 +40,8 @@ class Worker {
 
  private:
   Task<void> acceptLoop();
+  /// After a failed accept: counts and logs it as `backoff` says, then pauses.
+  Task<void> pauseAfterAcceptFailure(AcceptBackoff& backoff, error_code failure);
   Task<void> watchdogLoop();
 
   const ProxyConfig& config_;
