@@ -153,8 +153,12 @@ std::vector<Setting> buildSettings() {
                      }));
   s.push_back(sizeSetting("limits.maxBodyBytes", "--max-body-bytes", "largest request body; larger gets 413 (default 0: unlimited)",
                           0, ~0ULL, [](ProxyConfig& c) -> std::uint64_t& { return c.limits.maxBodyBytes; }));
+  s.push_back(sizeSetting("limits.minBodyRate", "--min-body-rate",
+                          "bytes per second a request body must average, after a grace of --idle-timeout, counting only "
+                          "time spent waiting on the client; slower gets 408 (slow-body guard, default 500, 0 disables)",
+                          0, ~0ULL, [](ProxyConfig& c) -> std::uint64_t& { return c.limits.minBodyRate; }));
   s.push_back(custom("limits.maxConnections", "--max-connections",
-                     "most open client connections; more are closed at accept (default 20000)",
+                     "most open client connections; more are closed at accept and counted (default 20000)",
                      [](ProxyConfig& c, std::string_view v) -> Status {
                        auto n = parseUnsigned(v, 1, 10'000'000);
                        if (!n) return Error{n.error()};

@@ -6,7 +6,9 @@
 
 #include <boost/asio/write.hpp>
 
+#include "body_pace.h"
 #include "chunked_decoder.h"
+#include "coarse_clock.h"
 #include "downstream.h"
 #include "session.h"
 #include "worker_state.h"
@@ -54,6 +56,8 @@ class Http1Request final : public Downstream<Net> {
   IncomingRequest request_;
   ChunkedDecoder chunked_;
   std::uint64_t bodyRemaining_ = 0;  // Content-Length bytes still to read
+  std::uint64_t bodyReceived_ = 0;   // body bytes (with chunk framing) read from the client
+  std::int64_t bodyWaitedNanos_ = 0;  // time spent waiting on the client for them
 };
 
 template <class Net>
@@ -167,10 +171,15 @@ Task<BodyPiece> Http1Request<Net>::readBody() {
   Session<Net>& s = session_;
   IoBuffer& in = *s.in_;
   s.inBegin_ = s.inEnd_ = 0;  // the pieces overwrite the head
-  s.deadline_.set(s.worker_.config().timeouts.idle);
+  const auto& config = s.worker_.config();
+  s.deadline_.set(bodyReadTimeout(config.timeouts.idle, config.limits.minBodyRate, bodyReceived_,
+                                  std::chrono::nanoseconds(bodyWaitedNanos_)));
   s.deadline_.waitOnClient();
   error_code ec;
+  const auto waitStart = coarseNanos();
   const auto n = co_await s.client_.async_read_some(asio::buffer(in.data(), in.capacity()), noThrow(ec));
+  bodyWaitedNanos_ += coarseNanos() - waitStart;
+  bodyReceived_ += n;
   s.deadline_.check(ec);
   if (ec) {
     co_return BodyPiece{{}, true,

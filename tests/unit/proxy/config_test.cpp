@@ -70,7 +70,7 @@ threads: 3
 backends: [a=127.0.0.1:1, b=127.0.0.1:2]
 key: cookie:session
 retries: 1
-limits: {maxHeaderBytes: 8k, maxHeaders: 50, maxBodyBytes: 1M}
+limits: {maxHeaderBytes: 8k, maxHeaders: 50, maxBodyBytes: 1M, minBodyRate: 2k}
 timeouts:
   requestHead: 2s
   idle: 30s
@@ -86,6 +86,7 @@ log: {level: debug, json: true}
   EXPECT_EQ(config->retries, 1u);
   EXPECT_EQ(config->limits.maxHeaderBytes, 8192u);
   EXPECT_EQ(config->limits.maxBodyBytes, 1u << 20);
+  EXPECT_EQ(config->limits.minBodyRate, 2048u);
   EXPECT_EQ(config->timeouts.requestHead, Millis(2000));
   EXPECT_EQ(config->passiveHealth.consecutiveFailures, 3u);
   EXPECT_TRUE(config->log.json);

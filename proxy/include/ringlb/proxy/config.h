@@ -53,6 +53,7 @@ struct ProxyConfig {
     std::size_t maxHeaderBytes = 16 * 1024;
     std::size_t maxHeaders = 100;
     std::uint64_t maxBodyBytes = 0;  // 0: unlimited
+    std::uint64_t minBodyRate = 500;  // bytes per second a request body must average after one idle timeout; 0: off
     std::size_t maxConnections = 20'000;
     std::size_t bufferBytes = 32 * 1024;
     std::size_t maxIdleUpstreamPerMember = 64;  // per worker thread
