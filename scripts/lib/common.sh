@@ -9,7 +9,8 @@ RINGLB_BUILD_PACKAGES=(
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtcmalloc-minimal4
 )
-RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl)
+# slowhttptest: the slow-client attacks of tests/integration/proxy/test_overload.py.
+RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl slowhttptest)
 # The libFuzzer targets (./scripts/fuzz): bookworm's clang and its sanitizer and fuzzer runtimes.
 RINGLB_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 

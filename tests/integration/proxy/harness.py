@@ -73,13 +73,13 @@ class Member:
 class Proxy:
     """ringlb-proxy on loopback ports chosen by the kernel."""
 
-    def __init__(self, workdir, *args, threads=1):
+    def __init__(self, workdir, *args, threads=1, preexec_fn=None):
         self.stderr_path = os.path.join(workdir, "proxy.stderr")
         self.stdout_path = os.path.join(workdir, "proxy.stdout")
         self.stderr = open(self.stderr_path, "w")
         self.stdout_file = open(self.stdout_path, "w")
         command = [PROXY, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--threads", str(threads), *args]
-        self.proc = subprocess.Popen(command, stdout=self.stdout_file, stderr=self.stderr)
+        self.proc = subprocess.Popen(command, stdout=self.stdout_file, stderr=self.stderr, preexec_fn=preexec_fn)
         deadline = time.monotonic() + 10
         self.port = self.admin_port = None
         while time.monotonic() < deadline:
@@ -328,8 +328,8 @@ class ProxyTestCase(unittest.TestCase):
             members.append(member)
         return members
 
-    def start_proxy(self, *args, threads=1):
-        proxy = Proxy(self.workdir, *args, threads=threads)
+    def start_proxy(self, *args, threads=1, preexec_fn=None):
+        proxy = Proxy(self.workdir, *args, threads=threads, preexec_fn=preexec_fn)
         self.cleanups.append(proxy.stop)
         return proxy
 
