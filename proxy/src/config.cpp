@@ -180,7 +180,8 @@ std::vector<Setting> buildSettings() {
                               "time to receive a whole request head once it started (slowloris guard, default 10s)",
                               [](ProxyConfig& c) -> Millis& { return c.timeouts.requestHead; }));
   s.push_back(durationSetting("timeouts.idle", "--idle-timeout",
-                              "idle keep-alive client connections and stalled bodies are closed after this (default 60s)",
+                              "idle keep-alive client connections, and request bodies or response writes to the client "
+                              "that make no progress, are closed after this (default 60s)",
                               [](ProxyConfig& c) -> Millis& { return c.timeouts.idle; }));
   s.push_back(durationSetting("timeouts.upstreamConnect", "--connect-timeout", "upstream connect timeout (default 2s)",
                               [](ProxyConfig& c) -> Millis& { return c.timeouts.upstreamConnect; }));
