@@ -256,8 +256,10 @@ class SlowClientsTest(ProxyTestCase):
         self.assertEqual(self.failures, [], f"the normal client failed during {mode}")
         self.assertGreater(len(self.during), 20, "the normal client kept making requests")
         before, during = percentile(self.baseline, 0.99), percentile(self.during, 0.99)
-        # A loaded 2-core machine alone adds tens of milliseconds here and there.
-        self.assertLessEqual(during, max(10 * before, 0.2), f"p99 {during * 1000:.1f} ms during {mode}, "
+        # A loaded 2-core machine alone adds tens of milliseconds here and there, and
+        # the (Python) member serves the attack's requests too; a sanitizer doubles that.
+        floor = 0.5 if SANITIZER else 0.25
+        self.assertLessEqual(during, max(10 * before, floor), f"p99 {during * 1000:.1f} ms during {mode}, "
                              f"{before * 1000:.1f} ms before")
         self.assertLess(during, 1.0)
 
