@@ -185,7 +185,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "examples/apod.yaml: spec.replicas: must be an integer, got '1.5'"},
         BadResource{"UnknownSpecField", withSpec("  replica: 3\n  template: {command: [x]}\n"),
                     "examples/apod.yaml: spec.replica: unknown field (allowed: replicas, template, hashing, "
-                    "healthCheck, drainSeconds)"},
+                    "healthCheck, drainSeconds, podDisruptionBudget)"},
         BadResource{"UnknownNestedField", withSpec("  template: {command: [x], imagePullPolicy: Always}\n"),
                     "examples/apod.yaml: spec.template.imagePullPolicy: unknown field (allowed: image, command, args, "
                     "port, env, resources, securityContext, nodeSelector, tolerations, affinity, "
