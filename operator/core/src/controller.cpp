@@ -434,6 +434,8 @@ void Controller::reconcile(const std::string& key) {
     }
   }
 
+  if (input.desired && !applyRingPolicy(key, *input.desired)) failed = true;
+
   RingWrite write;
   {
     std::lock_guard lock(mutex_);
@@ -463,6 +465,27 @@ void Controller::reconcile(const std::string& key) {
   wake_.notify_all();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   metrics_.reconciled(key, !failed, seconds);
+}
+
+bool Controller::applyRingPolicy(const std::string& key, const HashRing& desired) {
+  RingPolicy policy;
+  policy.ring = desired.metadata.name;
+  policy.ringNamespace = desired.metadata.namespace_;
+  policy.ringUid = desired.metadata.uid;
+  policy.disruptionBudget = effectiveDisruptionBudget(desired.spec.podDisruptionBudget, desired.spec.replicas);
+  policy.writtenBudget = desired.spec.podDisruptionBudget;
+  const Status applied = runtime_.applyRingPolicy(policy);
+  if (!applied) {
+    const bool conflict = applied.errorKind() == ErrorKind::Conflict;
+    spdlog::log(conflict ? spdlog::level::debug : spdlog::level::err, "ring {}: ring policy: {}", key, applied.error());
+  }
+  std::lock_guard lock(mutex_);
+  RingState& state = ringLocked(key);
+  // A conflict is retried, not a degradation worth showing.
+  if (applied || applied.errorKind() != ErrorKind::Conflict) {
+    state.policyError = applied ? std::nullopt : std::optional<std::string>(applied.error());
+  }
+  return applied.ok();
 }
 
 Controller::RingWrite Controller::stageRingLocked(const std::string& key, const RingState& state) {
@@ -531,7 +554,7 @@ void Controller::updateStatusLocked(const std::string& key, RingState& state) {
   const HashRing* desired = desired_.desired(key);
   // Never below a version published before (by us, or by a previous leader), so status.ringVersion never goes back.
   const std::uint64_t version = registry_.lastVersion(key);
-  HashRingStatus status = ringStatusOf({state.name, desired, state.records, version, desired_.error(key)},
+  HashRingStatus status = ringStatusOf({state.name, desired, state.records, version, desired_.error(key), state.policyError},
                                        state.status, formatRfc3339(std::chrono::system_clock::now()));
   const bool changed = !(status == state.status);
   state.status = std::move(status);

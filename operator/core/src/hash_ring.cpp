@@ -24,4 +24,15 @@ ring::MemberState toMemberState(ReplicaState state) noexcept {
   return ring::MemberState::NotReady;
 }
 
+std::optional<DisruptionBudget> effectiveDisruptionBudget(const DisruptionBudget& budget, std::int32_t replicas) {
+  if (!budget.enabled || replicas < 2) return std::nullopt;
+  DisruptionBudget effective = budget;
+  if (!effective.maxUnavailable && !effective.minAvailable) effective.maxUnavailable = IntOrPercent{1, false};
+  return effective;
+}
+
+std::string toString(const IntOrPercent& value) {
+  return std::to_string(value.value) + (value.percent ? "%" : "");
+}
+
 }  // namespace ringlb::op

@@ -32,17 +32,29 @@ std::vector<std::string> ignoredTemplateFields(const ReplicaTemplate& templ, App
   return fields;
 }
 
+std::vector<std::string> ignoredRingFields(const RingPolicy& policy) {
+  if (policy.writtenBudget == DisruptionBudget{}) return {};
+  return {"spec.podDisruptionBudget"};
+}
+
 std::vector<std::string> IgnoredFieldWarnings::check(const ReplicaSpec& spec) {
-  std::vector<std::string> fields = ignoredTemplateFields(spec.templ, applied_);
+  return warnOnce(spec.ringNamespace, spec.ring, ignoredTemplateFields(spec.templ, applied_));
+}
+
+std::vector<std::string> IgnoredFieldWarnings::check(const RingPolicy& policy) {
+  return warnOnce(policy.ringNamespace, policy.ring, ignoredRingFields(policy));
+}
+
+std::vector<std::string> IgnoredFieldWarnings::warnOnce(const std::string& ns, const std::string& ring,
+                                                        std::vector<std::string> fields) {
   if (fields.empty()) return fields;
   std::string list;
   for (const auto& field : fields) list += (list.empty() ? "" : ", ") + field;
   {
     std::lock_guard lock(mutex_);
-    if (!warned_.insert(spec.ringNamespace + "/" + spec.ring + " " + list).second) return {};
+    if (!warned_.insert(ns + "/" + ring + " " + list).second) return {};
   }
-  spdlog::warn("HashRing {}/{}: the {} runtime ignores {} (they apply to Kubernetes Pods only)", spec.ringNamespace,
-               spec.ring, runtime_, list);
+  spdlog::warn("HashRing {}/{}: the {} runtime ignores {} (Kubernetes only)", ns, ring, runtime_, list);
   return fields;
 }
 

@@ -628,6 +628,41 @@ HealthCheck parseHealthCheck(const YAML::Node& node) {
   return check;
 }
 
+// policy/v1 IntOrString: a count ("1", 2) or a percentage ("25%", 0 to 100).
+IntOrPercent readIntOrPercent(const YAML::Node& node, const std::string& path) {
+  if (!node.IsScalar()) fail(path, "must be an integer or a percentage such as 25%, got " + describe(node));
+  const std::string& text = node.Scalar();
+  if (!text.empty() && text.back() == '%') {
+    std::int32_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, value);
+    if (ec != std::errc{} || end != text.data() + text.size() - 1 || text.size() < 2 || value < 0 || value > 100) {
+      fail(path, "must be a percentage from 0% to 100%, got '" + text + "'");
+    }
+    return {value, true};
+  }
+  std::int32_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) {
+    fail(path, "must be an integer or a percentage such as 25%, got '" + text + "'");
+  }
+  if (value < 0) fail(path, "must be >= 0, got " + text);
+  return {value, false};
+}
+
+DisruptionBudget parseDisruptionBudget(const YAML::Node& node) {
+  const std::string path = "spec.podDisruptionBudget";
+  requireMap(node, path);
+  rejectUnknown(node, path, {"enabled", "maxUnavailable", "minAvailable"});
+  DisruptionBudget budget;
+  if (node["enabled"]) budget.enabled = readBool(node["enabled"], path + ".enabled");
+  if (node["maxUnavailable"]) budget.maxUnavailable = readIntOrPercent(node["maxUnavailable"], path + ".maxUnavailable");
+  if (node["minAvailable"]) budget.minAvailable = readIntOrPercent(node["minAvailable"], path + ".minAvailable");
+  if (budget.maxUnavailable && budget.minAvailable) {
+    fail(path, "set maxUnavailable or minAvailable, not both (as policy/v1 PodDisruptionBudget)");
+  }
+  return budget;
+}
+
 HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) {
   if (!document.IsMap()) fail("", "a HashRing document must be a mapping, got " + describe(document));
   rejectUnknown(document, "", {"apiVersion", "kind", "metadata", "spec", "status"});
@@ -646,7 +681,7 @@ HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) 
   const YAML::Node spec = document["spec"];
   if (!spec) fail("spec", "missing required field");
   requireMap(spec, "spec");
-  rejectUnknown(spec, "spec", {"replicas", "template", "hashing", "healthCheck", "drainSeconds"});
+  rejectUnknown(spec, "spec", {"replicas", "template", "hashing", "healthCheck", "drainSeconds", "podDisruptionBudget"});
   if (spec["replicas"]) {
     ring.spec.replicas = static_cast<std::int32_t>(readIntegerInRange(spec["replicas"], "spec.replicas", 0, kMaxReplicas));
   }
@@ -657,6 +692,7 @@ HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) 
   if (spec["drainSeconds"]) {
     ring.spec.drainSeconds = static_cast<std::uint32_t>(readIntegerInRange(spec["drainSeconds"], "spec.drainSeconds", 0, 3600));
   }
+  if (spec["podDisruptionBudget"]) ring.spec.podDisruptionBudget = parseDisruptionBudget(spec["podDisruptionBudget"]);
   // status is operator-owned: accepted (so `kubectl get -o yaml` output loads) and ignored.
   if (auto status = validateHashRing(ring); !status) throw FieldError{"", status.error()};
   return ring;

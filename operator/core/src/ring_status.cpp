@@ -49,12 +49,14 @@ Condition progressingCondition(const ConditionFacts& facts) {
 
 Condition degradedCondition(const ConditionFacts& facts) {
   if (facts.specError) return makeCondition("Degraded", true, "InvalidSpec", *facts.specError, facts.generation);
-  if (facts.failures.empty()) {
+  if (facts.failures.empty() && !facts.policyError) {
     return makeCondition("Degraded", false, "AsExpected", "no replica is failing", facts.generation);
   }
   std::string message;
   for (const auto& failure : facts.failures) message += (message.empty() ? "" : "; ") + failure;
-  return makeCondition("Degraded", true, "ReplicaFailing", message, facts.generation);
+  if (facts.policyError) message += (message.empty() ? "" : "; ") + *facts.policyError;
+  return makeCondition("Degraded", true, facts.failures.empty() ? "RingPolicyFailed" : "ReplicaFailing", message,
+                       facts.generation);
 }
 
 ConditionFacts conditionFactsOf(const RingStatusInput& input, const std::vector<const ReplicaRecord*>& records,
@@ -65,6 +67,7 @@ ConditionFacts conditionFactsOf(const RingStatusInput& input, const std::vector<
   facts.replicas = status.replicas;
   facts.readyReplicas = status.readyReplicas;
   facts.specError = input.specError;
+  facts.policyError = input.policyError;
   facts.validSpec = input.desired != nullptr;
   const std::string wantHash = input.desired ? templateHash(input.desired->spec.templ) : std::string();
   for (const ReplicaRecord* record : records) {

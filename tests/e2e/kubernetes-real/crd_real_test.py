@@ -96,6 +96,8 @@ CEL_VIOLATIONS = [
     pytest.param(hashring(template={"volumeMounts": [{"name": "data", "mountPath": "/data"}]}),
                  "every volumeMounts[].name must name a volume in template.volumes (or the default tmp)", (),
                  id="mount-of-unknown-volume"),
+    pytest.param(hashring(podDisruptionBudget={"maxUnavailable": 1, "minAvailable": "50%"}),
+                 "podDisruptionBudget: set maxUnavailable or minAvailable, not both", (), id="budget-with-both"),
 ]
 
 # Right at the edge of each rule: the server accepts them.
@@ -120,6 +122,9 @@ CEL_EDGES_ACCEPTED = [
                                     "volumeMounts": [{"name": "data", "mountPath": "/data"},
                                                      {"name": "tmp", "mountPath": "/scratch"}]}),
                  id="mounts-of-a-volume-and-of-tmp"),
+    pytest.param(hashring(podDisruptionBudget={"maxUnavailable": "25%"}), id="budget-max-unavailable-percent"),
+    pytest.param(hashring(podDisruptionBudget={"minAvailable": 0}), id="budget-min-available-0"),
+    pytest.param(hashring(podDisruptionBudget={"enabled": False}), id="budget-disabled"),
 ]
 
 

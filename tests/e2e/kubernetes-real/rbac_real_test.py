@@ -15,6 +15,10 @@ ServiceAccount's, through the plugin.
   and resource, the operator keeps serving (/healthz 200, the first ring's Pods untouched) and backs
   off: its 403s over 20 s stay far below what a hot loop at the client's own rate limit would send.
   With the verb given back, the Pods come.
+- With `create` and `patch` on poddisruptionbudgets taken away, a new ring's Pods run but its budget
+  cannot be applied: Degraded=True (RingPolicyFailed) naming the refused verb and resource, a
+  DisruptionBudgetFailed Warning Event, refusals backed off (the same bound over 20 s); with the verbs
+  given back the budget is applied and Degraded clears.
 """
 
 import json
@@ -278,3 +282,41 @@ def test_a_verb_taken_away_is_reported_backed_off_and_survived(cluster, kubectl,
     # The verb given back: the operator recovers on its own (its back-off is capped at 30 s).
     kubectl.apply(chart_rbac["cluster_role"])
     wait_until(lambda: pod_names(cluster, "second-") == ["second-0", "second-1"], 90, "Pods of second after the fix")
+
+
+def test_a_refused_disruption_budget_is_degraded_backed_off_and_recovered(cluster, kubectl, chart_rbac):
+    operator = chart_rbac["operator"]
+    role = json.loads(json.dumps(chart_rbac["cluster_role"]))
+    budget_rule = next(r for r in role["rules"] if r["resources"] == ["poddisruptionbudgets"])
+    budget_rule["verbs"] = [v for v in budget_rule["verbs"] if v not in ("create", "patch")]
+    kubectl.apply(role)
+    server_start = len(refused(cluster, chart_rbac["account"]))
+    kubectl.apply(hashring("third", 2), namespace=NAMESPACE)
+
+    # The replicas run; the ring says why it has no budget, and so does a Warning Event.
+    wait_until(lambda: pod_names(cluster, "third-") == ["third-0", "third-1"], 90, "Pods of third")
+    degraded = wait_until(lambda: (c := condition(cluster, "third", "Degraded")) and c["status"] == "True" and c,
+                          90, "Degraded=True on third")
+    assert degraded["reason"] == "RingPolicyFailed", degraded
+    assert 'cannot patch resource "poddisruptionbudgets"' in degraded["message"], degraded
+    events = wait_until(lambda: [e for e in cluster.ok("GET", f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events")["items"]
+                                 if e.get("reason") == "DisruptionBudgetFailed" and e["regarding"]["name"] == "third"],
+                        60, "a DisruptionBudgetFailed Event on third")
+    assert events[0]["type"] == "Warning", events[0]
+
+    # Backed off, not looped: the API server's count of refusals over the window.
+    before = len(refused(cluster, chart_rbac["account"]))
+    time.sleep(HOT_LOOP_WINDOW_SECONDS)
+    server_refusals = refused(cluster, chart_rbac["account"])
+    in_window = len(server_refusals) - before
+    print(f"403 answers in {HOT_LOOP_WINDOW_SECONDS} s with poddisruptionbudgets create/patch taken away: {in_window}")
+    assert in_window <= MAX_FORBIDDEN_IN_WINDOW, f"the server refused {in_window} calls: a hot loop"
+    assert set(server_refusals[server_start:]) == {("patch", "poddisruptionbudgets", None)}, set(server_refusals[server_start:])
+    assert operator.proc.poll() is None and operator.get("/healthz")[0] == 200
+
+    # The verbs given back: the budget comes and Degraded clears, on the operator's own retries.
+    kubectl.apply(chart_rbac["cluster_role"])
+    wait_until(lambda: cluster.get(f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets/third")[0] == 200,
+               90, "the budget of third after the fix")
+    wait_until(lambda: (c := condition(cluster, "third", "Degraded")) and c["status"] == "False", 90,
+               "Degraded=False on third")

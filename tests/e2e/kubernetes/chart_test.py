@@ -163,6 +163,9 @@ class ChartTest(unittest.TestCase):
             ("ringlb.dev", "hashrings/finalizers"): {"update"},
             ("", "pods"): {"create", "get", "list", "watch", "delete", "patch"},
             ("events.k8s.io", "events"): {"create", "patch"},
+            # Each ring's PodDisruptionBudget: read, server-side applied (an apply that creates needs
+            # create), deleted when turned off; never listed or watched.
+            ("policy", "poddisruptionbudgets"): {"get", "create", "patch", "delete"},
         }
 
         def grants(role):

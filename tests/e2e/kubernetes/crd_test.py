@@ -83,6 +83,13 @@ class CrdTest(unittest.TestCase):
             self.assertIn(path, self.props)
         rules = {r["message"]: r["rule"] for r in self.props["spec.hashing.key"]["x-kubernetes-validations"]}
         self.assertTrue(any("key.name is required" in m for m in rules))
+        budget = self.props["spec.podDisruptionBudget"]
+        self.assertEqual(budget["x-kubernetes-validations"][0]["rule"], "!(has(self.maxUnavailable) && has(self.minAvailable))")
+        self.assertEqual(self.props["spec.podDisruptionBudget.enabled"]["default"], True)
+        for field in ("maxUnavailable", "minAvailable"):
+            value = self.props[f"spec.podDisruptionBudget.{field}"]
+            self.assertEqual((value["minimum"], value["pattern"]), (0, "^(100|[1-9]?[0-9])%$"), field)
+            self.assertNotIn("default", value, "the operator's default (maxUnavailable 1) depends on replicas")
         load = self.props["spec.hashing.loadFactor"]["x-kubernetes-validations"][0]
         self.assertEqual(load["rule"], "self == 0.0 || self >= 1.0")
 

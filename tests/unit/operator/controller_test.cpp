@@ -210,6 +210,33 @@ TEST_F(ControllerTest, InvalidResourceKeepsReplicasAndIsReported) {
   EXPECT_TRUE(controller->readiness().ok());
 }
 
+TEST_F(ControllerTest, TheRingPolicyCarriesTheEffectiveBudgetAndARefusalIsDegraded) {
+  runtime.failRingPoliciesWith("apply PodDisruptionBudget default/apod: HTTP 403: forbidden");
+  HashRing resource = ring(3);
+  resource.metadata.uid = "ring-uid";
+  source.initial = {{ResourceEvent::Kind::Upserted, "default/apod", resource, {}}};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 3 && !runtime.policies().empty(); }));
+  const RingPolicy policy = runtime.policies().front();
+  EXPECT_EQ(policy.ring, "apod");
+  EXPECT_EQ(policy.ringNamespace, "default");
+  EXPECT_EQ(policy.ringUid, "ring-uid");
+  ASSERT_TRUE(policy.disruptionBudget.has_value());
+  EXPECT_EQ(policy.disruptionBudget->maxUnavailable, (IntOrPercent{1, false}));
+  probeAll(true);
+  ASSERT_TRUE(eventually([&] {
+    const auto status = controller->status("default/apod");
+    return status && status->conditions.front().reason == "RingPolicyFailed";
+  }));
+  EXPECT_EQ(controller->status("default/apod")->conditions.front().message,
+            "apply PodDisruptionBudget default/apod: HTTP 403: forbidden");
+  // Retried with backoff, not in a hot loop: a handful of tries in 300 ms, not thousands.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_LT(runtime.policies().size(), 20u);
+  runtime.failRingPoliciesWith("");
+  ASSERT_TRUE(eventually([&] { return controller->status("default/apod")->conditions.front().reason == "AsExpected"; }));
+}
+
 TEST_F(ControllerTest, AStatusWriteThatBlocksDelaysNeitherEventIntakeNorHeartbeatProbing) {
   source.initial = {upsert(3)};
   start();

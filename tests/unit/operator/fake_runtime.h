@@ -54,6 +54,24 @@ class FakeRuntime final : public Runtime {
     return out;
   }
 
+  /// Recorded apart from calls(): replica calls are what most tests count.
+  Status applyRingPolicy(const RingPolicy& policy) override {
+    std::lock_guard lock(mutex_);
+    policies_.push_back(policy);
+    if (!failPolicyWith_.empty()) return Error::unavailable(failPolicyWith_);
+    return ok();
+  }
+
+  void failRingPoliciesWith(std::string error) {
+    std::lock_guard lock(mutex_);
+    failPolicyWith_ = std::move(error);
+  }
+
+  std::vector<RingPolicy> policies() {
+    std::lock_guard lock(mutex_);
+    return policies_;
+  }
+
   void onEvent(EventHandler handler) override {
     std::lock_guard lock(mutex_);
     handler_ = std::move(handler);
@@ -99,6 +117,8 @@ class FakeRuntime final : public Runtime {
   std::mutex mutex_;
   std::map<std::string, ReplicaInfo> replicas_;
   std::vector<std::string> calls_;
+  std::vector<RingPolicy> policies_;
+  std::string failPolicyWith_;
   EventHandler handler_;
   std::string failWith_;
   int spawned_ = 0;

@@ -68,5 +68,27 @@ TEST(IgnoredFieldWarnings, WarnsOncePerRingAndAgainWhenTheFieldsChange) {
   EXPECT_TRUE(warnings.check(plain).empty());
 }
 
+TEST(IgnoredRingFields, OnlyABudgetOtherThanTheDefaultIsNamed) {
+  RingPolicy policy;
+  policy.ring = "apod";
+  EXPECT_EQ(ignoredRingFields(policy), Fields{});
+  policy.writtenBudget.maxUnavailable = IntOrPercent{2, false};
+  EXPECT_EQ(ignoredRingFields(policy), Fields{"spec.podDisruptionBudget"});
+  policy.writtenBudget = DisruptionBudget{};
+  policy.writtenBudget.enabled = false;
+  EXPECT_EQ(ignoredRingFields(policy), Fields{"spec.podDisruptionBudget"});
+}
+
+TEST(IgnoredFieldWarnings, WarnsAboutARingsBudgetOnce) {
+  IgnoredFieldWarnings warnings("process", {});
+  RingPolicy policy;
+  policy.ring = "apod";
+  policy.writtenBudget.minAvailable = IntOrPercent{1, false};
+  EXPECT_EQ(warnings.check(policy), Fields{"spec.podDisruptionBudget"});
+  EXPECT_EQ(warnings.check(policy), Fields{}) << "once per ring";
+  policy.ring = "other";
+  EXPECT_EQ(warnings.check(policy), Fields{"spec.podDisruptionBudget"});
+}
+
 }  // namespace
 }  // namespace ringlb::op

@@ -70,6 +70,73 @@ spec: {template: {command: [x]}})",
   EXPECT_EQ(parsed->spec.healthCheck.path, "/healthz");
 }
 
+Result<HashRing> withBudget(const std::string& budget, int replicas = 3) {
+  return parseHashRing("apiVersion: ringlb.dev/v1alpha1\nkind: HashRing\nmetadata: {name: a}\nspec:\n  replicas: " +
+                           std::to_string(replicas) + "\n  template: {command: [x]}\n  podDisruptionBudget: " + budget +
+                           "\n",
+                       "a.yaml");
+}
+
+TEST(ResourceParser, DisruptionBudgetDefaultsToMaxUnavailableOneFromTwoReplicas) {
+  const auto parsed = parseHashRing(R"(apiVersion: ringlb.dev/v1alpha1
+kind: HashRing
+metadata: {name: a}
+spec: {replicas: 3, template: {command: [x]}})",
+                                    "a.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_EQ(parsed->spec.podDisruptionBudget, DisruptionBudget{});
+  const auto budget = effectiveDisruptionBudget(parsed->spec.podDisruptionBudget, parsed->spec.replicas);
+  ASSERT_TRUE(budget.has_value());
+  EXPECT_EQ(budget->maxUnavailable, (IntOrPercent{1, false}));
+  EXPECT_FALSE(budget->minAvailable.has_value());
+  // Over one Pod a budget either blocks every drain or allows all: none.
+  EXPECT_FALSE(effectiveDisruptionBudget(parsed->spec.podDisruptionBudget, 1).has_value());
+  EXPECT_FALSE(effectiveDisruptionBudget(parsed->spec.podDisruptionBudget, 0).has_value());
+}
+
+TEST(ResourceParser, DisruptionBudgetTakesACountOrAPercentage) {
+  auto parsed = withBudget("{maxUnavailable: 2}");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_EQ(parsed->spec.podDisruptionBudget.maxUnavailable, (IntOrPercent{2, false}));
+  parsed = withBudget("{maxUnavailable: 25%}");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_EQ(parsed->spec.podDisruptionBudget.maxUnavailable, (IntOrPercent{25, true}));
+  EXPECT_EQ(toString(*parsed->spec.podDisruptionBudget.maxUnavailable), "25%");
+  parsed = withBudget("{minAvailable: \"75%\"}");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_EQ(parsed->spec.podDisruptionBudget.minAvailable, (IntOrPercent{75, true}));
+  EXPECT_FALSE(parsed->spec.podDisruptionBudget.maxUnavailable.has_value());
+  const auto effective = effectiveDisruptionBudget(parsed->spec.podDisruptionBudget, 3);
+  ASSERT_TRUE(effective.has_value());
+  EXPECT_FALSE(effective->maxUnavailable.has_value()) << "minAvailable replaces the default maxUnavailable";
+  EXPECT_EQ(effective->minAvailable, (IntOrPercent{75, true}));
+}
+
+TEST(ResourceParser, DisruptionBudgetCanBeTurnedOff) {
+  const auto parsed = withBudget("{enabled: false}");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_FALSE(parsed->spec.podDisruptionBudget.enabled);
+  EXPECT_FALSE(effectiveDisruptionBudget(parsed->spec.podDisruptionBudget, 5).has_value());
+}
+
+TEST(ResourceParser, BadDisruptionBudgetsNameTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"{maxUnavailable: 1, minAvailable: 2}", "a.yaml: spec.podDisruptionBudget: set maxUnavailable or minAvailable, not both"},
+      {"{maxUnavailable: 150%}", "spec.podDisruptionBudget.maxUnavailable: must be a percentage from 0% to 100%, got '150%'"},
+      {"{maxUnavailable: -1}", "spec.podDisruptionBudget.maxUnavailable: must be >= 0, got -1"},
+      {"{minAvailable: half}", "spec.podDisruptionBudget.minAvailable: must be an integer or a percentage such as 25%, got 'half'"},
+      {"{minAvailable: [1]}", "spec.podDisruptionBudget.minAvailable: must be an integer or a percentage such as 25%, got a list"},
+      {"{enabled: maybe}", "spec.podDisruptionBudget.enabled: must be true or false, got 'maybe'"},
+      {"{maxSurge: 1}", "spec.podDisruptionBudget.maxSurge: unknown field (allowed: enabled, maxUnavailable, minAvailable)"},
+      {"true", "spec.podDisruptionBudget: must be a mapping, got 'true'"},
+  };
+  for (const auto& [budget, message] : cases) {
+    const auto parsed = withBudget(budget);
+    ASSERT_FALSE(parsed.ok()) << budget;
+    EXPECT_NE(parsed.error().find(message), std::string::npos) << budget << " -> " << parsed.error();
+  }
+}
+
 TEST(ResourceParser, MultipleDocuments) {
   const std::string text = std::string(kFull) + "---\n" + R"(apiVersion: ringlb.dev/v1alpha1
 kind: HashRing
@@ -118,7 +185,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "examples/apod.yaml: spec.replicas: must be an integer, got '1.5'"},
         BadResource{"UnknownSpecField", withSpec("  replica: 3\n  template: {command: [x]}\n"),
                     "examples/apod.yaml: spec.replica: unknown field (allowed: replicas, template, hashing, "
-                    "healthCheck, drainSeconds)"},
+                    "healthCheck, drainSeconds, podDisruptionBudget)"},
         BadResource{"UnknownNestedField", withSpec("  template: {command: [x], imagePullPolicy: Always}\n"),
                     "examples/apod.yaml: spec.template.imagePullPolicy: unknown field (allowed: image, command, args, "
                     "port, env, resources, securityContext, nodeSelector, tolerations, affinity, "

@@ -131,6 +131,23 @@ TEST(RingStatus, ReasonsFollowWhatTheRingIsDoing) {
   EXPECT_EQ(conditionOf(statusOf(none, {}), "Ready").reason, "ScaledToZero");
 }
 
+TEST(RingStatus, ARefusedRingPolicyIsDegradedAndAReplicaFailureStaysFirst) {
+  const HashRing desired = resource(2);
+  const std::string name = "apod";
+  const std::string refused = "apply PodDisruptionBudget default/apod: HTTP 403: forbidden";
+  auto byslot = records(desired, {ReplicaState::Ready, ReplicaState::Ready});
+  HashRingStatus status = ringStatusOf({name, &desired, byslot, 12, std::nullopt, refused}, {}, "T1");
+  EXPECT_EQ(conditionOf(status, "Degraded").status, "True");
+  EXPECT_EQ(conditionOf(status, "Degraded").reason, "RingPolicyFailed");
+  EXPECT_EQ(conditionOf(status, "Degraded").message, refused);
+  EXPECT_EQ(conditionOf(status, "Ready").status, "True") << "the replicas still serve";
+  byslot["apod-1"].failed = true;
+  byslot["apod-1"].lastFailure = "exit code 1";
+  status = ringStatusOf({name, &desired, byslot, 12, std::nullopt, refused}, {}, "T1");
+  EXPECT_EQ(conditionOf(status, "Degraded").reason, "ReplicaFailing");
+  EXPECT_EQ(conditionOf(status, "Degraded").message, "apod-1: exit code 1; " + refused);
+}
+
 TEST(RingStatus, TransitionTimeMovesOnlyWithTheStatus) {
   const HashRing desired = resource(2);
   const HashRingStatus first = statusOf(desired, records(desired, {ReplicaState::Ready, ReplicaState::Starting}), {}, "T1");

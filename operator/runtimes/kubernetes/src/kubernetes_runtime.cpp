@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ringlb/operator/kubernetes_disruption_budget.h"
 #include "ringlb/operator/kubernetes_status.h"
 
 namespace ringlb::op {
@@ -368,6 +369,65 @@ bool KubernetesRuntime::podReady(const std::string& ring, const std::string& slo
     if (view.ready) return true;
   }
   return false;
+}
+
+}  // namespace ringlb::op
+
+namespace ringlb::op {
+
+Error KubernetesRuntime::budgetFailed(const RingPolicy& policy, std::string_view action, Error error) {
+  if (error.kind != ErrorKind::Conflict && error.kind != ErrorKind::Transient) {
+    recordEvent(policy.ringNamespace, policy.ring, "Warning", "DisruptionBudgetFailed", action, error.message);
+  }
+  return error;
+}
+
+Status KubernetesRuntime::applyRingPolicy(const RingPolicy& policy) {
+  const std::string& ns = policy.ringNamespace;
+  const std::string key = ns + "/" + policy.ring;
+  const std::string path = disruptionBudgetPath(ns, policy.ring);
+  auto current = api_.request("GET", path);
+  if (!current) return current.failure().withContext("get PodDisruptionBudget " + key);
+  if (!current->success() && current->status != 404) {
+    return budgetFailed(policy, "Get", apiError("get PodDisruptionBudget " + key, current.value()));
+  }
+  const json live = current->status == 404 ? json() : json::parse(current->body, nullptr, false);
+
+  RingPolicy owned = policy;
+  if (owned.ringUid.empty() && owned.disruptionBudget) {
+    auto owner = ownerOf(ns, policy.ring);
+    if (!owner) return owner.failure();
+    owned.ringUid = owner->uid;
+  }
+  const std::optional<json> desired = buildDisruptionBudget(owned);
+  if (!desired) {
+    // Only ours goes: a budget someone else made under the ring's name is theirs.
+    const json labels = live.is_object() ? live.value("metadata", json::object()).value("labels", json::object())
+                                         : json::object();
+    if (labels.value(std::string(kLabelManagedBy), std::string()) != kManagedByValue) return ok();
+    auto response = api_.request("DELETE", path);
+    if (!response) return response.failure().withContext("delete PodDisruptionBudget " + key);
+    if (!response->success() && response->status != 404) {
+      return budgetFailed(policy, "Delete", apiError("delete PodDisruptionBudget " + key, response.value()));
+    }
+    recordEvent(ns, policy.ring, "Normal", "DisruptionBudgetDeleted", "Delete",
+                "Deleted PodDisruptionBudget " + key + ": spec.podDisruptionBudget wants none");
+    return ok();
+  }
+  if (disruptionBudgetMatches(live, *desired)) return ok();  // at rest: no write
+
+  const std::string target = path + "?fieldManager=" + std::string(kFieldManager) + "&force=true";
+  auto response = api_.request("PATCH", target, desired->dump(), "application/apply-patch+yaml");
+  if (!response) return response.failure().withContext("apply PodDisruptionBudget " + key);
+  if (!response->success()) {
+    return budgetFailed(policy, "Apply", apiError("apply PodDisruptionBudget " + key, response.value()));
+  }
+  const json& spec = (*desired)["spec"];
+  const std::string budget = spec.contains("maxUnavailable") ? "maxUnavailable " + spec["maxUnavailable"].dump()
+                                                             : "minAvailable " + spec["minAvailable"].dump();
+  recordEvent(ns, policy.ring, "Normal", "DisruptionBudgetApplied", "Apply",
+              "Applied PodDisruptionBudget " + key + " (" + budget + ")");
+  return ok();
 }
 
 }  // namespace ringlb::op

@@ -88,6 +88,7 @@ class Controller {
     std::string name;
     std::map<std::string, ReplicaRecord> records;  // by slot
     std::vector<ReplicaInfo> unclaimed;            // listed by the runtime, not yet adopted
+    std::optional<std::string> policyError;        // the last applyRingPolicy() failure, until one succeeds
     HashRingStatus status;
   };
 
@@ -108,6 +109,9 @@ class Controller {
   std::optional<RingWrite> recordProbeLocked(const ProbeResult& result);
   void workerLoop();
   void reconcile(const std::string& key);
+  /// Applies the ring-level policy of `desired` through the runtime (no lock
+  /// held) and records the outcome on the ring; false when it failed.
+  bool applyRingPolicy(const std::string& key, const HashRing& desired);
   void resyncRuntime();
   std::vector<RingWrite> applyListingLocked(const std::vector<ReplicaInfo>& listed, Clock::TimePoint listedAt);
   RingState& ringLocked(const std::string& key);

@@ -94,12 +94,39 @@ struct HealthCheck {
   friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
+/// A policy/v1 IntOrString budget value: a Pod count, or a percentage of the ring's replicas.
+struct IntOrPercent {
+  std::int32_t value = 0;
+  bool percent = false;  // value is "<value>%"
+  friend bool operator==(const IntOrPercent&, const IntOrPercent&) = default;
+};
+
+/// spec.podDisruptionBudget: how many replica Pods voluntary disruptions (a
+/// drain's evictions) may take down at once. Kubernetes only. At most one of
+/// maxUnavailable and minAvailable is set; neither means maxUnavailable 1, so
+/// a drain moves one slot's keys at a time. Rings of fewer than 2 replicas get
+/// no budget: over one Pod it would either block every drain or allow all.
+struct DisruptionBudget {
+  bool enabled = true;
+  std::optional<IntOrPercent> maxUnavailable;
+  std::optional<IntOrPercent> minAvailable;
+  friend bool operator==(const DisruptionBudget&, const DisruptionBudget&) = default;
+};
+
+/// The budget a ring of `replicas` gets: maxUnavailable or minAvailable (one
+/// set), or nullopt when it gets none (disabled, or fewer than 2 replicas). Pure.
+std::optional<DisruptionBudget> effectiveDisruptionBudget(const DisruptionBudget& budget, std::int32_t replicas);
+
+/// "1" or "25%", as the API writes an IntOrString.
+std::string toString(const IntOrPercent& value);
+
 struct HashRingSpec {
   std::int32_t replicas = 1;
   ReplicaTemplate templ;
   Hashing hashing;
   HealthCheck healthCheck;
   std::uint32_t drainSeconds = 5;  // scale-down and rollout: Draining in the ring this long before stop
+  DisruptionBudget podDisruptionBudget;  // kubernetes only
   friend bool operator==(const HashRingSpec&, const HashRingSpec&) = default;
 };
 

@@ -23,6 +23,10 @@ struct AppliedTemplateFields {
 /// their path ("spec.template.tolerations"), in schema order. Pure.
 std::vector<std::string> ignoredTemplateFields(const ReplicaTemplate& templ, AppliedTemplateFields applied);
 
+/// The ring-level fields set in `policy` that only Kubernetes applies
+/// ("spec.podDisruptionBudget" when it differs from the default). Pure.
+std::vector<std::string> ignoredRingFields(const RingPolicy& policy);
+
 /// Logs a warning the first time a ring's template sets fields the runtime
 /// ignores (Kubernetes-only ones, such as tolerations), and again only when
 /// that list of fields changes: the same HashRing file serves every runtime.
@@ -35,10 +39,16 @@ class IgnoredFieldWarnings {
   /// same ones. Returns the fields it warned about now (empty: no warning).
   std::vector<std::string> check(const ReplicaSpec& spec);
 
+  /// The same for a ring's Kubernetes-only ring-level fields
+  /// (spec.podDisruptionBudget), once per ring and list of fields.
+  std::vector<std::string> check(const RingPolicy& policy);
+
  private:
   std::string runtime_;
   AppliedTemplateFields applied_;
   std::mutex mutex_;
+  std::vector<std::string> warnOnce(const std::string& ns, const std::string& ring, std::vector<std::string> fields);
+
   std::set<std::string> warned_;  // "<namespace>/<ring> <fields>"
 };
 

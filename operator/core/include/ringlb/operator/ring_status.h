@@ -24,6 +24,7 @@ struct ConditionFacts {
   bool rolling = false;               // a slot in range runs an older template, or is being replaced for a newer one
   std::vector<std::string> failures;  // "slot: cause" of each failing slot, by ordinal
   std::optional<std::string> specError;  // the current spec is invalid (the last good state keeps running)
+  std::optional<std::string> policyError;  // the runtime refused the ring-level objects (its disruption budget)
   bool validSpec = true;                 // false: no spec of the resource was ever valid
 };
 
@@ -60,6 +61,7 @@ struct RingStatusInput {
   const std::map<std::string, ReplicaRecord>& records;  // by slot
   std::uint64_t ringVersion;                            // of the ring in force, 0 when none
   std::optional<std::string> specError;                 // the resource's current parse or validation error
+  std::optional<std::string> policyError = {};          // Runtime::applyRingPolicy's last error
 };
 
 /// The status of a ring: counts, members by ordinal, the ring version and the

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,16 @@ struct RuntimeEvent {
   std::string ringNamespace = {};  // the ring's namespace; empty for a runtime without namespaces
 };
 
+/// What a runtime keeps for a ring as a whole, beside its slots: today the
+/// replicas' disruption budget (Kubernetes only).
+struct RingPolicy {
+  std::string ring;  // HashRing name
+  std::string ringNamespace = "default";
+  std::string ringUid;  // kubernetes: the owner of what the runtime creates
+  std::optional<DisruptionBudget> disruptionBudget;  // effectiveDisruptionBudget(); nullopt: none wanted
+  DisruptionBudget writtenBudget;                    // spec.podDisruptionBudget as written, for warnings
+};
+
 /// Starts, stops and lists replicas: local processes, Docker containers or
 /// Kubernetes Pods. Implementations are thread-safe; calls may block for the
 /// duration of one request to the underlying system.
@@ -78,6 +89,14 @@ class Runtime {
   /// handler detaches: once onEvent({}) returns, no call to the old handler is
   /// still running or will start, so its owner may go away.
   virtual void onEvent(EventHandler handler) = 0;
+
+  /// Makes the ring-level objects match `policy`: a Kubernetes runtime applies
+  /// or deletes the ring's PodDisruptionBudget, writing only when it differs.
+  /// Called by the controller on every reconcile of a ring that has a valid
+  /// spec; a deleted ring's objects go with it (owner references). Returns an
+  /// Error naming the cause (RBAC, invalid field). The default, for runtimes
+  /// without such objects (process, docker), does nothing.
+  virtual Status applyRingPolicy(const RingPolicy& /*policy*/) { return ok(); }
 
   /// Ends the runtime's own background work (event watches, exit monitors)
   /// ahead of its destruction, in the owner's shutdown order: once it returns,

@@ -42,6 +42,12 @@ class DockerRuntime final : public Runtime {
 
   std::string_view name() const noexcept override { return "docker"; }
   Result<ReplicaInfo> ensureRunning(const ReplicaSpec& spec) override;
+  /// Local containers have no disruption budget: a drain is a Kubernetes notion. Only
+  /// warns, once, that spec.podDisruptionBudget is ignored.
+  Status applyRingPolicy(const RingPolicy& policy) override {
+    ignoredFields_.check(policy);
+    return ok();
+  }
   Status stop(const std::string& ring, const std::string& slot, std::chrono::seconds grace) override;
   Result<std::vector<ReplicaInfo>> list() override;
   /// Starts the /events watch; the handler runs on the watch thread. Calling

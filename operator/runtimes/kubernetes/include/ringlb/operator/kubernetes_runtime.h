@@ -57,6 +57,12 @@ class KubernetesRuntime final : public Runtime {
   Status stop(const std::string& ring, const std::string& slot, std::chrono::seconds grace) override;
   Result<std::vector<ReplicaInfo>> list() override;
   void onEvent(EventHandler handler) override;
+  /// Applies the ring's PodDisruptionBudget (named after the ring) when it is
+  /// missing or differs, and deletes the one it manages when the policy wants
+  /// none. Reads it first, so a ring at rest makes no writes, and one deleted
+  /// by hand is restored on the next reconcile. A refused write (RBAC, an
+  /// invalid budget) is returned and recorded as a Warning Event.
+  Status applyRingPolicy(const RingPolicy& policy) override;
 
   /// Starts the Pod watch (onEvent() starts it too). Idempotent.
   void start();
@@ -83,6 +89,9 @@ class KubernetesRuntime final : public Runtime {
   /// Force-deletes a terminating Pod that judgeTerminatingPod() gives up on
   /// (with an Event); true if it did, so the slot can be recreated at once.
   Result<bool> forceDeleteIfStuck(const ReplicaSpec& spec, const nlohmann::json& pod, const PodView& view);
+  /// Records a Warning Event for a refused budget write (not for a conflict
+  /// or a throttled call, which are retried quietly); returns `error`.
+  Error budgetFailed(const RingPolicy& policy, std::string_view action, Error error);
   NodeHealth nodeHealthOf(const std::string& nodeName);
   Status deletePod(const std::string& ns, const std::string& name, const std::string& uid,
                    std::optional<std::chrono::seconds> grace);
