@@ -108,6 +108,8 @@ class LatencyProbe:
 
 
 class AcceptLimitsTest(ProxyTestCase):
+    # The sanitizer runtime holds descriptors of its own, so the limit the test sets is not the proxy's.
+    @unittest.skipIf(bool(SANITIZER), "the open-file limit is shared with the sanitizer runtime")
     def test_at_the_open_file_limit_accepting_backs_off_and_open_connections_are_served(self):
         member, = self.start_members(1)
         proxy = self.start_proxy("--backends", f"{member.id}={member.address}", "--head-timeout", "60s",
