@@ -54,20 +54,24 @@ def http_get(url, timeout=5):
 
 class Operator:
     """ringlb-operator as a local process against the cluster: by default with no leader election
-    (it reconciles); `election` (flags) campaigns instead, `kubeconfig` replaces the admin one."""
+    (it reconciles); `election` (flags) campaigns instead, `kubeconfig` replaces the admin one.
+    `resync_seconds` None keeps the operator's default; `directory` (kept afterwards) holds its
+    log and state instead of a temporary one."""
 
-    def __init__(self, cluster, namespaces, election=None, kubeconfig=None):
+    def __init__(self, cluster, namespaces, election=None, kubeconfig=None, resync_seconds=2, directory=None):
         binary = os.path.join(bin_dir(), "ringlb-operator")
         if not os.access(binary, os.X_OK):
             pytest.skip(f"ringlb-operator not built in {bin_dir()}")
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="ringlb-operator-real-")
+        self.owns_dir = directory is None
+        self.dir = directory or tempfile.mkdtemp(prefix="ringlb-operator-real-")
         self.log_path = os.path.join(self.dir, "operator.log")
         self.log = open(self.log_path, "w")
+        resync = [] if resync_seconds is None else ["--resync-seconds", str(resync_seconds)]
         args = [binary, "--runtime", "kubernetes", "--kubeconfig", kubeconfig or cluster.kubeconfig,
                 *(election if election is not None else ["--no-leader-elect"]),
                 "--listen", f"127.0.0.1:{self.port}", "--state-dir", os.path.join(self.dir, "state"),
-                "--resync-seconds", "2", "--watch-namespaces", ",".join(namespaces)]
+                *resync, "--watch-namespaces", ",".join(namespaces)]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.proc.poll() is None and self.get("/healthz")[0] == 200, 30, "the operator's /healthz")
 
@@ -96,7 +100,8 @@ class Operator:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
-        subprocess.run(["rm", "-rf", self.dir])
+        if self.owns_dir:
+            subprocess.run(["rm", "-rf", self.dir])
 
 
 # The operator watches only these, so HashRings other tests leave behind never meet it.

@@ -33,7 +33,7 @@ import yaml
 
 import kube_cluster as kc
 from conftest import ROOT, unavailable, wait_until
-from operator_real_test import free_port, http_get
+from operator_real_test import Operator
 
 CHART = os.path.join(ROOT, "helm", "ringlb")
 NAMESPACE = f"ringlb-rbac-{os.getpid() % 10000}"
@@ -44,10 +44,6 @@ EXEC_API = "client.authentication.k8s.io/v1"
 # a few dozen at most.
 HOT_LOOP_WINDOW_SECONDS = 20
 MAX_FORBIDDEN_IN_WINDOW = 40
-
-
-def bin_dir():
-    return os.environ.get("RINGLB_BIN_DIR") or os.path.join(ROOT, "build", "dev", "bin")
 
 
 def helm_binary():
@@ -90,27 +86,14 @@ def write_exec_kubeconfig(path, cluster, plugin):
         json.dump(config, f)
 
 
-class OperatorProcess:
+class OperatorProcess(Operator):
     """ringlb-operator as a local process with the exec-plugin kubeconfig and leader election on
     the chart's Lease."""
 
-    def __init__(self, kubeconfig, lease, directory):
-        binary = os.path.join(bin_dir(), "ringlb-operator")
-        if not os.access(binary, os.X_OK):
-            pytest.skip(f"ringlb-operator not built in {bin_dir()}")
-        self.port = free_port()
-        self.log_path = os.path.join(directory, "operator.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [binary, "--runtime", "kubernetes", "--kubeconfig", kubeconfig,
-             "--leader-elect", "--leader-election-namespace", NAMESPACE, "--leader-election-lease-name", lease,
-             "--leader-election-identity", "rbac-test", "--watch-namespaces", NAMESPACE,
-             "--listen", f"127.0.0.1:{self.port}", "--state-dir", os.path.join(directory, "state")],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(lambda: self.proc.poll() is None and self.get("/healthz")[0] == 200, 30, "the operator's /healthz")
-
-    def get(self, path):
-        return http_get(f"http://127.0.0.1:{self.port}{path}")
+    def __init__(self, cluster, kubeconfig, lease, directory):
+        super().__init__(cluster, [NAMESPACE], kubeconfig=kubeconfig, resync_seconds=None, directory=directory,
+                         election=["--leader-elect", "--leader-election-namespace", NAMESPACE,
+                                   "--leader-election-lease-name", lease, "--leader-election-identity", "rbac-test"])
 
     def api_answers(self, code):
         """How many answers with HTTP `code` the operator counted, over all methods."""
@@ -121,19 +104,6 @@ class OperatorProcess:
             if line.startswith("ringlb_operator_kubernetes_api_requests_total{") and f'code="{code}"' in line:
                 total += float(line.rsplit(" ", 1)[1])
         return int(total)
-
-    def log_text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +130,7 @@ def chart_rbac(cluster, kubectl, crd):
     os.chmod(plugin, 0o700)
     kubeconfig = os.path.join(directory, "kubeconfig")
     write_exec_kubeconfig(kubeconfig, cluster, plugin)
-    operator = OperatorProcess(kubeconfig, lease, directory)
+    operator = OperatorProcess(cluster, kubeconfig, lease, directory)
     env = {"operator": operator, "cluster_role": cluster_role, "account": account, "runs_file": runs_file,
            "lease": lease}
     yield env
