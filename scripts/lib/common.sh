@@ -14,7 +14,8 @@ RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl slowhttptest)
 # The libFuzzer targets (./scripts/fuzz): bookworm's clang and its sanitizer and fuzzer runtimes.
 RINGLB_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
-log() { printf '\033[1m[ringlb]\033[0m %s\n' "$*" >&2; }
+# Each line carries the time since the script started, so a run shows where its minutes went.
+log() { printf '\033[1m[ringlb %dm%02ds]\033[0m %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 die() { printf '[ringlb] error: %s\n' "$*" >&2; exit 1; }
 
 # ensure_packages PKG...: installs missing Debian packages when root; otherwise

@@ -123,8 +123,8 @@ class Stack:
         port, admin = free_port(), free_port()
         log = open(os.path.join(self.dir, f"proxy-{port}.log"), "a")
         proxy = subprocess.Popen(
-            [binary("ringlb-proxy"), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--threads", "1",
-             "--ring-url", self.url(f"/v1/rings/{RING}")],
+            [binary("ringlb-proxy"), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--threads",
+             os.environ.get("RINGLB_PROXY_THREADS", "1"), "--ring-url", self.url(f"/v1/rings/{RING}")],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         proxy.port, proxy.admin = port, admin

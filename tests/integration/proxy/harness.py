@@ -24,6 +24,9 @@ RINGCTL = os.path.join(BIN_DIR, "ringctl")
 # Set by the sanitizer test presets: per-connection memory figures then measure the sanitizer's
 # shadow memory and quarantine, not the proxy.
 SANITIZER = os.environ.get("RINGLB_SANITIZER", "")
+# Worker threads of a proxy a test starts without choosing (the TSan preset sets 2, so
+# that races between workers can show).
+DEFAULT_THREADS = int(os.environ.get("RINGLB_PROXY_THREADS", "1"))
 skip_memory_figures_under_sanitizer = unittest.skipIf(
     bool(SANITIZER), f"memory figures mean nothing under {SANITIZER or 'a'} sanitizer")
 
@@ -73,12 +76,12 @@ class Member:
 class Proxy:
     """ringlb-proxy on loopback ports chosen by the kernel."""
 
-    def __init__(self, workdir, *args, threads=1, preexec_fn=None):
+    def __init__(self, workdir, *args, threads=None, preexec_fn=None):
         self.stderr_path = os.path.join(workdir, "proxy.stderr")
         self.stdout_path = os.path.join(workdir, "proxy.stdout")
         self.stderr = open(self.stderr_path, "w")
         self.stdout_file = open(self.stdout_path, "w")
-        command = [PROXY, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--threads", str(threads), *args]
+        command = [PROXY, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--threads", str(threads or DEFAULT_THREADS), *args]
         self.proc = subprocess.Popen(command, stdout=self.stdout_file, stderr=self.stderr, preexec_fn=preexec_fn)
         deadline = time.monotonic() + 10
         self.port = self.admin_port = None
@@ -328,7 +331,7 @@ class ProxyTestCase(unittest.TestCase):
             members.append(member)
         return members
 
-    def start_proxy(self, *args, threads=1, preexec_fn=None):
+    def start_proxy(self, *args, threads=None, preexec_fn=None):
         proxy = Proxy(self.workdir, *args, threads=threads, preexec_fn=preexec_fn)
         self.cleanups.append(proxy.stop)
         return proxy
