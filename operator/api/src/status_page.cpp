@@ -197,8 +197,22 @@ function membersTable(r,traffic,now){
 <th scope="col" class="num">req/s</th><th scope="col" class="num">errors</th><th scope="col" class="num">p50</th><th scope="col" class="num">p99</th><th scope="col" class="num">in flight</th><th scope="col" class="num">retries/s</th><th scope="col" class="num">spills/s</th>
 <th scope="col" class="num">restarts</th><th scope="col">runtime id</th><th scope="col" class="num">uptime</th><th scope="col">last failure</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
+// A scale step adds or removes many slots at once: one row per step, not per slot.
+function groupScaleSteps(events){
+  const out=[];
+  for(const e of events){
+    const last=out[out.length-1];
+    if(last&&(e.kind==="added"||e.kind==="removed")&&last.kind===e.kind&&Math.abs(last.unixMillis-e.unixMillis)<2000){last.members.push(e.member);continue;}
+    out.push({...e,members:[e.member]});
+  }
+  for(const g of out)if(g.members.length>1){
+    g.members.sort((a,b)=>ordinal(a)-ordinal(b));
+    g.member=`${g.members.length} slots: ${g.members.length>4?g.members[0]+" … "+g.members[g.members.length-1]:g.members.join(", ")}`;
+  }
+  return out;
+}
 function eventsTable(r){
-  const ev=(r.events||[]).slice().reverse();
+  const ev=groupScaleSteps((r.events||[]).slice().reverse());
   if(!ev.length)return `<div class="muted">no events yet</div>`;
   const cls={failed:"bad",recovered:"good",replaced:"info",added:"neutral",removed:"neutral","rolled out":"info"};
   const flapping=new Set(r.members.filter(m=>m.flapping).map(m=>m.id));

@@ -169,7 +169,8 @@ scrape_configs:
     [r.dataset.member, parseFloat(r.querySelector("td.rps").textContent)])));
   let lastComparison = null;
   await waitFor(`the page's requests/s to match the client's within ±10% (${RATE} requests/s sent)`, 120000, async () => {
-    if (load.records.length < RATE * (WINDOW_SECONDS + 2)) return false;
+    // Wait until the rate window (and the page's few seconds of lag behind it) lies wholly inside the load.
+    if (load.records.length < RATE * (WINDOW_SECONDS + 8)) return false;
     const sent = load.ratesOver(WINDOW_SECONDS), shown = await pageRates();
     const rows = Object.keys(sent).map(m => ({ member: m, sent: sent[m], shown: shown[m], error: Math.abs(shown[m] - sent[m]) / sent[m] }));
     lastComparison = rows;
@@ -264,8 +265,55 @@ scrape_configs:
   if (new Set(legend).size !== 32) fail(`the ring view's legend lists ${new Set(legend).size} members, expected 32`);
   await page.screenshot({ path: path.join(ARTIFACTS, "status-32-members-ring.png"), fullPage: true });
 
+  // -- 100 members: the page's drawing of a ring this size (the operator's own answers, widened to
+  // 100 members by the test; 100 real replicas would not fit beside the rest on 2 cores) -----------
+  const real = (await getJson(`${operatorUrl}/v1/status`)).body;
+  const template = real.rings[0].members[0];
+  const hundred = Array.from({ length: 100 }, (_, i) => ({ ...template, id: `apod-${i}`, share: 0.01,
+    state: i === 57 ? "NotReady" : i === 83 ? "Draining" : "Ready" }));
+  const wide = { ...real, rings: [{ ...real.rings[0], members: hundred, readyReplicas: 98, desiredReplicas: 100, version: 999 }] };
+  const pointsOf = id => Array.from({ length: 160 }, (_, k) => { let h = 2166136261; for (const c of `${id}#${k}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0; return h >>> 16; });
+  await page.route("**/v1/status", route => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ ...wide, serverUnixMillis: Date.now() }) }));
+  await page.route("**/points", route => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({
+    ring: "apod", namespace: "default", version: 999, algorithm: "ring", members: hundred.map(m => ({ id: m.id, state: m.state, weight: 1, share: m.share, points: pointsOf(m.id) })) }) }));
+  await page.check("input[value=donut]");
+  await page.waitForFunction(() => document.querySelectorAll("svg.donut path[data-member]").length === 100);
+  const overlaps100 = await page.$$eval("svg.donut text", texts => {
+    const boxes = texts.map(t => t.getBoundingClientRect()), out = [];
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i], b = boxes[j];
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) out.push([texts[i].textContent, texts[j].textContent]);
+    }
+    return out;
+  });
+  if (overlaps100.length) fail(`donut labels overlap at 100 members: ${JSON.stringify(overlaps100)}`);
+  const labels100 = await page.$$eval("svg.donut text", texts => texts.map(t => t.textContent));
+  if (!labels100.includes("57") || !labels100.includes("83")) fail(`at 100 members the unhealthy members' labels are missing: ${labels100}`);
+  await page.screenshot({ path: path.join(ARTIFACTS, "status-100-members-donut.png"), fullPage: true });
+  await page.check("input[value=points]");
+  await page.waitForFunction(() => document.querySelectorAll("svg.pointsview path[data-member]").length === 100);
+  const legend100 = await page.$$eval("section.card .legend [data-member]", spans => spans.map(s => s.dataset.member));
+  if (legend100.length !== 100 || legend100[0] !== "apod-57" || legend100[1] !== "apod-83") {
+    fail(`the legend at 100 members lists ${legend100.length}, starting ${legend100.slice(0, 3)} (want the unhealthy apod-57, apod-83 first)`);
+  }
+  await page.screenshot({ path: path.join(ARTIFACTS, "status-100-members-ring.png"), fullPage: true });
+  await page.unroute("**/v1/status");
+  await page.unroute("**/points");
+  await page.check("input[value=donut]");
+  await page.waitForFunction(() => document.querySelectorAll("svg.donut path[data-member]").length === 32);
+
   const running = consoleErrors.filter(e => !e.afterStop);
   if (running.length) fail(`console errors while the operator ran: ${JSON.stringify(running)}`);
+
+  // -- an error answer is stale data too: the banner names it, and goes when answers are good again -
+  operatorStopped = true;  // the browser logs the 500s below as console errors; they are expected
+  await page.route("**/v1/status", route => route.fulfill({ status: 500, contentType: "application/json", body: '{"error":"injected by the test"}' }));
+  await page.waitForSelector("#banner", { state: "visible", timeout: 15000 });
+  const errorBanner = await page.textContent("#banner");
+  if (!errorBanner.startsWith("Stale: the operator answered HTTP 500: injected by the test")) fail(`banner on a 500 says '${errorBanner}'`);
+  await page.unroute("**/v1/status");
+  await page.waitForSelector("#banner", { state: "hidden", timeout: 15000 });
+  consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter(e => !/status of 500/.test(e.text)));
 
   // -- stop the operator: the stale banner within 3 s ----------------------------------------------
   load.stop();

@@ -118,7 +118,8 @@ TEST_F(ReplicaTimelineTest, RepeatedFailuresCountTowardsFlapping) {
     observe();
   }
   EXPECT_EQ(timeline.failuresSince("apod-0", wall() - 60'000), 3u);
-  EXPECT_EQ(timeline.failuresSince("apod-0", wall() - 30'000), 1u);
+  EXPECT_EQ(timeline.failuresSince("apod-0", wall() - 30'000), 2u);  // at 41 s and 62 s, now 63 s
+  EXPECT_EQ(timeline.failuresSince("apod-0", wall() - 15'000), 1u);
   EXPECT_EQ(timeline.failuresSince("apod-1", 0), 0u);
 }
 
