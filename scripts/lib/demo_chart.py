@@ -39,15 +39,20 @@ def bin_rates(records, active, bin_width):
 
 def layout_labels(events, x_min, x_max):
     """events: [(seconds, text)]. Returns [(seconds, text, row, (left, right))], the extent in
-    seconds, with no two labels of one row overlapping."""
+    seconds, with no two labels of one row overlapping. A label sits right of its event's line, or
+    left of it where it would otherwise run past x_max."""
     span = max(x_max - x_min, 1e-9)
     seconds_per_px = span / (WIDTH * PLOT_FRACTION)
     pad = 6 * seconds_per_px
     row_ends = []
     placed = []
     for t, text in sorted(events):
+        width = len(text) * CHAR_PX * seconds_per_px
         left = t + 2 * seconds_per_px
-        right = left + len(text) * CHAR_PX * seconds_per_px
+        right = left + width
+        if right > x_max:  # would run past the plot into the key: the label goes left of its line
+            right = t - 2 * seconds_per_px
+            left = right - width
         row = next((i for i, end in enumerate(row_ends) if end + pad <= left), len(row_ends))
         if row == len(row_ends):
             row_ends.append(right)
@@ -81,9 +86,11 @@ def gnuplot_script(data_path, png_path, title, columns, events, x_min, x_max):
         # Headroom above the data for the label rows.
         f"set yrange [0:*]", f"set offsets 0, 0, graph {min(0.6, 0.1 + rows * ROW_HEIGHT * 1.4):.2f}, 0",
     ]
-    for t, text, row, _ in placed:
-        script.append(f"set arrow from {t:.2f}, graph 0 to {t:.2f}, graph {TOP - row * ROW_HEIGHT:.3f} nohead dt 2 lc rgb '#888888'")
-        script.append(f"set label '{escape(text)}' at {t:.2f}, graph {TOP - row * ROW_HEIGHT:.3f} left offset 0.2,0 font ',8'")
+    for t, text, row, (left, right) in placed:
+        y = TOP - row * ROW_HEIGHT
+        script.append(f"set arrow from {t:.2f}, graph 0 to {t:.2f}, graph {y:.3f} nohead dt 2 lc rgb '#888888'")
+        side = "right offset -0.2,0" if right <= t else "left offset 0.2,0"
+        script.append(f"set label '{escape(text)}' at {t:.2f}, graph {y:.3f} {side} font ',8'")
     plots = [f"'{escape(data_path)}' using 1:{i + 2} with lines lw 2 title '{escape(c)}'" for i, c in enumerate(columns)]
     script.append("plot " + ", ".join(plots))
     return "\n".join(script), placed

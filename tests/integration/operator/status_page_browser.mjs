@@ -272,7 +272,13 @@ scrape_configs:
   const hundred = Array.from({ length: 100 }, (_, i) => ({ ...template, id: `apod-${i}`, share: 0.01,
     state: i === 57 ? "NotReady" : i === 83 ? "Draining" : "Ready" }));
   const wide = { ...real, rings: [{ ...real.rings[0], members: hundred, readyReplicas: 98, desiredReplicas: 100, version: 999 }] };
-  const pointsOf = id => Array.from({ length: 160 }, (_, k) => { let h = 2166136261; for (const c of `${id}#${k}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0; return h >>> 16; });
+  // Stand-in positions (FNV-1a, then murmur3's finaliser to spread similar ids over the circle).
+  const pointsOf = id => Array.from({ length: 160 }, (_, k) => {
+    let h = 2166136261;
+    for (const c of `${id}#${k}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+    h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
+    return (h >>> 0) >>> 16;
+  });
   await page.route("**/v1/status", route => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ ...wide, serverUnixMillis: Date.now() }) }));
   await page.route("**/points", route => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({
     ring: "apod", namespace: "default", version: 999, algorithm: "ring", members: hundred.map(m => ({ id: m.id, state: m.state, weight: 1, share: m.share, points: pointsOf(m.id) })) }) }));

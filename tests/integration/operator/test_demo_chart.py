@@ -60,6 +60,15 @@ class LabelLayoutTest(unittest.TestCase):
         self.assertEqual(len({p[2] for p in placed[:4]}), 4, "four labels within a second need four rows")
         self.assertEqual(placed[4][2], 0, "a label clear of the others returns to the first row")
 
+    def test_a_label_near_the_right_edge_goes_left_of_its_line(self):
+        placed = demo_chart.layout_labels([(5.0, "early"), (58.0, "SIGKILL apod-1, Ready again 59 ms later")], 0, 60)
+        (_, _, _, (left, right)) = placed[1]
+        self.assertLessEqual(right, 58.0)
+        self.assertGreaterEqual(left, 0)
+        self.assertLess(placed[0][3][0], placed[0][3][1])
+        self.assertGreater(placed[0][3][0], 5.0)
+        self.assertEqual(demo_chart.overlapping(placed), [])
+
     def test_overlap_detection_can_fail(self):
         # The check the layout is held to finds overlaps when they exist.
         self.assertEqual(demo_chart.overlapping([(0, "a", 0, (0, 5)), (1, "b", 0, (4, 9))]), [("a", "b")])
