@@ -19,13 +19,18 @@ TOP = 0.97
 def bin_rates(records, active, bin_width):
     """records: (seconds, member or None, ok, steady); active: [(start, end)] while the steady load
     ran. Returns (columns, rows) where a row is (bin centre, [requests/s per column]) or None for a
-    bin the load did not cover entirely (a gap)."""
+    bin the load did not cover entirely (a gap). A member's value is None before the first bin it
+    answered in (it was not in the ring yet), so a replica added mid-run does not rise from zero."""
     members = sorted({r[1] for r in records if r[1]}, key=lambda m: int(m.rsplit("-", 1)[1]))
     columns = members + ["failed"]
     bins = collections.defaultdict(collections.Counter)
+    joined = {}  # member -> the first bin it answered in: before it, the member did not exist (no value, not 0)
     for t, member, ok, steady in records:
         if steady:
-            bins[int(t // bin_width)][member if member else "failed"] += 1
+            b = int(t // bin_width)
+            bins[b][member if member else "failed"] += 1
+            if member:
+                joined[member] = min(joined.get(member, b), b)
     if not active:
         return columns, []
     first, last = int(min(s for s, _ in active) // bin_width), int(max(e for _, e in active) // bin_width)
@@ -33,7 +38,8 @@ def bin_rates(records, active, bin_width):
     for b in range(first, last + 1):
         start, end = b * bin_width, (b + 1) * bin_width
         covered = any(s <= start and end <= e for s, e in active)
-        rows.append(((b + 0.5) * bin_width, [bins[b][c] / bin_width for c in columns]) if covered else None)
+        values = [None if b < joined.get(c, b) else bins[b][c] / bin_width for c in columns]
+        rows.append(((b + 0.5) * bin_width, values) if covered else None)
     return columns, rows
 
 
@@ -97,7 +103,8 @@ def gnuplot_script(data_path, png_path, title, columns, events, x_min, x_max):
 
 
 def write_data(path, columns, rows):
-    """gnuplot data: a blank line for every gap, which breaks the lines there."""
+    """gnuplot data: a blank line for every gap, which breaks the lines there; NaN (no point, and
+    no line through it) where a member did not exist yet."""
     with open(path, "w") as f:
         f.write("# seconds " + " ".join(columns) + "\n")
         for row in rows:
@@ -105,4 +112,4 @@ def write_data(path, columns, rows):
                 f.write("\n")
                 continue
             centre, values = row
-            f.write(f"{centre:.2f} " + " ".join(f"{v:g}" for v in values) + "\n")
+            f.write(f"{centre:.2f} " + " ".join("NaN" if v is None else f"{v:g}" for v in values) + "\n")

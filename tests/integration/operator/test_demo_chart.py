@@ -41,6 +41,18 @@ class BinRatesTest(unittest.TestCase):
         # The bins 4.0-6.5 (partly or wholly paused) are gaps.
         self.assertEqual([rows[i] for i in range(8, 13)], [None] * 5)
 
+    def test_a_member_added_mid_run_has_no_values_before_it_joined(self):
+        records = steady(0.0, 2.0, 100, ["apod-0"]) + steady(2.0, 4.0, 100, ["apod-0", "apod-1"])
+        columns, rows = demo_chart.bin_rates(records, [(0.0, 4.0)], 0.5)
+        self.assertEqual(columns, ["apod-0", "apod-1", "failed"])
+        self.assertEqual([r[1][1] for r in rows[:8]], [None, None, None, None, 50, 50, 50, 50])
+        self.assertIsNone(rows[8], "the bin from 4.0 s is past the end of the load")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "x.dat")
+            demo_chart.write_data(path, columns, rows[:1])
+            with open(path) as f:
+                self.assertEqual(f.read().split("\n")[1], "0.25 100 NaN 0")
+
     def test_the_data_file_breaks_lines_at_gaps(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "x.dat")
