@@ -185,6 +185,7 @@ function newCard(r){
 }
 function membersTable(r,traffic,now){
   const t=(traffic&&traffic.members)||{};
+  const failedAt={};for(const e of r.events||[])if(e.kind==="failed")failedAt[e.member]=e.unixMillis;
   const rows=r.members.map(m=>{
     const x=t[m.id]||{};
     const outage=m.outageSinceUnixMillis!=null?`<span class="chip bad">down ${fmtDur(now-m.outageSinceUnixMillis)}</span>`:"";
@@ -192,7 +193,7 @@ function membersTable(r,traffic,now){
     return `<tr data-member="${esc(m.id)}"><th scope="row">${esc(m.id)}</th><td class="st st-${esc(m.state)}">${esc(m.state)} ${flap}${outage}</td><td>${esc(m.address)}</td><td class="num">${m.weight}</td>
 <td class="num">${fmtPct(m.share)}</td><td class="num observed">${fmtPct(x.observedShare)}</td><td class="num rps">${fmtRate(x.requestsPerSecond)}</td><td class="num">${fmtPct(x.errorRatio)}</td>
 <td class="num">${fmtSec(x.p50Seconds)}</td><td class="num">${fmtSec(x.p99Seconds)}</td><td class="num">${x.inFlight==null?"—":Math.round(x.inFlight)}</td><td class="num">${fmtRate(x.retriesPerSecond)}</td><td class="num">${fmtRate(x.spillsPerSecond)}</td>
-<td class="num">${m.restarts}</td><td>${esc(m.runtimeId)}</td><td class="num">${fmtDur(m.uptimeMillis)}</td><td class="muted">${esc(m.lastFailure)}</td></tr>`;}).join("");
+<td class="num">${m.restarts}</td><td>${esc(m.runtimeId)}</td><td class="num">${fmtDur(m.uptimeMillis)}</td><td class="muted">${esc(m.lastFailure)}${m.lastFailure&&failedAt[m.id]?` (${fmtTime(failedAt[m.id])}, ${fmtDur(now-failedAt[m.id])} ago)`:""}</td></tr>`;}).join("");
   return `<table><thead><tr><th scope="col">member</th><th scope="col">state</th><th scope="col">address</th><th scope="col" class="num">weight</th><th scope="col" class="num">keyspace</th><th scope="col" class="num">observed</th>
 <th scope="col" class="num">req/s</th><th scope="col" class="num">errors</th><th scope="col" class="num">p50</th><th scope="col" class="num">p99</th><th scope="col" class="num">in flight</th><th scope="col" class="num">retries/s</th><th scope="col" class="num">spills/s</th>
 <th scope="col" class="num">restarts</th><th scope="col">runtime id</th><th scope="col" class="num">uptime</th><th scope="col">last failure</th></tr></thead><tbody>${rows}</tbody></table>`;
