@@ -186,7 +186,9 @@ function newCard(r){
 function membersTable(r,traffic,now){
   const t=(traffic&&traffic.members)||{};
   const failedAt={};for(const e of r.events||[])if(e.kind==="failed")failedAt[e.member]=e.unixMillis;
-  const rows=r.members.map(m=>{
+  // Unhealthy (and flapping) members first, so the ones that need a look are at the top at any size.
+  const order=r.members.slice().sort((a,b)=>(unhealthy(b)-unhealthy(a))||((b.flapping?1:0)-(a.flapping?1:0))||ordinal(a.id)-ordinal(b.id));
+  const rows=order.map(m=>{
     const x=t[m.id]||{};
     const outage=m.outageSinceUnixMillis!=null?`<span class="chip bad">down ${fmtDur(now-m.outageSinceUnixMillis)}</span>`:"";
     const flap=m.flapping?`<span class="chip warn" title="${m.recentFailures} failures in the last 10 minutes">flapping</span>`:"";

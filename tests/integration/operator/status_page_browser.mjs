@@ -295,6 +295,10 @@ scrape_configs:
   if (overlaps100.length) fail(`donut labels overlap at 100 members: ${JSON.stringify(overlaps100)}`);
   const labels100 = await page.$$eval("svg.donut text", texts => texts.map(t => t.textContent));
   if (!labels100.includes("57") || !labels100.includes("83")) fail(`at 100 members the unhealthy members' labels are missing: ${labels100}`);
+  const tableOrder = await page.$$eval("section.card .members tbody tr", rows => rows.map(r => r.dataset.member));
+  if (tableOrder.length !== 100 || tableOrder[0] !== "apod-57" || tableOrder[1] !== "apod-83") {
+    fail(`the members table at 100 members starts ${tableOrder.slice(0, 3)} (want the unhealthy apod-57, apod-83 first)`);
+  }
   await page.screenshot({ path: path.join(ARTIFACTS, "status-100-members-donut.png"), fullPage: true });
   await page.check("input[value=points]");
   await page.waitForFunction(() => document.querySelectorAll("svg.pointsview path[data-member]").length === 100);
