@@ -351,7 +351,14 @@ scrape_configs:
   await browser.close();
 }
 
-function stopAll() {
+async function stopAll() {
+  // The operator first, so that it cannot replace the replicas stopped below.
+  const operator = children.find(c => c.name === "operator");
+  if (operator && operator.exitCode === null && operator.signalCode === null) {
+    const exited = new Promise(resolve => operator.once("exit", resolve));
+    try { process.kill(operator.pid, "SIGKILL"); } catch { /* gone */ }
+    await Promise.race([exited, sleep(10000)]);
+  }
   // Replicas outlive a SIGKILLed operator by design: stop the ones its state names.
   const replicas = path.join(work, "state", "replicas");
   if (fs.existsSync(replicas)) {
@@ -379,7 +386,7 @@ try {
     if (fs.existsSync(file)) console.error(`--- ${name}.log (tail)\n` + fs.readFileSync(file, "utf8").split("\n").slice(-15).join("\n"));
   }
 } finally {
-  stopAll();
+  await stopAll();
   if (!process.env.RINGLB_KEEP_TEST_DIRS) fs.rmSync(work, { recursive: true, force: true });
   else log("kept", work);
 }
