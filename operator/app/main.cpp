@@ -111,6 +111,13 @@ int main(int argc, char** argv) {
          std::string(ringlb::kLogLevelNames))
       ->type_name("LEVEL")
       ->default_str(std::string(ringlb::logLevelName(options.logLevel)));
+  app.add_option("--prometheus-url", options.prometheusUrl,
+                 "A Prometheus that scrapes the proxies (http://host:port); the status page shows per-member "
+                 "traffic from it and links its graph");
+  app.add_option("--prometheus-window", options.prometheusWindow, "rate() window of the status page's traffic figures")
+      ->capture_default_str();
+  app.add_option("--proxy-admin-url", options.proxyAdminUrls,
+                 "A proxy's admin address (http://host:port), linked from the status page; repeat for several");
   app.add_option("--log-format", logFormat, "text or json (one JSON object per line)")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));

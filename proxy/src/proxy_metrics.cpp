@@ -42,6 +42,7 @@ struct Totals {
   std::array<std::uint64_t, 4> errors{};
   std::uint64_t retries = 0;
   std::uint64_t spills = 0;
+  std::int64_t inFlight = 0;
 };
 
 }  // namespace
@@ -90,6 +91,9 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
       for (std::size_t i = 0; i < 4; ++i) t.errors[i] += stats->upstreamErrors[i].get();
       t.retries += stats->retries.get();
       t.spills += stats->spills.get();
+      // Ended first: a request that ends between the two loads then counts as still in flight, never below 0.
+      const std::uint64_t ended = stats->requestsEnded.get();
+      t.inFlight += static_cast<std::int64_t>(stats->requestsBegun.get() - ended);
     }
   }
   using prometheus::MetricType;
@@ -100,6 +104,8 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   auto retries = family("ringlb_proxy_retries_total", "Retries on a successor, by the member retried to", MetricType::Counter);
   auto spills = family("ringlb_proxy_bounded_load_spills_total", "Picks that spilled past an over-capacity owner",
                        MetricType::Counter);
+  auto inFlight = family("ringlb_proxy_member_in_flight", "Requests in flight to a member (all worker threads)",
+                         MetricType::Gauge);
   for (const auto& [id, t] : totals) {
     for (std::size_t i = 0; i < 5; ++i) {
       requests.metric.push_back(counter(static_cast<double>(t.responses[i]), {{"member", id}, {"code_class", kClasses[i]}}));
@@ -127,6 +133,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
     }
     retries.metric.push_back(counter(static_cast<double>(t.retries), {{"member", id}}));
     spills.metric.push_back(counter(static_cast<double>(t.spills), {{"member", id}}));
+    inFlight.metric.push_back(gauge(static_cast<double>(t.inFlight), {{"member", id}}));
   }
 
   const auto now = monotonicNanos();
@@ -170,7 +177,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   updates.metric.push_back(counter(static_cast<double>(store_.applied()), {{"result", "applied"}}));
   updates.metric.push_back(counter(static_cast<double>(store_.rejected()), {{"result", "rejected"}}));
 
-  return {std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills),
+  return {std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills), std::move(inFlight),
           std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
           std::move(active),   std::move(tunnels),  std::move(rejected), std::move(staleness), std::move(updates)};
 }

@@ -52,6 +52,9 @@ struct MemberStats {
   std::array<LocalCounter, 4> upstreamErrors;
   LocalCounter retries;
   LocalCounter spills;
+  // In flight = begun - ended; two counters so only the owning thread writes each.
+  LocalCounter requestsBegun;
+  LocalCounter requestsEnded;
 
  private:
   std::array<std::int64_t, kDurationBuckets.size()> bucketNanos_{};

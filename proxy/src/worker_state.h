@@ -60,6 +60,7 @@ class WorkerState {
   void beginRequest(UpstreamGroup<Net>& group) noexcept {
     ++group.inFlight;
     ++totalInFlight_;
+    if (group.stats != nullptr) group.stats->requestsBegun.add();
   }
   void endRequest(UpstreamGroup<Net>& group) noexcept;
   /// Whether requests besides the caller's are in flight. Then a session

@@ -88,6 +88,7 @@ template <class Net>
 void WorkerState<Net>::endRequest(UpstreamGroup<Net>& group) noexcept {
   --group.inFlight;
   --totalInFlight_;
+  if (group.stats != nullptr) group.stats->requestsEnded.add();
   if (!group.inRing && group.inFlight == 0) pruneGroups();
 }
 

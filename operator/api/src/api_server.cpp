@@ -16,6 +16,7 @@
 
 #include "ringlb/operator/hash_ring.h"
 #include "ringlb/ring/hash.h"
+#include "ringlb/ring/virtual_node_ring.h"
 #include "ringlb/ring/wire_format.h"
 
 namespace ringlb::op {
@@ -284,7 +285,8 @@ asio::awaitable<ApiServer::Response> ApiServer::handle(const Request& request) {
     const bool ambiguous = key.errorKind() == ErrorKind::Conflict;
     co_return jsonResponse(ambiguous ? http::status::conflict : http::status::not_found, errorJson(key.error()));
   }
-  if (route->explain) co_return explain(key.value(), request);
+  if (route->view == RingView::Explain) co_return explain(key.value(), request);
+  if (route->view == RingView::Points) co_return points(key.value());
   if (const auto watchParam = request.query.find("watch"); watchParam != request.query.end()) {
     const auto known = parseUnsigned(watchParam->second);
     if (!known) {
@@ -320,12 +322,20 @@ std::optional<ApiServer::RingRoute> ApiServer::parseRingRoute(const std::string&
   for (const auto& segment : segments) {
     if (segment.empty()) return std::nullopt;
   }
-  if (segments.size() == 1) return RingRoute{segments[0], false};
-  if (segments.size() == 3 && segments[2] == "explain") return RingRoute{segments[0] + "/" + segments[1], true};
+  const auto viewOf = [](const std::string& segment) -> std::optional<RingView> {
+    if (segment == "explain") return RingView::Explain;
+    if (segment == "points") return RingView::Points;
+    return std::nullopt;
+  };
+  if (segments.size() == 1) return RingRoute{segments[0], RingView::Ring};
+  if (segments.size() == 3) {
+    if (const auto view = viewOf(segments[2])) return RingRoute{segments[0] + "/" + segments[1], *view};
+    return std::nullopt;
+  }
   if (segments.size() != 2) return std::nullopt;
-  // "{name}/explain", unless a namespace holds a ring that is itself named "explain".
-  if (segments[1] == "explain" && !registry_.get(rest)) return RingRoute{segments[0], true};
-  return RingRoute{rest, false};
+  // "{name}/explain", unless a namespace holds a ring that is itself named "explain" (or "points").
+  if (const auto view = viewOf(segments[1]); view && !registry_.get(rest)) return RingRoute{segments[0], *view};
+  return RingRoute{rest, RingView::Ring};
 }
 
 ApiServer::Response ApiServer::explain(const std::string& key, const Request& request) const {
@@ -351,6 +361,41 @@ ApiServer::Response ApiServer::explain(const std::string& key, const Request& re
   if (const auto owner = ring->owner(hash)) body["owner"] = ring->members()[*owner].id;
   if (pick) body["pick"] = ring->members()[*pick].id;
   Response response = jsonResponse(http::status::ok, body);
+  response.headers["X-Ring-Version"] = std::to_string(ring->version());
+  return response;
+}
+
+ApiServer::Response ApiServer::points(const std::string& key) const {
+  const auto ring = registry_.get(key);
+  if (!ring) return {http::status::not_found, "application/json", errorJson("no ring '" + key + "'").dump(), {}};
+  const auto& spec = ring->spec();
+  json members = json::array();
+  for (std::size_t i = 0; i < spec.members.size(); ++i) {
+    members.push_back({{"id", spec.members[i].id}, {"state", ring::toString(spec.members[i].state)},
+                       {"weight", spec.members[i].weight}, {"share", ring->shares()[i]}});
+  }
+  json body = {{"ring", ringNameOf(key)}, {"namespace", ringNamespaceOf(key)}, {"version", ring->version()},
+               {"algorithm", ring::toString(spec.algorithm)}, {"members", members}};
+  if (spec.algorithm == ring::Algorithm::Ring) {
+    // Each member's points, as the top 16 bits of their hashes: enough to draw, and a 100-member ring stays small.
+    for (std::size_t i = 0; i < spec.members.size(); ++i) {
+      json positions = json::array();
+      const std::uint64_t count = std::uint64_t{spec.virtualNodes} * spec.members[i].weight;
+      for (std::uint64_t k = 0; k < count; ++k) {
+        positions.push_back(ring::VirtualNodeRing::pointHash(spec.members[i].id, k) >> 48);
+      }
+      body["members"][i]["points"] = std::move(positions);
+    }
+  } else {
+    constexpr std::uint32_t kSamples = 4096;
+    json owners = json::array();
+    for (std::uint32_t s = 0; s < kSamples; ++s) {
+      const auto owner = ring->owner((std::uint64_t{s} << 52) + (std::uint64_t{1} << 51));
+      owners.push_back(owner ? json(*owner) : json(nullptr));
+    }
+    body["owners"] = std::move(owners);
+  }
+  Response response{http::status::ok, "application/json", body.dump(), {}};
   response.headers["X-Ring-Version"] = std::to_string(ring->version());
   return response;
 }

@@ -28,6 +28,7 @@
 #include "ringlb/operator/leader_elector.h"
 #include "ringlb/operator/leader_fenced_api.h"
 #include "ringlb/operator/prometheus_operator_metrics.h"
+#include "ringlb/operator/prometheus_traffic.h"
 #include "ringlb/operator/ring_registry.h"
 #include "ringlb/operator/status_ring_mirror.h"
 #include "ringlb/operator/runtime_factory.h"
@@ -248,8 +249,25 @@ int runOperator(const OperatorOptions& options) {
     });
   }
 
+  std::optional<PrometheusTraffic> traffic;
+  if (!options.prometheusUrl.empty()) {
+    if (auto url = parseHttpUrl(options.prometheusUrl); !url) {
+      spdlog::critical("{}", url.error());
+      return 2;
+    }
+    traffic.emplace(io, PrometheusTrafficOptions{options.prometheusUrl, options.prometheusWindow});
+    traffic->start();
+  }
+  const nlohmann::json links = {{"prometheus", options.prometheusUrl.empty() ? nlohmann::json(nullptr)
+                                                                              : nlohmann::json(options.prometheusUrl)},
+                                {"proxyAdmin", options.proxyAdminUrls}};
   ApiServer server(io, registry,
-                   {[&controller] { return controller.statusJson(); },
+                   {[&controller, &traffic, &links] {
+                      nlohmann::json status = controller.statusJson();
+                      status["traffic"] = traffic ? traffic->snapshot() : nlohmann::json(nullptr);
+                      status["links"] = links;
+                      return status;
+                    },
                     [&controller, &following, kubernetesRings]() -> Result<std::string> {
                       if (following) {
                         if (!kubernetesRings->synced()) return Error::unavailable("not ready: HashRings not listed yet");
@@ -278,6 +296,7 @@ int runOperator(const OperatorOptions& options) {
   const auto abort = [&](int code) {
     if (elector) elector->stop();
     server.close();
+    if (traffic) traffic->stop();
     io.stop();
     ioThread.join();
     return code;
@@ -325,6 +344,7 @@ int runOperator(const OperatorOptions& options) {
     }
   }
   server.close();
+  if (traffic) traffic->stop();
   io.stop();
   ioThread.join();
   spdlog::info("ringlb-operator stopped");

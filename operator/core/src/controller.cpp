@@ -14,6 +14,15 @@ namespace ringlb::op {
 
 using nlohmann::json;
 
+namespace {
+
+std::int64_t unixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 Controller::Controller(ResourceSource& source, Runtime& runtime, RingRegistry& registry, HeartbeatProber& prober,
                        OperatorMetrics& metrics, const Clock& clock, ControllerOptions options)
     : source_(source),
@@ -551,6 +560,7 @@ void Controller::updateProbesLocked(const std::string& key, const RingState& sta
 }
 
 void Controller::updateStatusLocked(const std::string& key, RingState& state) {
+  state.timeline.observe(state.records, clock_.now(), unixMillisNow());
   const HashRing* desired = desired_.desired(key);
   // Never below a version published before (by us, or by a previous leader), so status.ringVersion never goes back.
   const std::uint64_t version = registry_.lastVersion(key);
@@ -604,16 +614,18 @@ Result<std::string> Controller::readiness() const {
 
 json Controller::statusJson() const {
   std::lock_guard lock(mutex_);
+  const Clock::TimePoint now = clock_.now();
+  const std::int64_t wallNow = unixMillisNow();
   json rings = json::array();
   for (const auto& [key, state] : rings_) {
     const HashRing* desired = desired_.desired(key);
     const auto published = registry_.get(key);
     if (!desired && !published && state.records.empty()) continue;
     rings.push_back(ringPageJson({key, state.name, desired, state.records, state.status, published.get(),
-                                  registry_.history(key), desired_.error(key)}));
+                                  registry_.history(key), desired_.error(key), &state.timeline, now, wallNow}));
   }
   const bool ready = initialSync_ && (desired_.errors().empty() || !options_.invalidResourceMakesUnready);
-  return statusPageJson(runtime_.name(), ready, std::move(rings),
+  return statusPageJson(runtime_.name(), ready, wallNow, std::move(rings),
                         desired_.errors());
 }
 

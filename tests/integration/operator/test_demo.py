@@ -2,6 +2,7 @@
 With Prometheus installed (always under CI=true), tables 1 and 2 carry Prometheus's per-replica
 counts, which must equal the client's own."""
 
+import json
 import os
 import re
 import shutil
@@ -40,6 +41,19 @@ class DemoTest(unittest.TestCase):
         png = re.search(r"chart \(requests per replica over time\): (\S+\.png)", out).group(1)
         with open(png, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        # The pauses between phases are gaps in the data (blank lines break gnuplot's lines), and
+        # the event labels as laid out do not overlap.
+        with open(png[:-len(".png")] + ".dat") as f:
+            lines = f.read().split("\n")[1:]
+        self.assertGreaterEqual(sum(1 for line in lines[:-1] if line == ""), 2, "a gap around each table")
+        with open(png[:-len(".png")] + ".labels.json") as f:
+            labels = json.load(f)
+        self.assertGreaterEqual(len(labels), 4)
+        for i, a in enumerate(labels):
+            for b in labels[i + 1:]:
+                same_row = a["row"] == b["row"]
+                self.assertFalse(same_row and a["extent"][0] < b["extent"][1] and b["extent"][0] < a["extent"][1],
+                                 f"labels overlap: {a} and {b}")
         # Everything it started is gone.
         work = os.path.join(ROOT, "build", "demo-" + env["RINGLB_DEMO_PRESET"])
         self.assertEqual(subprocess.run(["pgrep", "-f", work], capture_output=True).stdout, b"")

@@ -118,6 +118,43 @@ TEST_F(ApiServerTest, ExplainWalksToTheFirstReadyMember) {
   EXPECT_EQ(httpGet(port, "/v1/rings/nope/explain?key=a").status, 404u);
 }
 
+TEST_F(ApiServerTest, PointsGiveEveryVirtualNodeWhereTheRingPutsIt) {
+  auto ringSpec = spec(3);
+  ringSpec.virtualNodes = 40;
+  ringSpec.members[2].weight = 2;
+  ASSERT_TRUE(registry.publish("default/apod", ringSpec).ok());
+  auto reply = httpGet(port, "/v1/rings/default/apod/points");
+  ASSERT_EQ(reply.status, 200u) << reply.body;
+  const json body = json::parse(reply.body);
+  EXPECT_EQ(body["algorithm"], "ring");
+  ASSERT_EQ(body["members"].size(), 3u);
+  EXPECT_EQ(body["members"][0]["points"].size(), 40u);
+  EXPECT_EQ(body["members"][2]["points"].size(), 80u) << "weight 2: twice the points";
+  EXPECT_EQ(body["members"][1]["state"], "NotReady");
+  // The owner of a hash just below a member's point is that member (points are hash >> 48).
+  const auto point = body["members"][0]["points"][0].get<std::uint64_t>();
+  const std::uint64_t hash = point << 48;
+  const auto ring = registry.get("default/apod");
+  const auto owner = ring->owner(hash);
+  ASSERT_TRUE(owner.has_value());
+  const std::string ownerId = ring->members()[*owner].id;
+  bool someoneAt = false;
+  for (const auto& member : body["members"]) {
+    for (const auto& p : member["points"]) someoneAt |= member["id"] == ownerId && p.get<std::uint64_t>() == point;
+  }
+  EXPECT_TRUE(someoneAt);
+  EXPECT_EQ(httpGet(port, "/v1/rings/apod/points").status, 200u) << "a bare name works too";
+  EXPECT_EQ(httpGet(port, "/v1/rings/nope/points").status, 404u);
+
+  auto maglev = spec(2);
+  maglev.name = "m";
+  maglev.algorithm = ring::Algorithm::Maglev;
+  ASSERT_TRUE(registry.publish("default/m", maglev).ok());
+  const json table = json::parse(httpGet(port, "/v1/rings/default/m/points").body);
+  EXPECT_EQ(table["algorithm"], "maglev");
+  EXPECT_EQ(table["owners"].size(), 4096u);
+}
+
 TEST_F(ApiServerTest, NamespacedRingsAreServedApartAndABareNameNeverPicksOne) {
   auto a = spec(2);
   auto b = spec(3);

@@ -1,4 +1,5 @@
 #include "ringlb/operator/ring_status.h"
+#include "ringlb/operator/replica_timeline.h"
 
 #include <gtest/gtest.h>
 
@@ -250,11 +251,58 @@ TEST(StatusPageJson, ShowsMembersByOrdinalWithTheirShare) {
   EXPECT_EQ(ring["history"][0]["summary"], "created with 2 members");
   EXPECT_TRUE(ring["error"].is_null());
 
-  const nlohmann::json page = statusPageJson("process", false, nlohmann::json::array({ring}), {{"file:x.yaml", "bad"}});
+  const nlohmann::json page = statusPageJson("process", false, 1700000000000, nlohmann::json::array({ring}), {{"file:x.yaml", "bad"}});
   EXPECT_EQ(page["runtime"], "process");
   EXPECT_EQ(page["ready"], false);
   EXPECT_EQ(page["rings"].size(), 1u);
   EXPECT_EQ(page["resourceErrors"]["file:x.yaml"], "bad");
+  EXPECT_EQ(page["serverUnixMillis"], 1700000000000);
+}
+
+TEST(StatusPageJson, CarriesSettingsUptimeEventsAndTheFlappingMark) {
+  const HashRing desired = resource(2);
+  auto byslot = records(desired, {ReplicaState::Ready, ReplicaState::Ready});
+  const Clock::TimePoint now = Clock::TimePoint{} + std::chrono::hours(100);
+  const std::int64_t wallNow = 1'700'000'000'000;
+  for (auto& [slot, record] : byslot) {
+    record.running = true;
+    record.startedAt = now - std::chrono::seconds(90);
+  }
+  ReplicaTimeline timeline;
+  timeline.observe(byslot, now - std::chrono::minutes(5), wallNow - 300'000);
+  ReplicaRecord& flappy = byslot.at("apod-1");
+  for (int i = 0; i < 2; ++i) {  // two failures, each followed by a replacement Ready 200 ms later
+    const auto at = now - std::chrono::minutes(4 - 2 * i);
+    flappy.failedAt = at;
+    flappy.lastFailure = "exited: killed by signal 9";
+    ++flappy.restarts;
+    flappy.readySince = at + std::chrono::milliseconds(200);
+    timeline.observe(byslot, at + std::chrono::seconds(1), wallNow - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                          now - at - std::chrono::seconds(1)).count());
+  }
+  const HashRingStatus status = statusOf(desired, byslot);
+  auto snapshot = ring::RingSnapshot::build(ringSpecFor(desired, ringMembersOf(byslot, {})));
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error();
+  const std::vector<RingChange> history;
+  const std::string key = "default/apod";
+  const std::string name = "apod";
+  const nlohmann::json ring = ringPageJson(
+      {key, name, &desired, byslot, status, snapshot.value().get(), history, std::nullopt, &timeline, now, wallNow});
+  EXPECT_EQ(ring["settings"]["algorithm"], "maglev");
+  EXPECT_EQ(ring["settings"]["virtualNodes"], snapshot.value()->spec().virtualNodes);
+  EXPECT_EQ(ring["settings"]["key"]["source"], std::string(ring::toString(snapshot.value()->spec().key.source)));
+  EXPECT_EQ(ring["members"][0]["weight"], 1);
+  EXPECT_EQ(ring["members"][0]["uptimeMillis"], 90'000);
+  EXPECT_EQ(ring["members"][0]["flapping"], false);
+  EXPECT_EQ(ring["members"][1]["recentFailures"], 2);
+  EXPECT_EQ(ring["members"][1]["flapping"], true);
+  const auto& events = ring["events"];
+  ASSERT_EQ(events.size(), 6u) << events.dump();  // failed, replaced, recovered, twice
+  EXPECT_EQ(events[0]["kind"], "failed");
+  EXPECT_EQ(events[0]["member"], "apod-1");
+  EXPECT_EQ(events[0]["unixMillis"], wallNow - 240'000);
+  EXPECT_EQ(events[0]["outageMillis"], 200);
+  EXPECT_EQ(events[2]["kind"], "recovered");
 }
 
 }  // namespace

@@ -95,6 +95,19 @@ TEST_F(Admin, MetricsUseTheContractNames) {
   }
 }
 
+TEST_F(Admin, InFlightSumsEveryWorkersBegunLessEnded) {
+  publish(2);
+  auto& first = metrics.memberStats(0, "apod-0");
+  auto& second = metrics.memberStats(1, "apod-0");
+  first.requestsBegun.add(3);
+  first.requestsEnded.add(1);
+  second.requestsBegun.add(2);
+  second.requestsEnded.add(2);
+  const auto text = admin.handle("GET", "/metrics").body;
+  EXPECT_NE(text.find("ringlb_proxy_member_in_flight{member=\"apod-0\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("ringlb_proxy_member_in_flight{member=\"apod-1\"} 0"), std::string::npos) << text;
+}
+
 TEST_F(Admin, PublisherRefusesABadRingAndKeepsThePreviousOne) {
   publish(2);
   EXPECT_FALSE(publisher.applyJson(R"({"name":"apod","version":8,"members":[{"id":"a","address":"h:1","weight":0}]})", "t").ok());

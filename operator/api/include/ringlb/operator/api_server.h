@@ -36,6 +36,10 @@ struct ApiHandlers {
 ///                                         long-poll: 200 once version > V, 304 after N s (default 30, max 300)
 ///   GET /v1/rings/{namespace}/{name}/explain?key=K
 ///                                         owner, successor walk and the pick for K
+///   GET /v1/rings/{namespace}/{name}/points
+///                                         where each member sits on the circle, for the status page's ring view:
+///                                         `ring`: every virtual node as hash >> 48 (0-65535); `maglev`: the
+///                                         owner of 4096 evenly spaced table entries
 ///   GET /v1/rings/{name}[...]             the same, for the one namespace with a ring of that name
 ///   GET /v1/status, /healthz, /readyz, /metrics, / (status page)
 /// Unknown rings are 404; a bare name that several namespaces use is 409,
@@ -54,13 +58,15 @@ class ApiServer {
  private:
   struct Response;
   struct Request;
+  enum class RingView { Ring, Explain, Points };
   struct RingRoute {
     std::string ref;  // "namespace/name" or a bare name
-    bool explain = false;
+    RingView view = RingView::Ring;
   };
   void notify(const std::string& key);  // io thread: wakes watchers of ring `key`
   std::optional<RingRoute> parseRingRoute(const std::string& rest) const;
   Response explain(const std::string& key, const Request& request) const;
+  Response points(const std::string& key) const;
   boost::asio::awaitable<void> acceptLoop();
   boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<Response> handle(const Request& request);

@@ -24,6 +24,9 @@ struct OperatorOptions {
   unsigned workers = 2;                   // --workers
   LogLevel logLevel = LogLevel::Info;     // --log-level
   LogFormat logFormat = LogFormat::Text;  // --log-format
+  std::string prometheusUrl;              // --prometheus-url: the status page's traffic figures come from it
+  std::string prometheusWindow = "1m";    // --prometheus-window: their rate() window
+  std::vector<std::string> proxyAdminUrls;  // --proxy-admin-url: linked from the status page
 
   // Kubernetes (--source kubernetes, implied by --runtime kubernetes)
   std::string source = "auto";            // --source: file, kubernetes, or auto

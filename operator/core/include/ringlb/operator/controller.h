@@ -19,6 +19,7 @@
 #include "ringlb/operator/operator_metrics.h"
 #include "ringlb/operator/reconcile_plan.h"
 #include "ringlb/operator/replica_record.h"
+#include "ringlb/operator/replica_timeline.h"
 #include "ringlb/operator/resource_source.h"
 #include "ringlb/operator/ring_registry.h"
 #include "ringlb/operator/runtime.h"
@@ -90,6 +91,7 @@ class Controller {
     std::vector<ReplicaInfo> unclaimed;            // listed by the runtime, not yet adopted
     std::optional<std::string> policyError;        // the last applyRingPolicy() failure, until one succeeds
     HashRingStatus status;
+    ReplicaTimeline timeline;                      // failures, replacements, scale and rollout steps
   };
 
   /// A ring change computed under the lock, to be written after it: the
