@@ -35,7 +35,7 @@ class FakeSource final : public ResourceSource {
       released_.wait_for(lock, 5s, [this] { return !holding_; });
       --blocked_;
     }
-    statuses.push_back(status);
+    statuses_.push_back(status);
     return ok();
   }
   void emit(const ResourceEvent& event) { handler_(event); }
@@ -55,8 +55,13 @@ class FakeSource final : public ResourceSource {
   /// The status written last, if any.
   std::optional<HashRingStatus> lastWritten() {
     std::lock_guard lock(mutex_);
-    if (statuses.empty()) return std::nullopt;
-    return statuses.back();
+    if (statuses_.empty()) return std::nullopt;
+    return statuses_.back();
+  }
+  /// Every status written so far (a copy: the controller's status thread keeps writing).
+  std::vector<HashRingStatus> written() {
+    std::lock_guard lock(mutex_);
+    return statuses_;
   }
   /// Writes hanging right now.
   int blockedWrites() {
@@ -70,9 +75,9 @@ class FakeSource final : public ResourceSource {
   }
 
   std::vector<ResourceEvent> initial;
-  std::vector<HashRingStatus> statuses;
 
  private:
+  std::vector<HashRingStatus> statuses_;
   std::mutex mutex_;
   std::condition_variable released_;
   bool holding_ = false;
@@ -160,7 +165,7 @@ TEST_F(ControllerTest, StartsReplicasPublishesThemNotReadyAndReadyAfterHeartbeat
   EXPECT_EQ(status->conditions.front().type, "Degraded");
   EXPECT_EQ(status->conditions.back().type, "Ready");
   EXPECT_EQ(status->conditions.back().status, "True");
-  EXPECT_FALSE(source.statuses.empty()) << "status is written to the source";
+  EXPECT_TRUE(source.lastWritten()) << "status is written to the source";
 }
 
 TEST_F(ControllerTest, ExitIsPublishedAtOnceAndTheSlotReplaced) {
@@ -488,7 +493,7 @@ TEST_F(ControllerTest, ALeaderStartedFromAStatusAtVersion17NeverPublishesAtOrBel
   ASSERT_FALSE(published.empty());
   for (const auto version : published) EXPECT_GT(version, 17u);
   EXPECT_TRUE(std::is_sorted(published.begin(), published.end()));
-  for (const auto& status : source.statuses) EXPECT_GE(status.ringVersion, 17u) << "status.ringVersion never goes back";
+  for (const auto& status : source.written()) EXPECT_GE(status.ringVersion, 17u) << "status.ringVersion never goes back";
 }
 
 TEST_F(ControllerTest, ANeverValidRingIsDegradedOnItsOwnStatusAndTheOthersRunOn) {
@@ -519,7 +524,8 @@ TEST_F(ControllerTest, ANeverValidRingIsDegradedOnItsOwnStatusAndTheOthersRunOn)
   EXPECT_EQ(status->conditions.back().status, "False");
   EXPECT_EQ(registry.get("default/broken"), nullptr);
   controller->shutdown(false);
-  const bool written = std::any_of(source.statuses.begin(), source.statuses.end(), [](const HashRingStatus& s) {
+  const auto statuses = source.written();
+  const bool written = std::any_of(statuses.begin(), statuses.end(), [](const HashRingStatus& s) {
     return !s.conditions.empty() && s.conditions.front().reason == "InvalidSpec";
   });
   EXPECT_TRUE(written) << "the invalid ring's status is written";
