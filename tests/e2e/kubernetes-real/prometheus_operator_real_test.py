@@ -480,7 +480,7 @@ def test_operator_metrics_keep_the_hashring_namespace(stack, kubectl):
         kubectl("delete", "hashring", "apod", "-n", other, "--wait=true", check=False)
 
 
-def test_request_counts_match_served_by(stack, kubectl):
+def test_request_counts_match_served_by(stack, kubectl, pytestconfig):
     """Issue 17, counts: sum by (member) (ringlb_proxy_requests_total) in Prometheus equals the
     X-Served-By counts of a known burst through both proxy Pods."""
     prom = stack.prometheus
@@ -504,6 +504,8 @@ def test_request_counts_match_served_by(stack, kubectl):
     delta = {m: d for m, d in delta.items() if d}
     assert delta == counts, f"Prometheus {delta} against X-Served-By {counts} (before: {before})"
     assert sum(counts.values()) == 600
+    say(pytestconfig, f"\n[prometheus-operator] 600 requests: X-Served-By {dict(sorted(counts.items()))}, "
+                      f"Prometheus {dict(sorted(delta.items()))}")
 
 
 def test_rules_loaded_through_the_operator_and_evaluate(stack):
