@@ -532,6 +532,13 @@ def test_rules_loaded_through_the_operator_and_evaluate(stack):
             assert r.get("lastError", "") == ""
     # The recording rules have live series behind them (traffic went through the proxies above).
     assert stack.prometheus.query("member:ringlb_proxy_requests:rate5m"), "no live series for the recording rule"
+    # RingStale's version comparison joins the proxies' ring with the operator's under these
+    # target labels: with the comparison turned to >=, both proxies are found (an up-to-date proxy),
+    # so the alert's `<` can fire when one falls behind.
+    joined = stack.prometheus.query(
+        "(ringlb_proxy_ring_version * on (job, instance) group_left (ring) ringlb_proxy_ring_info)"
+        " >= on (ring) group_left () max by (ring) (ringlb_operator_ring_version)")
+    assert len(joined) == 2 and {s["metric"]["job"] for s in joined} == {"proxy"}, joined
 
 
 def test_every_dashboard_query_returns_data(stack, kubectl):
