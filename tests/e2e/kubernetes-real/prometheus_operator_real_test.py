@@ -25,6 +25,8 @@ The stack, all real except the node agent (the kubelet's stand-in, README.md):
   environment the operator gives it (read from the operator's StatefulSet).
 """
 
+import base64
+import calendar
 import gzip
 import http.client
 import json
@@ -239,7 +241,6 @@ class Stack:
         status, secret = self.cluster.get(f"/api/v1/namespaces/{MONITORING}/secrets/prometheus-{PROMETHEUS}")
         if status != 200 or "prometheus.yaml.gz" not in secret.get("data", {}):
             return None
-        import base64  # noqa: PLC0415
         return gzip.decompress(base64.b64decode(secret["data"]["prometheus.yaml.gz"])).decode()
 
     def rule_configmaps(self):
@@ -599,7 +600,6 @@ def test_service_monitors_disabled_lists_none(stack, kubectl):
 
 def _rfc3339(text):
     """Seconds since the epoch of Prometheus's RFC 3339 timestamps (nanosecond fractions)."""
-    import calendar  # noqa: PLC0415
     m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
     assert m, text
     base = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
