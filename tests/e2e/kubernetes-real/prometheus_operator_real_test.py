@@ -335,10 +335,13 @@ def served_by_burst(pods, per_pod):
 
 
 @pytest.fixture(scope="module")
-def stack(cluster, kubectl, pytestconfig, tmp_path_factory):
+def stack(request, pytestconfig, tmp_path_factory):
     reason = os.environ.get(pod_network.UNAVAILABLE_VAR) or pod_network.problem()
     if reason:
         unavailable(f"the Prometheus Operator test needs its own network namespace and tools: {reason}")
+    # Only now: outside the namespace the test skips before a control plane starts.
+    cluster = request.getfixturevalue("cluster")
+    kubectl = request.getfixturevalue("kubectl")
     binary = os.environ.get("RINGLB_PROMETHEUS_OPERATOR")
     crds = os.environ.get("RINGLB_PROMETHEUS_OPERATOR_CRDS")
     import node_agent  # noqa: PLC0415
