@@ -22,7 +22,8 @@
 source "$RINGLB_ROOT/scripts/lib/require-output.sh"
 RINGLB_KUBE_TOOLS_DIR=${RINGLB_KUBE_TOOLS_DIR:-$RINGLB_ROOT/.cache/kube-tools}
 # Debian packages the Kubernetes tests need (scripts/test: ensure_packages "${RINGLB_KUBE_TOOLS_PACKAGES[@]}").
-RINGLB_KUBE_TOOLS_PACKAGES=(unzip python3-yaml openssl util-linux)
+# iproute2 and util-linux: `ip` and `unshare` for tests/e2e/pod_network.py.
+RINGLB_KUBE_TOOLS_PACKAGES=(unzip python3-yaml openssl util-linux iproute2)
 # npm: the machine's own node install usually carries it; Debian's npm package only when absent.
 
 # Expected versions, checked after unpacking.

@@ -16,7 +16,8 @@ What it does, as a kubelet would:
   our binaries (IMAGE_BINARIES), command/args as the container says (with $(VAR) expanded), env
   from value and the downward API (fieldRef), a ServiceAccount token (TokenRequest bound to the Pod,
   refreshed) and the kube-root-ca.crt CA in files, emptyDir volumes as directories;
-- gives each Pod its own address 127.0.<n>.<m> (status.podIP) and a private "loopback" address;
+- gives each Pod its own address 127.0.<n>.<m> (status.podIP), or <pod_subnet>.<n>.<m> inside a
+  network namespace of the test's own (pod_network.py), and a private "loopback" address;
   an LD_PRELOAD shim (node_agent_shim.c) makes bind(0.0.0.0) use the Pod address and 127.0.0.1 the
   private one, and resolves Service names to their virtual IPs, DNATing them to ready endpoints;
 - reports status.phase, podIP, containerStatuses (state, restartCount, ready, started) and the
@@ -648,7 +649,8 @@ class NodeAgent:
     RENEW_SECONDS = 5       # the kubelet renews at 1/4 of the duration (10 s); faster here
     SYNC_SECONDS = 0.3      # how often the Pods bound here are listed (a kubelet watches)
 
-    def __init__(self, cluster, name="node-1", index=1, bin_dir=None, log=None, hang_deletions=False):
+    def __init__(self, cluster, name="node-1", index=1, bin_dir=None, log=None, hang_deletions=False,
+                 pod_subnet=None):
         self.cluster = cluster
         self.name = name
         self.index = index
@@ -662,7 +664,12 @@ class NodeAgent:
         self.api = Api(cluster.server, cluster.pki.ca_crt, cert, key)
         self.shim = build_shim(self.dir)
         self.runs = {}           # uid -> PodRun
-        self.free_ips = [f"127.0.{10 + index}.{n}" for n in range(2, 255)]
+        # Pod addresses: loopback by default. The real EndpointSlice controller refuses loopback
+        # addresses ("may not be in the loopback range"), so a test that needs EndpointSlices
+        # passes pod_subnet="10.244" and runs inside a network namespace of its own where
+        # 10.244.0.0/16 is local (tests/e2e/pod_network.py); no such address exists outside it.
+        prefix = f"{pod_subnet}.{index}" if pod_subnet else f"127.0.{10 + index}"
+        self.free_ips = [f"{prefix}.{n}" for n in range(2, 255)]
         self.silent = False      # a lost node writes nothing
         # A kubelet stuck on deletions (a hung container runtime or volume unmount): the Node stays
         # Ready, but a Pod with a deletionTimestamp keeps running and is never deleted by this agent.
@@ -795,7 +802,7 @@ class NodeAgent:
                     self.log(f"no Pod address left for {pod['metadata']['name']}")
                     continue
                 ip = self.free_ips.pop(0)
-                loopback = "127.1." + ".".join(ip.split(".")[2:])
+                loopback = f"127.1.{10 + self.index}.{ip.split('.')[3]}"
                 run = PodRun(self, pod, ip, loopback)
                 self.runs[uid] = run
                 self.log(f"{run.key}: runs at {ip}")

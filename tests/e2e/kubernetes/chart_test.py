@@ -97,6 +97,9 @@ class ChartTest(unittest.TestCase):
                     self.assertEqual(monitor["spec"]["namespaceSelector"]["matchNames"], ["ringlb"])
                 self.assertEqual({m["metadata"]["labels"]["app.kubernetes.io/component"]: m["spec"]["endpoints"][0]["port"] for m in monitors},
                                  {"operator": "http", "proxy": "metrics"})
+                # The operator's series name the HashRing's namespace; the proxies' have none.
+                self.assertEqual({m["metadata"]["labels"]["app.kubernetes.io/component"]: m["spec"]["endpoints"][0].get("honorLabels")
+                                  for m in monitors}, {"operator": True, "proxy": None})
 
     # -- every object -----------------------------------------------------------------------------
     def all_docs(self, *extra):
