@@ -666,7 +666,7 @@ class NodeAgent:
         self.runs = {}           # uid -> PodRun
         # Pod addresses: loopback by default. The real EndpointSlice controller refuses loopback
         # addresses ("may not be in the loopback range"), so a test that needs EndpointSlices
-        # passes pod_subnet="10.244" and runs inside a network namespace of its own where
+        # passes pod_subnet="10.244" and runs inside a network namespace (netns) of its own where
         # 10.244.0.0/16 is local (tests/e2e/pod_network.py); no such address exists outside it.
         prefix = f"{pod_subnet}.{index}" if pod_subnet else f"127.0.{10 + index}"
         self.free_ips = [f"{prefix}.{n}" for n in range(2, 255)]

@@ -1,4 +1,4 @@
-"""A private network namespace for tests whose Pods need addresses the API server accepts in
+"""A private network namespace (netns) for tests whose Pods need addresses the API server accepts in
 EndpointSlices.
 
 The node agent gives Pods loopback addresses (127.0.<n>.<m>), and the real EndpointSlice
