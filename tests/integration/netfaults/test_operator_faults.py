@@ -3,8 +3,7 @@
 heartbeat times out rather than being refused), and the proxy's ring watch through a toxiproxy link
 that is blackholed and then slowed. The operator's process runtime heartbeats the replica's own
 port, so its probes cannot be sent through toxiproxy; the partition covers that link."""
-import http.client
-import json
+import importlib.util
 import os
 import signal
 import subprocess
@@ -14,9 +13,15 @@ import unittest
 
 from netfaults_support import HERE, PortDrop, require_private_netns, require_toxiproxy
 
-sys.path.insert(0, os.path.join(HERE, "..", "operator"))
-from harness import RING, Load, RingWatcher, Stack, accepts, binary, free_port, get, wait_until  # noqa: E402
 import toxiproxy  # noqa: E402
+
+# The operator's harness, under its own name: the proxy's harness.py is importable as `harness` too.
+_spec = importlib.util.spec_from_file_location("operator_harness", os.path.join(HERE, "..", "operator", "harness.py"))
+operator_harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(operator_harness)
+RING, Load, RingWatcher, Stack = operator_harness.RING, operator_harness.Load, operator_harness.RingWatcher, operator_harness.Stack
+accepts, binary, free_port, get = operator_harness.accepts, operator_harness.binary, operator_harness.free_port, operator_harness.get
+wait_until = operator_harness.wait_until
 
 
 class OperatorStackTest(unittest.TestCase):

@@ -5,9 +5,6 @@ member is unreachable, a request that may have acted is never sent twice, every 
 and a member that keeps failing is ejected. Bounds are counts, ratios and generous ceilings: the
 machine is small and shared."""
 import http.client
-import json
-import os
-import socket
 import sys
 import threading
 import time
