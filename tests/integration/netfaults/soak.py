@@ -4,7 +4,8 @@ four member replicas (tests/integration/proxy/member.py, which log every request
 X-Request-Id), two ringlb-proxy follow its ring, and client threads send GETs and POSTs through
 both proxies while, one at a time and in a fixed cycle, a member is SIGKILLed, a member is
 partitioned (iptables drops its port), the operator is SIGKILLed and restarted (it adopts its
-replicas), and each proxy is restarted (SIGTERM, drained) or killed (SIGKILL) and started again.
+replicas), and each proxy is restarted (SIGTERM, drained) or killed (SIGKILL) and started again
+(a restart waits until its process has lived a third of the run, at least 30 s).
 
 It asserts that
   - no GET fails, except those in flight on a proxy that was SIGKILLed (counted, and at most one
@@ -107,6 +108,7 @@ spec:
         self.proxies = [None, None]
         self.proxy_ports = [(free_port(), free_port()) for _ in range(2)]
         self.lock = threading.Lock()
+        self.started_at = {}  # "operator", "proxy-0", "proxy-1" -> monotonic start time
 
     def start_operator(self):
         log = open(os.path.join(self.dir, "operator.log"), "a")
@@ -117,6 +119,7 @@ spec:
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.wait(lambda: http_get(self.operator_port, "/healthz")[0] == 200, 20, "the operator to listen")
+        self.started_at["operator"] = time.monotonic()
 
     def start_proxy(self, index):
         port, admin = self.proxy_ports[index]
@@ -131,6 +134,7 @@ spec:
         with self.lock:
             self.proxies[index] = proc
         self.wait(lambda: http_get(admin, "/readyz")[0] == 200, 20, f"proxy {index} to be ready")
+        self.started_at[f"proxy-{index}"] = time.monotonic()
 
     @staticmethod
     def wait(predicate, timeout, what):
@@ -391,11 +395,21 @@ def run(args):
                  "member SIGKILL", "member partition", "proxy 1 SIGKILL + restart", "proxy 0 SIGKILL + restart",
                  "proxy 1 SIGTERM + restart"]
         deadline = started + args.minutes * 60
+        # A process is restarted only once it has lived a third of the run (at least 30 s), so that
+        # its RSS and descriptors are watched over a long life, in a long soak as in a short one.
+        lifetime = max(30.0, args.minutes * 60 / 3)
         step = 0
+        filler = 0
         time.sleep(3)
         while time.monotonic() < deadline - args.period:
             fault = cycle[step % len(cycle)]
-            step += 1
+            target = "operator" if "operator" in fault else fault.split(" SIG")[0].replace(" ", "-")
+            if "member" not in fault and time.monotonic() - stack.started_at[target] < lifetime:
+                # Too young to restart yet: a member fault meanwhile, and this restart stays next.
+                fault = ("member SIGKILL", "member partition")[filler % 2]
+                filler += 1
+            else:
+                step += 1
             if "member" in fault:
                 # One member fault at a time: the previous one has healed first.
                 stack.wait(stack.all_ready, 45, "every member Ready before the next member fault")
