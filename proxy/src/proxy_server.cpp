@@ -109,16 +109,7 @@ int ProxyServer::run() {
   admin.start();
   if (fileWatcher) fileWatcher->start();
   if (urlWatcher) urlWatcher->start();
-  awaitFirstRing(control, store, config_.timeouts.initialRing);
-  try {
-    for (auto& worker : workers) worker->start();
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot listen on {} (--listen): {}", config_.listen.toString(), e.what());
-    return 2;
-  }
-  spdlog::info("ringlb-proxy listening data={}:{} admin={}:{} threads={}", dataEndpoint.address().to_string(),
-               dataEndpoint.port(), adminEndpoint.address().to_string(), adminEndpoint.port(), threads);
-
+  // Registered before the wait for the first ring, so a SIGTERM during it ends the proxy cleanly.
   asio::signal_set signals(control, SIGTERM, SIGINT);
   SteadyTimer drainTimer(control);
   std::chrono::steady_clock::time_point drainDeadline;
@@ -151,6 +142,20 @@ int ProxyServer::run() {
     signals.async_wait(onSignal);
   };
   signals.async_wait(onSignal);
+  awaitFirstRing(control, store, config_.timeouts.initialRing);
+  if (draining.load()) {
+    spdlog::info("stopped before listening for clients");
+    return 0;
+  }
+  try {
+    for (auto& worker : workers) worker->start();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {} (--listen): {}", config_.listen.toString(), e.what());
+    return 2;
+  }
+  spdlog::info("ringlb-proxy listening data={}:{} admin={}:{} threads={}", dataEndpoint.address().to_string(),
+               dataEndpoint.port(), adminEndpoint.address().to_string(), adminEndpoint.port(), threads);
+
   control.run();
   for (auto& worker : workers) worker->stop();
   workers.clear();

@@ -84,6 +84,14 @@ class FirstRingTest(ProxyTestCase):
         self.assertGreaterEqual(time.monotonic() - started, 1.0, "it waited for a ring first")
         self.assertEqual(self.proxy_get(port, "/none")[0], 503)
 
+    def test_sigterm_while_waiting_for_the_first_ring_exits_cleanly(self):
+        operator = self.start_operator()
+        proc, port, admin = self.start_raw("--ring-url", operator.url(), "--initial-ring-wait", "60s")
+        self.assertEqual(self.admin_status(admin), (503, "no ring loaded\n"))
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=20), 0, "a SIGTERM before the first ring is a clean exit")
+        self.assertTrue(refused(port))
+
     def test_a_static_ring_listens_at_once(self):
         member, = self.start_members(1)
         proc, port, admin = self.start_raw("--backends", f"{member.id}={member.address}", "--initial-ring-wait", "60s")
