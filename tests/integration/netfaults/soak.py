@@ -412,7 +412,7 @@ def run(args):
                 step += 1
             if "member" in fault:
                 # One member fault at a time: the previous one has healed first.
-                stack.wait(stack.all_ready, 45, "every member Ready before the next member fault")
+                stack.wait(stack.all_ready, 90, "every member Ready before the next member fault")
             apply_fault(fault, stack, events, rng, partitions)
             time.sleep(args.period)
         time.sleep(2)
