@@ -7,6 +7,7 @@ a restart. kubectl talks to the API server directly throughout. Part of `kuberne
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ def link(cluster):
         f.write(text.replace(cluster.server, f"https://{link.address}"))
     yield link
     server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def status_slots(operator, ns):
