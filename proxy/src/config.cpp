@@ -197,6 +197,10 @@ std::vector<Setting> buildSettings() {
   s.push_back(durationSetting("timeouts.drain", "--drain-timeout",
                               "on SIGTERM, time allowed for in-flight requests before exiting (default 15s)",
                               [](ProxyConfig& c) -> Millis& { return c.timeouts.drain; }));
+  s.push_back(durationSetting("timeouts.initialRing", "--initial-ring-wait",
+                              "with --ring-url or --ring-file, the data port listens once the first ring arrived, or after "
+                              "this (then 503 until one does; default 10s, 0: at once)",
+                              [](ProxyConfig& c) -> Millis& { return c.timeouts.initialRing; }));
   s.push_back(custom("passiveHealth.consecutiveFailures", "--eject-after",
                      "consecutive connect failures or 5xx that eject a member locally (default 5, 0 disables)",
                      [](ProxyConfig& c, std::string_view v) -> Status {

@@ -34,6 +34,24 @@ asio::ip::tcp::endpoint listenEndpoint(const HostPort& address) {
   throw std::runtime_error("cannot resolve listen address " + address.toString());
 }
 
+// A proxy that follows a ring source listens on its data port only once the first ring arrived
+// (or --initial-ring-wait passed), as Envoy warms a listener before serving it: until then a
+// client's connect is refused, so a client or load balancer in front tries another proxy instead
+// of getting a 503. The control loop runs meanwhile (the watchers and the admin listener); the
+// workers listen right after the handler that published the ring, before the loop runs another.
+void awaitFirstRing(asio::io_context& control, const RingStore& store, std::chrono::milliseconds wait) {
+  if (store.generation() != 0 || wait.count() == 0) return;
+  spdlog::info("waiting up to {} ms for the first ring before listening for clients", wait.count());
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (store.generation() == 0 && std::chrono::steady_clock::now() < deadline && !control.stopped()) {
+    control.run_one_until(deadline);
+  }
+  if (store.generation() == 0) {
+    spdlog::warn("no ring after {} ms (--initial-ring-wait): listening anyway, answering 503 until one arrives",
+                 wait.count());
+  }
+}
+
 }  // namespace
 
 ProxyServer::ProxyServer(ProxyConfig config) : config_(std::move(config)) {}
@@ -75,7 +93,7 @@ int ProxyServer::run() {
     for (unsigned i = 0; i < threads; ++i) {
       workers.push_back(std::make_unique<Worker>(config_, store, metrics, i));
       // Port 0 picks a port once; every other worker joins it through SO_REUSEPORT.
-      dataEndpoint = workers.back()->listen(dataEndpoint);
+      dataEndpoint = workers.back()->bind(dataEndpoint);
     }
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen on {} (--listen): {}", config_.listen.toString(), e.what());
@@ -88,13 +106,10 @@ int ProxyServer::run() {
     return 2;
   }
 
-  for (auto& worker : workers) worker->start();
   admin.start();
   if (fileWatcher) fileWatcher->start();
   if (urlWatcher) urlWatcher->start();
-  spdlog::info("ringlb-proxy listening data={}:{} admin={}:{} threads={}", dataEndpoint.address().to_string(),
-               dataEndpoint.port(), adminEndpoint.address().to_string(), adminEndpoint.port(), threads);
-
+  // Registered before the wait for the first ring, so a SIGTERM during it ends the proxy cleanly.
   asio::signal_set signals(control, SIGTERM, SIGINT);
   SteadyTimer drainTimer(control);
   std::chrono::steady_clock::time_point drainDeadline;
@@ -127,6 +142,20 @@ int ProxyServer::run() {
     signals.async_wait(onSignal);
   };
   signals.async_wait(onSignal);
+  awaitFirstRing(control, store, config_.timeouts.initialRing);
+  if (draining.load()) {
+    spdlog::info("stopped before listening for clients");
+    return 0;
+  }
+  try {
+    for (auto& worker : workers) worker->start();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {} (--listen): {}", config_.listen.toString(), e.what());
+    return 2;
+  }
+  spdlog::info("ringlb-proxy listening data={}:{} admin={}:{} threads={}", dataEndpoint.address().to_string(),
+               dataEndpoint.port(), adminEndpoint.address().to_string(), adminEndpoint.port(), threads);
+
   control.run();
   for (auto& worker : workers) worker->stop();
   workers.clear();

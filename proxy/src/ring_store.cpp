@@ -17,7 +17,9 @@ std::shared_ptr<const RoutingTable> RingStore::current() const {
 
 double RingStore::stalenessSeconds(std::int64_t nowNanos) const noexcept {
   if (generation() == 0) return -1;
-  if (static_.load(std::memory_order_relaxed) || watching_.load(std::memory_order_relaxed)) return 0;
+  if (static_.load(std::memory_order_relaxed)) return 0;
+  const auto due = watchDueAt_.load(std::memory_order_relaxed);
+  if (due != 0 && nowNanos <= due) return 0;
   const auto confirmed = confirmedAt_.load(std::memory_order_relaxed);
   return nowNanos > confirmed ? static_cast<double>(nowNanos - confirmed) / 1e9 : 0.0;
 }

@@ -27,13 +27,18 @@ class RingStore {
 
   /// The ring source confirmed the ring is current at `nanos` (monotonic).
   void confirm(std::int64_t nanos) noexcept { confirmedAt_.store(nanos, std::memory_order_relaxed); }
-  /// A watch is held open by the source: the ring counts as fresh while it lasts.
-  void setWatching(bool watching) noexcept { watching_.store(watching, std::memory_order_relaxed); }
+  /// A long-poll watch was sent and the source promised to answer by `dueNanos`
+  /// (monotonic): the ring counts as fresh until then. Thread-safe.
+  void watchOpened(std::int64_t dueNanos) noexcept { watchDueAt_.store(dueNanos, std::memory_order_relaxed); }
+  /// The watch was answered or abandoned. Thread-safe.
+  void watchClosed() noexcept { watchDueAt_.store(0, std::memory_order_relaxed); }
   /// Static sources never go stale.
   void setStatic() noexcept { static_.store(true, std::memory_order_relaxed); }
 
   /// Seconds since the source last confirmed the ring: 0 for static rings and
-  /// while a watch is open; -1 before any ring arrived.
+  /// while an open watch is within its promised time (a source that stops
+  /// answering, e.g. behind a blackhole, goes stale once the watch is overdue);
+  /// -1 before any ring arrived. Thread-safe.
   double stalenessSeconds(std::int64_t nowNanos) const noexcept;
 
   void countApplied() noexcept { applied_.fetch_add(1, std::memory_order_relaxed); }
@@ -46,7 +51,7 @@ class RingStore {
   std::shared_ptr<const RoutingTable> table_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::int64_t> confirmedAt_{0};
-  std::atomic<bool> watching_{false};
+  std::atomic<std::int64_t> watchDueAt_{0};  // 0: no watch open
   std::atomic<bool> static_{false};
   std::atomic<std::uint64_t> applied_{0};
   std::atomic<std::uint64_t> rejected_{0};

@@ -19,6 +19,7 @@ namespace http = beast::http;
 namespace {
 constexpr std::chrono::milliseconds kBackoffInitial{100};
 constexpr std::size_t kMaxRingBytes = 64 * 1024 * 1024;
+constexpr std::chrono::seconds kWatchAnswerGrace{2};
 }  // namespace
 
 RingUrlWatcher::RingUrlWatcher(asio::io_context& ioc, RingPublisher& publisher, RingStore& store, HttpUrl url,
@@ -55,7 +56,7 @@ Task<void> RingUrlWatcher::loop() {
     const bool healthy = co_await session(*socket_);
     error_code ignored;
     socket_->close(ignored);
-    store_.setWatching(false);
+    store_.watchClosed();
     if (stopped_) break;
     const auto wait = healthy ? std::chrono::milliseconds(0) : nextBackoff();
     if (healthy) backoff_ = std::chrono::milliseconds(0);
@@ -111,7 +112,11 @@ Task<bool> RingUrlWatcher::session(TcpSocket& socket) {
     arm(watch ? watchTimeout_ + std::chrono::seconds(10) : std::chrono::seconds(10));
     co_await http::async_write(socket, request, noThrow(ec));
     if (ec) break;
-    if (watch) store_.setWatching(true);
+    if (watch) {
+      // The operator answers a watch by its timeout; past that and a grace, silence is staleness.
+      store_.watchOpened(monotonicNanos() +
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(watchTimeout_ + kWatchAnswerGrace).count());
+    }
     // The answer may come in several segments; acknowledge at once so a sender
     // still using Nagle's algorithm is not held back by our delayed ACK.
     const int quickAck = 1;
@@ -120,7 +125,7 @@ Task<bool> RingUrlWatcher::session(TcpSocket& socket) {
     parser.body_limit(kMaxRingBytes);
     co_await http::async_read(socket, buffer, parser, noThrow(ec));
     timer_->cancel();
-    store_.setWatching(false);
+    store_.watchClosed();
     if (ec) break;
     const auto& response = parser.get();
     const auto status = response.result_int();

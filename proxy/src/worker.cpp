@@ -54,17 +54,17 @@ Worker::~Worker() {
   state_.reset();
 }
 
-asio::ip::tcp::endpoint Worker::listen(const asio::ip::tcp::endpoint& endpoint) {
+asio::ip::tcp::endpoint Worker::bind(const asio::ip::tcp::endpoint& endpoint) {
   acceptor_.emplace(*ioc_);
   acceptor_->open(endpoint.protocol());
   acceptor_->set_option(asio::socket_base::reuse_address(true));
   acceptor_->set_option(ReusePort(true));
   acceptor_->bind(endpoint);
-  acceptor_->listen(asio::socket_base::max_listen_connections);
   return acceptor_->local_endpoint();
 }
 
 void Worker::start() {
+  acceptor_->listen(asio::socket_base::max_listen_connections);
   watchdog_.emplace(*ioc_);
   asio::co_spawn(*ioc_, acceptLoop(), logFailure);
   asio::co_spawn(*ioc_, watchdogLoop(), logFailure);

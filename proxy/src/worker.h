@@ -26,11 +26,13 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  /// Opens the acceptor on `endpoint` with SO_REUSEPORT and returns the bound
+  /// Opens the acceptor on `endpoint` with SO_REUSEPORT and binds it without
+  /// listening (connections are refused until start()); returns the bound
   /// endpoint (port 0 picks one). Throws std::system_error on failure.
-  asio::ip::tcp::endpoint listen(const asio::ip::tcp::endpoint& endpoint);
+  asio::ip::tcp::endpoint bind(const asio::ip::tcp::endpoint& endpoint);
 
-  /// Starts the thread (accepting and serving).
+  /// Listens on the bound acceptor and starts the thread (accepting and
+  /// serving). Throws std::system_error when listen fails.
   void start();
   /// Stops accepting and closes idle keep-alive connections; active requests
   /// finish and their connections close. Thread-safe.

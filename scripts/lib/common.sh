@@ -10,7 +10,9 @@ RINGLB_BUILD_PACKAGES=(
   libtcmalloc-minimal4
 )
 # slowhttptest: the slow-client attacks of tests/integration/proxy/test_overload.py.
-RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl slowhttptest)
+# iproute2, iptables (and util-linux's unshare): packet loss and partitions inside a private network
+# namespace in tests/integration/netfaults.
+RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl slowhttptest iproute2 iptables util-linux)
 # The libFuzzer targets (./scripts/fuzz): bookworm's clang and its sanitizer and fuzzer runtimes.
 RINGLB_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 

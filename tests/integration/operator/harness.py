@@ -46,6 +46,15 @@ def wait_until(predicate, timeout, what, interval=0.05):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def accepts(port):
+    """True when something listens on 127.0.0.1:`port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def get(url, timeout=5):
     """(status, headers, body) of a GET; HTTP errors are returned, not raised."""
     try:
@@ -130,6 +139,8 @@ class Stack:
         proxy.port, proxy.admin = port, admin
         self.proxies.append(proxy)
         wait_until(lambda: get(f"http://127.0.0.1:{admin}/healthz", timeout=1)[0] == 200, 10, "the proxy to listen")
+        # The data port listens once the proxy has its first ring (--initial-ring-wait).
+        wait_until(lambda: accepts(port), 15, "the proxy's data port to listen")
         return proxy
 
     def kill_operator(self):

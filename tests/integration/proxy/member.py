@@ -17,6 +17,8 @@ reached it. Paths with meaning:
                  back as "<id>: <message>", and a close is answered
   /reject-early/N  answers status N at once, without reading the request
                  body, and closes (the kernel then resets the connection)
+  /reset-after/K/N  announces a body of N bytes, sends K of them, then resets
+                 the connection (SO_LINGER 0): a reset in the middle of a response
 Request bodies (Content-Length or chunked) are read in pieces and counted,
 never held whole; the answer reports the count.
 """
@@ -26,6 +28,7 @@ import hashlib
 import json
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -106,6 +109,18 @@ class Handler(BaseHTTPRequestHandler):
             self.request.settimeout(int(parts[2].split("?")[0]) / 1000)
         if len(parts) >= 3 and parts[1] == "status":
             status = int(parts[2])
+        if len(parts) >= 4 and parts[1] == "reset-after":
+            sent, size = int(parts[2]), int(parts[3])
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.send_header("X-Served-By", self.server.member_id)
+            self.end_headers()
+            self.wfile.write(b"x" * sent)
+            self.wfile.flush()
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.request.close()
+            self.close_connection = True
+            return
         if len(parts) >= 3 and parts[1] == "bytes":
             size = int(parts[2])
             self.send_response(200)

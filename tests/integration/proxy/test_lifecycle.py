@@ -1,4 +1,5 @@
 """Operations: SIGTERM drains, config files mirror the flags, bad config fails naming the field, --help."""
+import http.client
 import os
 import signal
 import socket
@@ -7,7 +8,105 @@ import threading
 import time
 import unittest
 
-from harness import PROXY, ProxyTestCase
+from harness import PROXY, ProxyTestCase, ring_json
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+class FirstRingTest(ProxyTestCase):
+    """A ring-following proxy listens for clients once it has a ring: a restarted proxy behind a
+    load balancer refuses connects (tried elsewhere) rather than answering 503."""
+
+    def start_raw(self, *args):
+        port, admin = free_port(), free_port()
+        log = open(os.path.join(self.workdir, f"raw-proxy-{port}.log"), "w")
+        proc = subprocess.Popen([PROXY, "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--threads", "2",
+                                 *args], stdout=log, stderr=subprocess.STDOUT)
+
+        def stop():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+            log.close()
+        self.cleanups.append(stop)
+        return proc, port, admin
+
+    def admin_status(self, admin):
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=2)
+                conn.request("GET", "/readyz")
+                response = conn.getresponse()
+                return response.status, response.read().decode()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            finally:
+                conn.close()
+
+    def test_data_port_refuses_connects_until_the_first_ring_then_serves(self):
+        members = self.start_members(2)
+        operator = self.start_operator()  # 404 "no ring yet" until publish
+        proc, port, admin = self.start_raw("--ring-url", operator.url(), "--ring-backoff-max", "200ms")
+        self.assertEqual(self.admin_status(admin), (503, "no ring loaded\n"))
+        for _ in range(5):
+            self.assertTrue(refused(port), "no client is accepted before the first ring")
+            time.sleep(0.1)
+        operator.publish(ring_json("apod", 1, members))
+        deadline = time.monotonic() + 15
+        while refused(port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        status, headers, _ = self.proxy_get(port, "/first")
+        self.assertEqual(status, 200, "the first client after the ring arrived is served")
+        self.assertIsNone(proc.poll())
+
+    def test_without_a_ring_it_listens_after_the_initial_wait_and_answers_503(self):
+        operator = self.start_operator()
+        started = time.monotonic()
+        proc, port, admin = self.start_raw("--ring-url", operator.url(), "--initial-ring-wait", "1s")
+        self.admin_status(admin)
+        deadline = time.monotonic() + 20
+        while refused(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertGreaterEqual(time.monotonic() - started, 1.0, "it waited for a ring first")
+        self.assertEqual(self.proxy_get(port, "/none")[0], 503)
+
+    def test_sigterm_while_waiting_for_the_first_ring_exits_cleanly(self):
+        operator = self.start_operator()
+        proc, port, admin = self.start_raw("--ring-url", operator.url(), "--initial-ring-wait", "60s")
+        self.assertEqual(self.admin_status(admin), (503, "no ring loaded\n"))
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=20), 0, "a SIGTERM before the first ring is a clean exit")
+        self.assertTrue(refused(port))
+
+    def test_a_static_ring_listens_at_once(self):
+        member, = self.start_members(1)
+        proc, port, admin = self.start_raw("--backends", f"{member.id}={member.address}", "--initial-ring-wait", "60s")
+        self.assertEqual(self.admin_status(admin)[0], 200)
+        self.assertEqual(self.proxy_get(port, "/static")[0], 200)
+
+    @staticmethod
+    def proxy_get(port, path):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
 
 
 class LifecycleTest(ProxyTestCase):
@@ -92,7 +191,7 @@ class LifecycleTest(ProxyTestCase):
         self.assertEqual(done.returncode, 0)
         for flag in ["--listen", "--admin", "--threads", "--backends", "--ring-url", "--ring-file", "--key", "--config",
                      "--retries", "--max-header-bytes", "--max-headers", "--max-body-bytes", "--max-connections",
-                     "--head-timeout", "--idle-timeout", "--connect-timeout", "--upstream-timeout", "--drain-timeout",
+                     "--head-timeout", "--idle-timeout", "--connect-timeout", "--upstream-timeout", "--drain-timeout", "--initial-ring-wait",
                      "--eject-after", "--log-json", "--access-log"]:
             self.assertIn(flag, done.stdout)
         self.assertIn("falls back to the path", done.stdout)

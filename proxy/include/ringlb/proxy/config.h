@@ -67,6 +67,7 @@ struct ProxyConfig {
     Millis upstreamIdle{30'000};
     Millis tunnel{3'600'000};  // an upgraded (WebSocket) connection with no traffic either way
     Millis drain{15'000};
+    Millis initialRing{10'000};  // a ring-following proxy listens for clients once its first ring arrived, or after this
   } timeouts;
 
   struct PassiveHealth {

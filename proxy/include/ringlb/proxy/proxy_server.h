@@ -16,7 +16,9 @@ class ProxyServer {
   ~ProxyServer();
 
   /// Binds the listeners (failing fast with a message naming the address),
-  /// starts everything and blocks until SIGTERM/SIGINT. Then /readyz fails,
+  /// starts everything (a ring-following proxy listens for clients once its
+  /// first ring arrived, or after --initial-ring-wait) and blocks until
+  /// SIGTERM/SIGINT. Then /readyz fails,
   /// accepting stops, in-flight requests get up to the drain timeout, and it
   /// returns 0. Returns 2 when startup fails.
   int run();
