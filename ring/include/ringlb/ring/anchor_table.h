@@ -17,7 +17,7 @@ namespace ringlb::ring {
 /// AnchorHash's state is its removal history. The history is derived from the
 /// set of working buckets alone: all `a` start working and the unused ones are
 /// removed in decreasing bucket order, so every process builds the same state
-/// from the same member list (see ring/README.md for what that keeps exact).
+/// from the same member list (README.md, "AnchorHash", says what that keeps exact).
 ///
 /// Positions are buckets: firstPosition() is the key's bucket, memberAt(b) the
 /// member holding working bucket b. Successors are not the following
