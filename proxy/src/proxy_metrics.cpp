@@ -42,6 +42,7 @@ struct Totals {
   std::array<std::uint64_t, 4> errors{};
   std::uint64_t retries = 0;
   std::uint64_t spills = 0;
+  std::uint64_t hotKeySpreads = 0;
 };
 
 }  // namespace
@@ -90,6 +91,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
       for (std::size_t i = 0; i < 4; ++i) t.errors[i] += stats->upstreamErrors[i].get();
       t.retries += stats->retries.get();
       t.spills += stats->spills.get();
+      t.hotKeySpreads += stats->hotKeySpreads.get();
     }
   }
   using prometheus::MetricType;
@@ -100,7 +102,11 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   auto retries = family("ringlb_proxy_retries_total", "Retries on a successor, by the member retried to", MetricType::Counter);
   auto spills = family("ringlb_proxy_bounded_load_spills_total", "Picks that spilled past an over-capacity owner",
                        MetricType::Counter);
+  auto spreads = family("ringlb_proxy_hot_key_spread_requests_total",
+                        "Requests sent to a member past their key's owner because the key was hot, by that member",
+                        MetricType::Counter);
   for (const auto& [id, t] : totals) {
+    spreads.metric.push_back(counter(static_cast<double>(t.hotKeySpreads), {{"member", id}}));
     for (std::size_t i = 0; i < 5; ++i) {
       requests.metric.push_back(counter(static_cast<double>(t.responses[i]), {{"member", id}, {"code_class", kClasses[i]}}));
     }
@@ -171,7 +177,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   updates.metric.push_back(counter(static_cast<double>(store_.rejected()), {{"result", "rejected"}}));
 
   return {std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills),
-          std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
+          std::move(spreads),  std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
           std::move(active),   std::move(tunnels),  std::move(rejected), std::move(staleness), std::move(updates)};
 }
 
