@@ -59,7 +59,8 @@ TEST_P(AnchorSimulation, BalancedWithNoCollateralMovement) {
   SimulationOptions options;
   options.algorithm = Algorithm::Anchor;
   options.members = GetParam();
-  options.keys = 1'000'000;
+  // 1/(N+1) ± 10% is over 3 standard deviations of the moved count at these sizes.
+  options.keys = GetParam() >= 1000 ? 1'000'000 : 200'000;
   const auto report = simulate(options);
   const double n = GetParam();
   EXPECT_LE(report.maxOverMean, 1.01);
