@@ -18,6 +18,7 @@ RingSpec membership(Algorithm algorithm, int n) {
   spec.algorithm = algorithm;
   spec.virtualNodes = 160;
   spec.tableSize = 65537;
+  spec.capacity = static_cast<std::uint32_t>(2 * n);  // anchor: twice the members in buckets
   for (int i = 0; i < n; ++i) spec.members.push_back({"m-" + std::to_string(i), "127.0.0.1:1", 1, MemberState::Ready});
   return spec;
 }
@@ -60,8 +61,8 @@ void buildRing(benchmark::State& state) {
   }
 }
 
-void buildMaglev(benchmark::State& state) {
-  const RingSpec spec = membership(Algorithm::Maglev, static_cast<int>(state.range(0)));
+void buildAlgorithm(benchmark::State& state, Algorithm algorithm) {
+  const RingSpec spec = membership(algorithm, static_cast<int>(state.range(0)));
   for (auto _ : state) {
     RingSnapshot ring(spec);
     benchmark::DoNotOptimize(ring.placement().positionCount());
@@ -72,9 +73,12 @@ void buildMaglev(benchmark::State& state) {
 
 BENCHMARK_CAPTURE(pickPrecomputedHash, ring, Algorithm::Ring)->Arg(1000);
 BENCHMARK_CAPTURE(pickPrecomputedHash, maglev, Algorithm::Maglev)->Arg(1000);
+BENCHMARK_CAPTURE(pickPrecomputedHash, anchor, Algorithm::Anchor)->Arg(1000);
 BENCHMARK_CAPTURE(hashAndPick32ByteKey, ring, Algorithm::Ring);
 BENCHMARK_CAPTURE(hashAndPick32ByteKey, maglev, Algorithm::Maglev);
+BENCHMARK_CAPTURE(hashAndPick32ByteKey, anchor, Algorithm::Anchor);
 BENCHMARK(buildRing)->Arg(1000)->Unit(benchmark::kMillisecond);
-BENCHMARK(buildMaglev)->Arg(1000)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(buildAlgorithm, maglev, Algorithm::Maglev)->Arg(1000)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(buildAlgorithm, anchor, Algorithm::Anchor)->Arg(1000)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -139,7 +139,14 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
     }
     char hex[19];
     std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(hash));
+    // A hot key (--hot-key-share) goes in turn to the first `spread` eligible members of its walk.
+    const std::uint32_t spread = metrics_.hotKeys.spreadOf(hash, now);
+    json hot = spread == 0 ? json(nullptr)
+                           : json{{"spreadOver", spread},
+                                  {"note", "a worker spread this key within the last second: its requests go in turn to "
+                                           "the first " + std::to_string(spread) + " eligible members of its walk"}};
     return jsonResponse(200, {{"key", key},
+                              {"hot", hot},
                               {"hash", hex},
                               {"hashDecimal", hash},
                               {"ringVersion", table->ring->version()},

@@ -209,6 +209,26 @@ std::vector<Setting> buildSettings() {
                        c.passiveHealth.consecutiveFailures = static_cast<unsigned>(n.value());
                        return ok();
                      }));
+  s.push_back(custom("hotKeys.share", "--hot-key-share",
+                     "spread a key with at least this share of a worker's recent requests over its first "
+                     "--hot-key-spread members, while it stays that hot (e.g. 0.01; default 0: off)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       double share = 0;
+                       const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), share);
+                       if (ec != std::errc{} || end != v.data() + v.size() || !(share >= 0.0 && share <= 0.5)) {
+                         return Error{"must be a number from 0 (off) to 0.5, got " + quoted(v)};
+                       }
+                       c.hotKeys.share = share;
+                       return ok();
+                     }));
+  s.push_back(custom("hotKeys.spread", "--hot-key-spread",
+                     "members a hot key's requests are spread over: its owner and the next distinct ones (default 4)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 2, 64);
+                       if (!n) return Error{n.error()};
+                       c.hotKeys.spread = static_cast<unsigned>(n.value());
+                       return ok();
+                     }));
   s.push_back(durationSetting("passiveHealth.baseEjection", "--eject-base",
                               "first ejection time; doubles with each repeat (default 5s)",
                               [](ProxyConfig& c) -> Millis& { return c.passiveHealth.baseEjection; }));

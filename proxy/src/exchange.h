@@ -99,6 +99,7 @@ class Exchange {
   IncomingRequest* request_ = nullptr;
   std::shared_ptr<const RoutingTable> table_;  // pinned for the request
   std::uint64_t hash_ = 0;
+  std::uint32_t spreadRank_ = 0;  // a hot key's turn among its first members (0: the owner)
   ForwardedRequest forward_;
   TriedSet tried_;
   unsigned attempts_ = 0;
@@ -173,6 +174,7 @@ HttpError Exchange<Net>::route() {
   if (table_->ring->readyCount() == 0) return {503, "no member of the ring is Ready"};
   const std::string_view head(request_->head.data(), request_->head.size());
   hash_ = ring::hashKey(extractKey(head, request_->parsed, table_->key, downstream_.clientIp()).key);
+  spreadRank_ = worker_.spreadRank(hash_, coarseNanos());
   return {};
 }
 
@@ -195,7 +197,8 @@ HttpError Exchange<Net>::prepareForward() {
 
 template <class Net>
 bool Exchange<Net>::beginAttempt() {
-  const auto pick = pickMember(*table_, hash_, tried_, table_->bounded ? &worker_.load() : nullptr, coarseNanos());
+  const auto pick = pickMember(*table_, hash_, tried_, table_->bounded ? &worker_.load() : nullptr, coarseNanos(),
+                               attempts_ == 0 ? spreadRank_ : 0);
   if (!pick) return false;
   tried_.add(pick->index);
   ++attempts_;
@@ -203,6 +206,7 @@ bool Exchange<Net>::beginAttempt() {
   inFlight_.attach(*group_);
   if (attempts_ > 1) group_->stats->retries.add();
   if (pick->spilled) worker_.group(pick->spilledFrom).stats->spills.add();
+  if (pick->spread) group_->stats->hotKeySpreads.add();
   return true;
 }
 

@@ -2,13 +2,41 @@
 
 namespace ringlb::proxy {
 
+namespace {
+
+// The rank-th eligible member after the first in walk order, or nullopt when fewer are eligible.
+template <class Eligible>
+std::optional<std::uint32_t> spreadTarget(const ring::RingSnapshot& ring, std::uint64_t hash, std::uint32_t rank,
+                                          Eligible&& eligible) {
+  auto walk = ring.walk(hash);
+  std::uint32_t seen = 0;
+  while (auto index = walk.next()) {
+    if (!eligible(*index)) continue;
+    if (seen++ == rank) return index;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<Pick> pickMember(const RoutingTable& table, std::uint64_t hash, const TriedSet& tried,
-                               const ring::LoadView* load, std::int64_t nowNanos) {
+                               const ring::LoadView* load, std::int64_t nowNanos, std::uint32_t spreadRank) {
   const auto& ring = *table.ring;
   if (ring.empty() || ring.readyCount() == 0) return std::nullopt;
   auto eligible = [&](std::uint32_t i) {
     return ring.isReady(i) && !table.routes[i].health->ejected(nowNanos) && !tried.contains(i);
   };
+  if (spreadRank > 0 && tried.size() == 0) {
+    if (const auto target = spreadTarget(ring, hash, spreadRank, eligible)) {
+      const bool full = table.bounded && load != nullptr &&
+                        load->inFlight(*target) >= table.bounded->capacity(load->totalInFlight(), ring.readyCount());
+      if (!full) {
+        Pick pick{*target, false, 0, false};
+        pick.spread = true;
+        return pick;
+      }
+    }
+  }
   if (table.bounded && load != nullptr) {
     std::size_t count = 0;
     for (std::uint32_t i = 0; i < ring.members().size(); ++i) count += eligible(i) ? 1 : 0;

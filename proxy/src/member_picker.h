@@ -41,6 +41,7 @@ struct Pick {
   bool spilled = false;        // bounded loads moved the pick past a full owner
   std::uint32_t spilledFrom = 0;  // that owner
   bool panic = false;          // every Ready member was ejected; passive health was ignored
+  bool spread = false;         // a hot key's request sent past its owner to spread the load
 };
 
 /// Picks members by walking the ring from a key's hash: past members that
@@ -48,8 +49,12 @@ struct Pick {
 /// bounded loads when the ring asks for them. If every Ready member is
 /// ejected, ejection is ignored (Envoy's panic mode) rather than failing.
 /// Stateless and allocation-free; safe on any thread.
+///
+/// `spreadRank` r > 0 (a hot key's request, first attempt only) takes the
+/// r-th eligible member after the owner in walk order instead, unless bounded
+/// loads find it full; when fewer are eligible the usual pick is made.
 std::optional<Pick> pickMember(const RoutingTable& table, std::uint64_t hash, const TriedSet& tried,
-                               const ring::LoadView* load, std::int64_t nowNanos);
+                               const ring::LoadView* load, std::int64_t nowNanos, std::uint32_t spreadRank = 0);
 
 /// One step of /explain's successor chain.
 struct ExplainStep {

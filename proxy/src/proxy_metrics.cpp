@@ -43,6 +43,7 @@ struct Totals {
   std::uint64_t retries = 0;
   std::uint64_t spills = 0;
   std::int64_t inFlight = 0;
+  std::uint64_t hotKeySpreads = 0;
 };
 
 }  // namespace
@@ -94,6 +95,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
       // Ended first: a request that ends between the two loads then counts as still in flight, never below 0.
       const std::uint64_t ended = stats->requestsEnded.get();
       t.inFlight += static_cast<std::int64_t>(stats->requestsBegun.get() - ended);
+      t.hotKeySpreads += stats->hotKeySpreads.get();
     }
   }
   using prometheus::MetricType;
@@ -106,7 +108,11 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
                        MetricType::Counter);
   auto inFlight = family("ringlb_proxy_member_in_flight", "Requests in flight to a member (all worker threads)",
                          MetricType::Gauge);
+  auto spreads = family("ringlb_proxy_hot_key_spread_requests_total",
+                        "Requests sent to a member past their key's owner because the key was hot, by that member",
+                        MetricType::Counter);
   for (const auto& [id, t] : totals) {
+    spreads.metric.push_back(counter(static_cast<double>(t.hotKeySpreads), {{"member", id}}));
     for (std::size_t i = 0; i < 5; ++i) {
       requests.metric.push_back(counter(static_cast<double>(t.responses[i]), {{"member", id}, {"code_class", kClasses[i]}}));
     }
@@ -178,7 +184,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   updates.metric.push_back(counter(static_cast<double>(store_.rejected()), {{"result", "rejected"}}));
 
   return {std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills), std::move(inFlight),
-          std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
+          std::move(spreads),  std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
           std::move(active),   std::move(tunnels),  std::move(rejected), std::move(staleness), std::move(updates)};
 }
 

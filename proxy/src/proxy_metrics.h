@@ -35,6 +35,43 @@ inline constexpr std::array<std::string_view, 4> kUpstreamErrorNames{"connect", 
 enum class RefusalReason : std::uint8_t { MaxConnections, FdLimit };
 inline constexpr std::array<std::string_view, 2> kRefusalReasonNames{"max_connections", "fd_limit"};
 
+/// The keys some worker spread lately, for /explain: each worker marks a hot
+/// key it spreads (at most every 100 ms per slot) and the admin thread asks
+/// whether a key was marked within the last second. A slot holds one key; two
+/// hot keys sharing a slot take turns. Relaxed atomics: an answer may lag.
+class HotKeyBoard {
+ public:
+  static constexpr std::int64_t kFreshNanos = 1'000'000'000;
+
+  /// Records that a worker spread `hash` over `spread` members at `nowNanos`. Thread-safe.
+  void mark(std::uint64_t hash, std::uint32_t spread, std::int64_t nowNanos) noexcept {
+    Slot& slot = slots_[hash % slots_.size()];
+    if (slot.hash.load(std::memory_order_relaxed) == hash &&
+        nowNanos - slot.markedNanos.load(std::memory_order_relaxed) < kFreshNanos / 10) {
+      return;
+    }
+    slot.hash.store(hash, std::memory_order_relaxed);
+    slot.spread.store(spread, std::memory_order_relaxed);
+    slot.markedNanos.store(nowNanos, std::memory_order_relaxed);
+  }
+
+  /// Members `hash` was spread over if some worker marked it within the last second, else 0. Thread-safe.
+  std::uint32_t spreadOf(std::uint64_t hash, std::int64_t nowNanos) const noexcept {
+    const Slot& slot = slots_[hash % slots_.size()];
+    if (slot.hash.load(std::memory_order_relaxed) != hash) return 0;
+    if (nowNanos - slot.markedNanos.load(std::memory_order_relaxed) >= kFreshNanos) return 0;
+    return slot.spread.load(std::memory_order_relaxed);
+  }
+
+ private:
+  struct Slot {
+    std::atomic<std::uint64_t> hash{0};
+    std::atomic<std::uint32_t> spread{0};
+    std::atomic<std::int64_t> markedNanos{0};
+  };
+  std::array<Slot, 64> slots_{};
+};
+
 /// Request duration buckets, in seconds.
 inline constexpr std::array<double, 15> kDurationBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                          0.25,   0.5,   1,      2.5,   5,     10,   30};
@@ -55,6 +92,7 @@ struct MemberStats {
   // In flight = begun - ended; two counters so only the owning thread writes each.
   LocalCounter requestsBegun;
   LocalCounter requestsEnded;
+  LocalCounter hotKeySpreads;  // requests sent here, past their hot key's owner
 
  private:
   std::array<std::int64_t, kDurationBuckets.size()> bucketNanos_{};
@@ -79,6 +117,8 @@ class ProxyMetrics final : public prometheus::Collectable {
   std::atomic<std::int64_t> activeTunnels{0};  // connections switched to another protocol (WebSocket)
   /// Refusals at accept, by RefusalReason; written by every worker's acceptor.
   std::array<std::atomic<std::uint64_t>, kRefusalReasonNames.size()> refusedConnections{};
+  /// Hot keys the workers spread lately (/explain).
+  HotKeyBoard hotKeys;
 
   /// Counts one refusal for `reason`. Thread-safe.
   void countRefusal(RefusalReason reason) noexcept {

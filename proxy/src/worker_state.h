@@ -13,6 +13,7 @@
 #include "coarse_clock.h"
 #include "ringlb/proxy/config.h"
 #include "head_parser.h"
+#include "hot_key_sketch.h"
 #include "member_health.h"
 #include "proxy_metrics.h"
 #include "ring_store.h"
@@ -54,6 +55,16 @@ class WorkerState {
 
   /// The worker's group for member `index` of the table last returned by table().
   UpstreamGroup<Net>& group(std::uint32_t index) noexcept { return *byIndex_[index]; }
+
+  /// Counts a request for key `hash` in the worker's hot-key sketch and
+  /// returns its spread rank: 0 (its owner) unless the key is hot, then the
+  /// next of 0 … spread−1 in turn. Marks a spread key on the metrics' board.
+  std::uint32_t spreadRank(std::uint64_t hash, std::int64_t nowNanos) noexcept {
+    const std::uint32_t spread = hotKeys_.observe(hash);
+    if (spread <= 1) return 0;
+    metrics_.hotKeys.mark(hash, spread, nowNanos);
+    return spreadTurn_++ % spread;
+  }
 
   /// In-flight requests per member of the current table, for bounded loads.
   const ring::LoadView& load() const noexcept { return load_; }
@@ -140,6 +151,8 @@ class WorkerState {
   EjectionPolicy ejection_;
   BufferPool buffers_;
   MemberStats* localStats_;
+  HotKeySketch hotKeys_;
+  std::uint32_t spreadTurn_ = 0;
 
   std::shared_ptr<const RoutingTable> table_;
   std::uint64_t generation_ = 0;

@@ -27,6 +27,7 @@ WorkerState<Net>::WorkerState(asio::io_context& ioc, const ProxyConfig& config, 
       buffers_(std::max(config.limits.bufferBytes, config.limits.maxHeaderBytes + 1024), config.limits.maxHeaderBytes + 1024,
                config.limits.maxHeaders),
       localStats_(&metrics.memberStats(index, "none")),
+      hotKeys_({config.hotKeys.share, config.hotKeys.spread, 8192}),
       rng_(std::random_device{}() ^ (static_cast<std::uint64_t>(index) << 32) ^ static_cast<std::uint64_t>(coarseNanos())) {}
 
 template <class Net>

@@ -21,6 +21,7 @@ RingSpec membership(const SimulationOptions& options, std::uint32_t count) {
   spec.algorithm = options.algorithm;
   spec.virtualNodes = options.virtualNodes;
   spec.tableSize = options.tableSize;
+  spec.capacity = options.capacity != 0 ? options.capacity : 2 * (options.members + 1);
   for (std::uint32_t i = 0; i < count; ++i) spec.members.push_back({"m-" + std::to_string(i), "127.0.0.1:1", 1, {}});
   return spec;
 }
@@ -83,6 +84,11 @@ SimulationReport simulate(const SimulationOptions& options) {
 
   std::vector<std::uint64_t> hashes(options.keys);
   for (std::uint64_t i = 0; i < options.keys; ++i) hashes[i] = hashKey("key-" + std::to_string(i));
+
+  std::vector<std::uint64_t> keysPerMember(n, 0);
+  for (const auto hash : hashes) ++keysPerMember[*base.owner(hash)];
+  report.keysPeakOverMean = static_cast<double>(*std::max_element(keysPerMember.begin(), keysPerMember.end())) /
+                            (static_cast<double>(options.keys) / n);
 
   const Movement added = compareOwners(base, grown, hashes, "m-" + std::to_string(n));
   report.movedOnAdd = added.moved;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "ringlb/ring/anchor_table.h"
 #include "ringlb/ring/maglev_table.h"
 #include "ringlb/ring/virtual_node_ring.h"
 
@@ -11,6 +12,13 @@ namespace ringlb::ring {
 namespace {
 
 std::unique_ptr<const Placement> buildPlacement(const RingSpec& spec) {
+  if (spec.algorithm == Algorithm::Anchor) {
+    std::vector<AnchorTable::Endpoint> endpoints;
+    endpoints.reserve(spec.members.size());
+    for (const auto& member : spec.members) endpoints.push_back({*slotOf(member.id), member.weight});
+    auto owners = spec.members.empty() ? std::vector<std::uint32_t>{} : AnchorTable::layout(endpoints, spec.capacity);
+    return std::make_unique<AnchorTable>(std::move(owners), spec.members.size());
+  }
   if (spec.algorithm == Algorithm::Maglev) {
     std::vector<MaglevTable::Permutation> permutations;
     permutations.reserve(spec.members.size());
@@ -105,7 +113,7 @@ double movedKeyspace(const RingSnapshot& before, const RingSnapshot& after) {
     }
     return static_cast<double>(moved) / x.tableSize;
   }
-  // Different algorithms: estimate on evenly spread hashes.
+  // Anchor, or different algorithms: estimate on evenly spread hashes.
   constexpr std::uint64_t kSamples = 1u << 18;
   constexpr std::uint64_t kStride = ~std::uint64_t{0} / kSamples;
   std::uint64_t moved = 0;

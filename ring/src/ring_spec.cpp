@@ -24,12 +24,18 @@ std::optional<MemberState> parseMemberState(std::string_view text) noexcept {
 }
 
 std::string_view toString(Algorithm algorithm) noexcept {
-  return algorithm == Algorithm::Maglev ? "maglev" : "ring";
+  switch (algorithm) {
+    case Algorithm::Ring: return "ring";
+    case Algorithm::Maglev: return "maglev";
+    case Algorithm::Anchor: return "anchor";
+  }
+  return "ring";
 }
 
 std::optional<Algorithm> parseAlgorithm(std::string_view text) noexcept {
   if (text == "ring") return Algorithm::Ring;
   if (text == "maglev") return Algorithm::Maglev;
+  if (text == "anchor") return Algorithm::Anchor;
   return std::nullopt;
 }
 
@@ -62,6 +68,17 @@ bool isPrime(std::uint64_t n) noexcept {
   return true;
 }
 
+std::optional<std::uint32_t> slotOf(std::string_view id) noexcept {
+  const auto dash = id.rfind('-');
+  if (dash == std::string_view::npos || dash + 1 == id.size()) return std::nullopt;
+  const std::string_view digits = id.substr(dash + 1);
+  if (digits.size() > 1 && digits.front() == '0') return std::nullopt;  // "a-01" would share a slot with "a-1"
+  std::uint32_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return value;
+}
+
 namespace {
 
 bool validId(std::string_view id) {
@@ -92,6 +109,10 @@ Result<RingSpec> validate(RingSpec spec) {
   if (spec.name.empty()) return fieldError("name", "must not be empty");
   if (spec.algorithm == Algorithm::Ring) {
     if (spec.virtualNodes == 0) return fieldError("virtualNodes", "must be ≥ 1");
+  } else if (spec.algorithm == Algorithm::Anchor) {
+    if (spec.capacity == 0 || spec.capacity > kMaxAnchorCapacity) {
+      return fieldError("capacity", "must be between 1 and " + std::to_string(kMaxAnchorCapacity));
+    }
   } else {
     if (!isPrime(spec.tableSize)) {
       return fieldError("tableSize", std::to_string(spec.tableSize) + " is not prime (maglev needs a prime table size)");
@@ -112,7 +133,10 @@ Result<RingSpec> validate(RingSpec spec) {
     return fieldError("key.name", "is required when key.source is " + std::string(toString(spec.key.source)));
   }
   std::unordered_set<std::string_view> ids;
+  std::unordered_set<std::uint32_t> slots;
   std::uint64_t points = 0;
+  std::uint64_t totalWeight = 0;
+  std::uint32_t highestSlot = 0;
   for (std::size_t i = 0; i < spec.members.size(); ++i) {
     const Member& member = spec.members[i];
     const std::string field = "members[" + std::to_string(i) + "]";
@@ -127,6 +151,22 @@ Result<RingSpec> validate(RingSpec spec) {
       return fieldError(field + ".weight", "must be between 1 and " + std::to_string(kMaxWeight));
     }
     points += static_cast<std::uint64_t>(member.weight) * spec.virtualNodes;
+    totalWeight += member.weight;
+    if (spec.algorithm == Algorithm::Anchor) {
+      const auto slot = slotOf(member.id);
+      if (!slot) return fieldError(field + ".id", "'" + member.id + "' must end in -<slot> for algorithm anchor (apod-0, apod-1, …)");
+      if (!slots.insert(*slot).second) return fieldError(field + ".id", "slot " + std::to_string(*slot) + " is used twice");
+      highestSlot = std::max(highestSlot, *slot);
+    }
+  }
+  if (spec.algorithm == Algorithm::Anchor && !spec.members.empty()) {
+    // Slots sit at the bottom of the buckets, extra weight at the top; they must not meet.
+    const std::uint64_t extra = totalWeight - spec.members.size();
+    if (highestSlot + 1 + extra > spec.capacity) {
+      return fieldError("capacity", std::to_string(spec.capacity) + " buckets cannot hold slots up to " +
+                                        std::to_string(highestSlot) + " and " + std::to_string(extra) +
+                                        " further units of weight");
+    }
   }
   if (spec.algorithm == Algorithm::Ring && points > kMaxRingPoints) {
     return fieldError("virtualNodes", "virtualNodes × total weight = " + std::to_string(points) + " exceeds " +

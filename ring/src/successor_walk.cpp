@@ -9,6 +9,22 @@ SuccessorWalk::SuccessorWalk(const Placement& placement, std::uint64_t hash, std
   if (stepsLeft_ > 0) position_ = placement.firstPosition(hash);
 }
 
+SuccessorWalk::SuccessorWalk(const AnchorTable& table, std::uint64_t hash) noexcept
+    : placement_(&table), memberCount_(table.memberCount()), hash_(hash) {
+  anchor_.emplace(table);
+}
+
+std::optional<std::uint32_t> SuccessorWalk::nextAfterRemoval() {
+  if (yielded_ >= memberCount_) return std::nullopt;
+  if (yielded_ > 0) anchor_->removeMember(lastMember_);
+  const std::uint32_t bucket = anchor_->lookup(hash_);
+  if (bucket == AnchorTable::kUnused) return std::nullopt;
+  lastMember_ = placement_->memberAt(bucket);
+  lastPosition_ = bucket;
+  ++yielded_;
+  return lastMember_;
+}
+
 bool SuccessorWalk::seen(std::uint32_t member) const noexcept {
   if (!overflowSeen_.empty()) return overflowSeen_[member];
   const auto end = inlineSeen_.begin() + static_cast<std::ptrdiff_t>(yielded_);
@@ -29,6 +45,7 @@ void SuccessorWalk::remember(std::uint32_t member) {
 }
 
 std::optional<std::uint32_t> SuccessorWalk::next() {
+  if (anchor_) return nextAfterRemoval();
   const std::uint32_t positions = placement_->positionCount();
   while (stepsLeft_ > 0 && yielded_ < memberCount_) {
     const std::uint32_t position = position_;

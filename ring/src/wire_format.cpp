@@ -80,7 +80,7 @@ Result<RingSpec> ringFromJson(const json& document) {
   const FieldReader reader("");
   if (!document.is_object()) return Error{"ring: must be a JSON object"};
   if (auto e = reader.rejectUnknown(document, {"name", "version", "algorithm", "virtualNodes", "tableSize",
-                                               "loadFactor", "key", "members"})) {
+                                               "capacity", "loadFactor", "key", "members"})) {
     return *e;
   }
   RingSpec spec;
@@ -90,7 +90,7 @@ Result<RingSpec> ringFromJson(const json& document) {
   std::string algorithm = "ring";
   if (auto e = reader.readString(document, "algorithm", algorithm, false)) return *e;
   const auto parsedAlgorithm = parseAlgorithm(algorithm);
-  if (!parsedAlgorithm) return Error{"algorithm: '" + algorithm + "' is not one of ring, maglev"};
+  if (!parsedAlgorithm) return Error{"algorithm: '" + algorithm + "' is not one of ring, maglev, anchor"};
   spec.algorithm = *parsedAlgorithm;
 
   if (auto e = reader.readUnsigned(document, "virtualNodes", spec.virtualNodes, false)) return *e;
@@ -98,6 +98,9 @@ Result<RingSpec> ringFromJson(const json& document) {
   // The table size is maglev's alone: a ring spec keeps the default, as ringToJson leaves it
   // out, so a spec survives a round trip unchanged.
   if (spec.algorithm != Algorithm::Maglev) spec.tableSize = kDefaultMaglevTableSize;
+  // Likewise the capacity is anchor's alone.
+  if (auto e = reader.readUnsigned(document, "capacity", spec.capacity, false)) return *e;
+  if (spec.algorithm != Algorithm::Anchor) spec.capacity = kDefaultAnchorCapacity;
 
   if (const auto it = document.find("loadFactor"); it != document.end()) {
     if (!it->is_number()) return Error{"loadFactor: must be a number"};
@@ -154,6 +157,7 @@ json ringToJson(const RingSpec& spec) {
                    {"key", key},
                    {"members", members}};
   if (spec.algorithm == Algorithm::Maglev) document["tableSize"] = spec.tableSize;
+  if (spec.algorithm == Algorithm::Anchor) document["capacity"] = spec.capacity;
   return document;
 }
 

@@ -20,6 +20,7 @@ int runSim(const SimulationOptions& options, bool asJson) {
   const SimulationReport report = simulate(options);
   nlohmann::json out = {{"share_stddev_rel", report.shareStddevRel},
                         {"max_over_mean", report.maxOverMean},
+                        {"keys_peak_over_mean", report.keysPeakOverMean},
                         {"moved_on_add", report.movedOnAdd},
                         {"moved_on_remove", report.movedOnRemove},
                         {"moved_unaffected", report.movedUnaffected}};
@@ -28,11 +29,16 @@ int runSim(const SimulationOptions& options, bool asJson) {
     std::cout << out.dump() << '\n';
     return 0;
   }
+  std::string size;
+  switch (options.algorithm) {
+    case Algorithm::Ring: size = "V=" + std::to_string(options.virtualNodes); break;
+    case Algorithm::Maglev: size = "M=" + std::to_string(options.tableSize); break;
+    case Algorithm::Anchor:
+      size = "a=" + std::to_string(options.capacity != 0 ? options.capacity : 2 * (options.members + 1));
+      break;
+  }
   std::printf("algorithm %s, %u members, %s, %llu keys\n", std::string(toString(options.algorithm)).c_str(),
-              options.members,
-              options.algorithm == Algorithm::Ring ? ("V=" + std::to_string(options.virtualNodes)).c_str()
-                                                   : ("M=" + std::to_string(options.tableSize)).c_str(),
-              static_cast<unsigned long long>(options.keys));
+              options.members, size.c_str(), static_cast<unsigned long long>(options.keys));
   for (const auto& [name, value] : out.items()) std::printf("  %-24s %.6f\n", name.c_str(), value.get<double>());
   return 0;
 }
@@ -57,10 +63,12 @@ int main(int argc, char** argv) {
   bool asJson = false;
   std::string algorithm = "ring";
   auto* sim = app.add_subcommand("sim", "Report balance and disruption figures for N members m-0 … m-(N-1)");
-  sim->add_option("--algorithm", algorithm, "ring or maglev")->check(CLI::IsMember({"ring", "maglev"}));
+  sim->add_option("--algorithm", algorithm, "ring, maglev or anchor")->check(CLI::IsMember({"ring", "maglev", "anchor"}));
   sim->add_option("--members", options.members, "number of members N")->required()->check(CLI::Range(1u, 100000u));
   sim->add_option("--vnodes", options.virtualNodes, "ring points per member (ring)")->check(CLI::Range(1u, 100000u));
   sim->add_option("--table-size", options.tableSize, "maglev table size M (prime)");
+  sim->add_option("--capacity", options.capacity, "anchor buckets a (default 2 × (N + 1))")
+      ->check(CLI::Range(1u, kMaxAnchorCapacity));
   sim->add_option("--keys", options.keys, "sampled keys K for movement and load figures")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
   sim->add_option("--load-factor", options.loadFactor, "bounded-loads factor c; adds bounded_peak_over_mean")

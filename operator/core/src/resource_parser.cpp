@@ -580,12 +580,12 @@ ReplicaTemplate parseTemplate(const YAML::Node& node) {
 Hashing parseHashing(const YAML::Node& node) {
   const std::string path = "spec.hashing";
   requireMap(node, path);
-  rejectUnknown(node, path, {"algorithm", "key", "virtualNodes", "tableSize", "loadFactor"});
+  rejectUnknown(node, path, {"algorithm", "key", "virtualNodes", "tableSize", "capacity", "loadFactor"});
   Hashing hashing;
   if (node["algorithm"]) {
     const std::string text = readString(node["algorithm"], path + ".algorithm");
     const auto algorithm = ring::parseAlgorithm(text);
-    if (!algorithm) fail(path + ".algorithm", "must be one of ring, maglev, got '" + text + "'");
+    if (!algorithm) fail(path + ".algorithm", "must be one of ring, maglev, anchor, got '" + text + "'");
     hashing.algorithm = *algorithm;
   }
   if (const YAML::Node key = node["key"]) {
@@ -607,6 +607,10 @@ Hashing parseHashing(const YAML::Node& node) {
   if (node["tableSize"]) {
     hashing.tableSize =
         static_cast<std::uint32_t>(readIntegerInRange(node["tableSize"], path + ".tableSize", 2, ring::kMaxMaglevTableSize));
+  }
+  if (node["capacity"]) {
+    hashing.capacity =
+        static_cast<std::uint32_t>(readIntegerInRange(node["capacity"], path + ".capacity", 1, ring::kMaxAnchorCapacity));
   }
   if (node["loadFactor"]) hashing.loadFactor = readNumber(node["loadFactor"], path + ".loadFactor");
   return hashing;
@@ -681,13 +685,24 @@ HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) 
   const YAML::Node spec = document["spec"];
   if (!spec) fail("spec", "missing required field");
   requireMap(spec, "spec");
-  rejectUnknown(spec, "spec", {"replicas", "template", "hashing", "healthCheck", "drainSeconds", "podDisruptionBudget"});
+  rejectUnknown(spec, "spec", {"replicas", "template", "hashing", "weights", "healthCheck", "drainSeconds",
+                               "podDisruptionBudget"});
   if (spec["replicas"]) {
     ring.spec.replicas = static_cast<std::int32_t>(readIntegerInRange(spec["replicas"], "spec.replicas", 0, kMaxReplicas));
   }
   if (!spec["template"]) fail("spec.template", "missing required field");
   ring.spec.templ = parseTemplate(spec["template"]);
   if (spec["hashing"]) ring.spec.hashing = parseHashing(spec["hashing"]);
+  if (const YAML::Node weights = spec["weights"]) {
+    if (!weights.IsSequence()) fail("spec.weights", "must be a list of integers (slot i's weight), got " + describe(weights));
+    if (weights.size() > static_cast<std::size_t>(kMaxReplicas)) {
+      fail("spec.weights", "must have at most " + std::to_string(kMaxReplicas) + " entries");
+    }
+    for (std::size_t i = 0; i < weights.size(); ++i) {
+      ring.spec.weights.push_back(static_cast<std::uint32_t>(
+          readIntegerInRange(weights[i], "spec.weights[" + std::to_string(i) + "]", 1, ring::kMaxWeight)));
+    }
+  }
   if (spec["healthCheck"]) ring.spec.healthCheck = parseHealthCheck(spec["healthCheck"]);
   if (spec["drainSeconds"]) {
     ring.spec.drainSeconds = static_cast<std::uint32_t>(readIntegerInRange(spec["drainSeconds"], "spec.drainSeconds", 0, 3600));
@@ -774,6 +789,18 @@ Status validateHashRing(const HashRing& ring) {
     }
     if (hashing.tableSize < static_cast<std::uint32_t>(spec.replicas)) {
       return Error{"spec.hashing.tableSize: must be at least spec.replicas"};
+    }
+  }
+  if (hashing.algorithm == ring::Algorithm::Anchor) {
+    // Slots take buckets 0 … replicas−1 and extra weight the top ones; both must fit.
+    std::uint64_t buckets = static_cast<std::uint64_t>(spec.replicas);
+    for (std::size_t i = 0; i < spec.weights.size() && i < static_cast<std::size_t>(spec.replicas); ++i) {
+      buckets += spec.weights[i] - 1;
+    }
+    if (buckets > hashing.capacity) {
+      return Error{"spec.hashing.capacity: " + std::to_string(hashing.capacity) + " buckets cannot hold " +
+                   std::to_string(spec.replicas) + " replicas with their weights (" + std::to_string(buckets) +
+                   " needed)"};
     }
   }
   if (!(hashing.loadFactor == 0.0 || hashing.loadFactor >= 1.0)) {

@@ -52,7 +52,7 @@ std::string describeRingChange(const ring::RingSpec* before, const ring::RingSpe
   }
   for (const auto& [id, member] : old) append("-" + id);
   if (before->algorithm != after.algorithm || before->virtualNodes != after.virtualNodes ||
-      before->tableSize != after.tableSize || before->loadFactor != after.loadFactor || !(before->key == after.key)) {
+      before->tableSize != after.tableSize || before->capacity != after.capacity || before->loadFactor != after.loadFactor || !(before->key == after.key)) {
     append("hashing changed");
   }
   return summary.empty() ? "unchanged" : summary;

@@ -10,9 +10,15 @@ ring::RingSpec ringSpecFor(const HashRing& resource, std::vector<ring::Member> m
   spec.algorithm = resource.spec.hashing.algorithm;
   spec.virtualNodes = resource.spec.hashing.virtualNodes;
   spec.tableSize = resource.spec.hashing.tableSize;
+  spec.capacity = resource.spec.hashing.capacity;
   spec.loadFactor = resource.spec.hashing.loadFactor;
   spec.key = resource.spec.hashing.key;
   spec.members = std::move(members);
+  // Slot i weighs weights[i]: the member id's ordinal picks its entry.
+  for (auto& member : spec.members) {
+    const auto slot = ring::slotOf(member.id);
+    if (slot && *slot < resource.spec.weights.size()) member.weight = resource.spec.weights[*slot];
+  }
   return spec;
 }
 

@@ -59,7 +59,9 @@ class ChartTest(unittest.TestCase):
     def test_values_schema_rejects_bad_values(self):
         for bad in (["--set", "proxy.threads=0"], ["--set", "proxy.key=nonsense"], ["--set", "operatorr.replicas=1"],
                     ["--set", "metrics.serviceMonitor.interval=soon"], ["--set", "proxy.image.pullPolicy=Sometimes"],
-                    ["--set", "operator.kubeApi.qps=0"], ["--set", "operator.kubeApi.burst=0"]):
+                    ["--set", "operator.kubeApi.qps=0"], ["--set", "operator.kubeApi.burst=0"],
+                    ["--set", "exampleHashRing.spec.hashing.algorithm=jump"],
+                    ["--set", "exampleHashRing.spec.weights={1,0}"]):
             for helm in ("helm3", "helm4"):
                 with self.subTest(values=bad, helm=helm):
                     proc = ks.run([self.tools[helm], "template", "r", ks.CHART, *bad], check=False)
@@ -348,6 +350,13 @@ class ChartTest(unittest.TestCase):
         pruned = walker.prune(ring)
         self.assertEqual(pruned, [], "example HashRing has fields the CRD does not know")
         self.assertEqual(walker.validate(walker.default(ring)), [])
+        # Weights and anchor, set through the values, are fields the CRD knows.
+        weighted = self.one(self.template("--set", "exampleHashRing.spec.weights={1,2,4}",
+                                          "--set", "exampleHashRing.spec.hashing.algorithm=anchor",
+                                          "--set", "exampleHashRing.spec.hashing.capacity=64"), "HashRing")
+        self.assertEqual(weighted["spec"]["weights"], [1, 2, 4])
+        self.assertEqual(walker.prune(weighted), [])
+        self.assertEqual(walker.validate(walker.default(weighted)), [])
         self.assertEqual(self.of_kind(self.template("--set", "exampleHashRing.enabled=false"), "HashRing"), [])
 
     # -- monitoring content -----------------------------------------------------------------------

@@ -64,7 +64,12 @@ class CrdTest(unittest.TestCase):
     def test_spec_fields(self):
         replicas = self.props["spec.replicas"]
         self.assertEqual((replicas["type"], replicas["minimum"], replicas["maximum"], replicas["default"]), ("integer", 0, 1000, 1))
-        self.assertEqual(self.props["spec.hashing.algorithm"]["enum"], ["ring", "maglev"])
+        self.assertEqual(self.props["spec.hashing.algorithm"]["enum"], ["ring", "maglev", "anchor"])
+        capacity = self.props["spec.hashing.capacity"]
+        self.assertEqual((capacity["minimum"], capacity["maximum"], capacity["default"]), (1, 1048576, 1024))
+        weights = self.props["spec.weights"]
+        self.assertEqual((weights["type"], weights["maxItems"]), ("array", 1000))
+        self.assertEqual((self.props["spec.weights[]"]["minimum"], self.props["spec.weights[]"]["maximum"]), (1, 1000))
         self.assertEqual(self.props["spec.template.securityContext.runAsUser"]["minimum"], 1, "never root")
         self.assertEqual(self.props["spec.template.tolerations[].operator"]["enum"], ["Exists", "Equal"])
         self.assertEqual(self.props["spec.hashing.key.source"]["enum"], ["path", "pathAndQuery", "header", "cookie", "query", "sourceIP"])

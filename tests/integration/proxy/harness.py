@@ -179,10 +179,12 @@ class Proxy:
             raise AssertionError("sanitizer report from ringlb-proxy:\n" + log[-20000:])
 
 
-def ring_json(name, version, members, key=None, load_factor=0.0, states=None):
-    ring = {"name": name, "version": version, "algorithm": "ring", "virtualNodes": 160, "loadFactor": load_factor,
-            "members": [{"id": m.id, "address": m.address, "weight": 1,
+def ring_json(name, version, members, key=None, load_factor=0.0, states=None, algorithm="ring", weights=None):
+    ring = {"name": name, "version": version, "algorithm": algorithm, "virtualNodes": 160, "loadFactor": load_factor,
+            "members": [{"id": m.id, "address": m.address, "weight": (weights or {}).get(m.id, 1),
                          "state": (states or {}).get(m.id, "Ready")} for m in members]}
+    if algorithm == "anchor":
+        ring["capacity"] = 16
     if key:
         ring["key"] = key
     return ring

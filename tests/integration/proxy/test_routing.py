@@ -32,6 +32,63 @@ class RoutingTest(ProxyTestCase):
         for key in list(served)[:25]:
             self.assertEqual(owner_chain(ring, key, self.workdir)[0], served[key], key)
 
+    def test_anchor_and_weights_route_as_ringctl_computes(self):
+        members = self.start_members(3)
+        operator = self.start_operator()
+        weights = {"m-0": 1, "m-1": 2, "m-2": 4}
+        ring = ring_json("apod", 1, members, algorithm="anchor", weights=weights)
+        operator.publish(ring)
+        proxy = self.start_proxy("--ring-url", operator.url())
+        self.wait_for_version(proxy, 1)
+        conn = proxy.connection()
+        counts = {m.id: 0 for m in members}
+        for i in range(700):
+            key = f"/w/{i}"
+            status, headers, _ = proxy.get(key, connection=conn)
+            self.assertEqual(status, 200)
+            counts[headers["X-Served-By"]] += 1
+            if i < 20:
+                self.assertEqual(owner_chain(ring, key, self.workdir)[0], headers["X-Served-By"], key)
+        # Shares 1/7, 2/7, 4/7 of 700 keys: 100, 200, 400, each within 4 binomial standard deviations.
+        for member, expected in (("m-0", 100), ("m-1", 200), ("m-2", 400)):
+            self.assertLess(abs(counts[member] - expected), 4 * (expected * (1 - expected / 700)) ** 0.5, counts)
+        # A NotReady member's keys go to its anchor successor, as ringctl's chain says.
+        operator.publish(ring_json("apod", 2, members, algorithm="anchor", weights=weights, states={"m-2": "NotReady"}))
+        self.wait_for_version(proxy, 2)
+        for i in range(20):
+            key = f"/w/{i}"
+            chain = owner_chain(ring, key, self.workdir)
+            expected = chain[1] if chain[0] == "m-2" else chain[0]
+            _, headers, _ = proxy.get(key, connection=conn)
+            self.assertEqual(headers["X-Served-By"], expected, key)
+        conn.close()
+
+    def test_a_hot_key_is_spread_over_its_first_members_while_it_stays_hot(self):
+        members = self.start_members(5)
+        backends = ",".join(f"{m.id}={m.address}" for m in members)
+        proxy = self.start_proxy("--backends", backends, "--hot-key-share", "0.05", "--hot-key-spread", "3")
+        ring = ring_json("static", 1, members)
+        conn = proxy.connection()
+        served = {}
+        # Nothing is hot before a worker counted 8 / share = 160 requests.
+        for i in range(900):
+            key = "/hot" if i % 2 == 0 else f"/cold/{i}"
+            status, headers, _ = proxy.get(key, connection=conn)
+            self.assertEqual(status, 200)
+            served.setdefault(key, set()).add(headers["X-Served-By"])
+        chain = owner_chain(ring, "/hot", self.workdir)
+        self.assertEqual(served["/hot"], set(chain[:3]), "the hot key goes to its owner and next two successors")
+        for key, by in served.items():
+            if key != "/hot":
+                self.assertEqual(len(by), 1, key)
+        _, explain = proxy.admin_json("/explain?key=/hot")
+        self.assertEqual(explain["hot"]["spreadOver"], 3)
+        _, cold = proxy.admin_json("/explain?key=/cold/1")
+        self.assertIsNone(cold["hot"])
+        # About 370 hot requests after the first 160, two in three past the owner.
+        self.assertGreater(proxy.metric("ringlb_proxy_hot_key_spread_requests_total"), 150)
+        conn.close()
+
     def test_a_killed_member_fails_no_idempotent_request_and_only_its_keys_move(self):
         members = self.start_members(4)
         backends = ",".join(f"{m.id}={m.address}" for m in members)

@@ -336,6 +336,33 @@ TEST_F(ControllerTest, ScaleDownDrainsThenRemoves) {
   EXPECT_TRUE(drained) << "members were Draining before they left";
 }
 
+TEST_F(ControllerTest, AWeightChangeRepublishesTheRingWithoutRestartingAReplica) {
+  source.initial = {upsert(3)};
+  start();
+  ASSERT_TRUE(eventually([&] { return members().size() == 3; }));
+  probeAll(true);
+  ASSERT_TRUE(allReady(3));
+  std::map<std::string, std::string> before;
+  for (const auto& [slot, info] : runtime.replicas()) before[slot] = info.runtimeId;
+  HashRing weighted = ring(3);
+  weighted.spec.weights = {1, 2, 4};
+  weighted.spec.hashing.algorithm = ring::Algorithm::Anchor;
+  weighted.spec.hashing.capacity = 16;
+  source.emit({ResourceEvent::Kind::Upserted, "default/apod", weighted, {}});
+  ASSERT_TRUE(eventually([&] {
+    const auto published = registry.get("default/apod");
+    return published && published->spec().algorithm == ring::Algorithm::Anchor && published->members().size() == 3 &&
+           published->members()[2].weight == 4u;
+  }));
+  const auto published = registry.get("default/apod");
+  EXPECT_EQ(published->members()[1].weight, 2u);
+  EXPECT_DOUBLE_EQ(published->shares()[2], 4.0 / 7);
+  for (const auto& [slot, info] : runtime.replicas()) EXPECT_EQ(info.runtimeId, before[slot]) << slot << " was restarted";
+  bool summarized = false;
+  for (const auto& change : registry.history("default/apod")) summarized = summarized || change.summary.find("apod-2 weight 4") != std::string::npos;
+  EXPECT_TRUE(summarized) << "the ring change names the weight";
+}
+
 TEST_F(ControllerTest, TemplateChangeDrainsEachReplicaBeforeReplacingIt) {
   source.initial = {upsert(2)};
   start();

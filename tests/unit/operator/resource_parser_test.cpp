@@ -56,6 +56,22 @@ TEST(ResourceParser, ParsesEveryField) {
   EXPECT_EQ(ring.spec.drainSeconds, 7u);
 }
 
+TEST(ResourceParser, ParsesAnchorCapacityAndSlotWeights) {
+  const auto parsed = parseHashRing(R"(apiVersion: ringlb.dev/v1alpha1
+kind: HashRing
+metadata: {name: a}
+spec:
+  replicas: 3
+  template: {command: [x]}
+  weights: [1, 2, 4]
+  hashing: {algorithm: anchor, capacity: 16})",
+                                    "a.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.error();
+  EXPECT_EQ(parsed->spec.hashing.algorithm, ring::Algorithm::Anchor);
+  EXPECT_EQ(parsed->spec.hashing.capacity, 16u);
+  EXPECT_EQ(parsed->spec.weights, (std::vector<std::uint32_t>{1, 2, 4}));
+}
+
 TEST(ResourceParser, AppliesDefaults) {
   const auto parsed = parseHashRing(R"(apiVersion: ringlb.dev/v1alpha1
 kind: HashRing
@@ -67,6 +83,8 @@ spec: {template: {command: [x]}})",
   EXPECT_EQ(parsed->spec.replicas, 1);
   EXPECT_EQ(parsed->spec.hashing.algorithm, ring::Algorithm::Ring);
   EXPECT_EQ(parsed->spec.hashing.virtualNodes, ring::kDefaultVirtualNodes);
+  EXPECT_EQ(parsed->spec.hashing.capacity, ring::kDefaultAnchorCapacity);
+  EXPECT_TRUE(parsed->spec.weights.empty());
   EXPECT_EQ(parsed->spec.healthCheck.path, "/healthz");
 }
 
@@ -185,7 +203,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "examples/apod.yaml: spec.replicas: must be an integer, got '1.5'"},
         BadResource{"UnknownSpecField", withSpec("  replica: 3\n  template: {command: [x]}\n"),
                     "examples/apod.yaml: spec.replica: unknown field (allowed: replicas, template, hashing, "
-                    "healthCheck, drainSeconds, podDisruptionBudget)"},
+                    "weights, healthCheck, drainSeconds, podDisruptionBudget)"},
         BadResource{"UnknownNestedField", withSpec("  template: {command: [x], imagePullPolicy: Always}\n"),
                     "examples/apod.yaml: spec.template.imagePullPolicy: unknown field (allowed: image, command, args, "
                     "port, env, resources, securityContext, nodeSelector, tolerations, affinity, "
@@ -200,7 +218,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadResource{"BadPort", withSpec("  template: {command: [x], port: 70000}\n"),
                     "examples/apod.yaml: spec.template.port: must be <= 65535, got 70000"},
         BadResource{"BadAlgorithm", withSpec("  template: {command: [x]}\n  hashing: {algorithm: rendezvous}\n"),
-                    "examples/apod.yaml: spec.hashing.algorithm: must be one of ring, maglev, got 'rendezvous'"},
+                    "examples/apod.yaml: spec.hashing.algorithm: must be one of ring, maglev, anchor, got 'rendezvous'"},
+        BadResource{"AnchorCapacityTooSmall",
+                    withSpec("  replicas: 3\n  weights: [1, 1, 3]\n  template: {command: [x]}\n"
+                             "  hashing: {algorithm: anchor, capacity: 4}\n"),
+                    "examples/apod.yaml: spec.hashing.capacity: 4 buckets cannot hold 3 replicas with their weights "
+                    "(5 needed)"},
+        BadResource{"ZeroWeight", withSpec("  template: {command: [x]}\n  weights: [1, 0]\n"),
+                    "examples/apod.yaml: spec.weights[1]: must be >= 1, got 0"},
+        BadResource{"WeightsNotAList", withSpec("  template: {command: [x]}\n  weights: 2\n"),
+                    "examples/apod.yaml: spec.weights: must be a list of integers (slot i's weight), got '2'"},
         BadResource{"HeaderKeyWithoutName", withSpec("  template: {command: [x]}\n  hashing: {key: {source: header}}\n"),
                     "examples/apod.yaml: spec.hashing.key.name: is required when key.source is header"},
         BadResource{"MaglevNotPrime", withSpec("  template: {command: [x]}\n  hashing: {algorithm: maglev, tableSize: 100}\n"),

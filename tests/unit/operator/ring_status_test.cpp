@@ -216,6 +216,25 @@ TEST(RingSpecMapping, CopiesTheHashingAndKeepsSlotsWithoutAnAddress) {
   for (const auto& member : spec.members) EXPECT_EQ(member.weight, 1u);
 }
 
+TEST(RingSpecMapping, WeighsEachSlotByItsOrdinalAndCarriesAnchorCapacity) {
+  HashRing desired = resource(4);
+  desired.spec.hashing.algorithm = ring::Algorithm::Anchor;
+  desired.spec.hashing.capacity = 64;
+  desired.spec.weights = {1, 2, 4};  // apod-3 is past the list: weight 1
+  const auto byslot = records(desired, {ReplicaState::Ready, ReplicaState::Ready, ReplicaState::Ready, ReplicaState::Ready});
+  const ring::RingSpec spec = ringSpecFor(desired, ringMembersOf(byslot, {}));
+  EXPECT_EQ(spec.algorithm, ring::Algorithm::Anchor);
+  EXPECT_EQ(spec.capacity, 64u);
+  ASSERT_EQ(spec.members.size(), 4u);
+  EXPECT_EQ(spec.members[0].weight, 1u);
+  EXPECT_EQ(spec.members[1].weight, 2u);
+  EXPECT_EQ(spec.members[2].weight, 4u);
+  EXPECT_EQ(spec.members[3].weight, 1u);
+  const auto snapshot = ring::RingSnapshot::build(spec);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error();
+  EXPECT_DOUBLE_EQ(snapshot.value()->shares()[2], 4.0 / 8);
+}
+
 TEST(RingSpecMapping, FromAStatusLeavesOutMembersWithoutAnAddress) {
   const std::vector<MemberStatus> status{{"apod-0", "127.0.0.11:8080", ReplicaState::Ready, 0, ""},
                                          {"apod-1", "", ReplicaState::Starting, 0, ""},

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "health_registry.h"
+#include "member_health.h"
 #include "proxy_metrics.h"
 #include "ring_publisher.h"
 #include "ring_store.h"
@@ -76,6 +77,19 @@ TEST_F(Admin, ExplainMatchesTheRingOwner) {
   EXPECT_EQ(admin.handle("GET", "/explain").status, 400u);
 }
 
+TEST_F(Admin, ExplainShowsAKeyAWorkerSpreadWithinTheLastSecond) {
+  publish(4);
+  const auto hot = [&] { return nlohmann::json::parse(admin.handle("GET", "/explain?key=/hot").body)["hot"]; };
+  EXPECT_TRUE(hot().is_null());
+  metrics.hotKeys.mark(ring::hashKey("/hot"), 3, monotonicNanos());
+  ASSERT_TRUE(hot().is_object());
+  EXPECT_EQ(hot()["spreadOver"], 3);
+  EXPECT_TRUE(nlohmann::json::parse(admin.handle("GET", "/explain?key=/cold").body)["hot"].is_null());
+  // Marked more than a second ago: no longer hot.
+  metrics.hotKeys.mark(ring::hashKey("/stale"), 3, monotonicNanos() - 2 * HotKeyBoard::kFreshNanos);
+  EXPECT_TRUE(nlohmann::json::parse(admin.handle("GET", "/explain?key=/stale").body)["hot"].is_null());
+}
+
 TEST_F(Admin, MetricsUseTheContractNames) {
   publish(2);
   metrics.memberStats(0, "apod-0").countResponse(200, 1'000'000);
@@ -87,6 +101,7 @@ TEST_F(Admin, MetricsUseTheContractNames) {
                            "ringlb_proxy_requests_total{member=\"none\",code_class=\"4xx\"} 1",
                            "ringlb_proxy_request_duration_seconds_bucket", "ringlb_proxy_upstream_errors_total",
                            "ringlb_proxy_retries_total", "ringlb_proxy_bounded_load_spills_total",
+                           "ringlb_proxy_hot_key_spread_requests_total",
                            "ringlb_proxy_ejections_total", "ringlb_proxy_member_ejected", "ringlb_proxy_member_ready",
                            "ringlb_proxy_member_keyspace_share", "ringlb_proxy_active_connections", "ringlb_proxy_active_tunnels 0",
                            "ringlb_proxy_ring_version 7", "ringlb_proxy_ring_staleness_seconds",

@@ -75,6 +75,7 @@ timeouts:
   requestHead: 2s
   idle: 30s
 passiveHealth: {consecutiveFailures: 3, baseEjection: 1s}
+hotKeys: {share: 0.02, spread: 6}
 log: {level: debug, json: true}
 )");
   auto config = loadConfigFile(path, ProxyConfig{});
@@ -89,8 +90,20 @@ log: {level: debug, json: true}
   EXPECT_EQ(config->limits.minBodyRate, 2048u);
   EXPECT_EQ(config->timeouts.requestHead, Millis(2000));
   EXPECT_EQ(config->passiveHealth.consecutiveFailures, 3u);
+  EXPECT_DOUBLE_EQ(config->hotKeys.share, 0.02);
+  EXPECT_EQ(config->hotKeys.spread, 6u);
   EXPECT_TRUE(config->log.json);
   EXPECT_TRUE(validateConfig(config.value()).ok());
+}
+
+TEST(Config, HotKeySpreadingIsOffByDefaultAndBounded) {
+  EXPECT_EQ(ProxyConfig{}.hotKeys.share, 0.0);
+  for (const char* bad : {"hotKeys: {share: 0.9}\n", "hotKeys: {share: lots}\n", "hotKeys: {spread: 1}\n"}) {
+    const auto path = writeTemp("proxy-hot.yaml", bad);
+    const auto config = loadConfigFile(path, ProxyConfig{});
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_NE(config.error().find("hotKeys."), std::string::npos) << config.error();
+  }
 }
 
 TEST(Config, BadFilesNameTheFileAndTheField) {

@@ -10,10 +10,11 @@
 namespace ringlb::proxy {
 namespace {
 
-ring::RingSpec spec(std::size_t members, double loadFactor = 0) {
+ring::RingSpec spec(std::size_t members, double loadFactor = 0, ring::Algorithm algorithm = ring::Algorithm::Ring) {
   ring::RingSpec s;
   s.name = "t";
   s.version = 1;
+  s.algorithm = algorithm;
   s.loadFactor = loadFactor;
   for (std::size_t i = 0; i < members; ++i) {
     s.members.push_back({"m-" + std::to_string(i), "127.0.0.1:" + std::to_string(1000 + i), 1, ring::MemberState::Ready});
@@ -49,9 +50,11 @@ TEST(MemberPicker, PicksTheOwnerWhenItIsEligible) {
   }
 }
 
-TEST(MemberPicker, WalksPastNotReadyEjectedAndTriedMembers) {
+class MemberPickerWalk : public ::testing::TestWithParam<ring::Algorithm> {};
+
+TEST_P(MemberPickerWalk, WalksPastNotReadyEjectedAndTriedMembers) {
   HealthRegistry health;
-  auto s = spec(4);
+  auto s = spec(4, 0, GetParam());
   const auto hash = ring::hashKey("/walk");
   auto probe = buildRoutingTable(s, std::nullopt, health, "t").value();
   std::vector<std::uint32_t> order;
@@ -82,6 +85,10 @@ TEST(MemberPicker, WalksPastNotReadyEjectedAndTriedMembers) {
   // Ejection expires.
   EXPECT_EQ(pickMember(*table, hash, {}, nullptr, 2'000'000'000)->index, order[1]);
 }
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, MemberPickerWalk,
+                         ::testing::Values(ring::Algorithm::Ring, ring::Algorithm::Maglev, ring::Algorithm::Anchor),
+                         [](const auto& p) { return std::string(ring::toString(p.param)); });
 
 TEST(MemberPicker, IgnoresEjectionWhenEveryReadyMemberIsEjected) {
   HealthRegistry health;

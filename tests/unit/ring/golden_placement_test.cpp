@@ -2,6 +2,7 @@
 // every proxy and operator version. A change here breaks mixed-version fleets.
 #include <gtest/gtest.h>
 
+#include "ringlb/ring/anchor_table.h"
 #include "ringlb/ring/hash.h"
 #include "ringlb/ring/maglev_table.h"
 #include "ringlb/ring/virtual_node_ring.h"
@@ -17,6 +18,7 @@ RingSnapshot goldenRing(Algorithm algorithm) {
   spec.algorithm = algorithm;
   spec.virtualNodes = 160;
   spec.tableSize = 65537;
+  spec.capacity = 16;
   for (int i = 0; i < 5; ++i) {
     spec.members.push_back({"apod-" + std::to_string(i), "127.0.0.1:" + std::to_string(8000 + i),
                             static_cast<std::uint32_t>(i == 4 ? 2 : 1), MemberState::Ready});
@@ -52,6 +54,18 @@ TEST(GoldenPlacement, Ring) {
 
 TEST(GoldenPlacement, Maglev) {
   EXPECT_EQ(owners(goldenRing(Algorithm::Maglev)), (std::vector<std::string>{"apod-4", "apod-0", "apod-2", "apod-2", "apod-1", "apod-0", "apod-2", "apod-3", "apod-3", "apod-4", "apod-3", "apod-4"}));
+}
+
+// Anchor: apod-4's second unit of weight holds bucket 15; the unused buckets
+// 14 … 5 leave highest first, so the hop hash and the history are the contract.
+TEST(GoldenPlacement, AnchorHopHash) {
+  EXPECT_EQ(AnchorTable::hopHash(hashKey("/planetary/apod"), 7), 3262561114882112533ull);
+  EXPECT_EQ(AnchorTable::reduce(~0ull, 16), 15u);
+  EXPECT_EQ(AnchorTable::reduce(0, 16), 0u);
+}
+
+TEST(GoldenPlacement, Anchor) {
+  EXPECT_EQ(owners(goldenRing(Algorithm::Anchor)), (std::vector<std::string>{"apod-4", "apod-4", "apod-3", "apod-4", "apod-2", "apod-1", "apod-4", "apod-2", "apod-0", "apod-2", "apod-4", "apod-4"}));
 }
 
 }  // namespace

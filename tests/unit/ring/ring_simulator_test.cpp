@@ -1,5 +1,7 @@
 #include "ringlb/ring/ring_simulator.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 namespace ringlb::ring {
@@ -49,10 +51,34 @@ TEST(RingSimulator, MaglevDisruptionIsSmallButNonZero) {
   EXPECT_LT(report.maxOverMean, 1.001);
 }
 
+// AnchorHash at twice the members in buckets: perfect balance, only the
+// changed member's keys move, and a join takes 1/(N+1) of the keys.
+class AnchorSimulation : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(AnchorSimulation, BalancedWithNoCollateralMovement) {
+  SimulationOptions options;
+  options.algorithm = Algorithm::Anchor;
+  options.members = GetParam();
+  // 1/(N+1) ± 10% is over 3 standard deviations of the moved count at these sizes.
+  options.keys = GetParam() >= 1000 ? 1'000'000 : 200'000;
+  const auto report = simulate(options);
+  const double n = GetParam();
+  EXPECT_LE(report.maxOverMean, 1.01);
+  EXPECT_EQ(report.movedUnaffected, 0.0);
+  EXPECT_NEAR(report.movedOnAdd, 1.0 / (n + 1), 0.1 / (n + 1));
+  EXPECT_NEAR(report.movedOnRemove, 1.0 / n, 0.1 / n);
+  // Sampled keys: within 5 binomial standard deviations of the mean per member.
+  const double mean = options.keys / n;
+  EXPECT_LE(report.keysPeakOverMean, 1.0 + 5.0 * std::sqrt(mean) / mean);
+}
+
+INSTANTIATE_TEST_SUITE_P(Members, AnchorSimulation, ::testing::Values(10u, 1000u),
+                         [](const auto& p) { return "N" + std::to_string(p.param); });
+
 class BoundedLoads : public ::testing::TestWithParam<std::uint32_t> {};
 
 TEST_P(BoundedLoads, PeakOverMeanStaysWithinLoadFactor) {
-  for (auto algorithm : {Algorithm::Ring, Algorithm::Maglev}) {
+  for (auto algorithm : {Algorithm::Ring, Algorithm::Maglev, Algorithm::Anchor}) {
     SimulationOptions options;
     options.algorithm = algorithm;
     options.members = GetParam();

@@ -1,6 +1,7 @@
 #include "ringlb/ring/wire_format.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "ringlb/ring/hash.h"
 #include "ringlb/ring/ring_snapshot.h"
@@ -49,6 +50,21 @@ TEST(WireFormat, RoundTripsBothAlgorithms) {
   spec->algorithm = Algorithm::Maglev;
   spec->tableSize = 251;
   EXPECT_EQ(parseRingJson(serializeRing(spec.value())).value(), spec.value());
+}
+
+TEST(WireFormat, AnchorCarriesItsCapacity) {
+  const auto spec = parseRingJson(
+      R"({"name":"m","version":3,"algorithm":"anchor","capacity":64,"members":[{"id":"m-0","address":"h:1","weight":2}]})");
+  ASSERT_TRUE(spec.ok()) << spec.error();
+  EXPECT_EQ(spec->algorithm, Algorithm::Anchor);
+  EXPECT_EQ(spec->capacity, 64u);
+  EXPECT_EQ(ringToJson(spec.value())["capacity"], 64);
+  EXPECT_EQ(parseRingJson(serializeRing(spec.value())).value(), spec.value());
+  // Any other algorithm ignores it, so the spec round-trips.
+  const auto ring = parseRingJson(R"({"name":"m","version":1,"capacity":64,"members":[]})");
+  ASSERT_TRUE(ring.ok());
+  EXPECT_EQ(ring->capacity, kDefaultAnchorCapacity);
+  EXPECT_FALSE(ringToJson(ring.value()).contains("capacity"));
 }
 
 // Found by tests/fuzz (ring_json): a ring spec kept the tableSize it was sent, which
@@ -126,6 +142,16 @@ const BadInput kBadInputs[] = {
     {"UnknownTopLevelField", R"({"name":"a","version":1,"members":[],"points":[1,2]})", "points"},
     {"NonPrimeTable", R"({"name":"a","version":1,"algorithm":"maglev","tableSize":65536,"members":[]})",
      "tableSize"},
+    {"AnchorIdWithoutSlot",
+     R"({"name":"a","version":1,"algorithm":"anchor","members":[{"id":"m-0","address":"h:1"},{"id":"cache","address":"h:2"}]})",
+     "members[1].id"},
+    {"AnchorRepeatedSlot",
+     R"({"name":"a","version":1,"algorithm":"anchor","members":[{"id":"a-1","address":"h:1"},{"id":"b-1","address":"h:2"}]})",
+     "members[1].id"},
+    {"AnchorOverCapacity",
+     R"({"name":"a","version":1,"algorithm":"anchor","capacity":4,"members":[{"id":"m-0","address":"h:1","weight":5}]})",
+     "capacity"},
+    {"AnchorZeroCapacity", R"({"name":"a","version":1,"algorithm":"anchor","capacity":0,"members":[]})", "capacity"},
     {"ZeroVirtualNodes", R"({"name":"a","version":1,"virtualNodes":0,"members":[]})", "virtualNodes"},
     {"LoadFactorBelowOne", R"({"name":"a","version":1,"loadFactor":0.5,"members":[]})", "loadFactor"},
     {"UnknownKeySource", R"({"name":"a","version":1,"key":{"source":"body"},"members":[]})", "key.source"},

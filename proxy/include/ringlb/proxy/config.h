@@ -76,6 +76,13 @@ struct ProxyConfig {
     Millis maxEjection{120'000};
   } passiveHealth;
 
+  /// Hot-key spreading: per worker, a key with at least `share` of recent
+  /// requests has them spread over its first `spread` eligible members.
+  struct HotKeys {
+    double share = 0.0;  // 0: off
+    unsigned spread = 4;
+  } hotKeys;
+
   struct Log {
     LogLevel level = LogLevel::Info;
     bool json = false;

@@ -12,6 +12,7 @@ struct SimulationOptions {
   std::uint32_t members = 10;  // named m-0 … m-(members−1)
   std::uint32_t virtualNodes = kDefaultVirtualNodes;
   std::uint32_t tableSize = kDefaultMaglevTableSize;
+  std::uint32_t capacity = 0;    // anchor buckets; 0: 2 × (members + 1)
   std::uint64_t keys = 100'000;  // sampled keys "key-0" … for the movement and load figures
   double loadFactor = 0.0;        // > 0 adds the bounded-load simulation
 };
@@ -20,6 +21,7 @@ struct SimulationOptions {
 struct SimulationReport {
   double shareStddevRel = 0;   // stddev of exact hash-space shares / mean share
   double maxOverMean = 0;      // largest exact share / mean share
+  double keysPeakOverMean = 0;  // most sampled keys on one member / mean keys per member (includes sampling noise)
   double movedOnAdd = 0;       // fraction of keys whose owner changes when m-N joins
   double movedOnRemove = 0;    // fraction of keys whose owner changes when m-(N/2) leaves
   double movedUnaffected = 0;  // fraction of the 2·K add/remove samples that moved between two members

@@ -36,7 +36,10 @@ class RingSnapshot {
   std::optional<std::uint32_t> owner(std::uint64_t hash) const noexcept;
 
   /// The owner and its distinct successors, in ring order.
-  SuccessorWalk walk(std::uint64_t hash) const noexcept { return {*placement_, hash, spec_.members.size()}; }
+  SuccessorWalk walk(std::uint64_t hash) const noexcept {
+    if (spec_.algorithm == Algorithm::Anchor) return {static_cast<const AnchorTable&>(*placement_), hash};
+    return {*placement_, hash, spec_.members.size()};
+  }
 
   /// First member in ring order from `hash` for which `accept(index)` holds.
   template <class Accept>

@@ -11,7 +11,7 @@
 
 namespace ringlb::ring {
 
-enum class Algorithm : std::uint8_t { Ring, Maglev };
+enum class Algorithm : std::uint8_t { Ring, Maglev, Anchor };
 
 std::string_view toString(Algorithm algorithm) noexcept;
 std::optional<Algorithm> parseAlgorithm(std::string_view text) noexcept;
@@ -34,6 +34,8 @@ inline constexpr std::uint32_t kDefaultMaglevTableSize = 65537;
 inline constexpr std::uint32_t kMaxWeight = 1000;
 inline constexpr std::uint64_t kMaxRingPoints = 1u << 24;
 inline constexpr std::uint32_t kMaxMaglevTableSize = 5'000'011;
+inline constexpr std::uint32_t kDefaultAnchorCapacity = 1024;
+inline constexpr std::uint32_t kMaxAnchorCapacity = 1u << 20;
 
 /// Everything a ring is built from: the JSON wire format in memory. Points are
 /// never shipped; every process derives them from this.
@@ -43,6 +45,7 @@ struct RingSpec {
   Algorithm algorithm = Algorithm::Ring;
   std::uint32_t virtualNodes = kDefaultVirtualNodes;  // ring points per unit of weight
   std::uint32_t tableSize = kDefaultMaglevTableSize;  // maglev only; must be prime
+  std::uint32_t capacity = kDefaultAnchorCapacity;    // anchor only: buckets, ≥ total weight
   double loadFactor = 0.0;                           // bounded loads; 0 disables
   KeySpec key;
   std::vector<Member> members;
@@ -55,5 +58,9 @@ struct RingSpec {
 Result<RingSpec> validate(RingSpec spec);
 
 bool isPrime(std::uint64_t n) noexcept;
+
+/// The slot an id names: the decimal number after its last '-' ("apod-12" →
+/// 12), or nullopt. Anchor places member `apod-12` at bucket 12.
+std::optional<std::uint32_t> slotOf(std::string_view id) noexcept;
 
 }  // namespace ringlb::ring

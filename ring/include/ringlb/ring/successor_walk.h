@@ -5,6 +5,8 @@
 #include <optional>
 #include <vector>
 
+#include "ringlb/ring/anchor_overlay.h"
+#include "ringlb/ring/anchor_table.h"
 #include "ringlb/ring/placement.h"
 
 namespace ringlb::ring {
@@ -13,17 +15,23 @@ namespace ringlb::ring {
 /// once, in ring order: the owner first, then its distinct successors. It
 /// allocates nothing until more than kInlineSeen distinct members have been
 /// yielded, which the request path (owner plus a few retries) never reaches.
+///
+/// Over an AnchorTable the successors are not the following positions: each
+/// next member is where the key goes once every member yielded so far has
+/// left (AnchorHash's own removal), so a down owner's keys spread evenly.
 class SuccessorWalk {
  public:
   SuccessorWalk(const Placement& placement, std::uint64_t hash, std::size_t memberCount) noexcept;
+  SuccessorWalk(const AnchorTable& table, std::uint64_t hash) noexcept;
 
   /// Next distinct member index, or nullopt once every member was yielded.
   std::optional<std::uint32_t> next();
 
-  /// Position (ring point or table slot) of the member last yielded.
+  /// Position (ring point, table slot or anchor bucket) of the member last yielded.
   std::uint32_t lastPosition() const noexcept { return lastPosition_; }
 
  private:
+  std::optional<std::uint32_t> nextAfterRemoval();
   bool seen(std::uint32_t member) const noexcept;
   void remember(std::uint32_t member);
 
@@ -37,6 +45,9 @@ class SuccessorWalk {
   std::size_t yielded_ = 0;
   std::array<std::uint32_t, kInlineSeen> inlineSeen_{};
   std::vector<bool> overflowSeen_;
+  std::uint64_t hash_ = 0;
+  std::uint32_t lastMember_ = 0;
+  std::optional<AnchorOverlay> anchor_;  // set for an AnchorTable
 };
 
 }  // namespace ringlb::ring

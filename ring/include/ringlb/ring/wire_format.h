@@ -11,7 +11,8 @@
 namespace ringlb::ring {
 
 /// Parses the ring wire format
-///   {name, version, algorithm, virtualNodes, tableSize?, loadFactor, key:{source, name?},
+///   {name, version, algorithm, virtualNodes, tableSize? (maglev), capacity? (anchor), loadFactor,
+///    key:{source, name?},
 ///    members:[{id, address, weight, state}]}
 /// and validates it. Errors name the field, e.g. "members[2].weight: must be ≥ 1".
 Result<RingSpec> parseRingJson(std::string_view text);

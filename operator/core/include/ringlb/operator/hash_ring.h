@@ -81,6 +81,7 @@ struct Hashing {
   ring::KeySpec key;
   std::uint32_t virtualNodes = ring::kDefaultVirtualNodes;
   std::uint32_t tableSize = ring::kDefaultMaglevTableSize;
+  std::uint32_t capacity = ring::kDefaultAnchorCapacity;  // anchor: buckets, at least the slots plus extra weight
   double loadFactor = 0.0;  // bounded loads off unless asked for
   friend bool operator==(const Hashing&, const Hashing&) = default;
 };
@@ -124,6 +125,7 @@ struct HashRingSpec {
   std::int32_t replicas = 1;
   ReplicaTemplate templ;
   Hashing hashing;
+  std::vector<std::uint32_t> weights;  // weights[i] is slot i's weight; slots past the list weigh 1
   HealthCheck healthCheck;
   std::uint32_t drainSeconds = 5;  // scale-down and rollout: Draining in the ring this long before stop
   DisruptionBudget podDisruptionBudget;  // kubernetes only
