@@ -35,6 +35,10 @@ inline constexpr std::array<std::string_view, 4> kUpstreamErrorNames{"connect", 
 enum class RefusalReason : std::uint8_t { MaxConnections, FdLimit };
 inline constexpr std::array<std::string_view, 2> kRefusalReasonNames{"max_connections", "fd_limit"};
 
+/// How a request reached the proxy (the `protocol` label).
+enum class DownstreamProtocol : std::uint8_t { Http1, H2c };
+inline constexpr std::array<std::string_view, 2> kProtocolNames{"http1", "h2c"};
+
 /// Request duration buckets, in seconds.
 inline constexpr std::array<double, 15> kDurationBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                          0.25,   0.5,   1,      2.5,   5,     10,   30};
@@ -43,10 +47,11 @@ inline constexpr std::array<double, 15> kDurationBuckets{0.0005, 0.001, 0.0025, 
 struct MemberStats {
   explicit MemberStats(std::string memberId);
 
-  void countResponse(unsigned status, std::int64_t durationNanos) noexcept;
+  void countResponse(unsigned status, std::int64_t durationNanos,
+                     DownstreamProtocol protocol = DownstreamProtocol::Http1) noexcept;
 
   std::string id;
-  std::array<LocalCounter, 5> responses;  // 1xx … 5xx
+  std::array<std::array<LocalCounter, 5>, kProtocolNames.size()> responses;  // by protocol: 1xx … 5xx
   std::array<LocalCounter, kDurationBuckets.size() + 1> durationBuckets;  // last is +Inf
   LocalCounter durationSumNanos;
   std::array<LocalCounter, 4> upstreamErrors;
@@ -73,7 +78,8 @@ class ProxyMetrics final : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   std::atomic<std::int64_t> activeConnections{0};
-  std::atomic<std::int64_t> activeTunnels{0};  // connections switched to another protocol (WebSocket)
+  std::atomic<std::int64_t> activeTunnels{0};
+  std::atomic<std::int64_t> activeHttp2Connections{0};  // of activeConnections, those speaking HTTP/2  // connections switched to another protocol (WebSocket)
   /// Refusals at accept, by RefusalReason; written by every worker's acceptor.
   std::array<std::atomic<std::uint64_t>, kRefusalReasonNames.size()> refusedConnections{};
 
