@@ -89,7 +89,7 @@ class Http2Connection {
   Wakeup writerWake_;
   Wakeup endedWake_;  // the writer or an exchange ended
   std::vector<std::uint8_t> out_;
-  std::int64_t idleSince_ = 0;   // coarse nanos since no stream is open; 0 while one is
+  std::int64_t idleSince_ = 0;   // coarse nanos since no request runs; 0 while one does
   std::int64_t writeSince_ = 0;  // coarse nanos since the pending write began; 0 for none
   bool readerDone_ = false;
   bool writerDone_ = false;

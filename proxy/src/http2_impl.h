@@ -246,10 +246,14 @@ std::int64_t Http2Connection<Net>::deadline() const noexcept {
 template <class Net>
 void Http2Connection<Net>::expireDue(std::int64_t nowNanos) noexcept {
   const auto idle = std::chrono::duration_cast<std::chrono::nanoseconds>(session_.worker_.config().timeouts.idle).count();
-  if ((idleSince_ != 0 && idleSince_ + idle <= nowNanos) || (writeSince_ != 0 && writeSince_ + idle <= nowNanos)) {
-    idleSince_ = writeSince_ = 0;
+  if (writeSince_ != 0 && writeSince_ + idle <= nowNanos) {
+    idleSince_ = writeSince_ = 0;  // the client reads nothing: nothing more can be said
     closing_ = true;
     Net::abort(session_.client_);
+  } else if (idleSince_ != 0 && idleSince_ + idle <= nowNanos) {
+    idleSince_ = 0;  // a GOAWAY, then the writer closes
+    nghttp2_session_terminate_session(h2_, NGHTTP2_NO_ERROR);
+    writerWake_.notify();
   }
   for (auto& [id, stream] : streams_) {
     const auto at = stream->deadline().at();
@@ -275,6 +279,7 @@ template <class Net>
 void Http2Connection<Net>::startExchange(Http2Stream<Net>& stream) {
   stream.running = true;
   ++running_;
+  idleSince_ = 0;
   const std::int32_t id = stream.id();
   asio::co_spawn(
       ioc(),
@@ -292,6 +297,8 @@ void Http2Connection<Net>::startExchange(Http2Stream<Net>& stream) {
 template <class Net>
 void Http2Connection<Net>::onExchangeEnded(std::int32_t id) noexcept {
   --running_;
+  // Idle is no request running: a stream the client keeps open, or a header block it never ends, holds nothing up.
+  if (running_ == 0) idleSince_ = coarseNanos();
   if (Http2Stream<Net>* stream = find(id)) stream->running = false;
   eraseIfDone(id);
   writerWake_.notify();
@@ -303,7 +310,6 @@ void Http2Connection<Net>::eraseIfDone(std::int32_t id) noexcept {
   const auto it = streams_.find(id);
   if (it == streams_.end() || it->second->running || !it->second->closed()) return;
   streams_.erase(it);
-  if (streams_.empty()) idleSince_ = coarseNanos();
 }
 
 template <class Net>
@@ -324,7 +330,6 @@ int Http2Connection<Net>::onBeginHeaders(nghttp2_session* h2, const nghttp2_fram
   auto stream = std::make_unique<Http2Stream<Net>>(connection, id);
   nghttp2_session_set_stream_user_data(h2, id, stream.get());
   connection.streams_[id] = std::move(stream);
-  connection.idleSince_ = 0;
   return 0;
 }
 

@@ -20,6 +20,7 @@ namespace detail {
 
 inline constexpr std::chrono::milliseconds kLingerTime{1000};
 inline constexpr std::size_t kLingerBytes = 1 << 20;
+inline constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 }  // namespace detail
 
@@ -68,12 +69,16 @@ template <class Net>
 bool Session<Net>::mayBeHttp2() const noexcept {
   const auto mode = worker_.config().listenProtocol;
   if (mode == ListenerProtocol::Http1) return false;
-  return mode == ListenerProtocol::H2c || (inEnd_ > inBegin_ && in_->data()[inBegin_] == 'P');
+  if (mode == ListenerProtocol::H2c) return true;
+  // Decided here when the bytes already differ (a POST), so only a preface costs a coroutine.
+  const std::string_view got(in_->data() + inBegin_, inEnd_ - inBegin_);
+  const auto n = std::min(got.size(), detail::kHttp2Preface.size());
+  return n != 0 && got.substr(0, n) == detail::kHttp2Preface.substr(0, n);
 }
 
 template <class Net>
 Task<typename Session<Net>::Protocol> Session<Net>::sniffProtocol() {
-  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  constexpr std::string_view kPreface = detail::kHttp2Preface;
   if (worker_.config().listenProtocol == ListenerProtocol::H2c) co_return Protocol::Http2;  // nghttp2 checks the preface
   // Bounded: every read adds at least one byte, and the preface is 24.
   for (std::size_t reads = 0; reads <= kPreface.size(); ++reads) {

@@ -237,6 +237,19 @@ class Http2Test(ProxyTestCase):
         self.assertTrue(served)
         self.assertEqual(len([e for e in members[0].events("request") if e["path"] == "/refused"]), 0)
 
+    def test_a_header_block_never_ended_is_closed_at_the_idle_timeout(self):
+        members = self.start_members(1)
+        proxy = self.start_proxy("--backends", f"{members[0].id}={members[0].address}", "--idle-timeout", "1s")
+        client = RawClient(proxy.port, timeout=30)
+        self.addCleanup(client.close)
+        client.handshake()
+        client.send(frame(h2_raw.HEADERS, 0, 1, h2_raw.get_block("/never-ends")))  # no END_HEADERS, ever
+        frames = client.frames_until_close()  # bounded by the socket timeout if the proxy never closed
+        goaway = [payload for kind, _, _, payload in frames if kind == h2_raw.GOAWAY]
+        self.assertTrue(goaway, frames)
+        self.assertEqual(int.from_bytes(goaway[0][4:8], "big"), 0)  # NO_ERROR
+        self.assertEqual(members[0].events("request"), [])
+
     def attack_beside_a_normal_client(self, proxy, attack):
         """Runs `attack` while a normal HTTP/2 client and an HTTP/1.1 client
         keep asking. Returns the attack's result and every normal answer."""
