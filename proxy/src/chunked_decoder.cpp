@@ -53,6 +53,31 @@ ChunkedDecoder::Step ChunkedDecoder::decodeInPlace(std::span<char> input, std::s
   return {i, Status::Incomplete};
 }
 
+ChunkedDecoder::Step ChunkedDecoder::decodeInPlace(std::span<char> input, std::size_t& payload, std::string& trailers) {
+  payload = 0;
+  std::size_t i = 0;
+  while (i < input.size()) {
+    if (state_ == State::Data) {
+      const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, input.size() - i));
+      std::memmove(input.data() + payload, input.data() + i, take);
+      payload += take;
+      i += take;
+      remaining_ -= take;
+      payload_ += take;
+      if (remaining_ == 0) state_ = State::DataCr;
+      continue;
+    }
+    const State before = state_;
+    const char c = input[i];
+    const Step step = feed({input.data() + i, 1});
+    i += step.consumed;
+    const bool trailerByte = before == State::Trailer || before == State::TrailerLf || (before == State::TrailerStart && c != '\r');
+    if (trailerByte && step.consumed == 1 && state_ != State::Error) trailers.push_back(c);
+    if (step.status != Status::Incomplete) return {i, step.status};
+  }
+  return {i, Status::Incomplete};
+}
+
 ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view input) noexcept {
   std::size_t i = 0;
   const std::size_t n = input.size();

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace ringlb::proxy {
@@ -29,6 +30,10 @@ class ChunkedDecoder {
   /// recipient that cannot take chunked, such as an HTTP/1.0 client): sets
   /// `payload` to how many bytes of it are chunk data.
   Step decodeInPlace(std::span<char> input, std::size_t& payload) noexcept;
+  /// Like decodeInPlace(), and appends the trailer section's field lines
+  /// (each "name: value\r\n", as validated) to `trailers` (an HTTP/2
+  /// recipient sends them as a HEADERS frame).
+  Step decodeInPlace(std::span<char> input, std::size_t& payload, std::string& trailers);
 
   /// Payload bytes seen so far (chunk data only), for body limits.
   std::uint64_t payloadBytes() const noexcept { return payload_; }

@@ -101,6 +101,16 @@ std::vector<Setting> buildSettings() {
                        c.admin = hp.value();
                        return ok();
                      }));
+  s.push_back(custom("listenProtocol", "--listen-protocol",
+                     "what the data listener speaks: auto (HTTP/2 to connections opening with the h2c preface, "
+                     "HTTP/1.1 to the rest; default), http1 or h2c",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       if (v == "auto") c.listenProtocol = ListenerProtocol::Auto;
+                       else if (v == "http1") c.listenProtocol = ListenerProtocol::Http1;
+                       else if (v == "h2c") c.listenProtocol = ListenerProtocol::H2c;
+                       else return Error{"must be auto, http1 or h2c (got " + quoted(v) + ")"};
+                       return ok();
+                     }));
   s.push_back(unsignedSetting("threads", "--threads", "worker threads, each with its own acceptor (default: one per core)",
                               0, 256, &ProxyConfig::threads));
   s.push_back(custom("backends", "--backends", "static ring: id=host:port,... (id defaults to the address as host-port)",
@@ -174,6 +184,48 @@ std::vector<Setting> buildSettings() {
                        auto n = parseUnsigned(v, 0, 100'000);
                        if (!n) return Error{n.error()};
                        c.limits.maxIdleUpstreamPerMember = n.value();
+                       return ok();
+                     }));
+  s.push_back(custom("http2.maxConcurrentStreams", "--h2-max-concurrent-streams",
+                     "HTTP/2 streams a client may open at once per connection; requests still running past it are "
+                     "refused with REFUSED_STREAM (default 100)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 1, 100'000);
+                       if (!n) return Error{n.error()};
+                       c.http2.maxConcurrentStreams = static_cast<std::uint32_t>(n.value());
+                       return ok();
+                     }));
+  s.push_back(sizeSetting("http2.streamWindow", "--h2-stream-window",
+                          "HTTP/2 initial flow-control window per stream: request body bytes a client may send ahead "
+                          "(default 64k)",
+                          1024, (1U << 31) - 1, [](ProxyConfig& c) -> std::uint32_t& { return c.http2.streamWindow; }));
+  s.push_back(sizeSetting("http2.connectionWindow", "--h2-connection-window",
+                          "HTTP/2 flow-control window per connection (default 1m)", 65535, (1U << 31) - 1,
+                          [](ProxyConfig& c) -> std::uint32_t& { return c.http2.connectionWindow; }));
+  s.push_back(custom("http2.resetBurst", "--h2-reset-burst",
+                     "HTTP/2 stream resets a client may send at once before the connection is closed (rapid reset "
+                     "guard, default 200)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 1, 1'000'000);
+                       if (!n) return Error{n.error()};
+                       c.http2.resetBurst = static_cast<std::uint32_t>(n.value());
+                       return ok();
+                     }));
+  s.push_back(custom("http2.resetRate", "--h2-reset-rate",
+                     "HTTP/2 stream resets per second a client may keep sending (default 50)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 1, 1'000'000);
+                       if (!n) return Error{n.error()};
+                       c.http2.resetRate = static_cast<std::uint32_t>(n.value());
+                       return ok();
+                     }));
+  s.push_back(custom("http2.maxContinuations", "--h2-max-continuations",
+                     "CONTINUATION frames allowed in one HTTP/2 header block; more close the connection "
+                     "(CONTINUATION flood guard, default 8)",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto n = parseUnsigned(v, 0, 1000);
+                       if (!n) return Error{n.error()};
+                       c.http2.maxContinuations = static_cast<std::uint32_t>(n.value());
                        return ok();
                      }));
   s.push_back(durationSetting("timeouts.requestHead", "--head-timeout",

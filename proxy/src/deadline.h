@@ -20,8 +20,12 @@ class Deadline {
   /// Starts a phase that must end within `timeout`.
   void set(std::chrono::milliseconds timeout) noexcept {
     at_ = coarseNanos() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+    if (cap_ != 0 && cap_ < at_) at_ = cap_;
     expired_ = false;
   }
+  /// No phase may end after `at` (monotonic coarse nanos; 0 for no cap):
+  /// the client's own deadline, such as gRPC's grpc-timeout.
+  void capAt(std::int64_t at) noexcept { cap_ = at; }
   void clear() noexcept { at_ = 0; }
   /// Monotonic (coarse) nanoseconds at which the phase times out; 0 for none.
   std::int64_t at() const noexcept { return at_; }
@@ -50,11 +54,21 @@ class Deadline {
     if (waiting_ != Waiting::Upstream) Net::abort(client);
     if (waiting_ != Waiting::Client && upstream_ != nullptr) Net::abort(*upstream_);
   }
+  /// The same for a client side that is not a socket of its own (an HTTP/2
+  /// stream): aborts the upstream if an operation waits on it. Returns
+  /// whether an operation waits on the client, which the caller then wakes.
+  bool expireStream() noexcept {
+    at_ = 0;
+    expired_ = true;
+    if (waiting_ != Waiting::Client && upstream_ != nullptr) Net::abort(*upstream_);
+    return waiting_ != Waiting::Upstream;
+  }
 
  private:
   enum class Waiting : std::uint8_t { Client, Upstream, Both };
 
   std::int64_t at_ = 0;
+  std::int64_t cap_ = 0;
   Stream* upstream_ = nullptr;
   Waiting waiting_ = Waiting::Client;
   bool expired_ = false;

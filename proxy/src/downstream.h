@@ -7,6 +7,7 @@
 #include "asio_types.h"
 #include "deadline.h"
 #include "head_parser.h"
+#include "proxy_metrics.h"
 #include "send_buffers.h"
 
 namespace ringlb::proxy {
@@ -24,6 +25,8 @@ struct IncomingRequest {
   bool bodyComplete = true;     // the whole body is in `body` (or, once streamed, has been read)
   bool keepAlive = true;        // the client may send another request after this one
   bool awaitsContinue = false;  // the client waits for a "100 Continue" before it sends its body
+  DownstreamProtocol protocol = DownstreamProtocol::Http1;  // how it arrived (the metrics' `protocol` label)
+  bool streamsResponse = false;  // relay a chunked response as it comes, not once it is whole or fills the buffer
 };
 
 /// The next piece of a request body, read after its head.

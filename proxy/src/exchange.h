@@ -357,7 +357,7 @@ template <class Net>
 void Exchange<Net>::countResponse() const {
   const auto duration = monotonicNanos() - request_->start;
   MemberStats& stats = *group_->stats;
-  stats.countResponse(response_.head.status, duration);
+  stats.countResponse(response_.head.status, duration, request_->protocol);
   if (worker_.config().log.access) {
     const RequestHead& parsed = request_->parsed;
     const char* const head = request_->head.data();

@@ -36,7 +36,7 @@ prometheus::ClientMetric gauge(double value, std::vector<prometheus::ClientMetri
 constexpr std::array<const char*, 5> kClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
 
 struct Totals {
-  std::array<std::uint64_t, 5> responses{};
+  std::array<std::array<std::uint64_t, 5>, kProtocolNames.size()> responses{};
   std::array<std::uint64_t, kDurationBuckets.size() + 1> buckets{};
   std::uint64_t sumNanos = 0;
   std::array<std::uint64_t, 4> errors{};
@@ -54,9 +54,9 @@ MemberStats::MemberStats(std::string memberId) : id(std::move(memberId)) {
   }
 }
 
-void MemberStats::countResponse(unsigned status, std::int64_t durationNanos) noexcept {
+void MemberStats::countResponse(unsigned status, std::int64_t durationNanos, DownstreamProtocol protocol) noexcept {
   const unsigned cls = status / 100;
-  if (cls >= 1 && cls <= 5) responses[cls - 1].add();
+  if (cls >= 1 && cls <= 5) responses[static_cast<std::size_t>(protocol)][cls - 1].add();
   std::size_t bucket = 0;
   while (bucket < bucketNanos_.size() && durationNanos > bucketNanos_[bucket]) ++bucket;
   durationBuckets[bucket].add();
@@ -86,7 +86,9 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
     std::lock_guard lock(mutex_);
     for (const auto& [worker, stats] : stats_) {
       auto& t = totals[stats->id];
-      for (std::size_t i = 0; i < 5; ++i) t.responses[i] += stats->responses[i].get();
+      for (std::size_t p = 0; p < kProtocolNames.size(); ++p) {
+        for (std::size_t i = 0; i < 5; ++i) t.responses[p][i] += stats->responses[p][i].get();
+      }
       for (std::size_t i = 0; i < t.buckets.size(); ++i) t.buckets[i] += stats->durationBuckets[i].get();
       t.sumNanos += stats->durationSumNanos.get();
       for (std::size_t i = 0; i < 4; ++i) t.errors[i] += stats->upstreamErrors[i].get();
@@ -113,8 +115,11 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
                         MetricType::Counter);
   for (const auto& [id, t] : totals) {
     spreads.metric.push_back(counter(static_cast<double>(t.hotKeySpreads), {{"member", id}}));
-    for (std::size_t i = 0; i < 5; ++i) {
-      requests.metric.push_back(counter(static_cast<double>(t.responses[i]), {{"member", id}, {"code_class", kClasses[i]}}));
+    for (std::size_t p = 0; p < kProtocolNames.size(); ++p) {
+      for (std::size_t i = 0; i < 5; ++i) {
+        requests.metric.push_back(counter(static_cast<double>(t.responses[p][i]),
+                                          {{"member", id}, {"code_class", kClasses[i]}, {"protocol", std::string(kProtocolNames[p])}}));
+      }
     }
     std::uint64_t count = 0;
     for (auto b : t.buckets) count += b;
@@ -164,7 +169,10 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
     info.metric.push_back(gauge(1, {{"ring", table->ring->spec().name}}));
   }
   auto active = family("ringlb_proxy_active_connections", "Open downstream connections", MetricType::Gauge);
-  active.metric.push_back(gauge(static_cast<double>(activeConnections.load(std::memory_order_relaxed))));
+  const auto http2 = activeHttp2Connections.load(std::memory_order_relaxed);
+  active.metric.push_back(
+      gauge(static_cast<double>(activeConnections.load(std::memory_order_relaxed) - http2), {{"protocol", "http1"}}));
+  active.metric.push_back(gauge(static_cast<double>(http2), {{"protocol", "h2c"}}));
   auto tunnels = family("ringlb_proxy_active_tunnels", "Downstream connections switched to another protocol (WebSocket)",
                         MetricType::Gauge);
   tunnels.metric.push_back(gauge(static_cast<double>(activeTunnels.load(std::memory_order_relaxed))));

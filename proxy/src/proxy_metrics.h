@@ -35,6 +35,10 @@ inline constexpr std::array<std::string_view, 4> kUpstreamErrorNames{"connect", 
 enum class RefusalReason : std::uint8_t { MaxConnections, FdLimit };
 inline constexpr std::array<std::string_view, 2> kRefusalReasonNames{"max_connections", "fd_limit"};
 
+/// How a request reached the proxy (the `protocol` label).
+enum class DownstreamProtocol : std::uint8_t { Http1, H2c };
+inline constexpr std::array<std::string_view, 2> kProtocolNames{"http1", "h2c"};
+
 /// The keys some worker spread lately, for /explain: each worker marks a hot
 /// key it spreads (at most every 100 ms per slot) and the admin thread asks
 /// whether a key was marked within the last second. A slot holds one key; two
@@ -80,10 +84,11 @@ inline constexpr std::array<double, 15> kDurationBuckets{0.0005, 0.001, 0.0025, 
 struct MemberStats {
   explicit MemberStats(std::string memberId);
 
-  void countResponse(unsigned status, std::int64_t durationNanos) noexcept;
+  void countResponse(unsigned status, std::int64_t durationNanos,
+                     DownstreamProtocol protocol = DownstreamProtocol::Http1) noexcept;
 
   std::string id;
-  std::array<LocalCounter, 5> responses;  // 1xx … 5xx
+  std::array<std::array<LocalCounter, 5>, kProtocolNames.size()> responses;  // by protocol: 1xx … 5xx
   std::array<LocalCounter, kDurationBuckets.size() + 1> durationBuckets;  // last is +Inf
   LocalCounter durationSumNanos;
   std::array<LocalCounter, 4> upstreamErrors;
@@ -114,7 +119,8 @@ class ProxyMetrics final : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   std::atomic<std::int64_t> activeConnections{0};
-  std::atomic<std::int64_t> activeTunnels{0};  // connections switched to another protocol (WebSocket)
+  std::atomic<std::int64_t> activeTunnels{0};
+  std::atomic<std::int64_t> activeHttp2Connections{0};  // of activeConnections, those speaking HTTP/2  // connections switched to another protocol (WebSocket)
   /// Refusals at accept, by RefusalReason; written by every worker's acceptor.
   std::array<std::atomic<std::uint64_t>, kRefusalReasonNames.size()> refusedConnections{};
   /// Hot keys the workers spread lately (/explain).

@@ -16,6 +16,8 @@ template <class Net>
 class WorkerState;
 template <class Net>
 class Http1Request;
+template <class Net>
+class Http2Connection;
 struct MemberStats;
 
 /// One HTTP/1.1 client connection: the loop around the exchanges
@@ -64,20 +66,29 @@ class Session {
   /// Drain: closes the connection now if it waits for a next request.
   void closeIfIdle() noexcept;
   /// Monotonic (coarse) nanoseconds at which the current phase times out; 0 for none.
-  std::int64_t deadline() const noexcept { return deadline_.at(); }
+  std::int64_t deadline() const noexcept { return h2_ == nullptr ? deadline_.at() : http2Deadline(); }
 
   Session* prev = nullptr;  // the worker's intrusive list
   Session* next = nullptr;
 
  private:
   friend class Http1Request<Net>;
+  friend class Http2Connection<Net>;
   enum class Phase : std::uint8_t { Idle, Active, Closed };
+  enum class Protocol : std::uint8_t { Http1, Http2, Closed };
 
   static Task<void> serve(std::unique_ptr<Session> session);
   static void park(std::unique_ptr<Session> session);
   /// Writes a locally generated answer; `bodiless` (an answer to HEAD) leaves its body out.
   Task<bool> writeLocal(HttpError error, bool keepAlive, bool bodiless, MemberStats* stats = nullptr);
   Task<void> lingerClose();
+  /// Whether the first bytes may be the HTTP/2 preface (or the listener speaks only h2c).
+  bool mayBeHttp2() const noexcept;
+  /// Reads the rest of a partial preface. Says which protocol the connection speaks.
+  Task<Protocol> sniffProtocol();
+  /// Serves the connection as HTTP/2 until it closes.
+  Task<void> serveHttp2();
+  std::int64_t http2Deadline() const noexcept;
   Task<void> tunnel(Stream& upstream);
   /// One direction of a tunnel; `first[begin, end)` holds bytes to send before reading.
   Task<void> pump(Stream& from, Stream& to, std::unique_ptr<IoBuffer> first, std::uint32_t begin, std::uint32_t end);
@@ -94,6 +105,7 @@ class Session {
   std::uint32_t inBegin_ = 0;  // unconsumed client bytes are in_[inBegin_, inEnd_)
   std::uint32_t inEnd_ = 0;
   Deadline<Net> deadline_;
+  Http2Connection<Net>* h2_ = nullptr;  // while the connection speaks HTTP/2
   Phase phase_ = Phase::Idle;
   bool linger_ = false;  // close after draining what the client still sends (error replies)
   bool fresh_ = true;    // no request yet: the head timeout applies to the first wait

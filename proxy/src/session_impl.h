@@ -10,6 +10,7 @@
 #include "access_log.h"
 #include "exchange.h"
 #include "http1_request.h"
+#include "http2_connection.h"
 #include "session.h"
 #include "worker_state.h"
 
@@ -19,6 +20,7 @@ namespace detail {
 
 inline constexpr std::chrono::milliseconds kLingerTime{1000};
 inline constexpr std::size_t kLingerBytes = 1 << 20;
+inline constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 }  // namespace detail
 
@@ -42,12 +44,66 @@ Session<Net>::~Session() {
 
 template <class Net>
 void Session<Net>::expire() noexcept {
+  if (h2_ != nullptr) {
+    h2_->expireDue(coarseNanos());
+    return;
+  }
   deadline_.expire(client_);
 }
 
 template <class Net>
 void Session<Net>::closeIfIdle() noexcept {
+  if (h2_ != nullptr) {
+    h2_->drain();
+    return;
+  }
   if (phase_ == Phase::Idle) expire();
+}
+
+template <class Net>
+std::int64_t Session<Net>::http2Deadline() const noexcept {
+  return h2_->deadline();
+}
+
+template <class Net>
+bool Session<Net>::mayBeHttp2() const noexcept {
+  const auto mode = worker_.config().listenProtocol;
+  if (mode == ListenerProtocol::Http1) return false;
+  if (mode == ListenerProtocol::H2c) return true;
+  // Decided here when the bytes already differ (a POST), so only a preface costs a coroutine.
+  const std::string_view got(in_->data() + inBegin_, inEnd_ - inBegin_);
+  const auto n = std::min(got.size(), detail::kHttp2Preface.size());
+  return n != 0 && got.substr(0, n) == detail::kHttp2Preface.substr(0, n);
+}
+
+template <class Net>
+Task<typename Session<Net>::Protocol> Session<Net>::sniffProtocol() {
+  constexpr std::string_view kPreface = detail::kHttp2Preface;
+  if (worker_.config().listenProtocol == ListenerProtocol::H2c) co_return Protocol::Http2;  // nghttp2 checks the preface
+  // Bounded: every read adds at least one byte, and the preface is 24.
+  for (std::size_t reads = 0; reads <= kPreface.size(); ++reads) {
+    const std::string_view got(in_->data() + inBegin_, inEnd_ - inBegin_);
+    const auto n = std::min(got.size(), kPreface.size());
+    if (got.substr(0, n) != kPreface.substr(0, n)) co_return Protocol::Http1;
+    if (n == kPreface.size()) co_return Protocol::Http2;
+    error_code ec;
+    deadline_.waitOnClient();
+    const auto more =
+        co_await client_.async_read_some(asio::buffer(in_->data() + inEnd_, in_->capacity() - inEnd_), noThrow(ec));
+    deadline_.check(ec);
+    if (ec) co_return Protocol::Closed;
+    inEnd_ += static_cast<std::uint32_t>(more);
+  }
+  co_return Protocol::Http1;
+}
+
+template <class Net>
+Task<void> Session<Net>::serveHttp2() {
+  deadline_.clear();  // the HTTP/2 connection keeps its own deadlines
+  Http2Connection<Net> connection(*this);
+  h2_ = &connection;
+  co_await connection.run();
+  h2_ = nullptr;
 }
 
 template <class Net>
@@ -142,6 +198,15 @@ Task<bool> Session<Net>::run() {
         deadline_.check(ec);
         if (ec) break;
         inEnd_ = static_cast<std::uint32_t>(n);
+        if (fresh_ && mayBeHttp2()) {
+          phase_ = Phase::Active;
+          const Protocol protocol = co_await sniffProtocol();
+          if (protocol == Protocol::Closed) break;
+          if (protocol == Protocol::Http2) {
+            co_await serveHttp2();
+            break;
+          }
+        }
       }
     }
     resumed = false;
@@ -292,3 +357,5 @@ Task<bool> Session<Net>::writeLocal(HttpError error, bool keepAlive, bool bodile
 }
 
 }  // namespace ringlb::proxy
+
+#include "http2_impl.h"

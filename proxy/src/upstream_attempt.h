@@ -462,6 +462,8 @@ bool UpstreamAttempt<Net>::wantsMoreBody(std::uint32_t from) noexcept {
     return bodyStart + head.contentLength <= capacity && response_.end < bodyStart + head.contentLength;
   }
   if (head.framing == BodyFraming::Chunked) {
+    // A stream of messages (gRPC's server streaming) must not wait for its end.
+    if (incoming_.streamsResponse) return false;
     const char* const data = response_.buffer.buffer->data();
     return probe_.feed({data + from, response_.end - from}).status == ChunkedDecoder::Status::Incomplete &&
            response_.end < capacity;

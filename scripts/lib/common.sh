@@ -5,14 +5,15 @@ RINGLB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # Debian packages the build and the test suite need. Everything comes from bookworm.
 RINGLB_BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config
-  libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libxxhash-dev libcli11-dev libspdlog-dev
+  libboost-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libxxhash-dev libcli11-dev libspdlog-dev libnghttp2-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtcmalloc-minimal4
 )
-# slowhttptest: the slow-client attacks of tests/integration/proxy/test_overload.py.
+# slowhttptest: the slow-client attacks of tests/integration/proxy/test_overload.py;
+# nghttp2-client: nghttp and h2load through the h2c listener (tests/integration/proxy/test_http2.py).
 # iproute2, iptables (and util-linux's unshare): packet loss and partitions inside a private network
 # namespace in tests/integration/netfaults.
-RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl slowhttptest iproute2 iptables util-linux)
+RINGLB_TEST_PACKAGES=(curl python3 python3-yaml openssl slowhttptest nghttp2-client iproute2 iptables util-linux)
 # The libFuzzer targets (./scripts/fuzz): bookworm's clang and its sanitizer and fuzzer runtimes.
 RINGLB_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 

@@ -57,7 +57,7 @@ class ChartTest(unittest.TestCase):
                 self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
 
     def test_values_schema_rejects_bad_values(self):
-        for bad in (["--set", "proxy.threads=0"], ["--set", "proxy.key=nonsense"], ["--set", "operatorr.replicas=1"],
+        for bad in (["--set", "proxy.threads=0"], ["--set", "proxy.key=nonsense"], ["--set", "proxy.listenProtocol=h3"], ["--set", "operatorr.replicas=1"],
                     ["--set", "metrics.serviceMonitor.interval=soon"], ["--set", "proxy.image.pullPolicy=Sometimes"],
                     ["--set", "operator.kubeApi.qps=0"], ["--set", "operator.kubeApi.burst=0"],
                     ["--set", "exampleHashRing.spec.hashing.algorithm=jump"],
@@ -271,6 +271,10 @@ class ChartTest(unittest.TestCase):
         self.assertTrue(args[args.index("--ring-url") + 1].endswith("/v1/rings/ringlb/shop"))
         self.assertEqual(args[args.index("--key") + 1], "header:X-User")
         self.assertEqual([p for p in self.of_kind(docs, "PodDisruptionBudget") if p["metadata"]["name"].endswith("-proxy")], [])
+        self.assertEqual(args[args.index("--listen-protocol") + 1], "auto")
+        docs = self.template("--set", "proxy.listenProtocol=h2c")
+        args = self.one(docs, "Deployment", "-proxy")["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.assertEqual(args[args.index("--listen-protocol") + 1], "h2c")
         docs = self.template("--set", "proxy.enabled=false")
         self.assertEqual([d["metadata"]["name"] for d in docs if "proxy" in d["metadata"]["name"]], [])
 

@@ -124,8 +124,8 @@ class LiveExpositionTest(unittest.TestCase):
         # deploy/METRICS.md: rate() and increase() miss whatever a series is born with.
         members = set(self.stack.members())
         want = {
-            "proxy": [("ringlb_proxy_requests_total", {"member": m, "code_class": c})
-                      for m in members for c in ("1xx", "2xx", "3xx", "4xx", "5xx")]
+            "proxy": [("ringlb_proxy_requests_total", {"member": m, "code_class": c, "protocol": p})
+                      for m in members for c in ("1xx", "2xx", "3xx", "4xx", "5xx") for p in ("http1", "h2c")]
             + [("ringlb_proxy_request_duration_seconds_count", {"member": m}) for m in members],
             "operator": [(name, {"namespace": "default", "ring": promlib.RING_NAME, "member": m}) for m in members
                          for name in ("ringlb_operator_restarts_total", "ringlb_operator_heartbeat_failures_total")],

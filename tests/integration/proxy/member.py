@@ -19,6 +19,13 @@ reached it. Paths with meaning:
                  body, and closes (the kernel then resets the connection)
   /reset-after/K/N  announces a body of N bytes, sends K of them, then resets
                  the connection (SO_LINGER 0): a reset in the middle of a response
+  /ringlb.test.Echo/METHOD  gRPC over HTTP/1.1 (what an HTTP/2 client's call
+                 becomes through the proxy): a chunked application/grpc body
+                 of length-prefixed messages "<id> <request bytes>", then the
+                 status in chunked trailers (grpc-status, grpc-message,
+                 x-served-by-trailer). Unary answers one message, Stream
+                 three, Fail none with grpc-status 5, SlowStream one and
+                 then nothing for a minute (a call to kill the member in).
 Request bodies (Content-Length or chunked) are read in pieces and counted,
 never held whole; the answer reports the count.
 """
@@ -91,6 +98,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             self.close_connection = True
             return
+        if self.path.startswith("/ringlb.test.Echo/"):
+            return self.grpc_answer()
         received = self.read_body()
         self.record(event="request", method=self.command, path=self.path, version=self.request_version,
                     headers={k: v for k, v in self.headers.items()}, body=received)
@@ -142,6 +151,45 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def read_grpc_request(self):
+        data = b""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        else:
+            data = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        return data[5:] if len(data) >= 5 else data
+
+    def grpc_answer(self):
+        request = self.read_grpc_request()
+        method = self.path.split("/")[2]
+        self.record(event="request", method=self.command, path=self.path, version=self.request_version,
+                    headers={k: v for k, v in self.headers.items()}, body=len(request))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/grpc")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("X-Served-By", self.server.member_id)
+        self.send_header("Trailer", "grpc-status, grpc-message, x-served-by-trailer")
+        self.end_headers()
+        count = {"Unary": 1, "Stream": 3, "SlowStream": 2}.get(method, 0)
+        for i in range(count):
+            if i == 1 and method == "SlowStream":
+                time.sleep(60)
+            payload = f"{self.server.member_id} {request.decode(errors='replace')} {i}".encode()
+            message = b"\0" + len(payload).to_bytes(4, "big") + payload
+            self.wfile.write(f"{len(message):x}\r\n".encode() + message + b"\r\n")
+            self.wfile.flush()
+        status, text = ("0", "ok") if count else ("5", "nothing here")
+        self.wfile.write(f"0\r\ngrpc-status: {status}\r\ngrpc-message: {text}\r\n"
+                         f"x-served-by-trailer: {self.server.member_id}\r\n\r\n".encode())
+        self.wfile.flush()
 
     def switch_to_echo(self):
         self.send_response(101)

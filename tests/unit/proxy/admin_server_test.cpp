@@ -96,9 +96,9 @@ TEST_F(Admin, MetricsUseTheContractNames) {
   metrics.memberStats(1, "apod-0").countResponse(503, 1'000'000);
   metrics.memberStats(0, "none").countResponse(400, 1000);
   const auto text = admin.handle("GET", "/metrics").body;
-  for (const char* name : {"ringlb_proxy_requests_total{member=\"apod-0\",code_class=\"2xx\"} 1",
-                           "ringlb_proxy_requests_total{member=\"apod-0\",code_class=\"5xx\"} 1",
-                           "ringlb_proxy_requests_total{member=\"none\",code_class=\"4xx\"} 1",
+  for (const char* name : {"ringlb_proxy_requests_total{member=\"apod-0\",code_class=\"2xx\",protocol=\"http1\"} 1",
+                           "ringlb_proxy_requests_total{member=\"apod-0\",code_class=\"5xx\",protocol=\"http1\"} 1",
+                           "ringlb_proxy_requests_total{member=\"none\",code_class=\"4xx\",protocol=\"http1\"} 1",
                            "ringlb_proxy_request_duration_seconds_bucket", "ringlb_proxy_upstream_errors_total",
                            "ringlb_proxy_retries_total", "ringlb_proxy_bounded_load_spills_total",
                            "ringlb_proxy_hot_key_spread_requests_total",

@@ -48,6 +48,39 @@ TEST(ChunkedDecoder, DecodesInPlaceInAnyPieces) {
   }
 }
 
+TEST(ChunkedDecoder, DecodesInPlaceAndCollectsTheTrailersInAnyPieces) {
+  const std::string body = "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n";
+  for (std::size_t piece = 1; piece <= body.size(); ++piece) {
+    ChunkedDecoder decoder;
+    std::string payload;
+    std::string trailers;
+    std::string input = body + "GET /next";
+    std::size_t at = 0;
+    ChunkedDecoder::Step step;
+    while (step.status == ChunkedDecoder::Status::Incomplete) {
+      std::string chunk = input.substr(at, piece);
+      std::size_t n = 0;
+      step = decoder.decodeInPlace({chunk.data(), chunk.size()}, n, trailers);
+      payload.append(chunk.data(), n);
+      at += step.consumed;
+    }
+    EXPECT_EQ(step.status, ChunkedDecoder::Status::Done) << piece;
+    EXPECT_EQ(at, body.size()) << piece;
+    EXPECT_EQ(payload, "hello world") << piece;
+    EXPECT_EQ(trailers, "grpc-status: 0\r\ngrpc-message: ok\r\n") << piece;
+  }
+}
+
+TEST(ChunkedDecoder, NoTrailersCollectsNothing) {
+  ChunkedDecoder decoder;
+  std::string input = "3\r\nabc\r\n0\r\n\r\n";
+  std::string trailers;
+  std::size_t n = 0;
+  EXPECT_EQ(decoder.decodeInPlace({input.data(), input.size()}, n, trailers).status, ChunkedDecoder::Status::Done);
+  EXPECT_EQ(n, 3u);
+  EXPECT_EQ(trailers, "");
+}
+
 TEST(ChunkedDecoder, RefusesMalformedChunks) {
   const char* bad[] = {
       "x\r\n",                    // not hex

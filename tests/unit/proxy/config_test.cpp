@@ -106,6 +106,28 @@ TEST(Config, HotKeySpreadingIsOffByDefaultAndBounded) {
   }
 }
 
+TEST(Config, ListenerProtocolAndHttp2Limits) {
+  EXPECT_EQ(ProxyConfig{}.listenProtocol, ListenerProtocol::Auto);
+  auto config = parseConfigYaml(
+      "listenProtocol: h2c\nhttp2: {maxConcurrentStreams: 10, streamWindow: 1m, connectionWindow: 4m, resetBurst: 5, "
+      "resetRate: 2, maxContinuations: 3}\n",
+      "proxy.yaml", ProxyConfig{});
+  ASSERT_TRUE(config.ok()) << config.error();
+  EXPECT_EQ(config->listenProtocol, ListenerProtocol::H2c);
+  EXPECT_EQ(config->http2.maxConcurrentStreams, 10u);
+  EXPECT_EQ(config->http2.streamWindow, 1u << 20);
+  EXPECT_EQ(config->http2.connectionWindow, 4u << 20);
+  EXPECT_EQ(config->http2.resetBurst, 5u);
+  EXPECT_EQ(config->http2.resetRate, 2u);
+  EXPECT_EQ(config->http2.maxContinuations, 3u);
+  config = parseConfigYaml("listenProtocol: h3\n", "proxy.yaml", ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error(), "proxy.yaml: listenProtocol: must be auto, http1 or h2c (got 'h3')");
+  config = parseConfigYaml("http2: {streamWindow: 4g}\n", "proxy.yaml", ProxyConfig{});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().find("http2.streamWindow"), std::string::npos) << config.error();
+}
+
 TEST(Config, BadFilesNameTheFileAndTheField) {
   const auto bad = writeTemp("proxy-bad.yaml", "timeouts:\n  idle: forever\n");
   auto config = loadConfigFile(bad, ProxyConfig{});

@@ -268,7 +268,7 @@ class SessionTest : public ::testing::Test {
   }
 
   std::uint64_t counter(const std::string& member, std::size_t cls) {
-    return metrics.memberStats(0, member).responses[cls - 1].get();
+    return metrics.memberStats(0, member).responses[0][cls - 1].get();
   }
 
   ProxyConfig config;

@@ -33,11 +33,17 @@ struct HttpUrl {
   std::string target;  // path (and query) starting with '/'
 };
 
+/// What the data listener speaks. Auto (the default, like Envoy's AUTO codec
+/// and HAProxy's cleartext binds) serves HTTP/2 to a connection that opens
+/// with the HTTP/2 preface (prior knowledge, h2c) and HTTP/1.1 to the rest.
+enum class ListenerProtocol : std::uint8_t { Auto, Http1, H2c };
+
 /// Every setting of the proxy. Defaults are the documented ones; the YAML
 /// file (`--config`) mirrors the flags field by field.
 struct ProxyConfig {
   HostPort listen{"0.0.0.0", 8080};
   HostPort admin{"127.0.0.1", 9901};
+  ListenerProtocol listenProtocol = ListenerProtocol::Auto;
   unsigned threads = 0;  // 0: one per core
 
   std::vector<ring::Member> backends;  // --backends
@@ -58,6 +64,16 @@ struct ProxyConfig {
     std::size_t bufferBytes = 32 * 1024;
     std::size_t maxIdleUpstreamPerMember = 64;  // per worker thread
   } limits;
+
+  /// HTTP/2 connections from clients (h2c).
+  struct Http2 {
+    std::uint32_t maxConcurrentStreams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS; requests running past it are refused
+    std::uint32_t streamWindow = 64 * 1024;    // initial flow-control window of a stream (request body buffered per stream)
+    std::uint32_t connectionWindow = 1 << 20;  // flow-control window of the connection
+    std::uint32_t resetBurst = 200;            // client stream resets tolerated at once (rapid reset guard) ...
+    std::uint32_t resetRate = 50;              // ... and refilled per second; past them the connection is closed
+    std::uint32_t maxContinuations = 8;        // CONTINUATION frames per header block; more close the connection
+  } http2;
 
   struct Timeouts {
     Millis requestHead{10'000};

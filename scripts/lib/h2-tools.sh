@@ -1,0 +1,32 @@
+# Test-only HTTP/2 tools, cached outside the clone by version. Source it; do not run it.
+#
+#   h2spec (github.com/summerwind/h2spec, the HTTP/2 conformance suite), built from its Go module
+#     into ${RINGLB_H2SPEC_CACHE:-~/.cache/ringlb/h2spec}/<version>/h2spec;
+#     tests/integration/proxy/test_h2spec.py runs it against the proxy's h2c listener.
+#   grpcio (PyPI), installed with pip into ~/.cache/ringlb/python/grpcio-<version>;
+#     tests/integration/proxy/test_grpc.py puts it on sys.path.
+# Nothing is committed; each is fetched once, through the Go module proxy and PyPI.
+
+RINGLB_H2SPEC_VERSION=v2.2.1+incompatible  # the module proxy serves h2spec v2 as +incompatible
+RINGLB_H2SPEC_CACHE=${RINGLB_H2SPEC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ringlb/h2spec}
+RINGLB_GRPCIO_VERSION=1.85.1
+RINGLB_PYTHON_CACHE=${RINGLB_PYTHON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ringlb/python}
+
+ensure_h2spec() {
+  local dir="$RINGLB_H2SPEC_CACHE/${RINGLB_H2SPEC_VERSION%%+*}"
+  [ -x "$dir/h2spec" ] && return 0
+  command -v go >/dev/null || { echo "h2spec needs Go (the Go module proxy) to build" >&2; return 1; }
+  mkdir -p "$dir"
+  (cd "$dir" && nice -n 15 env GOBIN="$dir" GOTOOLCHAIN=local go install \
+    "github.com/summerwind/h2spec/cmd/h2spec@$RINGLB_H2SPEC_VERSION") >"$dir/build.log" 2>&1 || {
+    tail -n 20 "$dir/build.log" >&2
+    return 1
+  }
+}
+
+ensure_grpcio() {
+  local dir="$RINGLB_PYTHON_CACHE/grpcio-$RINGLB_GRPCIO_VERSION"
+  PYTHONPATH="$dir" python3 -c 'import grpc' 2>/dev/null && return 0
+  nice -n 15 python3 -m pip install --quiet --disable-pip-version-check --target "$dir" \
+    "grpcio==$RINGLB_GRPCIO_VERSION" >&2
+}
