@@ -465,8 +465,14 @@ bool UpstreamAttempt<Net>::wantsMoreBody(std::uint32_t from) noexcept {
     // A stream of messages (gRPC's server streaming) must not wait for its end.
     if (incoming_.streamsResponse) return false;
     const char* const data = response_.buffer.buffer->data();
-    return probe_.feed({data + from, response_.end - from}).status == ChunkedDecoder::Status::Incomplete &&
-           response_.end < capacity;
+    if (probe_.feed({data + from, response_.end - from}).status != ChunkedDecoder::Status::Incomplete ||
+        response_.end >= capacity) {
+      return false;
+    }
+    // Gather only what the member already sent: a chunked body may be a stream
+    // of events (server-sent events, a long poll) whose next part comes much
+    // later, and what arrived must reach the client now.
+    return Net::peek(response_.connection->stream) == Net::Peek::Ready;
   }
   return false;
 }

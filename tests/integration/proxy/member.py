@@ -19,6 +19,8 @@ reached it. Paths with meaning:
                  body, and closes (the kernel then resets the connection)
   /reset-after/K/N  announces a body of N bytes, sends K of them, then resets
                  the connection (SO_LINGER 0): a reset in the middle of a response
+  /events/N/MS   a chunked text/event-stream of N events, MS milliseconds
+                 apart, each "data: <id> <i> <time.time() when sent>"
   /ringlb.test.Echo/METHOD  gRPC over HTTP/1.1 (what an HTTP/2 client's call
                  becomes through the proxy): a chunked application/grpc body
                  of length-prefixed messages "<id> <request bytes>", then the
@@ -129,6 +131,22 @@ class Handler(BaseHTTPRequestHandler):
             self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.request.close()
             self.close_connection = True
+            return
+        if len(parts) >= 4 and parts[1] == "events":
+            count, gap = int(parts[2]), int(parts[3]) / 1000
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("X-Served-By", self.server.member_id)
+            self.end_headers()
+            for i in range(count):
+                if i:
+                    time.sleep(gap)
+                event = f"data: {self.server.member_id} {i} {time.time():.6f}\n\n".encode()
+                self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
             return
         if len(parts) >= 3 and parts[1] == "bytes":
             size = int(parts[2])

@@ -368,6 +368,29 @@ class RoutingTest(ProxyTestCase):
         self.assertGreater(continued_at - seen["head_at"], 0.5)
         self.assertLess(continued_at - seen["head_at"], 3.0)
 
+    def test_a_chunked_stream_of_events_reaches_the_client_as_it_is_sent(self):
+        # Server-sent events: each event must reach the client when the member sends it, not
+        # when the stream ends. Ordering, not timing: the first event is read before the member
+        # has sent the last (each event carries the member's clock when sent; same machine).
+        member, = self.start_members(1)
+        proxy = self.start_proxy("--backends", f"{member.id}={member.address}")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.sendall(b"GET /events/3/1500 HTTP/1.1\r\nHost: h\r\nAccept: text/event-stream\r\n\r\n")
+            received, first_read_at = b"", None
+            while b"0\r\n\r\n" not in received:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "the stream ended early:\n" + received.decode(errors="replace"))
+                received += chunk
+                if first_read_at is None and b"data: " in received:
+                    first_read_at = time.time()
+        head, _, body = received.partition(b"\r\n\r\n")
+        self.assertIn(b"200", head.split(b"\r\n")[0])
+        self.assertIn(b"transfer-encoding: chunked", head.lower())
+        events = [line.split() for line in body.decode().splitlines() if line.startswith("data: ")]
+        self.assertEqual([e[2] for e in events], ["0", "1", "2"])
+        last_sent_at = float(events[-1][3])
+        self.assertLess(first_read_at, last_sent_at, "the first event waited for the end of the stream")
+
 
 if __name__ == "__main__":
     unittest.main()
