@@ -68,6 +68,22 @@ class Unavailable(Exception):
     """The control plane or the tools cannot be had on this machine (a skip, or a failure in CI)."""
 
 
+def wait_established(kubectl, *targets, timeout=60):
+    """`kubectl wait --for=condition=Established` on CRDs, through `kubectl` (a call that raises
+    with kubectl's stderr in its message). kubectl v1.35 fails at once, with ".status.conditions
+    accessor error: <nil>", when it reads a CRD before the API server gave it any condition: that
+    failure is retried until `timeout`; any other is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(1, int(deadline - time.monotonic()))
+        try:
+            return kubectl("wait", "--for=condition=Established", f"--timeout={left}s", *targets)
+        except AssertionError as e:
+            if "accessor error" not in str(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
 def in_ci():
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -111,7 +111,7 @@ def crd(kubectl, pytestconfig):
     proc = kubectl.run("apply", "-f", CRD_FILE, check=False)
     assert proc.returncode == 0, f"the API server refused {CRD_FILE}:\n{proc.stderr}"
     assert "customresourcedefinition.apiextensions.k8s.io/hashrings.ringlb.dev" in proc.stdout
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/hashrings.ringlb.dev")
+    kc.wait_established(kubectl, "crd/hashrings.ringlb.dev")
     # Discovery lags Established a little; kubectl must map the kind before the tests use it.
     deadline = time.monotonic() + 30
     while "hashrings" not in kubectl("api-resources", "--api-group=ringlb.dev", "--no-headers", check=False):

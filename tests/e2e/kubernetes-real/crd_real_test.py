@@ -182,7 +182,7 @@ def test_valid_hashring_is_accepted_and_defaulted(crd, kubectl, namespace):
     assert spec["replicas"] == 1
     assert spec["template"] == {"image": "ringlb/ringlb-apod:0.1.0", "args": ["--port", "$(PORT)"], "port": 8080}
     assert spec["hashing"] == {"algorithm": "ring", "key": {"source": "path"}, "virtualNodes": 160,
-                               "tableSize": 65537, "loadFactor": 0}
+                               "tableSize": 65537, "capacity": 1024, "loadFactor": 0}
     assert spec["healthCheck"] == {"path": "/healthz", "intervalSeconds": 1, "timeoutSeconds": 1,
                                    "failureThreshold": 3, "successThreshold": 1}
     assert spec["drainSeconds"] == 5

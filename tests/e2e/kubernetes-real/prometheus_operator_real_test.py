@@ -356,7 +356,7 @@ def stack(request, pytestconfig, tmp_path_factory):
     try:
         s.node = cluster.add_node(pod_subnet=pod_network.pod_subnet_prefix())
         kubectl("apply", "--server-side", "-f", crds)
-        kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
+        kc.wait_established(kubectl, "-f", crds)
         s.operator = PrometheusOperator(binary, cluster, workdir)
         cluster.namespace(MONITORING, enforce=None)
         for obj in prometheus_rbac():

@@ -68,7 +68,7 @@ def uncached_cluster():
     cluster.kubectl = run
     try:
         run("apply", "-f", CRD_FILE)
-        run("wait", "--for=condition=Established", "--timeout=60s", "crd/hashrings.ringlb.dev")
+        kc.wait_established(run, "crd/hashrings.ringlb.dev")
         wait_until(lambda: "hashrings" in run("api-resources", "--api-group=ringlb.dev", "--no-headers"), 30,
                    "hashrings in discovery")
         cluster.namespace(NAMESPACE)

@@ -147,7 +147,7 @@ class FakeApiServerTest(unittest.TestCase):
         self.assertIn('unknown field \\"spec.extra\\"'.replace("\\", ""), headers.get("Warning", "").replace("'", '"'))
         self.assertNotIn("extra", body["spec"])
         self.assertEqual(body["spec"]["hashing"], {"algorithm": "ring", "key": {"source": "path"}, "virtualNodes": 160,
-                                                   "tableSize": 65537, "loadFactor": 0})
+                                                   "tableSize": 65537, "capacity": 1024, "loadFactor": 0})
         status, _, _ = self.server.request("POST", "/apis/ringlb.dev/v1alpha1/namespaces/nope/hashrings", ring("x"))
         self.assertEqual(status, 404, "the namespace must exist")
 
