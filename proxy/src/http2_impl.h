@@ -166,9 +166,13 @@ Task<void> Http2Connection<Net>::readLoop() {
   error_code ec;
   while (!closing_ && (nghttp2_session_want_read(h2_) != 0 || nghttp2_session_want_write(h2_) != 0)) {
     const auto n = co_await session_.client_.async_read_some(asio::buffer(in.data(), in.capacity()), noThrow(ec));
-    if (ec || closing_) break;
-    if (!receive(in.data(), n)) break;
+    if (ec || closing_) co_return;
+    if (!receive(in.data(), n)) co_return;
   }
+  // nghttp2 is done with the connection (the client's GOAWAY, and no stream
+  // left): the close drains what the client still sends, so it sees the close
+  // rather than a reset.
+  if (!closing_) session_.linger_ = true;
 }
 
 template <class Net>
