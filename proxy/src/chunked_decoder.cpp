@@ -32,6 +32,14 @@ ChunkedDecoder::Step ChunkedDecoder::fail(std::size_t consumed, std::string_view
 }
 
 ChunkedDecoder::Step ChunkedDecoder::decodeInPlace(std::span<char> input, std::size_t& payload) noexcept {
+  return decode(input, payload, nullptr);  // no trailers kept: nothing allocates
+}
+
+ChunkedDecoder::Step ChunkedDecoder::decodeInPlace(std::span<char> input, std::size_t& payload, std::string& trailers) {
+  return decode(input, payload, &trailers);
+}
+
+ChunkedDecoder::Step ChunkedDecoder::decode(std::span<char> input, std::size_t& payload, std::string* trailers) {
   payload = 0;
   std::size_t i = 0;
   while (i < input.size()) {
@@ -46,33 +54,15 @@ ChunkedDecoder::Step ChunkedDecoder::decodeInPlace(std::span<char> input, std::s
       continue;
     }
     // Framing bytes go through feed() one at a time: there are few of them.
-    const Step step = feed({input.data() + i, 1});
-    i += step.consumed;
-    if (step.status != Status::Incomplete) return {i, step.status};
-  }
-  return {i, Status::Incomplete};
-}
-
-ChunkedDecoder::Step ChunkedDecoder::decodeInPlace(std::span<char> input, std::size_t& payload, std::string& trailers) {
-  payload = 0;
-  std::size_t i = 0;
-  while (i < input.size()) {
-    if (state_ == State::Data) {
-      const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, input.size() - i));
-      std::memmove(input.data() + payload, input.data() + i, take);
-      payload += take;
-      i += take;
-      remaining_ -= take;
-      payload_ += take;
-      if (remaining_ == 0) state_ = State::DataCr;
-      continue;
-    }
     const State before = state_;
     const char c = input[i];
     const Step step = feed({input.data() + i, 1});
     i += step.consumed;
-    const bool trailerByte = before == State::Trailer || before == State::TrailerLf || (before == State::TrailerStart && c != '\r');
-    if (trailerByte && step.consumed == 1 && state_ != State::Error) trailers.push_back(c);
+    if (trailers != nullptr) {
+      const bool trailerByte =
+          before == State::Trailer || before == State::TrailerLf || (before == State::TrailerStart && c != '\r');
+      if (trailerByte && step.consumed == 1 && state_ != State::Error) trailers->push_back(c);
+    }
     if (step.status != Status::Incomplete) return {i, step.status};
   }
   return {i, Status::Incomplete};

@@ -59,6 +59,8 @@ class ChunkedDecoder {
   };
 
   Step fail(std::size_t consumed, std::string_view why) noexcept;
+  /// Both decodeInPlace(): the trailer section goes to `trailers` unless it is null.
+  Step decode(std::span<char> input, std::size_t& payload, std::string* trailers);
 
   static constexpr std::size_t kMaxExtension = 1024;
   static constexpr std::size_t kMaxTrailer = 8192;

@@ -255,6 +255,21 @@ class Http2Test(ProxyTestCase):
         self.assertEqual(int.from_bytes(goaway[0][4:8], "big"), 0)  # NO_ERROR
         self.assertEqual(members[0].events("request"), [])
 
+    @staticmethod
+    def flood(port, data):
+        """Sends `data` after the handshake on a new connection (the proxy may close it midway);
+        returns the frames it got until the close."""
+        client = RawClient(port)
+        try:
+            client.handshake()
+            try:
+                client.send(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return client.frames_until_close()
+        finally:
+            client.close()
+
     def attack_beside_a_normal_client(self, proxy, attack):
         """Runs `attack` while a normal HTTP/2 client and an HTTP/1.1 client
         keep asking. Returns the attack's result and every normal answer."""
@@ -292,23 +307,11 @@ class Http2Test(ProxyTestCase):
         proxy = self.start_proxy("--backends", ",".join(f"{m.id}={m.address}" for m in members),
                                  "--h2-reset-burst", "100", "--h2-reset-rate", "10")
 
-        def attack():
-            client = RawClient(proxy.port)
-            try:
-                client.handshake()
-                burst = b"".join(frame(h2_raw.HEADERS, h2_raw.END_HEADERS | h2_raw.END_STREAM, stream,
-                                       h2_raw.get_block(f"/reset/{stream}")) +
-                                 frame(h2_raw.RST_STREAM, 0, stream, h2_raw.CANCEL.to_bytes(4, "big"))
-                                 for stream in range(1, 2 * 2000, 2))
-                try:
-                    client.send(burst)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                return client.frames_until_close()
-            finally:
-                client.close()
-
-        frames, answers = self.attack_beside_a_normal_client(proxy, attack)
+        burst = b"".join(frame(h2_raw.HEADERS, h2_raw.END_HEADERS | h2_raw.END_STREAM, stream,
+                               h2_raw.get_block(f"/reset/{stream}")) +
+                         frame(h2_raw.RST_STREAM, 0, stream, h2_raw.CANCEL.to_bytes(4, "big"))
+                         for stream in range(1, 2 * 2000, 2))
+        frames, answers = self.attack_beside_a_normal_client(proxy, lambda: self.flood(proxy.port, burst))
         goaways = [payload for kind, _, _, payload in frames if kind == h2_raw.GOAWAY]
         self.assertTrue(goaways, "the attacker's connection was closed without a GOAWAY")
         self.assertTrue(answers)
@@ -322,22 +325,9 @@ class Http2Test(ProxyTestCase):
         members = self.start_members(1)
         proxy = self.start_proxy("--backends", f"{members[0].id}={members[0].address}")
 
-        def attack():
-            client = RawClient(proxy.port)
-            try:
-                client.handshake()
-                flood = frame(h2_raw.HEADERS, 0, 1, h2_raw.get_block("/flood"))
-                flood += b"".join(frame(h2_raw.CONTINUATION, 0, 1, h2_raw.literal(f"x-f{i}", "v" * 50))
-                                  for i in range(10000))
-                try:
-                    client.send(flood)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                return client.frames_until_close()
-            finally:
-                client.close()
-
-        frames, answers = self.attack_beside_a_normal_client(proxy, attack)
+        flood = frame(h2_raw.HEADERS, 0, 1, h2_raw.get_block("/flood"))
+        flood += b"".join(frame(h2_raw.CONTINUATION, 0, 1, h2_raw.literal(f"x-f{i}", "v" * 50)) for i in range(10000))
+        frames, answers = self.attack_beside_a_normal_client(proxy, lambda: self.flood(proxy.port, flood))
         self.assertTrue([f for f in frames if f[0] == h2_raw.GOAWAY], "no GOAWAY before the close")
         self.assertTrue(answers)
         self.assertTrue(all(status == "200" for status, _ in answers), answers)
