@@ -7,21 +7,25 @@
 #     tests/integration/proxy/test_grpc.py puts it on sys.path.
 # Nothing is committed; each is fetched once, through the Go module proxy and PyPI.
 
+: "${RINGLB_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+source "$RINGLB_ROOT/scripts/lib/go-tools.sh"
+
 RINGLB_H2SPEC_VERSION=v2.2.1+incompatible  # the module proxy serves h2spec v2 as +incompatible
 RINGLB_H2SPEC_CACHE=${RINGLB_H2SPEC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ringlb/h2spec}
 RINGLB_GRPCIO_VERSION=1.85.1
 RINGLB_PYTHON_CACHE=${RINGLB_PYTHON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ringlb/python}
 
+# _h2spec_build DIR: h2spec into DIR (`go install` of the command at its version: h2spec v2 has no
+# go.mod, so it needs no throwaway module).
+_h2spec_build() {
+  GOBIN=$1 go_tool_run h2spec "$1/build.log" install "github.com/summerwind/h2spec/cmd/h2spec@$RINGLB_H2SPEC_VERSION"
+}
+
 ensure_h2spec() {
-  local dir="$RINGLB_H2SPEC_CACHE/${RINGLB_H2SPEC_VERSION%%+*}"
-  [ -x "$dir/h2spec" ] && return 0
-  command -v go >/dev/null || { echo "h2spec needs Go (the Go module proxy) to build" >&2; return 1; }
-  mkdir -p "$dir"
-  (cd "$dir" && nice -n 15 env GOBIN="$dir" GOTOOLCHAIN=local go install \
-    "github.com/summerwind/h2spec/cmd/h2spec@$RINGLB_H2SPEC_VERSION") >"$dir/build.log" 2>&1 || {
-    tail -n 20 "$dir/build.log" >&2
-    return 1
-  }
+  local dir=$RINGLB_H2SPEC_CACHE/${RINGLB_H2SPEC_VERSION%%+*}
+  go_tool_build_once h2spec "$dir" "$dir/.h2spec-${RINGLB_H2SPEC_VERSION%%+*}" \
+    "github.com/summerwind/h2spec $RINGLB_H2SPEC_VERSION" _h2spec_build "$dir" || return 1
+  [ -x "$dir/h2spec" ] || { go_tool_fail h2spec "$dir/h2spec is missing (remove $dir/.h2spec-* to rebuild)"; return 1; }
 }
 
 ensure_grpcio() {

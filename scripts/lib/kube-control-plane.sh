@@ -29,33 +29,13 @@
 
 : "${RINGLB_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 source "$RINGLB_ROOT/scripts/lib/require-output.sh"
+source "$RINGLB_ROOT/scripts/lib/go-tools.sh"
 # kubectl from scripts/lib/kube-tools.sh is v1.35.2; a v1.35 server is inside its version skew.
 RINGLB_KUBE_VERSION=${RINGLB_KUBE_VERSION:-v1.35.4}
 # The etcd that k8s.io/kubernetes v1.35.4's go.mod requires (go.etcd.io/etcd/server/v3 v3.6.5).
 RINGLB_ETCD_VERSION=${RINGLB_ETCD_VERSION:-v3.6.5}
 RINGLB_KUBE_CACHE=${RINGLB_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ringlb/kube}
 RINGLB_KUBE_BUILD_JOBS=${RINGLB_KUBE_BUILD_JOBS:-2}
-
-_kcp_log() { printf '\033[1m[kube-control-plane]\033[0m %s\n' "$*" >&2; }
-_kcp_fail() { printf '[kube-control-plane] error: %s\n' "$*" >&2; return 1; }
-
-# _kcp_go LOG ARGS...: runs `go ARGS` (niced) with its output in LOG; on failure prints the exact
-# error (the last lines of LOG) and says whether the module proxy refused something.
-_kcp_go() {
-  local logfile=$1
-  shift
-  printf '+ go %s\n' "$*" >>"$logfile"
-  if nice -n 15 env CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go "$@" >>"$logfile" 2>&1; then
-    return 0
-  fi
-  printf '[kube-control-plane] `go %s` failed; the last lines of %s:\n' "$*" "$logfile" >&2
-  tail -n 40 "$logfile" | sed 's/^/    /' >&2
-  if grep -qE '(reading|verifying) .*(404|410|403|Not Found|Gone|Forbidden)|proxy\.|dial tcp|no matching versions|unknown revision|invalid version|SECURITY ERROR' "$logfile"; then
-    _kcp_fail "the Go module proxy ($(go env GOPROXY)) refused or could not serve a module (see above)"
-  else
-    _kcp_fail "go $1 failed (see above)"
-  fi
-}
 
 # _kcp_build_kubernetes DIR: kube-apiserver, kube-controller-manager, kube-scheduler into DIR/bin.
 _kcp_build_kubernetes() {
@@ -65,32 +45,23 @@ _kcp_build_kubernetes() {
   major=1
   minor=${v#v1.}; minor=${minor%%.*}
   rm -rf "$src" && mkdir -p "$src" && : >"$logfile"
-  _kcp_log "resolving k8s.io/kubernetes@$v (staging modules at $staging_v)"
-  # `go mod download -json` reports a refusal in the JSON's "Error" field, on stdout.
-  (cd "$src" && printf 'module ringlb.local/kube-control-plane\n\ngo 1.25.0\n' >go.mod &&
-   GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$v" >>"$logfile" 2>&1) || true
-  mod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' "$logfile")
-  if [ -z "$mod" ] || [ ! -f "$mod" ]; then
-    tail -n 40 "$logfile" | sed 's/^/    /' >&2
-    _kcp_fail "the Go module proxy ($(go env GOPROXY)) did not serve k8s.io/kubernetes@$v (see above)"
-    return 1
-  fi
+  go_tool_log kube-control-plane "resolving k8s.io/kubernetes@$v (staging modules at $staging_v)"
+  go_module_resolve kube-control-plane "$src" "$logfile" "k8s.io/kubernetes@$v" || return 1
+  mod=$GO_MODULE_GOMOD
   {
-    printf 'module ringlb.local/kube-control-plane\n\n'
-    sed -n 's/^go \([0-9.]*\)$/go \1/p' "$mod"
-    sed -n '/^godebug /p' "$mod"
+    go_module_header ringlb.local/kube-control-plane "$mod"
     printf '\nrequire k8s.io/kubernetes %s\n\n' "$v"
     printf '// k8s.io/kubernetes %s replaces these with ./staging/src/...; use the published ones.\nreplace (\n' "$v"
     sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\) => \./staging/src/.*$#\t\1 => \1 '"$staging_v"'#p' "$mod"
     printf ')\n'
   } >"$src/go.mod"
   grep -q "=> k8s.io/api $staging_v" "$src/go.mod" ||
-    { _kcp_fail "no staging replaces found in $mod (has k8s.io/kubernetes changed its go.mod layout?)"; return 1; }
-  _kcp_log "fetching the modules k8s.io/kubernetes@$v needs (log: $logfile)"
+    { go_tool_fail kube-control-plane "no staging replaces found in $mod (has k8s.io/kubernetes changed its go.mod layout?)"; return 1; }
+  go_tool_log kube-control-plane "fetching the modules k8s.io/kubernetes@$v needs (log: $logfile)"
   local pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
               k8s.io/kubernetes/cmd/kube-scheduler)
-  (cd "$src" && _kcp_go "$logfile" get "${pkgs[@]/%/@$v}") || return 1
-  _kcp_log "compiling kube-apiserver, kube-controller-manager, kube-scheduler $v (go build -p $RINGLB_KUBE_BUILD_JOBS, niced)"
+  (cd "$src" && go_tool_run kube-control-plane "$logfile" get "${pkgs[@]/%/@$v}") || return 1
+  go_tool_log kube-control-plane "compiling kube-apiserver, kube-controller-manager, kube-scheduler $v (go build -p $RINGLB_KUBE_BUILD_JOBS, niced)"
   # The version variables hack/lib/version.sh sets, so that --version, /version and kubectl's
   # skew check see the real release.
   local ldflags="-s -w" pkg
@@ -98,7 +69,7 @@ _kcp_build_kubernetes() {
     ldflags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  (cd "$src" && _kcp_go "$logfile" build -p "$RINGLB_KUBE_BUILD_JOBS" -trimpath -ldflags "$ldflags" \
+  (cd "$src" && go_tool_run kube-control-plane "$logfile" build -p "$RINGLB_KUBE_BUILD_JOBS" -trimpath -ldflags "$ldflags" \
      -o "$dir/bin/" "${pkgs[@]}") || return 1
 }
 
@@ -110,10 +81,10 @@ _kcp_build_etcd() {
   # go.etcd.io/etcd/server/v3 has a main package at its root in the etcd repository, but a small
   # main of our own is the documented entry point (etcdmain.Main) and does not depend on that.
   printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' >"$src/main.go"
-  _kcp_log "fetching go.etcd.io/etcd/server/v3@$v (log: $logfile)"
-  (cd "$src" && _kcp_go "$logfile" get "go.etcd.io/etcd/server/v3/etcdmain@$v" && _kcp_go "$logfile" mod tidy) || return 1
-  _kcp_log "compiling etcd $v"
-  (cd "$src" && _kcp_go "$logfile" build -p "$RINGLB_KUBE_BUILD_JOBS" -trimpath -ldflags "-s -w" -o "$dir/bin/etcd" .) || return 1
+  go_tool_log kube-control-plane "fetching go.etcd.io/etcd/server/v3@$v (log: $logfile)"
+  (cd "$src" && go_tool_run kube-control-plane "$logfile" get "go.etcd.io/etcd/server/v3/etcdmain@$v" && go_tool_run kube-control-plane "$logfile" mod tidy) || return 1
+  go_tool_log kube-control-plane "compiling etcd $v"
+  (cd "$src" && go_tool_run kube-control-plane "$logfile" build -p "$RINGLB_KUBE_BUILD_JOBS" -trimpath -ldflags "-s -w" -o "$dir/bin/etcd" .) || return 1
 }
 
 # ensure_kube_control_plane: builds (once per version) and checks the four binaries; exports
@@ -121,25 +92,10 @@ _kcp_build_etcd() {
 ensure_kube_control_plane() {
   local dir=$RINGLB_KUBE_CACHE/$RINGLB_KUBE_VERSION
   local kstamp=$dir/bin/.kubernetes-$RINGLB_KUBE_VERSION estamp=$dir/bin/.etcd-$RINGLB_ETCD_VERSION
-  command -v go >/dev/null || { _kcp_fail "go is missing: the control plane is built from Go modules"; return 1; }
-  mkdir -p "$dir/bin" || return 1
-  # One build at a time: parallel test suites may all ask at once.
-  (
-    flock 9 || exit 1
-    if [ ! -f "$kstamp" ] || [ ! -f "$estamp" ]; then
-      start=$(date +%s)
-      _kcp_log "building the control plane into $dir ($(go version | cut -d' ' -f3), GOPROXY=$(go env GOPROXY)); this runs once per version"
-      if [ ! -f "$kstamp" ]; then
-        _kcp_build_kubernetes "$dir" || exit 1
-        printf 'k8s.io/kubernetes %s built %s with %s\n' "$RINGLB_KUBE_VERSION" "$(date -u +%FT%TZ)" "$(go version)" >"$kstamp"
-      fi
-      if [ ! -f "$estamp" ]; then
-        _kcp_build_etcd "$dir" || exit 1
-        printf 'go.etcd.io/etcd/server/v3 %s built %s with %s\n' "$RINGLB_ETCD_VERSION" "$(date -u +%FT%TZ)" "$(go version)" >"$estamp"
-      fi
-      _kcp_log "cold build took $(( $(date +%s) - start ))s; $(du -sh "$dir/bin" | cut -f1) in $dir/bin"
-    fi
-  ) 9>"$dir/.lock" || return 1
+  go_tool_build_once kube-control-plane "$dir" "$kstamp" "k8s.io/kubernetes $RINGLB_KUBE_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler)" \
+    _kcp_build_kubernetes "$dir" || return 1
+  go_tool_build_once kube-control-plane "$dir" "$estamp" "go.etcd.io/etcd/server/v3 $RINGLB_ETCD_VERSION" \
+    _kcp_build_etcd "$dir" || return 1
 
   require_output kube-control-plane "$dir/bin/kube-apiserver" "Kubernetes $RINGLB_KUBE_VERSION" --version || return 1
   require_output kube-control-plane "$dir/bin/kube-controller-manager" "Kubernetes $RINGLB_KUBE_VERSION" --version || return 1

@@ -36,6 +36,7 @@
 
 : "${RINGLB_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 source "$RINGLB_ROOT/scripts/lib/require-output.sh"
+source "$RINGLB_ROOT/scripts/lib/go-tools.sh"
 # The newest release the module proxy served on 2026-12-06 among those tried (v0.95.0: 403 "not
 # available"; the version list names only v0.85.0, but exact versions are served).
 RINGLB_PROMETHEUS_OPERATOR_VERSION=${RINGLB_PROMETHEUS_OPERATOR_VERSION:-v0.90.1}
@@ -44,62 +45,34 @@ RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS=${RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS:-2
 # Prometheus v3.10.0: github.com/prometheus/prometheus tags v3.X.Y as module version v0.3XX.Y.
 RINGLB_PROMETHEUS_K8S_VERSION=${RINGLB_PROMETHEUS_K8S_VERSION:-v3.10.0}
 
-_pop_log() { printf '\033[1m[prometheus-operator]\033[0m %s\n' "$*" >&2; }
-_pop_fail() { printf '[prometheus-operator] error: %s\n' "$*" >&2; return 1; }
-
-# _pop_go LOG ARGS...: runs `go ARGS` (niced) with its output in LOG; on failure prints the exact
-# error (the last lines of LOG) and says whether the module proxy refused something.
-_pop_go() {
-  local logfile=$1
-  shift
-  printf '+ go %s\n' "$*" >>"$logfile"
-  if nice -n 15 env CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go "$@" >>"$logfile" 2>&1; then
-    return 0
-  fi
-  printf '[prometheus-operator] `go %s` failed; the last lines of %s:\n' "$*" "$logfile" >&2
-  tail -n 40 "$logfile" | sed 's/^/    /' >&2
-  if grep -qE '(reading|verifying) .*(404|410|403|Not Found|Gone|Forbidden)|proxy\.|dial tcp|no matching versions|unknown revision|invalid version|SECURITY ERROR' "$logfile"; then
-    _pop_fail "the Go module proxy ($(go env GOPROXY)) refused or could not serve a module (see above)"
-  else
-    _pop_fail "go $1 failed (see above)"
-  fi
-}
-
 # _pop_build DIR: the binary into DIR/bin, the CRDs into DIR/crds.
 _pop_build() {
   local dir=$1 v=$RINGLB_PROMETHEUS_OPERATOR_VERSION src=$1/src logfile=$1/build.log
   local m=github.com/prometheus-operator/prometheus-operator mod moddir
   rm -rf "$src" "$dir/crds" && mkdir -p "$src" "$dir/crds" && : >"$logfile"
-  _pop_log "resolving $m@$v"
-  (cd "$src" && printf 'module ringlb.local/prometheus-operator\n\ngo 1.25.0\n' >go.mod &&
-   GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "$m@$v" >>"$logfile" 2>&1) || true
-  mod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' "$logfile" | head -n 1)
-  moddir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' "$logfile" | head -n 1)
-  if [ -z "$mod" ] || [ ! -f "$mod" ] || [ ! -d "$moddir" ]; then
-    tail -n 40 "$logfile" | sed 's/^/    /' >&2
-    _pop_fail "the Go module proxy ($(go env GOPROXY)) did not serve $m@$v (see above)"
-    return 1
-  fi
+  go_tool_log prometheus-operator "resolving $m@$v"
+  go_module_resolve prometheus-operator "$src" "$logfile" "$m@$v" || return 1
+  mod=$GO_MODULE_GOMOD moddir=$GO_MODULE_DIR
+  [ -d "$moddir" ] || { go_tool_fail prometheus-operator "no source directory for $m@$v in the module cache"; return 1; }
   {
-    printf 'module ringlb.local/prometheus-operator\n\n'
-    sed -n 's/^go \([0-9.]*\)$/go \1/p' "$mod"
+    go_module_header ringlb.local/prometheus-operator "$mod"
     printf '\nrequire %s %s\n\n' "$m" "$v"
     printf '// %s %s replaces these with ./pkg/...; use the published ones of the same tag.\nreplace (\n' "$m" "$v"
     sed -n 's#^[[:space:]]*\('"$m"'/pkg/[^[:space:]]*\) => \./pkg/.*$#\t\1 => \1 '"$v"'#p' "$mod"
     printf ')\n'
   } >"$src/go.mod"
   grep -q "=> $m/pkg/apis/monitoring $v" "$src/go.mod" ||
-    { _pop_fail "no ./pkg replaces found in $mod (has the module changed its go.mod layout?)"; return 1; }
-  _pop_log "fetching the modules $m@$v needs (log: $logfile)"
-  (cd "$src" && _pop_go "$logfile" get "$m/cmd/operator@$v") || return 1
-  _pop_log "compiling cmd/operator $v (go build -p $RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS, niced)"
+    { go_tool_fail prometheus-operator "no ./pkg replaces found in $mod (has the module changed its go.mod layout?)"; return 1; }
+  go_tool_log prometheus-operator "fetching the modules $m@$v needs (log: $logfile)"
+  (cd "$src" && go_tool_run prometheus-operator "$logfile" get "$m/cmd/operator@$v") || return 1
+  go_tool_log prometheus-operator "compiling cmd/operator $v (go build -p $RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS, niced)"
   local c=github.com/prometheus/common/version
   local ldflags="-s -w -X $c.Version=${v#v} -X $c.Revision=$v -X $c.Branch=release"
   ldflags+=" -X $c.BuildUser=ringlb -X $c.BuildDate=19700101-00:00:00"
-  (cd "$src" && _pop_go "$logfile" build -p "$RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS" -trimpath \
+  (cd "$src" && go_tool_run prometheus-operator "$logfile" build -p "$RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS" -trimpath \
      -ldflags "$ldflags" -o "$dir/bin/prometheus-operator" "$m/cmd/operator") || return 1
   cp "$moddir"/example/prometheus-operator-crd/monitoring.coreos.com_*.yaml "$dir/crds/" ||
-    { _pop_fail "no CRDs in $moddir/example/prometheus-operator-crd"; return 1; }
+    { go_tool_fail prometheus-operator "no CRDs in $moddir/example/prometheus-operator-crd"; return 1; }
   chmod u+w "$dir"/crds/*.yaml
 }
 
@@ -110,29 +83,22 @@ _pop_build_prometheus() {
   major=${v#v}; minor=${major#*.}; patch=${minor#*.}; minor=${minor%%.*}; major=${major%%.*}
   mv=$(printf 'v0.%d%02d.%d' "$major" "$minor" "$patch")
   rm -rf "$src" && mkdir -p "$src" && : >"$logfile"
-  _pop_log "resolving $m@$mv (Prometheus $v)"
-  (cd "$src" && printf 'module ringlb.local/prometheus\n\ngo 1.25.0\n' >go.mod &&
-   GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "$m@$mv" >>"$logfile" 2>&1) || true
-  mod=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' "$logfile" | head -n 1)
-  if [ -z "$mod" ] || [ ! -f "$mod" ]; then
-    tail -n 40 "$logfile" | sed 's/^/    /' >&2
-    _pop_fail "the Go module proxy ($(go env GOPROXY)) did not serve $m@$mv (see above)"
-    return 1
-  fi
+  go_tool_log prometheus-operator "resolving $m@$mv (Prometheus $v)"
+  go_module_resolve prometheus-operator "$src" "$logfile" "$m@$mv" || return 1
+  mod=$GO_MODULE_GOMOD
   # The release's own version replaces (e.g. cloud.google.com/go), which a dependent module must repeat.
   {
-    printf 'module ringlb.local/prometheus\n\n'
-    sed -n 's/^go \([0-9.]*\)$/go \1/p' "$mod"
+    go_module_header ringlb.local/prometheus "$mod"
     printf '\nrequire %s %s\n\n' "$m" "$mv"
     sed -n '/^replace [^(]* => [^.][^ ]* v[0-9]/p' "$mod"
   } >"$src/go.mod"
-  _pop_log "fetching the modules $m@$mv needs (log: $logfile)"
-  (cd "$src" && _pop_go "$logfile" get "$m/cmd/prometheus@$mv") || return 1
-  _pop_log "compiling cmd/prometheus $v with only the Kubernetes discovery (go build -p $RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS, niced)"
+  go_tool_log prometheus-operator "fetching the modules $m@$mv needs (log: $logfile)"
+  (cd "$src" && go_tool_run prometheus-operator "$logfile" get "$m/cmd/prometheus@$mv") || return 1
+  go_tool_log prometheus-operator "compiling cmd/prometheus $v with only the Kubernetes discovery (go build -p $RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS, niced)"
   local c=github.com/prometheus/common/version
   local ldflags="-s -w -X $c.Version=${v#v} -X $c.Revision=$mv -X $c.Branch=release"
   ldflags+=" -X $c.BuildUser=ringlb -X $c.BuildDate=19700101-00:00:00"
-  (cd "$src" && _pop_go "$logfile" build -p "$RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS" -trimpath \
+  (cd "$src" && go_tool_run prometheus-operator "$logfile" build -p "$RINGLB_PROMETHEUS_OPERATOR_BUILD_JOBS" -trimpath \
      -tags remove_all_sd,enable_kubernetes_sd -ldflags "$ldflags" -o "$dir/bin/prometheus" "$m/cmd/prometheus") || return 1
 }
 
@@ -143,28 +109,13 @@ ensure_prometheus_operator() {
   local v=$RINGLB_PROMETHEUS_OPERATOR_VERSION
   local dir=$RINGLB_PROMETHEUS_OPERATOR_CACHE/$v stamp=$RINGLB_PROMETHEUS_OPERATOR_CACHE/$v/bin/.built-$v
   local pstamp=$RINGLB_PROMETHEUS_OPERATOR_CACHE/$v/bin/.prometheus-$RINGLB_PROMETHEUS_K8S_VERSION
-  command -v go >/dev/null || { _pop_fail "go is missing: the Prometheus Operator is built from its Go module"; return 1; }
-  mkdir -p "$dir/bin" || return 1
-  (
-    flock 9 || exit 1
-    if [ ! -f "$stamp" ]; then
-      start=$(date +%s)
-      _pop_log "building the Prometheus Operator $v into $dir ($(go version | cut -d' ' -f3), GOPROXY=$(go env GOPROXY)); this runs once per version"
-      _pop_build "$dir" || exit 1
-      printf 'github.com/prometheus-operator/prometheus-operator %s built %s with %s\n' "$v" "$(date -u +%FT%TZ)" "$(go version)" >"$stamp"
-      _pop_log "cold build took $(( $(date +%s) - start ))s; $(du -sh "$dir/bin" | cut -f1) in $dir/bin"
-    fi
-    if [ ! -f "$pstamp" ]; then
-      start=$(date +%s)
-      _pop_log "building Prometheus $RINGLB_PROMETHEUS_K8S_VERSION with kubernetes_sd into $dir/bin; this runs once per version"
-      _pop_build_prometheus "$dir" || exit 1
-      printf 'github.com/prometheus/prometheus %s built %s with %s\n' "$RINGLB_PROMETHEUS_K8S_VERSION" "$(date -u +%FT%TZ)" "$(go version)" >"$pstamp"
-      _pop_log "cold build took $(( $(date +%s) - start ))s"
-    fi
-  ) 9>"$dir/.lock" || return 1
+  go_tool_build_once prometheus-operator "$dir" "$stamp" "github.com/prometheus-operator/prometheus-operator $v" \
+    _pop_build "$dir" || return 1
+  go_tool_build_once prometheus-operator "$dir" "$pstamp" "github.com/prometheus/prometheus $RINGLB_PROMETHEUS_K8S_VERSION (kubernetes_sd only)" \
+    _pop_build_prometheus "$dir" || return 1
   require_output prometheus-operator "$dir/bin/prometheus-operator" "version ${v#v}" --version || return 1
   [ -f "$dir/crds/monitoring.coreos.com_servicemonitors.yaml" ] ||
-    { _pop_fail "$dir/crds has no ServiceMonitor CRD (remove $stamp to rebuild)"; return 1; }
+    { go_tool_fail prometheus-operator "$dir/crds has no ServiceMonitor CRD (remove $stamp to rebuild)"; return 1; }
   require_output prometheus-operator "$dir/bin/prometheus" "version ${RINGLB_PROMETHEUS_K8S_VERSION#v}" --version || return 1
   export RINGLB_PROMETHEUS_OPERATOR=$dir/bin/prometheus-operator
   export RINGLB_PROMETHEUS_K8S=$dir/bin/prometheus
