@@ -26,13 +26,13 @@ The stack, all real except the node agent (the kubelet's stand-in, README.md):
 """
 
 import base64
-import calendar
 import gzip
 import http.client
 import json
 import os
 import re
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -44,6 +44,9 @@ import kube_cluster as kc
 import pod_network
 from chart_real_test import CHART, Helm, ready_pods, ring_ready
 from conftest import ROOT, say, unavailable, wait_until
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "prometheus"))
+import promlib  # noqa: E402  (tests/e2e/prometheus: the shared Prometheus helpers)
 
 RELEASE_LABEL = {"release": "kube-prometheus-stack"}  # what kube-prometheus-stack's Prometheus selects
 MONITORING = "monitoring"
@@ -501,7 +504,7 @@ def test_request_counts_match_served_by(stack, kubectl, pytestconfig):
 
     def scraped_after():
         proxies = [t for t in our_targets(prom) if t["labels"]["job"] == "proxy"]
-        return len(proxies) == 2 and all(_rfc3339(t["lastScrape"]) > sent_at + 0.1 for t in proxies)
+        return len(proxies) == 2 and all(promlib.rfc3339_seconds(t["lastScrape"]) > sent_at + 0.1 for t in proxies)
     wait_until(scraped_after, 30, "a scrape of both proxies after the burst", interval=0.5)
     after = values()
     delta = {m: round(after.get(m, 0) - before.get(m, 0)) for m in set(after) | set(before)}
@@ -524,7 +527,7 @@ def test_rules_loaded_through_the_operator_and_evaluate(stack):
         if set(groups) != set(names):
             return None
         rules = [r for g in groups.values() for r in g["rules"]]
-        return groups if all(_rfc3339(r["lastEvaluation"]) > since + 2 for r in rules) else None
+        return groups if all(promlib.rfc3339_seconds(r["lastEvaluation"]) > since + 2 for r in rules) else None
     groups = wait_until(evaluated, 60, "two fresh evaluations of every rule", interval=1)
     for name, g in groups.items():
         assert g["file"].startswith(os.path.join(stack.files, "rules", f"prometheus-{PROMETHEUS}-rulefiles-0")), g["file"]
@@ -553,7 +556,7 @@ def test_every_dashboard_query_returns_data(stack, kubectl):
         dashboard = json.load(f)
     served_by_burst(chart_pods(kubectl, "proxy"), 100)  # fresh traffic for the rate() windows
     sent = time.time()
-    wait_until(lambda: all(_rfc3339(t["lastScrape"]) > sent + 0.1 for t in our_targets(prom)), 30,
+    wait_until(lambda: all(promlib.rfc3339_seconds(t["lastScrape"]) > sent + 0.1 for t in our_targets(prom)), 30,
                "a scrape of every chart target after the traffic", interval=0.5)
     subs = {}
     for var in dashboard["templating"]["list"]:
@@ -600,13 +603,3 @@ def test_service_monitors_disabled_lists_none(stack, kubectl):
     # The PrometheusRule is still selected: the rules stay.
     assert {g["name"] for g in stack.prometheus.rule_groups()} == {"ringlb.recording", "ringlb.alerts"}
 
-
-def _rfc3339(text):
-    """Seconds since the epoch of Prometheus's RFC 3339 timestamps (nanosecond fractions)."""
-    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
-    assert m, text
-    base = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
-    if m.group(3) != "Z":
-        sign = 1 if m.group(3)[0] == "+" else -1
-        base -= sign * (int(m.group(3)[1:3]) * 3600 + int(m.group(3)[4:6]) * 60)
-    return base + float(m.group(2) or 0)

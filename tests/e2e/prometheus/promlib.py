@@ -9,6 +9,7 @@ Environment:
   CI=true            a test that cannot run its real parts fails instead of skipping
 """
 
+import calendar
 import http.client
 import json
 import math
@@ -457,6 +458,17 @@ class Prometheus:
             scraped_at = {s["metric"]["instance"]: float(s["value"][1]) for s in self.query(expr)}
             return all(scraped_at.get(i, 0) > after for i in instances)
         wait_until(f"a scrape of {job} {sorted(instances)} after t={after:.1f}", done, timeout)
+
+
+def rfc3339_seconds(text):
+    """Seconds since the epoch of Prometheus's RFC 3339 timestamps (nanosecond fractions)."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
+    assert m, text
+    base = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    if m.group(3) != "Z":
+        sign = 1 if m.group(3)[0] == "+" else -1
+        base -= sign * (int(m.group(3)[1:3]) * 3600 + int(m.group(3)[4:6]) * 60)
+    return base + float(m.group(2) or 0)
 
 
 def is_finite_number(text):

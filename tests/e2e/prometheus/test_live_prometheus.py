@@ -6,7 +6,6 @@ quiet stack, then the scale-up and the replica kill, then the rules and the dash
 which by then have traffic, a ring change and a restart to show.
 """
 
-import calendar
 import json
 import math
 import os
@@ -266,7 +265,7 @@ class LivePrometheusTest(unittest.TestCase):
         self.settle(since)
         # Give the rule group two evaluations on fresh data.
         promlib.wait_until("two rule evaluations on fresh data", lambda: all(
-            not r["lastEvaluation"].startswith("0001") and _rfc3339(r["lastEvaluation"]) > since + 1
+            not r["lastEvaluation"].startswith("0001") and promlib.rfc3339_seconds(r["lastEvaluation"]) > since + 1
             for r in self.prom.rules()), 15)
         for rule in self.prom.rules():
             self.assertEqual(rule["health"], "ok", f"{rule['name']}: {rule.get('lastError')}")
@@ -328,16 +327,6 @@ class LivePrometheusTest(unittest.TestCase):
                     checked += 1
         self.assertGreaterEqual(checked, 20)
 
-
-def _rfc3339(text):
-    """Seconds since the epoch of Prometheus's RFC 3339 timestamps (nanosecond fractions)."""
-    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
-    assert m, text
-    base = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
-    if m.group(3) != "Z":
-        sign = 1 if m.group(3)[0] == "+" else -1
-        base -= sign * (int(m.group(3)[1:3]) * 3600 + int(m.group(3)[4:6]) * 60)
-    return base + float(m.group(2) or 0)
 
 
 if __name__ == "__main__":
