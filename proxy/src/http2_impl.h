@@ -703,11 +703,22 @@ bool Http2Stream<Net>::submitHead() {
   const std::string_view statusText(head_.data() + 9, 3);
   unsigned status = 0;
   if (std::from_chars(statusText.data(), statusText.data() + 3, status).ec != std::errc() || status < 100) return false;
-  if (status < 200) return true;  // interim responses (103 Early Hints) are dropped, like 1xx to HTTP/1.0
+  // A 101 has no meaning on an HTTP/2 stream (RFC 9113 §8.6): there is nothing to switch.
+  if (status == 101) return true;
   std::string fields = head_.substr(head_.find("\r\n") + 2);
   std::vector<nghttp2_nv> headers;
   headers.push_back(h2detail::nv(":status", statusText));
   h2detail::fieldLines(fields, headers);
+  if (status < 200) {
+    // An interim response (103 Early Hints, a member's 100 Continue) is a HEADERS frame that leaves
+    // the stream open; the final response follows it. nghttp2 copies the fields.
+    if (nghttp2_submit_headers(connection_.session(), NGHTTP2_FLAG_NONE, id_, nullptr, headers.data(),
+                               headers.size(), nullptr) < 0) {
+      return false;
+    }
+    connection_.wakeWriter();
+    return true;
+  }
   bool chunked = false;
   bool lengthKnown = false;
   for (const nghttp2_nv& field : headers) {

@@ -90,7 +90,7 @@ class Http2Stream final : public Downstream<Net> {
   HttpError buildHead() noexcept;
   /// Feeds relayed response bytes. Returns false when they cannot be translated.
   bool absorb(std::string_view bytes);
-  /// The response head is in head_: submits HEADERS (a 1xx is dropped). Returns false if malformed.
+  /// The response head is in head_: submits HEADERS (a 1xx as an interim block). Returns false if malformed.
   bool submitHead();
   void appendBody(std::string_view bytes);
   void submitTrailers() noexcept;

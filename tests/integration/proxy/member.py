@@ -19,6 +19,8 @@ reached it. Paths with meaning:
                  body, and closes (the kernel then resets the connection)
   /reset-after/K/N  announces a body of N bytes, sends K of them, then resets
                  the connection (SO_LINGER 0): a reset in the middle of a response
+  /early-hints/...  sends "103 Early Hints" (Link: </style.css>; rel=preload)
+                 first, then the usual answer
   /events/N/MS   a chunked text/event-stream of N events, MS milliseconds
                  apart, each "data: <id> <i> <time.time() when sent>"
   /ringlb.test.Echo/METHOD  gRPC over HTTP/1.1 (what an HTTP/2 client's call
@@ -162,6 +164,9 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(block[:n])
                     sent += n
             return
+        if len(parts) >= 2 and parts[1] == "early-hints":
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+            self.wfile.flush()
         body = f"{self.server.member_id} {self.path} {received}\n".encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))

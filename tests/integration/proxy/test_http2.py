@@ -125,6 +125,18 @@ class Http2Test(ProxyTestCase):
         self.assertNotEqual(self.nghttp(http1_only.port, ["/h2"]).head(13).get(":status"), "200")
         self.assertEqual(http1_only.get("/plain")[0], 200)
 
+    def test_a_members_early_hints_reach_the_client_as_an_interim_header_block(self):
+        member, = self.start_members(1)
+        proxy = self.start_proxy("--backends", f"{member.id}={member.address}")
+        result = self.nghttp(proxy.port, ["/early-hints/page"])
+        self.assertEqual(result.returncode, 0, result.output)
+        blocks = result.blocks.get(13, [])
+        self.assertGreaterEqual(len(blocks), 2, result.output)
+        self.assertEqual(blocks[0].get(":status"), "103", result.output)
+        self.assertEqual(blocks[0].get("link"), "</style.css>; rel=preload")
+        self.assertEqual(blocks[1].get(":status"), "200", result.output)
+        self.assertEqual(blocks[1].get("x-served-by"), member.id)
+
     def test_grpc_call_keeps_its_trailers_and_lands_on_the_key_owner(self):
         members = self.start_members(3)
         ring = ring_json("static", 1, members, key={"source": "header", "name": "x-user-id"})

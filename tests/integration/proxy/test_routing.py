@@ -368,6 +368,29 @@ class RoutingTest(ProxyTestCase):
         self.assertGreater(continued_at - seen["head_at"], 0.5)
         self.assertLess(continued_at - seen["head_at"], 3.0)
 
+    def test_a_members_early_hints_reach_an_http11_client_before_the_response(self):
+        member, = self.start_members(1)
+        proxy = self.start_proxy("--backends", f"{member.id}={member.address}")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.sendall(b"GET /early-hints/page HTTP/1.1\r\nHost: h\r\n\r\n")
+            received = b""
+            while b"page" not in received:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, received.decode(errors="replace"))
+                received += chunk
+        interim, _, rest = received.partition(b"\r\n\r\n")
+        self.assertTrue(interim.startswith(b"HTTP/1.1 103 "), received)
+        self.assertIn(b"link: </style.css>; rel=preload", interim.lower())
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200 "), received)
+        # An HTTP/1.0 client is not sent interim responses (RFC 9110 §15.2).
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.sendall(b"GET /early-hints/old HTTP/1.0\r\nHost: h\r\n\r\n")
+            received = b""
+            while chunk := s.recv(65536):
+                received += chunk
+        self.assertTrue(received.startswith(b"HTTP/1.1 200 ") or received.startswith(b"HTTP/1.0 200 "), received)
+        self.assertNotIn(b" 103 ", received)
+
     def test_a_chunked_stream_of_events_reaches_the_client_as_it_is_sent(self):
         # Server-sent events: each event must reach the client when the member sends it, not
         # when the stream ends. Ordering, not timing: the first event is read before the member
