@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "access_log.h"
+#include "body_pace.h"
 #include "coarse_clock.h"
 #include "exchange.h"
 #include "grpc_status.h"
@@ -596,11 +597,16 @@ Task<IncomingRequest*> Http2Stream<Net>::readHead() {
 template <class Net>
 Task<BodyPiece> Http2Stream<Net>::readBody() {
   const auto& config = connection_.worker().config();
-  deadline_.set(config.timeouts.idle);
+  // The same pace as an HTTP/1.1 body (--min-body-rate): a stream that trickles its DATA frames
+  // is answered 408 once the time its bytes earned is used up.
+  deadline_.set(bodyReadTimeout(config.timeouts.idle, config.limits.minBodyRate, bodyBytes_,
+                                std::chrono::nanoseconds(bodyWaitedNanos_)));
   deadline_.waitOnClient();
   error_code ignored;
+  const auto waitStart = coarseNanos();
   // Bounded: each wait ends with body bytes, the end of the body, a reset or the deadline.
   while (pending_.empty() && !endStream_ && !closed_ && !deadline_.expired()) co_await wake_.wait(ignored);
+  bodyWaitedNanos_ += coarseNanos() - waitStart;
   if (deadline_.expired()) co_return BodyPiece{{}, true, {408, "request body not received in time"}};
   if (pending_.empty() && !endStream_) co_return BodyPiece{{}, true, {}};  // reset by the client
   const std::size_t n = pending_.size();

@@ -127,6 +127,7 @@ class Http2Stream final : public Downstream<Net> {
   std::string pending_;  // body bytes received, not yet taken by the exchange
   std::string piece_;    // the piece readBody() handed out last
   std::uint64_t bodyBytes_ = 0;
+  std::int64_t bodyWaitedNanos_ = 0;  // time readBody() spent waiting on the client (--min-body-rate)
 
   // The response.
   Relay relay_ = Relay::Head;

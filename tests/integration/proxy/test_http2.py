@@ -7,6 +7,7 @@ being served."""
 import os
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -136,6 +137,40 @@ class Http2Test(ProxyTestCase):
         self.assertEqual(blocks[0].get("link"), "</style.css>; rel=preload")
         self.assertEqual(blocks[1].get(":status"), "200", result.output)
         self.assertEqual(blocks[1].get("x-served-by"), member.id)
+
+    def test_a_body_trickled_in_small_data_frames_is_cut_off_by_the_minimum_body_rate(self):
+        # 10 bytes every 0.3 s (about 33 B/s): no gap reaches --idle-timeout, so only
+        # --min-body-rate (100 B/s) ends it, once the 2 s its bytes earned are used up.
+        member, = self.start_members(1)
+        proxy = self.start_proxy("--backends", f"{member.id}={member.address}", "--idle-timeout", "2s",
+                                 "--min-body-rate", "100")
+        client = RawClient(proxy.port)
+        self.addCleanup(client.close)
+        client.handshake()
+        post = b"\x83\x86" + h2_raw.literal(":path", "/upload") + h2_raw.literal(":authority", "127.0.0.1")
+        client.send(frame(h2_raw.HEADERS, h2_raw.END_HEADERS, 1, post))
+        client.sock.settimeout(0.3)
+        started = time.monotonic()
+        answer = None
+        while answer is None and time.monotonic() - started < 20:
+            try:
+                client.send(frame(h2_raw.DATA, 0, 1, b"x" * 10))
+            except OSError:
+                break
+            try:
+                while answer is None:
+                    got = client.read_frame()
+                    if got is None:
+                        answer = "closed"
+                    elif got[2] == 1 and got[0] in (h2_raw.HEADERS, h2_raw.RST_STREAM):
+                        answer = got[0]
+            except socket.timeout:
+                pass
+        took = time.monotonic() - started
+        self.assertEqual(answer, h2_raw.HEADERS, "the stream was answered (408), not left open or reset")
+        self.assertGreater(took, 1.5, "cut before the time its bytes earned")
+        self.assertLess(took, 15, "the trickle outlived the minimum body rate")
+        self.assertEqual(proxy.wait_for_metric("ringlb_proxy_requests_total", {"protocol": "h2c", "code_class": "4xx"}, 1), 1)
 
     def test_grpc_call_keeps_its_trailers_and_lands_on_the_key_owner(self):
         members = self.start_members(3)
