@@ -607,8 +607,7 @@ spec:
         self.wait_converged(3, timeout=60)
         self.assertTrue(replaced(), f"{victim_slot} runs in a new container")
         back = time.monotonic() - healed_at
-        versions_ok = self.ring_json()["version"] > ring["version"]
-        self.assertTrue(versions_ok)
+        self.assertGreater(self.ring_json()["version"], ring["version"], "the replacement is published")
         print(f"[ figure ] dockerd at 300±100 ms each way: 2 replicas converged in {slow_converge:.1f} s, "
               f"scaled to 3 in {slow_scale:.1f} s; blackholed {window:.1f} s: operator CPU {cpu:.2f} s "
               f"({100 * cpu / window:.1f}% of a core); healed: {victim_slot} replaced and all Ready in {back:.1f} s")
