@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
   app.add_option("--docker-network", options.dockerNetwork,
                  "--runtime docker: user-defined network for replicas, addressed as <container name>:<template.port> "
                  "(default: host networking, each replica on a free 127.0.0.1 port passed as $PORT)");
+  addDurationOption(app, "--docker-timeout", options.dockerTimeout,
+                    "--runtime docker: bound of each Engine API request (connect, send, answer) and of opening the "
+                    "/events watch; a container stop waits its grace on top");
   app.add_option("--listen", options.listen, "Ring API, status page and /metrics listener, ADDR:PORT (':PORT' = all interfaces)")
       ->capture_default_str();
   app.add_option("--state-dir", options.stateDir,

@@ -167,6 +167,7 @@ int runOperator(const OperatorOptions& options) {
   runtimeOptions.stateDir = stateDir;
   runtimeOptions.dockerHost = options.dockerHost;
   runtimeOptions.dockerNetwork = options.dockerNetwork;
+  runtimeOptions.dockerTimeout = options.dockerTimeout;
   runtimeOptions.stopGrace = options.stopGrace;
   runtimeOptions.kubernetesApi = writer;
   runtimeOptions.kubernetesNamespaces = options.watchNamespaces;

@@ -17,6 +17,7 @@ Result<std::unique_ptr<Runtime>> makeRuntime(const RuntimeOptions& options) {
     DockerRuntimeOptions docker;
     docker.network = options.dockerNetwork;
     docker.replaceGrace = options.stopGrace;
+    docker.requestTimeout = options.dockerTimeout;
     return makeDockerRuntime(options.dockerHost, std::move(docker));
   }
   if (options.name == "kubernetes") {

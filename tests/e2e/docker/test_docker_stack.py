@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +27,9 @@ BIN_DIR = os.environ.get("RINGLB_BIN_DIR", "")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 IMAGE = "ringlb/apod:0.1.0"
 IN_CI = os.environ.get("CI") == "true"
+# toxiproxy (scripts/lib/toxiproxy.sh) and its client, shared with the network-fault tests.
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "netfaults"))
+import toxiproxy  # noqa: E402
 APOD_ARGS = '["--port", "$(PORT)", "--listen-address", "127.0.0.1", "--drain-timeout-ms", "500"]'
 
 
@@ -183,10 +187,10 @@ spec:
             f.write(text)
         os.replace(tmp, path)
 
-    def start_operator(self, name="operator", extra=()):
+    def start_operator(self, name="operator", extra=(), docker_host=None):
         env = dict(os.environ)
-        if self.docker_host:
-            env["DOCKER_HOST"] = self.docker_host
+        if docker_host or self.docker_host:
+            env["DOCKER_HOST"] = docker_host or self.docker_host
         args = [os.path.join(BIN_DIR, "ringlb-operator"), "--runtime", "docker", "--resources", self.resources,
                 "--listen", f"127.0.0.1:{self.operator_port}", "--state-dir", os.path.join(self.workdir, "state"),
                 "--stop-grace-seconds", "3", "--resync-seconds", "2", "--poll-ms", "100", *extra]
@@ -525,6 +529,145 @@ spec:
 
         daemon.start()
         self.wait_converged(2, timeout=90)
+
+    def test_slow_then_blackholed_dockerd_is_a_clear_error_and_reconciles_after(self):
+        """toxiproxy between the operator and dockerd (through a TCP relay to the daemon's unix
+        socket): with latency it converges, slower; blackholed, each Engine API call fails after
+        --docker-timeout with an error naming the daemon, the last ring stays published, members are
+        still probed, nothing loops hot; healed, a replica killed meanwhile is replaced."""
+        if toxiproxy.binary() is None:
+            if IN_CI:
+                self.fail("toxiproxy-server is not built: bash scripts/lib/toxiproxy.sh")
+            self.skipTest("toxiproxy is not built: bash scripts/lib/toxiproxy.sh")
+        daemon = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if daemon.startswith("unix://"):
+            relay = UnixRelay(daemon[len("unix://"):])
+            self.addCleanup(relay.close)
+            upstream = relay.address
+        else:
+            upstream = daemon[len("tcp://"):]
+        server = toxiproxy.Toxiproxy(self.workdir)
+        self.addCleanup(server.stop)
+        link = server.link("dockerd", upstream)
+        operator_host = f"tcp://{link.address}"
+        timeout_s = 3
+
+        # Slow: 300 ± 100 ms each way on every byte to and from the daemon.
+        link.add("latency", "downstream", latency=300, jitter=100)
+        link.add("latency", "upstream", latency=300, jitter=100)
+        self.write_ring(2)
+        started = time.monotonic()
+        operator = self.start_operator(extra=("--docker-timeout", f"{timeout_s}s"), docker_host=operator_host)
+        self.wait_converged(2, timeout=90)
+        slow_converge = time.monotonic() - started
+        self.write_ring(3)
+        started = time.monotonic()
+        self.wait_converged(3, timeout=90)
+        slow_scale = time.monotonic() - started
+
+        # Blackholed: connected, never answered. A replica dies meanwhile.
+        link.clear()
+        version = self.ring_json()["version"]
+        link.blackhole()
+        blackholed_at = time.monotonic()
+        cpu_at = operator.cpu_seconds()
+        victim_slot = f"{self.ring}-1"
+        victim = next(c for c in containers(self.ring) if c["name"] == f"ringlb-{victim_slot}")
+        docker("kill", victim["id"])
+
+        def victim_state():
+            ring = self.ring_json() or {"members": []}
+            return next((m["state"] for m in ring["members"] if m["id"] == victim_slot), None)
+
+        # The heartbeat (not dockerd, whose events are blackholed) finds the dead replica.
+        self.wait_for(lambda: victim_state() not in ("Ready", None), 30, f"{victim_slot} not marked down by its heartbeat")
+        expected = f"the Docker daemon at {operator_host}: timed out"
+        self.wait_for(lambda: expected in operator.output(), 4 * timeout_s + 30,
+                      f"no log line naming the daemon and the timeout ({expected!r})")
+        status_text = self.wait_for(lambda: expected in self.ring_status_text() and self.ring_status_text(), 30,
+                                    "no timeout error naming the daemon in /v1/status")
+        self.assertIn("DaemonUnreachable", status_text)
+        time.sleep(4)
+        window = time.monotonic() - blackholed_at
+        cpu = operator.cpu_seconds() - cpu_at
+        self.assertTrue(operator.alive(), "the operator survives a blackholed dockerd")
+        ring = self.ring_json()
+        self.assertIsNotNone(ring, "the last ring is still served")
+        self.assertGreater(ring["version"], version, "the dead replica left Ready in the published ring")
+        self.assertEqual(sorted(m["id"] for m in ring["members"] if m["state"] == "Ready"),
+                         [f"{self.ring}-0", f"{self.ring}-2"], "the live replicas stay Ready: still probed")
+        self.assertLess(cpu / window, 0.25, f"the operator used {cpu:.2f} s of CPU in {window:.1f} s")
+
+        link.clear()
+        healed_at = time.monotonic()
+
+        def replaced():
+            current = [c for c in containers(self.ring) if c["name"] == f"ringlb-{victim_slot}"]
+            return current and current[0]["id"] != victim["id"]
+        self.wait_converged(3, timeout=60)
+        self.assertTrue(replaced(), f"{victim_slot} runs in a new container")
+        back = time.monotonic() - healed_at
+        self.assertGreater(self.ring_json()["version"], ring["version"], "the replacement is published")
+        print(f"[ figure ] dockerd at 300±100 ms each way: 2 replicas converged in {slow_converge:.1f} s, "
+              f"scaled to 3 in {slow_scale:.1f} s; blackholed {window:.1f} s: operator CPU {cpu:.2f} s "
+              f"({100 * cpu / window:.1f}% of a core); healed: {victim_slot} replaced and all Ready in {back:.1f} s")
+
+
+class UnixRelay:
+    """A TCP listener on 127.0.0.1 whose every connection is relayed to a unix socket: toxiproxy
+    proxies TCP only, and the suite's dockerd listens on a unix socket."""
+
+    def __init__(self, path):
+        self.path = path
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.closed = threading.Event()
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            try:
+                upstream.connect(self.path)
+            except OSError:
+                client.close()
+                upstream.close()
+                continue
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock, how in ((sink, socket.SHUT_WR), (source, socket.SHUT_RD)):
+            try:
+                sock.shutdown(how)
+            except OSError:
+                pass
+
+    def close(self):
+        self.closed.set()
+        self.listener.close()
+        for sock in self.sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 class PrivateDockerd:

@@ -3,6 +3,7 @@
 #include "ringlb/operator/docker_client.h"
 #include "ringlb/operator/docker_event_watcher.h"
 #include "ringlb/operator/docker_runtime.h"
+#include "ringlb/operator/docker_runtime_factory.h"
 
 #include <gtest/gtest.h>
 
@@ -313,6 +314,46 @@ TEST(DockerRuntimeErrors, UnreachableDaemonIsAClearError) {
   const auto stopped = runtime.stop("apod", "apod-0", 1s);
   ASSERT_FALSE(stopped.ok());
   EXPECT_TRUE(stopped.error().starts_with("DaemonUnreachable:"));
+}
+
+// --docker-timeout: a daemon that accepts and never answers (a blackholed TCP
+// link) fails each call after the configured bound, not the 30 s default.
+TEST(DockerRuntimeErrors, SilentDaemonFailsEachCallAfterTheConfiguredTimeout) {
+  FakeDockerEngine engine(true, [](const FakeRequest&) {
+    FakeReply reply;
+    reply.neverAnswer = true;
+    return reply;
+  });
+  DockerRuntimeOptions options;
+  options.requestTimeout = 300ms;
+  auto runtime = makeDockerRuntime(engine.host(), options);
+  ASSERT_TRUE(runtime.ok()) << runtime.error();
+  const auto started = std::chrono::steady_clock::now();
+  const auto listed = runtime.value()->list();
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(listed.ok());
+  EXPECT_TRUE(listed.error().starts_with("DaemonUnreachable: cannot read the answer of the Docker daemon at tcp://"))
+      << listed.error();
+  EXPECT_NE(listed.error().find("timed out"), std::string::npos) << listed.error();
+  EXPECT_GE(took, 250ms);
+  // Far below the 30 s default, so the option is what bounded it.
+  EXPECT_LT(took, 15s);
+}
+
+TEST(DockerClient, TheClientsTimeoutBoundsRequestsThatNameNone) {
+  FakeDockerEngine engine(false, [](const FakeRequest&) {
+    FakeReply reply;
+    reply.neverAnswer = true;
+    return reply;
+  });
+  const DockerClient client(parseDockerHost(engine.host()).value(), 300ms);
+  EXPECT_EQ(client.timeout(), 300ms);
+  const auto started = std::chrono::steady_clock::now();
+  const auto response = client.request("GET", "/containers/json");
+  ASSERT_FALSE(response.ok());
+  EXPECT_NE(response.error().find("timed out"), std::string::npos) << response.error();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 15s);
+  EXPECT_EQ(DockerClient(DockerEndpoint{}).timeout(), DockerClient::kDefaultTimeout);
 }
 
 TEST(DockerRuntimeErrors, MissingImageAndForeignNameAreClearErrors) {

@@ -244,34 +244,35 @@ void DockerStreamCancel::detach() {
   context_ = nullptr;
 }
 
-DockerClient::DockerClient(DockerEndpoint endpoint) : endpoint_(std::move(endpoint)) {}
+DockerClient::DockerClient(DockerEndpoint endpoint, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)), timeout_(timeout) {}
 
 Result<DockerResponse> DockerClient::request(std::string_view method, std::string_view target, std::string body,
-                                             std::chrono::milliseconds timeout) const {
+                                             std::optional<std::chrono::milliseconds> timeout) const {
   const http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
   if (verb == http::verb::unknown) return Error::internal("unknown HTTP method '" + std::string(method) + "'");
   auto req = makeRequest(endpoint_, verb, target, std::move(body));
   Result<DockerResponse> out = Error::internal("Docker request " + std::string(target) + " did not complete");
   asio::io_context context;
   if (endpoint_.kind == DockerEndpoint::Kind::Unix) {
-    runOnContext(context, exchange<UnixStream>(endpoint_, std::move(req), timeout, out), out);
+    runOnContext(context, exchange<UnixStream>(endpoint_, std::move(req), timeout.value_or(timeout_), out), out);
   } else {
-    runOnContext(context, exchange<TcpStream>(endpoint_, std::move(req), timeout, out), out);
+    runOnContext(context, exchange<TcpStream>(endpoint_, std::move(req), timeout.value_or(timeout_), out), out);
   }
   return out;
 }
 
 Status DockerClient::stream(std::string_view target, const std::function<void()>& onOpen,
                             const std::function<void(std::string_view)>& onData, DockerStreamCancel& cancel,
-                            std::chrono::milliseconds connectTimeout) const {
+                            std::optional<std::chrono::milliseconds> connectTimeout) const {
   auto req = makeRequest(endpoint_, http::verb::get, target, {});
   Status out = Error::internal("Docker stream " + std::string(target) + " did not complete");
   asio::io_context context;
   if (!cancel.attach(&context)) return ok();
   if (endpoint_.kind == DockerEndpoint::Kind::Unix) {
-    runOnContext(context, streamBody<UnixStream>(endpoint_, std::move(req), connectTimeout, onOpen, onData, out), out);
+    runOnContext(context, streamBody<UnixStream>(endpoint_, std::move(req), connectTimeout.value_or(timeout_), onOpen, onData, out), out);
   } else {
-    runOnContext(context, streamBody<TcpStream>(endpoint_, std::move(req), connectTimeout, onOpen, onData, out), out);
+    runOnContext(context, streamBody<TcpStream>(endpoint_, std::move(req), connectTimeout.value_or(timeout_), onOpen, onData, out), out);
   }
   cancel.detach();
   if (cancel.cancelled()) return ok();

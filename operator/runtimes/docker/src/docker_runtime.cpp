@@ -19,8 +19,6 @@ using Json = nlohmann::json;
 
 // Forgotten expected-stop records: a destroy event never came (daemon gone).
 constexpr auto kExpectedGoneTtl = std::chrono::minutes(5);
-// Stop waits `grace` in the daemon; the request itself may take a bit longer.
-constexpr auto kStopSlack = std::chrono::seconds(30);
 
 std::string label(const Json& labels, std::string_view key) {
   if (!labels.is_object()) return {};
@@ -162,8 +160,9 @@ void DockerRuntime::track(const std::string& slot, Tracked tracked) {
 
 Status DockerRuntime::removeContainer(const std::string& id, std::chrono::seconds grace) {
   expectGone(id);
+  // The daemon waits `grace` before it answers: the request's bound comes on top.
   auto stopped = client_.request("POST", "/containers/" + id + "/stop?t=" + std::to_string(grace.count()), {},
-                                 std::chrono::duration_cast<std::chrono::milliseconds>(grace + kStopSlack));
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(grace) + client_.timeout());
   if (!stopped.ok()) return unreachable(stopped.failure());
   // 204 stopped, 304 already stopped, 404 already gone.
   if (!stopped->ok() && stopped->status != 304 && stopped->status != 404) {

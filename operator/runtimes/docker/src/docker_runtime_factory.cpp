@@ -10,7 +10,7 @@ Result<std::unique_ptr<Runtime>> makeDockerRuntime(const std::string& dockerHost
   if (!options.network.empty() && options.network == "host") {
     return Error{"--docker-network host: leave the flag out for host networking (the default)"};
   }
-  return std::unique_ptr<Runtime>(std::make_unique<DockerRuntime>(DockerClient(endpoint.value()), std::move(options)));
+  return std::unique_ptr<Runtime>(std::make_unique<DockerRuntime>(DockerClient(endpoint.value(), options.requestTimeout), std::move(options)));
 }
 
 }  // namespace ringlb::op

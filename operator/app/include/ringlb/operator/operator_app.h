@@ -15,6 +15,7 @@ struct OperatorOptions {
   std::string runtime = "process";        // --runtime
   std::string dockerHost;                 // --docker-host
   std::string dockerNetwork;              // --docker-network
+  std::chrono::milliseconds dockerTimeout{30000};  // --docker-timeout
   std::string listen = ":8081";           // --listen
   std::filesystem::path stateDir = "ringlb-state";  // --state-dir
   bool leaveRunning = false;              // --leave-running

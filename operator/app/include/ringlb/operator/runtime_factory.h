@@ -21,6 +21,7 @@ struct RuntimeOptions {
   std::filesystem::path stateDir;   // --state-dir
   std::string dockerHost;           // --docker-host (default: $DOCKER_HOST, else the local socket)
   std::string dockerNetwork;        // --docker-network (default: host networking on 127.0.0.1)
+  std::chrono::milliseconds dockerTimeout{30000};  // --docker-timeout: each Engine API request
   std::chrono::seconds stopGrace{10};  // --stop-grace-seconds
 
   // kubernetes: the API client and the event recorder (both owned by the

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -57,30 +58,36 @@ class DockerStreamCancel {
 class DockerClient {
  public:
   static constexpr std::string_view kApiVersion = "v1.41";
+  static constexpr std::chrono::milliseconds kDefaultTimeout{30000};
 
-  explicit DockerClient(DockerEndpoint endpoint);
+  /// `timeout` bounds each request (connect, send and answer) and the connect
+  /// and response header of a stream, unless a call names its own.
+  explicit DockerClient(DockerEndpoint endpoint, std::chrono::milliseconds timeout = kDefaultTimeout);
 
   const DockerEndpoint& endpoint() const noexcept { return endpoint_; }
+  std::chrono::milliseconds timeout() const noexcept { return timeout_; }
 
   /// Sends `method` `target` ("/containers/json?all=1", without the version
-  /// prefix) with an optional JSON body and waits up to `timeout` for the
-  /// whole answer. Any HTTP status is a response; an Error means the daemon
+  /// prefix) with an optional JSON body and waits up to `timeout` (default:
+  /// the client's) for the whole answer. Any HTTP status is a response; an Error means the daemon
   /// could not be reached or the exchange failed, with the endpoint named:
   /// Transient when it timed out, else Unavailable.
   Result<DockerResponse> request(std::string_view method, std::string_view target, std::string body = {},
-                                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+                                 std::optional<std::chrono::milliseconds> timeout = std::nullopt) const;
 
   /// Opens a streaming GET (such as /events), calls `onOpen` once the daemon
   /// has answered 200, then `onData` with each piece of the body as it
   /// arrives, all on the calling thread. Blocks until `cancel` fires (returns
   /// ok) or the stream fails or ends (an Error saying which).
-  /// `connectTimeout` bounds the connect and the response header only.
+  /// `connectTimeout` (default: the client's timeout) bounds the connect and
+  /// the response header only: an open watch may stay quiet for any time.
   Status stream(std::string_view target, const std::function<void()>& onOpen,
                 const std::function<void(std::string_view)>& onData, DockerStreamCancel& cancel,
-                std::chrono::milliseconds connectTimeout = std::chrono::seconds(10)) const;
+                std::optional<std::chrono::milliseconds> connectTimeout = std::nullopt) const;
 
  private:
   DockerEndpoint endpoint_;
+  std::chrono::milliseconds timeout_;
 };
 
 }  // namespace ringlb::op

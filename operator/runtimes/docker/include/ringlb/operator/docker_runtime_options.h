@@ -21,6 +21,9 @@ struct DockerRuntimeOptions {
   /// Reconnect backoff of the /events watch: doubles from min up to max.
   std::chrono::milliseconds eventsBackoffMin{100};
   std::chrono::milliseconds eventsBackoffMax{5000};
+  /// Bound of each Engine API request (--docker-timeout); a container stop
+  /// waits its grace on top.
+  std::chrono::milliseconds requestTimeout{30000};
 };
 
 }  // namespace ringlb::op
