@@ -156,6 +156,7 @@ Task<void> serve(WorkerState<TcpNet>& worker, std::shared_ptr<TlsBridge> bridge,
   }
   auto session = std::make_unique<Session<TcpNet>>(worker, std::move(sessionEnd), clientIp);
   session->speak(protocol);
+  session->markSecure();
   Session<TcpNet>::spawn(std::move(session));
 
   asio::co_spawn(ioc, carryFromClient(bridge), [](std::exception_ptr) {});

@@ -139,6 +139,8 @@ class TlsListenerTest(ProxyTestCase):
             self.assertTrue(body.startswith(f"{self.member.id} /again".encode()), body)
         requests = self.member.events("request")
         self.assertEqual([e["path"] for e in requests], ["/over-tls", "/again"])
+        # The member learns the client spoke TLS, as behind HAProxy or Envoy.
+        self.assertEqual({e["headers"].get("X-Forwarded-Proto") for e in requests}, {"https"})
         # No ALPN at all: the listener's detection serves HTTP/1.1.
         with self.connect(proxy, "a.test", self.client_context(alpn=None)) as plain:
             self.assertIsNone(plain.selected_alpn_protocol())
@@ -160,6 +162,7 @@ class TlsListenerTest(ProxyTestCase):
         self.assertIn("The negotiated protocol: h2", completed.stdout)
         self.assertEqual(len(re.findall(r":status: 200", completed.stdout)), 2, completed.stdout[-3000:])
         self.assertEqual(sorted(e["path"] for e in self.member.events("request")), ["/one", "/two"])
+        self.assertEqual({e["headers"].get("X-Forwarded-Proto") for e in self.member.events("request")}, {"https"})
 
     def test_sni_picks_the_certificate(self):
         proxy = self.start_tls_proxy(f"{self.a_chain}:{self.a_key},{self.b_chain}:{self.b_key}")
