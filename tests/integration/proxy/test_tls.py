@@ -236,6 +236,17 @@ class TlsListenerTest(ProxyTestCase):
         with self.connect(proxy, "b.test") as connection:
             self.assertEqual(self.served_names(connection)[0], "b.test")
 
+    def test_a_silent_client_is_closed_after_the_head_timeout(self):
+        proxy = self.start_tls_proxy(f"{self.a_chain}:{self.a_key}", "--head-timeout", "300ms")
+        silent = socket.create_connection(("127.0.0.1", proxy.tls_port), timeout=10)
+        self.addCleanup(silent.close)
+        started = time.monotonic()
+        self.assertEqual(silent.recv(1), b"")  # closed without a handshake
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(proxy.wait_for_metric("ringlb_proxy_tls_handshakes_total", {"result": "failed"}, 1), 1)
+        with self.connect(proxy, "a.test") as connection:  # others are served meanwhile
+            self.assertEqual(self.served_names(connection)[0], "a.test")
+
     def test_bad_certificate_at_start_is_refused(self):
         garbage = os.path.join(self.certs, "garbage.pem")
         with open(garbage, "w") as f:
