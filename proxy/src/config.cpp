@@ -111,6 +111,26 @@ std::vector<Setting> buildSettings() {
                        else return Error{"must be auto, http1 or h2c (got " + quoted(v) + ")"};
                        return ok();
                      }));
+  s.push_back(custom("tls.listen", "--tls-listen",
+                     "TLS data listener ADDR:PORT (off by default): HTTP/2 or HTTP/1.1 by ALPN; needs --tls-cert",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto hp = parseHostPort(v);
+                       if (!hp) return Error{hp.error()};
+                       c.tls.listen = hp.value();
+                       return ok();
+                     }));
+  s.push_back(custom("tls.certificates", "--tls-cert",
+                     "certificates of the TLS listener: CHAIN.pem[:KEY.pem],... (a chain without a key holds it); "
+                     "SNI picks by the certificates' names, the first is the default; re-read when the files change",
+                     [](ProxyConfig& c, std::string_view v) -> Status {
+                       auto files = parseTlsCertificates(v);
+                       if (!files) return Error{files.error()};
+                       c.tls.certificates = std::move(files).value();
+                       return ok();
+                     }));
+  s.push_back(durationSetting("tls.reloadInterval", "--tls-reload-interval",
+                              "how often the certificate files are checked for a change (default 1s)",
+                              [](ProxyConfig& c) -> Millis& { return c.tls.reloadInterval; }));
   s.push_back(unsignedSetting("threads", "--threads", "worker threads, each with its own acceptor (default: one per core)",
                               0, 256, &ProxyConfig::threads));
   s.push_back(custom("backends", "--backends", "static ring: id=host:port,... (id defaults to the address as host-port)",
@@ -469,6 +489,27 @@ Result<std::vector<ring::Member>> parseBackends(std::string_view text) {
   return members;
 }
 
+Result<std::vector<TlsCertificateFiles>> parseTlsCertificates(std::string_view text) {
+  std::vector<TlsCertificateFiles> files;
+  std::size_t index = 0;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const auto entry = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    if (entry.empty()) continue;
+    const auto colon = entry.find(':');
+    TlsCertificateFiles pair{std::string(entry.substr(0, colon)),
+                             colon == std::string_view::npos ? std::string() : std::string(entry.substr(colon + 1))};
+    if (pair.chain.empty() || (colon != std::string_view::npos && pair.key.empty())) {
+      return Error{"entry " + std::to_string(index) + " " + quoted(entry) + ": must be CHAIN.pem or CHAIN.pem:KEY.pem"};
+    }
+    files.push_back(std::move(pair));
+    ++index;
+  }
+  if (files.empty()) return Error{"must list at least one certificate, CHAIN.pem[:KEY.pem]"};
+  return files;
+}
+
 Result<ProxyConfig> parseConfigYaml(std::string_view text, const std::string& origin, ProxyConfig base) {
   YAML::Node document;
   try {
@@ -503,6 +544,12 @@ Status validateConfig(const ProxyConfig& config) {
   const int sources = (!config.backends.empty() ? 1 : 0) + (config.ringUrl ? 1 : 0) + (!config.ringFile.empty() ? 1 : 0);
   if (sources == 0) return Error{"a ring source is required: one of --backends, --ring-url or --ring-file (backends, ringUrl, ringFile)"};
   if (sources > 1) return Error{"only one ring source may be given: --backends, --ring-url or --ring-file (backends, ringUrl, ringFile)"};
+  if (config.tls.listen && config.tls.certificates.empty()) {
+    return Error{"tls.listen (--tls-listen) needs certificates: tls.certificates (--tls-cert)"};
+  }
+  if (!config.tls.listen && !config.tls.certificates.empty()) {
+    return Error{"tls.certificates (--tls-cert) are given but no TLS listener: set tls.listen (--tls-listen)"};
+  }
   if (config.passiveHealth.maxEjection < config.passiveHealth.baseEjection) {
     return Error{"passiveHealth.maxEjection (--eject-max) must not be below passiveHealth.baseEjection (--eject-base)"};
   }

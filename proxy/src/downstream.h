@@ -27,6 +27,7 @@ struct IncomingRequest {
   bool awaitsContinue = false;  // the client waits for a "100 Continue" before it sends its body
   DownstreamProtocol protocol = DownstreamProtocol::Http1;  // how it arrived (the metrics' `protocol` label)
   bool streamsResponse = false;  // relay a chunked response as it comes, not once it is whole or fills the buffer
+  bool secure = false;           // it came over TLS (X-Forwarded-Proto: https)
 };
 
 /// The next piece of a request body, read after its head.

@@ -183,7 +183,7 @@ HttpError Exchange<Net>::prepareForward() {
   const RequestHead& parsed = request_->parsed;
   const Rewrite rewrite = rewriteRequestHead(
       request_->head, parsed,
-      {downstream_.clientIp(), "http", detail::kViaName, worker_.random(), worker_.random(), request_->awaitsContinue},
+      {downstream_.clientIp(), request_->secure ? "https" : "http", detail::kViaName, worker_.random(), worker_.random(), request_->awaitsContinue},
       request_->scratch);
   if (rewrite.length == 0) return {431, "request head too large to forward"};
   forward_.first = {asio::buffer(request_->head.data(), rewrite.length),

@@ -160,6 +160,7 @@ HttpError Http1Request<Net>::acceptHead(std::uint32_t headStart, std::uint32_t h
   request_.scratch = in.aux();
   request_.body = {data + bodyStart, bodyEnd - bodyStart};
   request_.start = s.requestStart_;
+  request_.secure = s.secure_;
   request_.bodyComplete = bodyComplete;
   request_.keepAlive = parsed.keepAlive && !s.worker_.draining();
   request_.awaitsContinue = parsed.expectContinue && !bodyComplete && bodyEnd == bodyStart && parsed.versionMinor == 1;

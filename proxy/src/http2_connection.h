@@ -59,6 +59,8 @@ class Http2Connection {
   nghttp2_session* session() noexcept { return h2_; }
   asio::io_context& ioc() noexcept;
   std::string_view clientIp() const noexcept;
+  /// The connection came over TLS.
+  bool secure() const noexcept;
   /// Frames are waiting to be sent.
   void wakeWriter() noexcept { writerWake_.notify(); }
 

@@ -98,6 +98,11 @@ asio::io_context& Http2Connection<Net>::ioc() noexcept {
 }
 
 template <class Net>
+bool Http2Connection<Net>::secure() const noexcept {
+  return session_.secure_;
+}
+
+template <class Net>
 std::string_view Http2Connection<Net>::clientIp() const noexcept {
   return session_.clientIp();
 }
@@ -572,6 +577,7 @@ HttpError Http2Stream<Net>::buildHead() noexcept {
   request_.keepAlive = true;
   request_.awaitsContinue = false;
   request_.protocol = DownstreamProtocol::H2c;
+  request_.secure = connection_.secure();
   // HTTP/2 clients multiplex long-lived calls (gRPC server streaming, event streams): what the member sent goes on at once.
   request_.streamsResponse = true;
   const std::uint64_t maxBody = worker.config().limits.maxBodyBytes;

@@ -6,6 +6,7 @@
 
 #include "health_registry.h"
 #include "ring_store.h"
+#include "tls_certificate_store.h"
 
 namespace ringlb::proxy {
 
@@ -191,9 +192,29 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   updates.metric.push_back(counter(static_cast<double>(store_.applied()), {{"result", "applied"}}));
   updates.metric.push_back(counter(static_cast<double>(store_.rejected()), {{"result", "rejected"}}));
 
-  return {std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills), std::move(inFlight),
+  std::vector<prometheus::MetricFamily> tlsFamilies;
+  if (tls_ != nullptr) {
+    auto handshakes = family("ringlb_proxy_tls_handshakes_total",
+                             "TLS handshakes on the TLS listener: full, resumed (ticket or session cache) or failed",
+                             MetricType::Counter);
+    for (std::size_t i = 0; i < kTlsHandshakeNames.size(); ++i) {
+      handshakes.metric.push_back(counter(static_cast<double>(tlsHandshakes[i].load(std::memory_order_relaxed)),
+                                          {{"result", std::string(kTlsHandshakeNames[i])}}));
+    }
+    auto reloads = family("ringlb_proxy_tls_certificate_reloads_total",
+                          "Loads of the TLS certificate files: applied, or rejected (the previous certificates stay in force)",
+                          MetricType::Counter);
+    reloads.metric.push_back(counter(static_cast<double>(tls_->applied()), {{"result", "applied"}}));
+    reloads.metric.push_back(counter(static_cast<double>(tls_->rejected()), {{"result", "rejected"}}));
+    tlsFamilies.push_back(std::move(handshakes));
+    tlsFamilies.push_back(std::move(reloads));
+  }
+
+  std::vector<prometheus::MetricFamily> families{std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills), std::move(inFlight),
           std::move(spreads),  std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
           std::move(active),   std::move(tunnels),  std::move(rejected), std::move(staleness), std::move(updates)};
+  for (auto& tlsFamily : tlsFamilies) families.push_back(std::move(tlsFamily));
+  return families;
 }
 
 }  // namespace ringlb::proxy

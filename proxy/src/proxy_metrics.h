@@ -15,6 +15,7 @@ namespace ringlb::proxy {
 
 class RingStore;
 class HealthRegistry;
+class TlsCertificateStore;
 
 /// A counter written by one thread and read by the scraper: a relaxed load
 /// and store, so the request path pays no locked instruction.
@@ -34,6 +35,10 @@ inline constexpr std::array<std::string_view, 4> kUpstreamErrorNames{"connect", 
 /// Why a client connection was refused at accept (the `reason` label).
 enum class RefusalReason : std::uint8_t { MaxConnections, FdLimit };
 inline constexpr std::array<std::string_view, 2> kRefusalReasonNames{"max_connections", "fd_limit"};
+
+/// How a TLS handshake ended (the `result` label).
+enum class TlsHandshake : std::uint8_t { Full, Resumed, Failed };
+inline constexpr std::array<std::string_view, 3> kTlsHandshakeNames{"full", "resumed", "failed"};
 
 /// How a request reached the proxy (the `protocol` label).
 enum class DownstreamProtocol : std::uint8_t { Http1, H2c };
@@ -126,6 +131,14 @@ class ProxyMetrics final : public prometheus::Collectable {
   /// Hot keys the workers spread lately (/explain).
   HotKeyBoard hotKeys;
 
+  /// TLS handshakes on the TLS listener, by TlsHandshake; written by every worker.
+  std::array<std::atomic<std::uint64_t>, kTlsHandshakeNames.size()> tlsHandshakes{};
+  void countTlsHandshake(TlsHandshake result) noexcept {
+    tlsHandshakes[static_cast<std::size_t>(result)].fetch_add(1, std::memory_order_relaxed);
+  }
+  /// Reports the certificate reloads of `store` (null: no TLS listener). Before serving.
+  void watchTls(const TlsCertificateStore* store) noexcept { tls_ = store; }
+
   /// Counts one refusal for `reason`. Thread-safe.
   void countRefusal(RefusalReason reason) noexcept {
     refusedConnections[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
@@ -134,6 +147,7 @@ class ProxyMetrics final : public prometheus::Collectable {
  private:
   const RingStore& store_;
   const HealthRegistry& health_;
+  const TlsCertificateStore* tls_ = nullptr;
   mutable std::mutex mutex_;
   std::vector<std::pair<unsigned, std::unique_ptr<MemberStats>>> stats_;
 };

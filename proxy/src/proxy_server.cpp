@@ -12,6 +12,7 @@
 #include "ring_store.h"
 #include "ring_url_watcher.h"
 #include "routing_table.h"
+#include "tls_certificate_store.h"
 #include "worker.h"
 
 namespace ringlb::proxy {
@@ -52,6 +53,33 @@ void awaitFirstRing(asio::io_context& control, const RingStore& store, std::chro
   }
 }
 
+std::string describe(const TlsContextSet& set) {
+  std::string out;
+  for (const auto& names : set.names()) {
+    if (!out.empty()) out += "; ";
+    for (std::size_t i = 0; i < names.size(); ++i) out += (i == 0 ? "" : ",") + names[i];
+  }
+  return out;
+}
+
+// Re-reads the certificate files when they change. A failed load keeps the
+// certificates in force (TlsCertificateStore) and says which file and why.
+Task<void> watchTlsCertificates(TlsCertificateStore& store, SteadyTimer& timer, std::chrono::milliseconds interval) {
+  for (;;) {
+    timer.expires_after(interval);
+    error_code ec;
+    co_await timer.async_wait(noThrow(ec));
+    if (ec) co_return;
+    const auto status = store.reloadIfChanged();
+    if (!status) continue;
+    if (*status) {
+      spdlog::info("TLS certificates reloaded (generation {}): {}", store.generation(), describe(*store.current()));
+    } else {
+      spdlog::error("TLS certificates not reloaded, the previous ones stay in force: {}", status->error());
+    }
+  }
+}
+
 }  // namespace
 
 ProxyServer::ProxyServer(ProxyConfig config) : config_(std::move(config)) {}
@@ -83,6 +111,18 @@ int ProxyServer::run() {
                                                   config_.ringBackoffMax);
   }
 
+  std::unique_ptr<TlsCertificateStore> tls;
+  if (config_.tls.listen) {
+    const auto alpn = config_.listenProtocol == ListenerProtocol::Http1 ? TlsAlpn::Http1Only : TlsAlpn::H2AndHttp1;
+    tls = std::make_unique<TlsCertificateStore>(config_.tls.certificates, alpn);
+    if (auto status = tls->load(); !status) {
+      spdlog::critical("--tls-cert: {}", status.error());
+      return 2;
+    }
+    spdlog::info("TLS certificates loaded: {}", describe(*tls->current()));
+    metrics.watchTls(tls.get());
+  }
+
   const unsigned threads = config_.threads != 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<Worker>> workers;
   AdminServer admin(control, store, metrics, draining);
@@ -91,13 +131,23 @@ int ProxyServer::run() {
   try {
     dataEndpoint = listenEndpoint(config_.listen);
     for (unsigned i = 0; i < threads; ++i) {
-      workers.push_back(std::make_unique<Worker>(config_, store, metrics, i));
+      workers.push_back(std::make_unique<Worker>(config_, store, metrics, i, tls.get()));
       // Port 0 picks a port once; every other worker joins it through SO_REUSEPORT.
       dataEndpoint = workers.back()->bind(dataEndpoint);
     }
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen on {} (--listen): {}", config_.listen.toString(), e.what());
     return 2;
+  }
+  asio::ip::tcp::endpoint tlsEndpoint;
+  if (tls) {
+    try {
+      tlsEndpoint = listenEndpoint(*config_.tls.listen);
+      for (auto& worker : workers) tlsEndpoint = worker->bindTls(tlsEndpoint);
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot listen on {} (--tls-listen): {}", config_.tls.listen->toString(), e.what());
+      return 2;
+    }
   }
   try {
     adminEndpoint = admin.listen(config_.admin);
@@ -109,6 +159,8 @@ int ProxyServer::run() {
   admin.start();
   if (fileWatcher) fileWatcher->start();
   if (urlWatcher) urlWatcher->start();
+  SteadyTimer tlsTimer(control);
+  if (tls) asio::co_spawn(control, watchTlsCertificates(*tls, tlsTimer, config_.tls.reloadInterval), [](std::exception_ptr) {});
   // Registered before the wait for the first ring, so a SIGTERM during it ends the proxy cleanly.
   asio::signal_set signals(control, SIGTERM, SIGINT);
   SteadyTimer drainTimer(control);
@@ -137,6 +189,7 @@ int ProxyServer::run() {
     for (auto& worker : workers) worker->drain();
     if (fileWatcher) fileWatcher->stop();
     if (urlWatcher) urlWatcher->stop();
+    tlsTimer.cancel();
     drainDeadline = std::chrono::steady_clock::now() + config_.timeouts.drain;
     checkDrained();
     signals.async_wait(onSignal);
@@ -153,8 +206,9 @@ int ProxyServer::run() {
     spdlog::critical("cannot listen on {} (--listen): {}", config_.listen.toString(), e.what());
     return 2;
   }
-  spdlog::info("ringlb-proxy listening data={}:{} admin={}:{} threads={}", dataEndpoint.address().to_string(),
-               dataEndpoint.port(), adminEndpoint.address().to_string(), adminEndpoint.port(), threads);
+  spdlog::info("ringlb-proxy listening data={}:{} admin={}:{} threads={}{}", dataEndpoint.address().to_string(),
+               dataEndpoint.port(), adminEndpoint.address().to_string(), adminEndpoint.port(), threads,
+               tls ? " tls=" + tlsEndpoint.address().to_string() + ":" + std::to_string(tlsEndpoint.port()) : "");
 
   control.run();
   for (auto& worker : workers) worker->stop();

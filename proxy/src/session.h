@@ -9,6 +9,7 @@
 #include "buffer_pool.h"
 #include "deadline.h"
 #include "http_message.h"
+#include "ringlb/proxy/config.h"
 
 namespace ringlb::proxy {
 
@@ -55,6 +56,13 @@ class Session {
   /// Serves the connection until either side closes it or it goes idle long
   /// enough to park. Returns true to park.
   Task<bool> run();
+
+  /// What this connection may speak, instead of the listener's setting: TLS
+  /// connections pass what ALPN chose (Http1 for `http/1.1`, H2c for `h2`).
+  /// Call before spawn().
+  void speak(ListenerProtocol protocol) noexcept { protocol_ = protocol; }
+  /// The connection came over TLS: requests are forwarded with `X-Forwarded-Proto: https`.
+  void markSecure() noexcept { secure_ = true; }
 
   /// Starts serving `session` on its worker's io_context (what the acceptor calls).
   static void spawn(std::unique_ptr<Session> session);
@@ -107,6 +115,8 @@ class Session {
   Deadline<Net> deadline_;
   Http2Connection<Net>* h2_ = nullptr;  // while the connection speaks HTTP/2
   Phase phase_ = Phase::Idle;
+  ListenerProtocol protocol_;
+  bool secure_ = false;  // reached through the TLS listener
   bool linger_ = false;  // close after draining what the client still sends (error replies)
   bool fresh_ = true;    // no request yet: the head timeout applies to the first wait
   bool parkRequested_ = false;

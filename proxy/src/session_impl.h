@@ -26,7 +26,7 @@ inline constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\
 
 template <class Net>
 Session<Net>::Session(WorkerState<Net>& worker, Stream client, std::string_view clientIp)
-    : worker_(worker), client_(std::move(client)) {
+    : worker_(worker), client_(std::move(client)), protocol_(worker.config().listenProtocol) {
   const auto n = std::min(clientIp.size(), clientIp_.size());
   std::memcpy(clientIp_.data(), clientIp.data(), n);
   clientIpLength_ = static_cast<std::uint8_t>(n);
@@ -67,7 +67,7 @@ std::int64_t Session<Net>::http2Deadline() const noexcept {
 
 template <class Net>
 bool Session<Net>::mayBeHttp2() const noexcept {
-  const auto mode = worker_.config().listenProtocol;
+  const auto mode = protocol_;
   if (mode == ListenerProtocol::Http1) return false;
   if (mode == ListenerProtocol::H2c) return true;
   // Decided here when the bytes already differ (a POST), so only a preface costs a coroutine.
@@ -79,7 +79,7 @@ bool Session<Net>::mayBeHttp2() const noexcept {
 template <class Net>
 Task<typename Session<Net>::Protocol> Session<Net>::sniffProtocol() {
   constexpr std::string_view kPreface = detail::kHttp2Preface;
-  if (worker_.config().listenProtocol == ListenerProtocol::H2c) co_return Protocol::Http2;  // nghttp2 checks the preface
+  if (protocol_ == ListenerProtocol::H2c) co_return Protocol::Http2;  // nghttp2 checks the preface
   // Bounded: every read adds at least one byte, and the preface is 24.
   for (std::size_t reads = 0; reads <= kPreface.size(); ++reads) {
     const std::string_view got(in_->data() + inBegin_, inEnd_ - inBegin_);

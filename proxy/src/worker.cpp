@@ -7,6 +7,8 @@
 #include "accept_backoff.h"
 #include "proxy_metrics.h"
 #include "session_impl.h"
+#include "tls_certificate_store.h"
+#include "tls_connection.h"
 #include "worker_state_impl.h"
 
 namespace ringlb::proxy {
@@ -36,8 +38,9 @@ void logFailure(std::exception_ptr error) {
 
 }  // namespace
 
-Worker::Worker(const ProxyConfig& config, RingStore& store, ProxyMetrics& metrics, unsigned index)
-    : config_(config), metrics_(metrics), index_(index) {
+Worker::Worker(const ProxyConfig& config, RingStore& store, ProxyMetrics& metrics, unsigned index,
+               const TlsCertificateStore* tls)
+    : config_(config), metrics_(metrics), index_(index), tls_(tls) {
   // Only this worker's thread touches its sockets (drain() posts), so the
   // reactor's per-socket locks are pure cost on the data plane.
   ioc_.emplace(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
@@ -47,6 +50,7 @@ Worker::Worker(const ProxyConfig& config, RingStore& store, ProxyMetrics& metric
 Worker::~Worker() {
   stop();
   acceptor_.reset();
+  tlsAcceptor_.reset();
   watchdog_.reset();
   state_->closeIdleConnections();
   state_->dropSendTurns();
@@ -54,19 +58,42 @@ Worker::~Worker() {
   state_.reset();
 }
 
+namespace {
+
+asio::ip::tcp::endpoint bindReusePort(TcpAcceptor& acceptor, const asio::ip::tcp::endpoint& endpoint) {
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  acceptor.set_option(ReusePort(true));
+  acceptor.bind(endpoint);
+  return acceptor.local_endpoint();
+}
+
+}  // namespace
+
 asio::ip::tcp::endpoint Worker::bind(const asio::ip::tcp::endpoint& endpoint) {
   acceptor_.emplace(*ioc_);
-  acceptor_->open(endpoint.protocol());
-  acceptor_->set_option(asio::socket_base::reuse_address(true));
-  acceptor_->set_option(ReusePort(true));
-  acceptor_->bind(endpoint);
-  return acceptor_->local_endpoint();
+  return bindReusePort(*acceptor_, endpoint);
+}
+
+asio::ip::tcp::endpoint Worker::bindTls(const asio::ip::tcp::endpoint& endpoint) {
+  tlsAcceptor_.emplace(*ioc_);
+  return bindReusePort(*tlsAcceptor_, endpoint);
+}
+
+std::shared_ptr<const TlsContextSet> Worker::tlsContexts() {
+  if (const auto generation = tls_->generation(); generation != tlsGeneration_) {
+    tlsContexts_ = tls_->current();
+    tlsGeneration_ = generation;
+  }
+  return tlsContexts_;
 }
 
 void Worker::start() {
   acceptor_->listen(asio::socket_base::max_listen_connections);
+  if (tlsAcceptor_) tlsAcceptor_->listen(asio::socket_base::max_listen_connections);
   watchdog_.emplace(*ioc_);
-  asio::co_spawn(*ioc_, acceptLoop(), logFailure);
+  asio::co_spawn(*ioc_, acceptLoop(*acceptor_, false), logFailure);
+  if (tlsAcceptor_) asio::co_spawn(*ioc_, acceptLoop(*tlsAcceptor_, true), logFailure);
   asio::co_spawn(*ioc_, watchdogLoop(), logFailure);
   thread_ = std::thread([this] {
     try {
@@ -81,6 +108,7 @@ void Worker::drain() {
   asio::post(*ioc_, [this] {
     error_code ignored;
     if (acceptor_) acceptor_->close(ignored);
+    if (tlsAcceptor_) tlsAcceptor_->close(ignored);
     state_->beginDrain();
   });
 }
@@ -90,15 +118,15 @@ void Worker::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-Task<void> Worker::acceptLoop() {
+Task<void> Worker::acceptLoop(TcpAcceptor& acceptor, bool tls) {
   const std::size_t maxConnections = config_.limits.maxConnections;
   AcceptBackoff backoff;
   for (;;) {
     error_code ec;
     TcpSocket socket(*ioc_);
-    co_await acceptor_->async_accept(socket, noThrow(ec));
+    co_await acceptor.async_accept(socket, noThrow(ec));
     if (ec) {
-      if (!acceptor_->is_open() || ec == asio::error::operation_aborted) co_return;
+      if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
       co_await pauseAfterAcceptFailure(backoff, ec);
       continue;
     }
@@ -117,7 +145,11 @@ Task<void> Worker::acceptLoop() {
     if (ec) continue;  // already gone
     auto address = remote.address();
     if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-    const auto ip = address.to_string();
+    auto ip = address.to_string();
+    if (tls) {
+      spawnTlsConnection(*state_, std::move(socket), std::move(ip), tlsContexts(), metrics_);
+      continue;
+    }
     auto session = std::make_unique<Session<TcpNet>>(*state_, std::move(socket), ip);
     Session<TcpNet>::spawn(std::move(session));
   }

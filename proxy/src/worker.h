@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -14,6 +15,8 @@ namespace ringlb::proxy {
 class AcceptBackoff;
 class RingStore;
 class ProxyMetrics;
+class TlsCertificateStore;
+class TlsContextSet;
 template <class Net>
 class WorkerState;
 
@@ -21,7 +24,9 @@ class WorkerState;
 /// its own WorkerState (pools, cached ring, sessions).
 class Worker {
  public:
-  Worker(const ProxyConfig& config, RingStore& store, ProxyMetrics& metrics, unsigned index);
+  /// `tls` (null without a TLS listener) serves the certificates of the TLS listener.
+  Worker(const ProxyConfig& config, RingStore& store, ProxyMetrics& metrics, unsigned index,
+         const TlsCertificateStore* tls = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -30,6 +35,8 @@ class Worker {
   /// listening (connections are refused until start()); returns the bound
   /// endpoint (port 0 picks one). Throws std::system_error on failure.
   asio::ip::tcp::endpoint bind(const asio::ip::tcp::endpoint& endpoint);
+  /// The same for the TLS listener (needs the certificate store).
+  asio::ip::tcp::endpoint bindTls(const asio::ip::tcp::endpoint& endpoint);
 
   /// Listens on the bound acceptor and starts the thread (accepting and
   /// serving). Throws std::system_error when listen fails.
@@ -41,7 +48,11 @@ class Worker {
   void stop();
 
  private:
-  Task<void> acceptLoop();
+  /// Accepts on `acceptor`; `tls` connections get a TLS handshake before their session.
+  Task<void> acceptLoop(TcpAcceptor& acceptor, bool tls);
+  /// The certificates new TLS connections get: the store's current set,
+  /// re-read only when its generation moved (one atomic load per accept).
+  std::shared_ptr<const TlsContextSet> tlsContexts();
   /// After a failed accept: counts and logs it as `backoff` says, then pauses.
   Task<void> pauseAfterAcceptFailure(AcceptBackoff& backoff, error_code failure);
   Task<void> watchdogLoop();
@@ -53,6 +64,10 @@ class Worker {
   TcpNet net_;
   std::unique_ptr<WorkerState<TcpNet>> state_;
   std::optional<TcpAcceptor> acceptor_;
+  std::optional<TcpAcceptor> tlsAcceptor_;
+  const TlsCertificateStore* tls_;
+  std::shared_ptr<const TlsContextSet> tlsContexts_;
+  std::uint64_t tlsGeneration_ = 0;
   std::optional<SteadyTimer> watchdog_;
   std::thread thread_;
 };

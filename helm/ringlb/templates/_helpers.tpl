@@ -98,3 +98,12 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- define "ringlb.leaseName" -}}
 {{- include "ringlb.componentName" (list . "operator") }}
 {{- end }}
+
+{{/* --tls-cert for the proxy: the main Secret first (the default certificate), then the extra ones. */}}
+{{- define "ringlb.proxyTlsCertificates" -}}
+{{- $files := list "/etc/ringlb/tls/tls.crt:/etc/ringlb/tls/tls.key" -}}
+{{- range .Values.proxy.tls.extraSecretNames -}}
+{{- $files = append $files (printf "/etc/ringlb/tls-extra/%s/tls.crt:/etc/ringlb/tls-extra/%s/tls.key" . .) -}}
+{{- end -}}
+{{- join "," $files -}}
+{{- end }}

@@ -278,6 +278,45 @@ class ChartTest(unittest.TestCase):
         docs = self.template("--set", "proxy.enabled=false")
         self.assertEqual([d["metadata"]["name"] for d in docs if "proxy" in d["metadata"]["name"]], [])
 
+    def test_proxy_tls_mounts_the_secret_and_opens_the_tls_listener(self):
+        docs = self.template()
+        proxy = self.one(docs, "Deployment", "-proxy")["spec"]["template"]["spec"]
+        self.assertNotIn("--tls-listen", proxy["containers"][0]["args"])
+        self.assertEqual([v["name"] for v in proxy["volumes"]], ["tmp"])
+
+        docs = self.template("--set", "proxy.tls.secretName=shop-tls", "--set", "proxy.tls.extraSecretNames={api-tls}",
+                             "--set", "proxy.listenProtocol=http1", "--set", "networkPolicy.enabled=true")
+        proxy = self.one(docs, "Deployment", "-proxy")["spec"]["template"]["spec"]
+        container = proxy["containers"][0]
+        args = container["args"]
+        self.assertEqual(args[args.index("--tls-listen") + 1], "0.0.0.0:8443")
+        self.assertEqual(args[args.index("--tls-cert") + 1],
+                         "/etc/ringlb/tls/tls.crt:/etc/ringlb/tls/tls.key,"
+                         "/etc/ringlb/tls-extra/api-tls/tls.crt:/etc/ringlb/tls-extra/api-tls/tls.key")
+        self.assertEqual(args[args.index("--listen-protocol") + 1], "http1")  # ALPN then offers only http/1.1
+        volumes = {v["name"]: v for v in proxy["volumes"]}
+        self.assertEqual(volumes["tls"]["secret"], {"secretName": "shop-tls"})
+        self.assertEqual(volumes["tls-api-tls"]["secret"], {"secretName": "api-tls"})
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        # Whole-volume mounts: a subPath mount would never see the kubelet's rotation.
+        self.assertEqual(mounts["tls"], {"name": "tls", "mountPath": "/etc/ringlb/tls", "readOnly": True})
+        self.assertEqual(mounts["tls-api-tls"]["mountPath"], "/etc/ringlb/tls-extra/api-tls")
+        self.assertNotIn("subPath", mounts["tls"])
+        self.assertIn({"name": "https", "containerPort": 8443, "protocol": "TCP"}, container["ports"])
+        service = self.one(docs, "Service", "-proxy")
+        self.assertIn({"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}, service["spec"]["ports"])
+        policy = self.one(docs, "NetworkPolicy", "-proxy")
+        self.assertIn({"port": "https", "protocol": "TCP"}, policy["spec"]["ingress"][0]["ports"])
+        for helm in ("helm3", "helm4"):
+            with self.subTest(helm=helm):
+                proc = ks.run([self.tools[helm], "lint", "--strict", ks.CHART, "--set", "proxy.tls.secretName=shop-tls"],
+                              check=False)
+                self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+                proc = ks.run([self.tools[helm], "template", "r", ks.CHART, "--set", "proxy.tls.secretName=Not_A_Name"],
+                              check=False)
+                self.assertNotEqual(proc.returncode, 0)
+                self.assertIn("values don't meet the specifications of the schema", proc.stderr)
+
     def test_leader_election_disabled_renders_the_negative_flag(self):
         # Issue 16 #3: the operator elects by default, so `enabled=false` must say --no-leader-elect,
         # and the Lease Role is not needed then.

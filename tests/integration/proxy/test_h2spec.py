@@ -13,6 +13,10 @@ the two explained here:
   client sending trailers for a stream it has not yet seen reset is not at
   fault). The proxy relies on nghttp2 for framing and keeps its choice.
 
+Against the TLS listener (`h2spec -t -k`, ALPN h2) only the second case
+fails: ALPN has already chosen HTTP/2, so an invalid preface is a plain
+connection error there.
+
 scripts/test builds h2spec into ~/.cache/ringlb/h2spec/<version>
 (RINGLB_H2SPEC overrides). The suite skips without it, except under CI=true."""
 import os
@@ -35,8 +39,8 @@ STREAM_ID_CASE = "http2/5.1.1/2"
 
 @unittest.skipUnless(H2SPEC, "h2spec is not built (./scripts/test builds it into ~/.cache/ringlb/h2spec)")
 class H2specTest(ProxyTestCase):
-    def run_h2spec(self, proxy):
-        completed = subprocess.run([H2SPEC, "-h", "127.0.0.1", "-p", str(proxy.port), "-o", "5"],
+    def run_h2spec(self, proxy, *extra, port=None):
+        completed = subprocess.run([H2SPEC, "-h", "127.0.0.1", "-p", str(port or proxy.port), "-o", "5", *extra],
                                    capture_output=True, text=True, timeout=600)
         summary = re.search(r"(\d+) tests, (\d+) passed, (\d+) skipped, (\d+) failed", completed.stdout)
         self.assertIsNotNone(summary, completed.stdout[-3000:] + completed.stderr[-3000:])
@@ -72,6 +76,18 @@ class H2specTest(ProxyTestCase):
 
     def test_h2c_only_listener(self):
         output, failures, passed, total = self.run_h2spec(self.start("--listen-protocol", "h2c"))
+        self.assertEqual(sorted(set(self.failed_cases(output))), [STREAM_ID_CASE], output[-6000:])
+        self.assertEqual(failures, 1, output[-6000:])
+        self.assertEqual(passed, total - 1)
+
+    def test_tls_listener(self):
+        certificate, key = os.path.join(self.workdir, "tls.crt"), os.path.join(self.workdir, "tls.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", certificate, "-days", "2", "-subj", "/CN=h2spec.test"],
+                       check=True, capture_output=True)
+        proxy = self.start("--tls-listen", "127.0.0.1:0", "--tls-cert", f"{certificate}:{key}")
+        tls_port = int(re.search(r"listening data=.* tls=[\d.]+:(\d+)", proxy.log()).group(1))
+        output, failures, passed, total = self.run_h2spec(proxy, "-t", "-k", port=tls_port)
         self.assertEqual(sorted(set(self.failed_cases(output))), [STREAM_ID_CASE], output[-6000:])
         self.assertEqual(failures, 1, output[-6000:])
         self.assertEqual(passed, total - 1)

@@ -128,6 +128,36 @@ TEST(Config, ListenerProtocolAndHttp2Limits) {
   EXPECT_NE(config.error().find("http2.streamWindow"), std::string::npos) << config.error();
 }
 
+TEST(Config, TlsListenerAndCertificates) {
+  EXPECT_FALSE(ProxyConfig{}.tls.listen.has_value());
+  auto config = parseConfigYaml(
+      "tls:\n  listen: 0.0.0.0:8443\n  certificates: [/s/tls.crt:/s/tls.key, /etc/combined.pem]\n  reloadInterval: 250ms\n",
+      "proxy.yaml", ProxyConfig{});
+  ASSERT_TRUE(config.ok()) << config.error();
+  EXPECT_EQ(config->tls.listen, (HostPort{"0.0.0.0", 8443}));
+  EXPECT_EQ(config->tls.certificates,
+            (std::vector<TlsCertificateFiles>{{"/s/tls.crt", "/s/tls.key"}, {"/etc/combined.pem", ""}}));
+  EXPECT_EQ(config->tls.reloadInterval, Millis(250));
+
+  auto files = parseTlsCertificates("a.crt:");
+  ASSERT_FALSE(files.ok());
+  EXPECT_EQ(files.error(), "entry 0 'a.crt:': must be CHAIN.pem or CHAIN.pem:KEY.pem");
+  EXPECT_FALSE(parseTlsCertificates(",").ok());
+
+  ProxyConfig listenOnly;
+  listenOnly.backends = {ring::Member{"a", "127.0.0.1:1"}};
+  listenOnly.tls.listen = HostPort{"127.0.0.1", 8443};
+  auto status = validateConfig(listenOnly);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error(), "tls.listen (--tls-listen) needs certificates: tls.certificates (--tls-cert)");
+  ProxyConfig certificatesOnly;
+  certificatesOnly.backends = listenOnly.backends;
+  certificatesOnly.tls.certificates = {{"a.crt", ""}};
+  EXPECT_FALSE(validateConfig(certificatesOnly).ok());
+  certificatesOnly.tls.listen = listenOnly.tls.listen;
+  EXPECT_TRUE(validateConfig(certificatesOnly).ok());
+}
+
 TEST(Config, BadFilesNameTheFileAndTheField) {
   const auto bad = writeTemp("proxy-bad.yaml", "timeouts:\n  idle: forever\n");
   auto config = loadConfigFile(bad, ProxyConfig{});

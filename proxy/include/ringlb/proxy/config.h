@@ -38,6 +38,16 @@ struct HttpUrl {
 /// with the HTTP/2 preface (prior knowledge, h2c) and HTTP/1.1 to the rest.
 enum class ListenerProtocol : std::uint8_t { Auto, Http1, H2c };
 
+/// A certificate chain and its private key, PEM files read (and re-read when
+/// they change) at run time. An empty `key` means the key is in the chain file
+/// (HAProxy's combined PEM).
+struct TlsCertificateFiles {
+  std::string chain;
+  std::string key;
+
+  friend bool operator==(const TlsCertificateFiles&, const TlsCertificateFiles&) = default;
+};
+
 /// Every setting of the proxy. Defaults are the documented ones; the YAML
 /// file (`--config`) mirrors the flags field by field.
 struct ProxyConfig {
@@ -99,6 +109,13 @@ struct ProxyConfig {
     unsigned spread = 4;
   } hotKeys;
 
+  /// The TLS data listener: HTTP/1.1 and HTTP/2 chosen by ALPN, certificates by SNI.
+  struct Tls {
+    std::optional<HostPort> listen;                  // off unless set
+    std::vector<TlsCertificateFiles> certificates;  // the first serves clients without (or with an unknown) SNI
+    Millis reloadInterval{1'000};                   // how often the files are checked for a change
+  } tls;
+
   struct Log {
     LogLevel level = LogLevel::Info;
     bool json = false;
@@ -133,6 +150,8 @@ Result<std::uint64_t> parseSize(std::string_view text);
 Result<HostPort> parseHostPort(std::string_view text);
 Result<HttpUrl> parseHttpUrl(std::string_view text);
 Result<ring::KeySpec> parseKeySpec(std::string_view text);
+/// "CHAIN[:KEY],..." as --tls-cert takes it; a chain without a key holds its key.
+Result<std::vector<TlsCertificateFiles>> parseTlsCertificates(std::string_view text);
 /// "id=host:port,..." (or bare "host:port", whose id is the address).
 Result<std::vector<ring::Member>> parseBackends(std::string_view text);
 
