@@ -30,6 +30,8 @@ struct Expected {
 const std::vector<Expected> kTable = {
     {ConnectFailed, UpstreamError::Connect, HealthEffect::Failure, Retry::NextMember, Retry::NextMember, 502},
     {ConnectTimedOut, UpstreamError::Connect, HealthEffect::Failure, Retry::NextMember, Retry::NextMember, 502},
+    // An HTTP/2 member's REFUSED_STREAM (or a GOAWAY below the stream): never processed, so a POST moves on too.
+    {StreamRefused, UpstreamError::Reset, HealthEffect::Failure, Retry::NextMember, Retry::NextMember, 502},
     {SendReset, UpstreamError::Reset, HealthEffect::Failure, Retry::NextMember, Retry::Stop, 502},
     {SendTimedOut, UpstreamError::Timeout, HealthEffect::Failure, Retry::NextMember, Retry::Stop, 504},
     {UploadTimedOut, UpstreamError::Timeout, HealthEffect::Failure, Retry::Stop, Retry::Stop, 504},
