@@ -86,6 +86,7 @@ class H2cAttempt {
 
 template <class Net>
 Task<bool> H2cAttempt<Net>::awaitCall() {
+  if (deadline_.expired()) co_return false;  // the watchdog was first
   const std::int64_t left = deadline_.at() == 0 ? 0 : deadline_.at() - coarseNanos();
   if (deadline_.at() != 0 && left <= 0) co_return false;
   deadline_.waitOnUpstream();  // the watchdog aborts nothing of ours; the timer below is the deadline

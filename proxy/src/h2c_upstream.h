@@ -89,6 +89,7 @@ class H2cUpstreamConnection : public std::enable_shared_from_this<H2cUpstreamCon
     }
     connecting_ = false;
     ready_.cancel();
+    if (retired_ && reserved_ == 0) close();
     co_return ec;
   }
   /// Waits until connect() has finished (at once if it has). `ec`: unused.
@@ -96,7 +97,7 @@ class H2cUpstreamConnection : public std::enable_shared_from_this<H2cUpstreamCon
   bool connecting() const noexcept { return connecting_; }
   /// Whether a new stream may start here: connected or connecting, no GOAWAY
   /// received, and below the member's concurrent-stream limit.
-  bool hasRoom() const noexcept { return !dead_ && !goaway_ && !closing_ && reserved_ < streamLimit(); }
+  bool hasRoom() const noexcept { return !dead_ && !goaway_ && !closing_ && !retired_ && reserved_ < streamLimit(); }
   bool dead() const noexcept { return dead_; }
   /// The socket, for the deadline that aborts a connect taking too long.
   Stream& socket() noexcept { return stream_; }
@@ -115,7 +116,15 @@ class H2cUpstreamConnection : public std::enable_shared_from_this<H2cUpstreamCon
     idleSince_ = 0;
   }
   void release() noexcept {
-    if (--reserved_ == 0) idleSince_ = coarseNanos();
+    if (--reserved_ != 0) return;
+    idleSince_ = coarseNanos();
+    if (retired_) close();
+  }
+  /// Takes no new streams and closes once its last one ended (now if it has none):
+  /// the member moved to another address, left the ring, or the proxy drains.
+  void retire() noexcept {
+    retired_ = true;
+    if (reserved_ == 0 && !connecting_) close();
   }
 
   /// Starts `call` as a stream with the request `fields`; with `hasBody`, the
@@ -374,6 +383,7 @@ class H2cUpstreamConnection : public std::enable_shared_from_this<H2cUpstreamCon
   bool open_ = false;
   bool settingsSeen_ = false;
   bool goaway_ = false;
+  bool retired_ = false;
   bool closing_ = false;
   bool dead_ = false;
 };
@@ -399,17 +409,25 @@ std::shared_ptr<H2cUpstreamConnection<Net>> reserveH2c(asio::io_context& ioc, Up
   return connection;
 }
 
-/// Closes `group`'s h2c connections that carry no stream: all of them with
-/// `idleLimit` 0, else those idle at least that long at `nowNanos`.
+/// Closes `group`'s h2c connections that carried no stream for `idleLimit` nanoseconds at `nowNanos`.
 template <class Net>
 void closeIdleH2c(UpstreamGroup<Net>& group, std::int64_t nowNanos, std::int64_t idleLimit) noexcept {
   std::erase_if(group.h2c, [&](const auto& connection) {
     if (connection->dead()) return true;
     if (connection->reserved() != 0 || connection->connecting()) return false;
-    if (idleLimit != 0 && nowNanos - connection->idleSince() < idleLimit) return false;
+    if (nowNanos - connection->idleSince() < idleLimit) return false;
     connection->close();
     return true;
   });
+}
+
+/// Retires every h2c connection of `group` and forgets them: each closes
+/// once its streams ended (the member's address changed, it left the ring,
+/// or the proxy drains).
+template <class Net>
+void retireH2c(UpstreamGroup<Net>& group) noexcept {
+  for (auto& connection : group.h2c) connection->retire();
+  group.h2c.clear();
 }
 
 }  // namespace ringlb::proxy

@@ -62,6 +62,7 @@ void WorkerState<Net>::adopt(std::shared_ptr<const RoutingTable> table) {
       group->endpoint = route.endpoint;
       ++group->generation;
       group->idle.clear();
+      retireH2c(*group);
     }
     group->health = route.health;
     group->inRing = true;
@@ -77,7 +78,7 @@ void WorkerState<Net>::pruneGroups() {
     auto& group = *it->second;
     if (!group.inRing) {
       group.idle.clear();
-      closeIdleH2c(group, 0, 0);
+      retireH2c(group);
       if (group.inFlight == 0) {
         it = groups_.erase(it);
         continue;
@@ -209,7 +210,7 @@ template <class Net>
 void WorkerState<Net>::closeIdleConnections() {
   for (auto& [id, group] : groups_) {
     group->idle.clear();
-    closeIdleH2c(*group, 0, 0);
+    retireH2c(*group);
   }
 }
 
