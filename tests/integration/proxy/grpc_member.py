@@ -7,6 +7,8 @@ Methods of /ringlb.test.Echo (the same shapes as member.py's HTTP/1.1 ones):
   SlowStream  -> one message every 0.2 s, 200 of them (a call to kill a member under)
   SlowUnary   -> the Unary reply after 0.5 s (calls that overlap)
   Fail        -> NOT_FOUND "nothing here"
+  Collect     -> (client streaming) "<id> " + the messages joined with "|"
+  Big         -> a message of int(request) bytes
 Every call's initial metadata carries x-served-by and its trailers
 x-served-by-trailer (the member id) and x-peer (the connection it came on,
 so a test can count the proxy's connections from the member side).
@@ -56,7 +58,17 @@ def main():
         begin(context)
         context.abort(grpc.StatusCode.NOT_FOUND, "nothing here")
 
+    def collect(requests, context):
+        begin(context)
+        return f"{member} ".encode() + b"|".join(requests)
+
+    def big(request, context):
+        begin(context)
+        return b"b" * int(request)
+
     handlers = {
+        "Collect": grpc.stream_unary_rpc_method_handler(collect),
+        "Big": grpc.unary_unary_rpc_method_handler(big),
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "SlowUnary": grpc.unary_unary_rpc_method_handler(slow_unary),
         "Stream": grpc.unary_stream_rpc_method_handler(stream),
@@ -64,6 +76,7 @@ def main():
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
     }
     options = [("grpc.max_concurrent_streams", args.max_concurrent_streams)] if args.max_concurrent_streams else []
+    options.append(("grpc.max_send_message_length", 64 << 20))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=options)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("ringlb.test.Echo", handlers),))
     port = server.add_insecure_port("127.0.0.1:0")

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 from harness import HERE, ProxyTestCase, owner_chain, ring_json
@@ -107,6 +108,26 @@ class GrpcUpstreamTest(ProxyTestCase):
         self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
         self.assertEqual(raised.exception.details(), "nothing here")
         self.assertEqual(proxy.admin_json("/ring")[1]["protocol"], "h2c")
+
+    def test_request_and_response_bodies_stream(self):
+        members, ring, proxy, _ = self.start(2)
+        owner = owner_chain(ring, "paula", self.workdir)[0]
+        channel = grpc.insecure_channel(f"127.0.0.1:{proxy.port}", options=[("grpc.max_receive_message_length", 64 << 20)])
+        self.addCleanup(channel.close)
+
+        def messages():
+            for part in (b"a", b"b" * 100000, b"c"):
+                yield part
+                time.sleep(0.1)  # the body is still arriving when the stream to the member has begun
+        reply = channel.stream_unary("/ringlb.test.Echo/Collect")(messages(), metadata=[("x-user-id", "paula")],
+                                                                 timeout=20)
+        self.assertEqual(reply, f"{owner} ".encode() + b"|".join((b"a", b"b" * 100000, b"c")))
+        # 8 MB back: far past the proxy's buffer and the member stream's flow-control window.
+        size = 8 << 20
+        reply = channel.unary_unary("/ringlb.test.Echo/Big")(str(size).encode(), metadata=[("x-user-id", "paula")],
+                                                             timeout=30)
+        self.assertEqual(len(reply), size)
+        self.assertEqual(reply.count(b"b"), size)
 
     def concurrent_calls(self, channel, user, count):
         slow = channel.unary_unary("/ringlb.test.Echo/SlowUnary")
