@@ -172,6 +172,14 @@ Task<AttemptResult> H2cAttempt<Net>::run() {
   if (!connection_->submit(call_, nv, hasBody)) co_return AttemptResult{AttemptOutcome::StreamRefused};
   connection_->track(call_);
   if (hasBody && !incoming_.bodyComplete) {
+    if (incoming_.awaitsContinue) {
+      // The stream is open, so the member takes the body: the client is told to send it.
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      const error_code told = co_await downstream_.send({asio::buffer(kContinue.data(), kContinue.size()),
+                                                         asio::const_buffer(), asio::const_buffer()});
+      if (told) co_return AttemptResult{AttemptOutcome::DownstreamFailed};
+      incoming_.awaitsContinue = false;
+    }
     const std::optional<AttemptOutcome> uploadFailure = co_await upload();
     if (uploadFailure) co_return AttemptResult{*uploadFailure, uploadError_};
   }

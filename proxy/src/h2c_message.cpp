@@ -54,7 +54,7 @@ HttpError toH2cRequest(std::string_view head, std::string_view scheme, H2cReques
   out.fields.emplace_back(":path", std::string(target));
   out.fields.emplace_back(":authority", authority);
   std::size_t position = lineEnd + 2;
-  while (position < head.size()) {
+  for (;;) {
     const auto end = head.find("\r\n", position);
     if (end == std::string_view::npos) return {502, "request head without its blank line"};
     if (end == position) break;  // the blank line

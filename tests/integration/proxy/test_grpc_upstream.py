@@ -222,6 +222,26 @@ class GrpcUpstreamTest(ProxyTestCase):
             self.assertEqual(response.status, 200)
             self.assertEqual(response.read(), grpc_frame(b"g-0 " + text + b" 0"))
 
+    def test_an_http1_client_that_expects_100_continue_is_told_to_send_its_body(self):
+        members, ring, proxy, _ = self.start(1)
+        body = grpc_frame(b"later")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.sendall(b"POST /ringlb.test.Echo/Unary HTTP/1.1\r\nHost: svc\r\nContent-Type: application/grpc\r\n"
+                      b"X-User-Id: zed\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+            interim = b""
+            while not interim.endswith(b"\r\n\r\n"):
+                interim += s.recv(1)
+            self.assertEqual(interim, b"HTTP/1.1 100 Continue\r\n\r\n")
+            s.sendall(body)
+            received = b""
+            while b"\r\n0\r\n" not in received:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        self.assertTrue(received.startswith(b"HTTP/1.1 200"), received)
+        self.assertIn(grpc_frame(b"g-0 later 0"), received)
+
     def test_a_ring_with_an_unknown_protocol_is_refused_and_the_last_good_one_keeps_routing(self):
         members, ring, proxy, operator = self.start(1)
         bad = dict(ring, version=2, protocol="h3")

@@ -85,7 +85,7 @@ TEST(ResourceParser, ProtocolDefaultsToHttp1AndTakesH2c) {
   const auto h2c = withProtocol("  protocol: h2c\n");
   ASSERT_TRUE(h2c.ok()) << h2c.error();
   EXPECT_EQ(h2c->spec.protocol, ring::UpstreamProtocol::H2c);
-  EXPECT_EQ(ringSpecFor(*h2c, {}).protocol, ring::UpstreamProtocol::H2c) << "the published ring carries it";
+  EXPECT_EQ(ringSpecFor(h2c.value(), {}).protocol, ring::UpstreamProtocol::H2c) << "the published ring carries it";
 }
 
 TEST(ResourceParser, AppliesDefaults) {

@@ -70,6 +70,8 @@ TEST(AttemptVerdict, AStreamedBodyIsNeverReplayed) {
     EXPECT_NE(judgeAttempt(outcome(row.outcome), kStreamedBody).retry, Retry::NextMember) << static_cast<int>(row.outcome);
   }
   EXPECT_EQ(judgeAttempt(outcome(ConnectFailed), kStreamedBody).retry, Retry::NextMember);
+  EXPECT_EQ(judgeAttempt(outcome(StreamRefused), kStreamedBody).retry, Retry::Stop)
+      << "a refused stream's body already streamed from the client: nothing to send again";
 }
 
 TEST(AttemptVerdict, AStalePooledConnectionIsRetriedOnceOnTheSameMemberWithoutBlame) {

@@ -16,7 +16,7 @@ TEST(H2cMessage, RequestHeadBecomesPseudoFieldsWithoutConnectionSpecificOnes) {
       "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n"
       "Upgrade: foo\r\nProxy-Connection: x\r\nX-User-Id:  alice \r\n\r\n",
       "http", out);
-  ASSERT_FALSE(error) << error.message;
+  ASSERT_FALSE(error) << error.reason;
   EXPECT_EQ(out.fields, (Fields{{":method", "POST"},
                                 {":scheme", "http"},
                                 {":path", "/echo.Echo/Say?x=1"},

@@ -47,10 +47,10 @@ TEST(WireFormat, ProtocolIsHttp1UnlessTheRingSaysH2c) {
   auto spec = parseRingJson(kValid);
   ASSERT_TRUE(spec.ok());
   EXPECT_EQ(spec->protocol, UpstreamProtocol::Http1) << "a ring without the field is http1";
-  EXPECT_FALSE(ringToJson(*spec).contains("protocol")) << "http1 is left out, for proxies that predate the field";
+  EXPECT_FALSE(ringToJson(spec.value()).contains("protocol")) << "http1 is left out, for proxies that predate the field";
   spec->protocol = UpstreamProtocol::H2c;
-  EXPECT_EQ(ringToJson(*spec)["protocol"], "h2c");
-  EXPECT_EQ(parseRingJson(serializeRing(*spec)).value(), *spec);
+  EXPECT_EQ(ringToJson(spec.value())["protocol"], "h2c");
+  EXPECT_EQ(parseRingJson(serializeRing(spec.value())).value(), spec.value());
   const auto explicitHttp1 = parseRingJson(R"({"name":"a","version":1,"protocol":"http1","members":[]})");
   ASSERT_TRUE(explicitHttp1.ok()) << explicitHttp1.error();
   EXPECT_EQ(explicitHttp1->protocol, UpstreamProtocol::Http1);
