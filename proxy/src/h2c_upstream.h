@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp misses it under GCC 12
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
