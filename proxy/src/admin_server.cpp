@@ -122,6 +122,7 @@ AdminResponse AdminServer::handle(std::string_view method, std::string_view targ
                               {"virtualNodes", spec.virtualNodes},
                               {"loadFactor", spec.loadFactor},
                               {"key", key},
+                              {"protocol", std::string(ring::toString(spec.protocol))},
                               {"source", table->source},
                               {"stalenessSeconds", store_.stalenessSeconds(now)},
                               {"members", members}});

@@ -16,6 +16,7 @@ enum class AttemptOutcome : std::uint8_t {
   SendTimedOut,         // the member did not take the request head in time
   UploadTimedOut,       // the member stopped taking the request body
   UploadReset,          // the member failed while taking the body, and sent no usable answer
+  StreamRefused,        // an HTTP/2 member never processed the stream (REFUSED_STREAM, a GOAWAY below it, never sent)
   ResetBeforeResponse,  // closed or reset before any response byte
   ResetInResponse,      // closed or reset within the response head or a body that fits the buffer
   ResponseTimedOut,     // no complete response head in time

@@ -32,6 +32,11 @@ AttemptVerdict judgeAttempt(const AttemptResult& result, const RetryContext& con
       return failed(UpstreamError::Connect, Retry::NextMember, {502, "could not connect to the member"});
     case ConnectTimedOut:
       return failed(UpstreamError::Connect, Retry::NextMember, {502, "connecting to the member timed out"});
+    case StreamRefused:
+      // RFC 9113 §8.7: the member did not process it, so any method may go to the next
+      // member, as long as the body is still whole to send again.
+      return failed(UpstreamError::Reset, context.replayable ? Retry::NextMember : Retry::Stop,
+                    {502, "the member refused the stream"});
     case SendReset:
       if (staleConnection(result, context)) return {std::nullopt, HealthEffect::None, Retry::SameMember, {}, true};
       return failedBeforeResponse(UpstreamError::Reset, context, {502, "the member reset the connection"});

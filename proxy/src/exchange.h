@@ -10,6 +10,7 @@
 #include "access_log.h"
 #include "attempt_verdict.h"
 #include "downstream.h"
+#include "h2c_attempt.h"
 #include "head_rewriter.h"
 #include "key_extractor.h"
 #include "member_picker.h"
@@ -71,6 +72,10 @@ class Exchange {
   /// The one place an attempt's outcome is accounted: upstream errors,
   /// passive health and the retry decision. Returns the decision.
   [[gnu::always_inline]] inline Retry settle(const AttemptResult& result);
+  /// The attempts and the relay for a ring whose members speak h2c (HTTP/2
+  /// streams on shared connections); routing, accounting and retries are the
+  /// same as HTTP/1.1's. Returns whether the client connection may carry another request.
+  Task<bool> runH2c();
   /// Answers the client when no attempt produced a response.
   Task<bool> answerFailure();
   Task<bool> answer(HttpError error, bool keepAlive, MemberStats* stats);
@@ -122,6 +127,7 @@ Task<bool> Exchange<Net>::run() {
   if (request_ == nullptr) co_return false;
   if (const HttpError unavailable = route()) co_return co_await answer(unavailable, keepAfterAnswer(), nullptr);
   if (const HttpError unforwardable = prepareForward()) co_return co_await answer(unforwardable, false, nullptr);
+  if (table_->h2c) co_return co_await runH2c();
   // The owner, then distinct successors.
   bool started = false;
   while (!started && attempts_ <= worker_.config().retries && beginAttempt()) {
@@ -163,6 +169,36 @@ Task<bool> Exchange<Net>::run() {
     co_return co_await relayRest(*response, sent, ec);
   }
   finish();
+  co_return !closeClient_;
+}
+
+template <class Net>
+Task<bool> Exchange<Net>::runH2c() {
+  // The attempt outlives its loop: the relay reads the response from its stream.
+  std::optional<H2cAttempt<Net>> attempt;
+  bool started = false;
+  while (!started && attempts_ <= worker_.config().retries && beginAttempt()) {
+    attempt.emplace(worker_, downstream_, *request_, forward_, *group_, response_);
+    const AttemptResult result = co_await attempt->run();
+    started = result.outcome == AttemptOutcome::ResponseStarted;
+    if (settle(result) == Retry::Stop) break;
+  }
+  if (!started) co_return co_await answerFailure();
+  const std::optional<SendBuffers> response = prepareRelay();
+  if (!response) co_return co_await answer(failure_, keepAfterAnswer(), group_->stats);
+  error_code ec = co_await downstream_.send(*response);
+  while (!ec && !response_.done) {
+    const std::optional<AttemptOutcome> failure = co_await attempt->nextBody();
+    if (failure) {
+      settle({*failure});  // cut short: the client sees the stream or connection end early
+      co_return false;
+    }
+    ec = co_await downstream_.send({asio::buffer(response_.buffer.buffer->data(), response_.take), asio::const_buffer(),
+                                    asio::const_buffer()});
+  }
+  if (ec) co_return false;
+  deadline_.watchUpstream(nullptr);
+  countResponse();
   co_return !closeClient_;
 }
 

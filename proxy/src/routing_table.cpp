@@ -49,6 +49,7 @@ Result<std::shared_ptr<RoutingTable>> buildRoutingTable(ring::RingSpec spec, con
   auto table = std::make_shared<RoutingTable>();
   table->ring = std::move(snapshot).value();
   table->key = keyOverride ? *keyOverride : table->ring->spec().key;
+  table->h2c = table->ring->spec().protocol == ring::UpstreamProtocol::H2c;
   if (table->ring->spec().loadFactor > 0) table->bounded.emplace(table->ring->spec().loadFactor);
   table->source = std::move(source);
   table->routes.reserve(table->ring->members().size());

@@ -29,6 +29,7 @@ struct MemberRoute {
 struct RoutingTable {
   std::shared_ptr<const ring::RingSnapshot> ring;
   ring::KeySpec key;                    // effective key source (--key wins over the ring's)
+  bool h2c = false;                     // members are spoken to in HTTP/2 with prior knowledge
   std::vector<MemberRoute> routes;      // indexed like ring->members()
   std::optional<ring::BoundedLoadPolicy> bounded;  // when the ring's loadFactor > 0
   std::string source;                   // "static", "file:PATH", "url:URL"

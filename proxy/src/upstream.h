@@ -15,6 +15,9 @@ namespace ringlb::proxy {
 /// Resumes a coroutine suspended in WorkerState::awaitSendTurn.
 using SendTurn = asio::async_result<asio::use_awaitable_t<Executor>, void()>::handler_type;
 
+template <class Net>
+class H2cUpstreamConnection;
+
 /// One keep-alive connection to a member, owned by a worker's pool while idle
 /// and by a session while in use.
 template <class Net>
@@ -41,6 +44,7 @@ struct UpstreamGroup {
   bool inRing = true;
   std::vector<SendTurn> sendTurns;  // sessions waiting to send to this member
   std::vector<std::unique_ptr<UpstreamConnection<Net>>> idle;  // LIFO: the most recently used is reused first
+  std::vector<std::shared_ptr<H2cUpstreamConnection<Net>>> h2c;  // an h2c ring's multiplexed connections
 };
 
 }  // namespace ringlb::proxy

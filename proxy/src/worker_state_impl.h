@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "h2c_upstream.h"
 #include "session.h"
 #include "worker_state.h"
 
@@ -61,6 +62,7 @@ void WorkerState<Net>::adopt(std::shared_ptr<const RoutingTable> table) {
       group->endpoint = route.endpoint;
       ++group->generation;
       group->idle.clear();
+      retireH2c(*group);
     }
     group->health = route.health;
     group->inRing = true;
@@ -76,6 +78,7 @@ void WorkerState<Net>::pruneGroups() {
     auto& group = *it->second;
     if (!group.inRing) {
       group.idle.clear();
+      retireH2c(group);
       if (group.inFlight == 0) {
         it = groups_.erase(it);
         continue;
@@ -188,6 +191,7 @@ void WorkerState<Net>::tick(std::int64_t nowNanos) {
     std::size_t expired = 0;
     while (expired < idle.size() && nowNanos - idle[expired]->idleSince > idleLimit) ++expired;
     if (expired > 0) idle.erase(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(expired));
+    if (!group->h2c.empty()) closeIdleH2c(*group, nowNanos, idleLimit);
   }
 }
 
@@ -204,7 +208,10 @@ void WorkerState<Net>::beginDrain() {
 
 template <class Net>
 void WorkerState<Net>::closeIdleConnections() {
-  for (auto& [id, group] : groups_) group->idle.clear();
+  for (auto& [id, group] : groups_) {
+    group->idle.clear();
+    retireH2c(*group);
+  }
 }
 
 template <class Net>

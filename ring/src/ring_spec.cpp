@@ -39,6 +39,16 @@ std::optional<Algorithm> parseAlgorithm(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+std::string_view toString(UpstreamProtocol protocol) noexcept {
+  return protocol == UpstreamProtocol::H2c ? "h2c" : "http1";
+}
+
+std::optional<UpstreamProtocol> parseUpstreamProtocol(std::string_view text) noexcept {
+  if (text == "http1") return UpstreamProtocol::Http1;
+  if (text == "h2c") return UpstreamProtocol::H2c;
+  return std::nullopt;
+}
+
 std::string_view toString(KeySource source) noexcept {
   switch (source) {
     case KeySource::Path: return "path";

@@ -80,7 +80,7 @@ Result<RingSpec> ringFromJson(const json& document) {
   const FieldReader reader("");
   if (!document.is_object()) return Error{"ring: must be a JSON object"};
   if (auto e = reader.rejectUnknown(document, {"name", "version", "algorithm", "virtualNodes", "tableSize",
-                                               "capacity", "loadFactor", "key", "members"})) {
+                                               "capacity", "loadFactor", "key", "protocol", "members"})) {
     return *e;
   }
   RingSpec spec;
@@ -121,6 +121,12 @@ Result<RingSpec> ringFromJson(const json& document) {
     if (auto e = keyReader.readString(*it, "name", spec.key.name, false)) return *e;
   }
 
+  std::string protocol = "http1";
+  if (auto e = reader.readString(document, "protocol", protocol, false)) return *e;
+  const auto parsedProtocol = parseUpstreamProtocol(protocol);
+  if (!parsedProtocol) return Error{"protocol: '" + protocol + "' is not one of http1, h2c"};
+  spec.protocol = *parsedProtocol;
+
   const auto members = document.find("members");
   if (members == document.end()) return Error{"members: missing required field"};
   if (!members->is_array()) return Error{"members: must be an array"};
@@ -158,6 +164,8 @@ json ringToJson(const RingSpec& spec) {
                    {"members", members}};
   if (spec.algorithm == Algorithm::Maglev) document["tableSize"] = spec.tableSize;
   if (spec.algorithm == Algorithm::Anchor) document["capacity"] = spec.capacity;
+  // Left out for http1, so an http1 ring stays readable by proxies that predate the field.
+  if (spec.protocol != UpstreamProtocol::Http1) document["protocol"] = std::string(toString(spec.protocol));
   return document;
 }
 

@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     }
     if (*check) {
       std::cout << ringPath << ": ok, version " << ring.value()->version() << ", " << ring.value()->members().size()
-                << " members\n";
+                << " members, protocol " << toString(ring.value()->spec().protocol) << '\n';
       return 0;
     }
     const auto& snapshot = *ring.value();

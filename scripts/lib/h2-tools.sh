@@ -4,7 +4,8 @@
 #     into ${RINGLB_H2SPEC_CACHE:-~/.cache/ringlb/h2spec}/<version>/h2spec;
 #     tests/integration/proxy/test_h2spec.py runs it against the proxy's h2c listener.
 #   grpcio (PyPI), installed with pip into ~/.cache/ringlb/python/grpcio-<version>;
-#     tests/integration/proxy/test_grpc.py puts it on sys.path.
+#     tests/integration/proxy/test_grpc.py puts it on sys.path (test_grpc_upstream.py and its
+#     grpc_member.py, real gRPC servers behind an h2c ring, through it).
 # Nothing is committed; each is fetched once, through the Go module proxy and PyPI.
 
 : "${RINGLB_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"

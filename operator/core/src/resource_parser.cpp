@@ -686,13 +686,19 @@ HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) 
   if (!spec) fail("spec", "missing required field");
   requireMap(spec, "spec");
   rejectUnknown(spec, "spec", {"replicas", "template", "hashing", "weights", "healthCheck", "drainSeconds",
-                               "podDisruptionBudget"});
+                               "podDisruptionBudget", "protocol"});
   if (spec["replicas"]) {
     ring.spec.replicas = static_cast<std::int32_t>(readIntegerInRange(spec["replicas"], "spec.replicas", 0, kMaxReplicas));
   }
   if (!spec["template"]) fail("spec.template", "missing required field");
   ring.spec.templ = parseTemplate(spec["template"]);
   if (spec["hashing"]) ring.spec.hashing = parseHashing(spec["hashing"]);
+  if (spec["protocol"]) {
+    const std::string text = readString(spec["protocol"], "spec.protocol");
+    const auto protocol = ring::parseUpstreamProtocol(text);
+    if (!protocol) fail("spec.protocol", "must be one of http1, h2c, got '" + text + "'");
+    ring.spec.protocol = *protocol;
+  }
   if (const YAML::Node weights = spec["weights"]) {
     if (!weights.IsSequence()) fail("spec.weights", "must be a list of integers (slot i's weight), got " + describe(weights));
     if (weights.size() > static_cast<std::size_t>(kMaxReplicas)) {

@@ -55,6 +55,7 @@ std::string describeRingChange(const ring::RingSpec* before, const ring::RingSpe
       before->tableSize != after.tableSize || before->capacity != after.capacity || before->loadFactor != after.loadFactor || !(before->key == after.key)) {
     append("hashing changed");
   }
+  if (before->protocol != after.protocol) append("protocol " + std::string(ring::toString(after.protocol)));
   return summary.empty() ? "unchanged" : summary;
 }
 

@@ -13,6 +13,7 @@ ring::RingSpec ringSpecFor(const HashRing& resource, std::vector<ring::Member> m
   spec.capacity = resource.spec.hashing.capacity;
   spec.loadFactor = resource.spec.hashing.loadFactor;
   spec.key = resource.spec.hashing.key;
+  spec.protocol = resource.spec.protocol;
   spec.members = std::move(members);
   // Slot i weighs weights[i]: the member id's ordinal picks its entry.
   for (auto& member : spec.members) {

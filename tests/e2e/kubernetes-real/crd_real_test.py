@@ -186,6 +186,7 @@ def test_valid_hashring_is_accepted_and_defaulted(crd, kubectl, namespace):
     assert spec["healthCheck"] == {"path": "/healthz", "intervalSeconds": 1, "timeoutSeconds": 1,
                                    "failureThreshold": 3, "successThreshold": 1}
     assert spec["drainSeconds"] == 5
+    assert spec["protocol"] == "http1"
     assert obj["metadata"]["generation"] == 1
     assert "status" not in obj
 

@@ -135,6 +135,11 @@ class CrdTest(unittest.TestCase):
         self.assertEqual(obj["spec"]["hashing"]["key"], {"source": "path"})
         self.assertEqual(obj["spec"]["healthCheck"]["failureThreshold"], 3)
         self.assertEqual(obj["spec"]["drainSeconds"], 5)
+        self.assertEqual(obj["spec"]["protocol"], "http1")
+        obj["spec"]["protocol"] = "h2"
+        self.assertEqual([c["field"] for c in walker.validate(obj)], ["spec.protocol"])
+        obj["spec"]["protocol"] = "h2c"
+        self.assertEqual(walker.validate(obj), [])
         obj["spec"]["replicas"] = 1001
         self.assertEqual([c["field"] for c in walker.validate(obj)], ["spec.replicas"])
 

@@ -194,6 +194,25 @@ class InvalidEditTest(OperatorTest):
         self.assertIsNone(stack.status()["error"])
 
 
+class ProtocolTest(OperatorTest):
+    replicas = 1
+
+    def test_protocol_reaches_the_ring_and_a_bad_one_is_refused(self):
+        stack = self.stack
+        before = stack.ring()
+        self.assertNotIn("protocol", before, "an http1 ring leaves the field out")
+        stack.write_resource(0, text=stack.resource_text().replace("  drainSeconds:", "  protocol: h2c\n  drainSeconds:"))
+        h2c = wait_until(lambda: (lambda r: r.get("protocol") == "h2c" and r)(stack.ring()), 10, "the h2c ring")
+        self.assertGreater(h2c["version"], before["version"])
+        stack.write_resource(0, text=stack.resource_text().replace("protocol: h2c", "protocol: grpc"))
+        status, _, body = wait_until(lambda: (lambda r: r[0] == 503 and r)(get(stack.url("/readyz"))), 10,
+                                     "/readyz to report the bad protocol")
+        expected = f"{stack.resource_path}: spec.protocol: must be one of http1, h2c, got 'grpc'"
+        self.assertIn(expected, body)
+        self.assertEqual(stack.status()["error"], expected)
+        self.assertEqual(stack.ring(), h2c, "the last good ring stays published")
+
+
 class OperatorCrashTest(OperatorTest):
     def test_sigkilled_operator_restarts_and_adopts_its_replicas(self):
         stack = self.stack

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "ringlb/operator/ring_spec_mapping.h"
+
 namespace ringlb::op {
 namespace {
 
@@ -70,6 +72,20 @@ spec:
   EXPECT_EQ(parsed->spec.hashing.algorithm, ring::Algorithm::Anchor);
   EXPECT_EQ(parsed->spec.hashing.capacity, 16u);
   EXPECT_EQ(parsed->spec.weights, (std::vector<std::uint32_t>{1, 2, 4}));
+}
+
+TEST(ResourceParser, ProtocolDefaultsToHttp1AndTakesH2c) {
+  const auto withProtocol = [](const std::string& line) {
+    return parseHashRing("apiVersion: ringlb.dev/v1alpha1\nkind: HashRing\nmetadata: {name: a}\nspec:\n"
+                         "  template: {command: [x]}\n" + line, "a.yaml");
+  };
+  const auto old = withProtocol("");
+  ASSERT_TRUE(old.ok()) << old.error();
+  EXPECT_EQ(old->spec.protocol, ring::UpstreamProtocol::Http1);
+  const auto h2c = withProtocol("  protocol: h2c\n");
+  ASSERT_TRUE(h2c.ok()) << h2c.error();
+  EXPECT_EQ(h2c->spec.protocol, ring::UpstreamProtocol::H2c);
+  EXPECT_EQ(ringSpecFor(h2c.value(), {}).protocol, ring::UpstreamProtocol::H2c) << "the published ring carries it";
 }
 
 TEST(ResourceParser, AppliesDefaults) {
@@ -203,7 +219,9 @@ INSTANTIATE_TEST_SUITE_P(
                     "examples/apod.yaml: spec.replicas: must be an integer, got '1.5'"},
         BadResource{"UnknownSpecField", withSpec("  replica: 3\n  template: {command: [x]}\n"),
                     "examples/apod.yaml: spec.replica: unknown field (allowed: replicas, template, hashing, "
-                    "weights, healthCheck, drainSeconds, podDisruptionBudget)"},
+                    "weights, healthCheck, drainSeconds, podDisruptionBudget, protocol)"},
+        BadResource{"BadProtocol", withSpec("  template: {command: [x]}\n  protocol: h2\n"),
+                    "examples/apod.yaml: spec.protocol: must be one of http1, h2c, got 'h2'"},
         BadResource{"UnknownNestedField", withSpec("  template: {command: [x], imagePullPolicy: Always}\n"),
                     "examples/apod.yaml: spec.template.imagePullPolicy: unknown field (allowed: image, command, args, "
                     "port, env, resources, securityContext, nodeSelector, tolerations, affinity, "

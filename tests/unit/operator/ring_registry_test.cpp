@@ -69,6 +69,20 @@ TEST_F(RingRegistryTest, PublishesOnlyRealChangesWithIncreasingVersions) {
   EXPECT_EQ(notified, 3);
 }
 
+TEST_F(RingRegistryTest, AProtocolChangeIsPublishedAndSummarized) {
+  RingRegistry registry(dir);
+  ASSERT_TRUE(registry.publish("default/apod", spec(3)).ok());
+  auto h2c = spec(3);
+  h2c.protocol = ring::UpstreamProtocol::H2c;
+  auto changed = registry.publish("default/apod", h2c);
+  ASSERT_TRUE(changed.ok()) << changed.error();
+  EXPECT_TRUE(changed->changed) << "proxies must learn how to speak to the members";
+  EXPECT_EQ(changed->version, 2u);
+  EXPECT_EQ(changed->movedKeyspace, 0.0);
+  EXPECT_EQ(changed->summary, "protocol h2c");
+  EXPECT_EQ(registry.get("default/apod")->spec().protocol, ring::UpstreamProtocol::H2c);
+}
+
 TEST_F(RingRegistryTest, VersionsSurviveARestartAndARemoval) {
   {
     RingRegistry registry(dir);

@@ -30,6 +30,8 @@ struct Expected {
 const std::vector<Expected> kTable = {
     {ConnectFailed, UpstreamError::Connect, HealthEffect::Failure, Retry::NextMember, Retry::NextMember, 502},
     {ConnectTimedOut, UpstreamError::Connect, HealthEffect::Failure, Retry::NextMember, Retry::NextMember, 502},
+    // An HTTP/2 member's REFUSED_STREAM (or a GOAWAY below the stream): never processed, so a POST moves on too.
+    {StreamRefused, UpstreamError::Reset, HealthEffect::Failure, Retry::NextMember, Retry::NextMember, 502},
     {SendReset, UpstreamError::Reset, HealthEffect::Failure, Retry::NextMember, Retry::Stop, 502},
     {SendTimedOut, UpstreamError::Timeout, HealthEffect::Failure, Retry::NextMember, Retry::Stop, 504},
     {UploadTimedOut, UpstreamError::Timeout, HealthEffect::Failure, Retry::Stop, Retry::Stop, 504},
@@ -68,6 +70,8 @@ TEST(AttemptVerdict, AStreamedBodyIsNeverReplayed) {
     EXPECT_NE(judgeAttempt(outcome(row.outcome), kStreamedBody).retry, Retry::NextMember) << static_cast<int>(row.outcome);
   }
   EXPECT_EQ(judgeAttempt(outcome(ConnectFailed), kStreamedBody).retry, Retry::NextMember);
+  EXPECT_EQ(judgeAttempt(outcome(StreamRefused), kStreamedBody).retry, Retry::Stop)
+      << "a refused stream's body already streamed from the client: nothing to send again";
 }
 
 TEST(AttemptVerdict, AStalePooledConnectionIsRetriedOnceOnTheSameMemberWithoutBlame) {

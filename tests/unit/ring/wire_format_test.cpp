@@ -43,6 +43,19 @@ TEST(WireFormat, DefaultsOptionalFields) {
   EXPECT_EQ(spec->members[0].state, MemberState::Ready);
 }
 
+TEST(WireFormat, ProtocolIsHttp1UnlessTheRingSaysH2c) {
+  auto spec = parseRingJson(kValid);
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->protocol, UpstreamProtocol::Http1) << "a ring without the field is http1";
+  EXPECT_FALSE(ringToJson(spec.value()).contains("protocol")) << "http1 is left out, for proxies that predate the field";
+  spec->protocol = UpstreamProtocol::H2c;
+  EXPECT_EQ(ringToJson(spec.value())["protocol"], "h2c");
+  EXPECT_EQ(parseRingJson(serializeRing(spec.value())).value(), spec.value());
+  const auto explicitHttp1 = parseRingJson(R"({"name":"a","version":1,"protocol":"http1","members":[]})");
+  ASSERT_TRUE(explicitHttp1.ok()) << explicitHttp1.error();
+  EXPECT_EQ(explicitHttp1->protocol, UpstreamProtocol::Http1);
+}
+
 TEST(WireFormat, RoundTripsBothAlgorithms) {
   auto spec = parseRingJson(kValid);
   ASSERT_TRUE(spec.ok());
@@ -155,6 +168,8 @@ const BadInput kBadInputs[] = {
     {"ZeroVirtualNodes", R"({"name":"a","version":1,"virtualNodes":0,"members":[]})", "virtualNodes"},
     {"LoadFactorBelowOne", R"({"name":"a","version":1,"loadFactor":0.5,"members":[]})", "loadFactor"},
     {"UnknownKeySource", R"({"name":"a","version":1,"key":{"source":"body"},"members":[]})", "key.source"},
+    {"UnknownProtocol", R"({"name":"a","version":1,"protocol":"h3","members":[]})", "protocol: 'h3' is not one of http1, h2c"},
+    {"ProtocolNotAString", R"({"name":"a","version":1,"protocol":2,"members":[]})", "protocol: must be a string"},
     {"HeaderKeyWithoutName", R"({"name":"a","version":1,"key":{"source":"header"},"members":[]})", "key.name"},
     {"TooManyPoints",
      R"({"name":"a","version":1,"virtualNodes":100000,"members":[{"id":"x","address":"h:1","weight":1000}]})",

@@ -22,6 +22,12 @@ enum class KeySource : std::uint8_t { Path, PathAndQuery, Header, Cookie, Query,
 std::string_view toString(KeySource source) noexcept;
 std::optional<KeySource> parseKeySource(std::string_view text) noexcept;
 
+/// How the proxy speaks to a ring's members.
+enum class UpstreamProtocol : std::uint8_t { Http1, H2c };
+
+std::string_view toString(UpstreamProtocol protocol) noexcept;
+std::optional<UpstreamProtocol> parseUpstreamProtocol(std::string_view text) noexcept;
+
 struct KeySpec {
   KeySource source = KeySource::Path;
   std::string name;  // header, cookie or query parameter name
@@ -48,6 +54,7 @@ struct RingSpec {
   std::uint32_t capacity = kDefaultAnchorCapacity;    // anchor only: buckets, ≥ total weight
   double loadFactor = 0.0;                           // bounded loads; 0 disables
   KeySpec key;
+  UpstreamProtocol protocol = UpstreamProtocol::Http1;  // HTTP/1.1, or HTTP/2 with prior knowledge
   std::vector<Member> members;
 
   friend bool operator==(const RingSpec&, const RingSpec&) = default;

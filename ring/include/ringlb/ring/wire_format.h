@@ -12,7 +12,7 @@ namespace ringlb::ring {
 
 /// Parses the ring wire format
 ///   {name, version, algorithm, virtualNodes, tableSize? (maglev), capacity? (anchor), loadFactor,
-///    key:{source, name?},
+///    key:{source, name?}, protocol? (http1 | h2c, default http1),
 ///    members:[{id, address, weight, state}]}
 /// and validates it. Errors name the field, e.g. "members[2].weight: must be ≥ 1".
 Result<RingSpec> parseRingJson(std::string_view text);

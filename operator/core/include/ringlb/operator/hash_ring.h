@@ -125,6 +125,7 @@ struct HashRingSpec {
   std::int32_t replicas = 1;
   ReplicaTemplate templ;
   Hashing hashing;
+  ring::UpstreamProtocol protocol = ring::UpstreamProtocol::Http1;  // how proxies speak to the replicas
   std::vector<std::uint32_t> weights;  // weights[i] is slot i's weight; slots past the list weigh 1
   HealthCheck healthCheck;
   std::uint32_t drainSeconds = 5;  // scale-down and rollout: Draining in the ring this long before stop
