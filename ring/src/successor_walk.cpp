@@ -1,5 +1,7 @@
 #include "ringlb/ring/successor_walk.h"
 
+#include "ringlb/ring/hash.h"
+
 #include <algorithm>
 
 namespace ringlb::ring {
@@ -9,20 +11,31 @@ SuccessorWalk::SuccessorWalk(const Placement& placement, std::uint64_t hash, std
   if (stepsLeft_ > 0) position_ = placement.firstPosition(hash);
 }
 
-SuccessorWalk::SuccessorWalk(const AnchorTable& table, std::uint64_t hash) noexcept
-    : placement_(&table), memberCount_(table.memberCount()), hash_(hash) {
+SuccessorWalk::SuccessorWalk(const AnchorTable& table, std::uint64_t hash, const std::uint16_t* admitBelow) noexcept
+    : placement_(&table), memberCount_(table.memberCount()), hash_(hash), admitBelow_(admitBelow) {
   anchor_.emplace(table);
+  if (admitBelow_) draw_ = rampDraw(hash);
 }
 
 std::optional<std::uint32_t> SuccessorWalk::nextAfterRemoval() {
-  if (yielded_ >= memberCount_) return std::nullopt;
+  if (yielded_ + skipped_ >= memberCount_) return std::nullopt;
   if (yielded_ > 0) anchor_->removeMember(lastMember_);
-  const std::uint32_t bucket = anchor_->lookup(hash_);
-  if (bucket == AnchorTable::kUnused) return std::nullopt;
-  lastMember_ = placement_->memberAt(bucket);
-  lastPosition_ = bucket;
-  ++yielded_;
-  return lastMember_;
+  while (true) {
+    const std::uint32_t bucket = anchor_->lookup(hash_);
+    if (bucket == AnchorTable::kUnused) return std::nullopt;
+    const std::uint32_t member = placement_->memberAt(bucket);
+    if (admitBelow_ && draw_ >= admitBelow_[member]) {
+      // The last member left is never removed: the overlay needs a working bucket.
+      if (yielded_ + skipped_ + 1 >= memberCount_) return std::nullopt;
+      anchor_->removeMember(member);
+      ++skipped_;
+      continue;
+    }
+    lastMember_ = member;
+    lastPosition_ = bucket;
+    ++yielded_;
+    return lastMember_;
+  }
 }
 
 bool SuccessorWalk::seen(std::uint32_t member) const noexcept {

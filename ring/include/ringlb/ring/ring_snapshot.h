@@ -37,7 +37,9 @@ class RingSnapshot {
 
   /// The owner and its distinct successors, in ring order.
   SuccessorWalk walk(std::uint64_t hash) const noexcept {
-    if (spec_.algorithm == Algorithm::Anchor) return {static_cast<const AnchorTable&>(*placement_), hash};
+    if (spec_.algorithm == Algorithm::Anchor) {
+      return {static_cast<const AnchorTable&>(*placement_), hash, anchorRamping_ ? admitBelow_.data() : nullptr};
+    }
     return {*placement_, hash, spec_.members.size()};
   }
 
@@ -57,7 +59,7 @@ class RingSnapshot {
   std::optional<std::uint32_t> pickReady(std::uint64_t hash) const {
     if (empty()) return std::nullopt;
     const std::uint32_t owner = placement_->ownerOf(hash);
-    if (ready_[owner]) return owner;
+    if (ready_[owner] && (!anchorRamping_ || admitBelow_[owner] >= kFullRamp)) return owner;
     return pick(hash, [this](std::uint32_t index) { return ready_[index] != 0; });
   }
 
@@ -75,7 +77,11 @@ class RingSnapshot {
   RingSpec spec_;
   std::unique_ptr<const Placement> placement_;
   std::vector<double> shares_;
+  std::vector<double> sampledShares() const;
+
   std::vector<std::uint8_t> ready_;  // ready_[i] == members()[i].state is Ready
+  std::vector<std::uint16_t> admitBelow_;  // anchor: members()[i].rampPermille
+  bool anchorRamping_ = false;             // anchor with a member below kFullRamp
   std::size_t readyCount_ = 0;
 };
 

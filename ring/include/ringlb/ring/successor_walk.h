@@ -22,7 +22,10 @@ namespace ringlb::ring {
 class SuccessorWalk {
  public:
   SuccessorWalk(const Placement& placement, std::uint64_t hash, std::size_t memberCount) noexcept;
-  SuccessorWalk(const AnchorTable& table, std::uint64_t hash) noexcept;
+  /// `admitBelow` (null: every member admits every key): member i admits the
+  /// key only when rampDraw(hash) < admitBelow[i]; a member that does not is
+  /// walked past as if it had left, and never yielded.
+  SuccessorWalk(const AnchorTable& table, std::uint64_t hash, const std::uint16_t* admitBelow = nullptr) noexcept;
 
   /// Next distinct member index, or nullopt once every member was yielded.
   std::optional<std::uint32_t> next();
@@ -47,6 +50,9 @@ class SuccessorWalk {
   std::vector<bool> overflowSeen_;
   std::uint64_t hash_ = 0;
   std::uint32_t lastMember_ = 0;
+  std::size_t skipped_ = 0;  // anchor: members walked past by admission (removed, never yielded)
+  const std::uint16_t* admitBelow_ = nullptr;
+  std::uint32_t draw_ = 0;
   std::optional<AnchorOverlay> anchor_;  // set for an AnchorTable
 };
 
