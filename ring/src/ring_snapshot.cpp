@@ -50,12 +50,15 @@ RingSnapshot::RingSnapshot(RingSpec spec) : spec_(std::move(spec)) {
   placement_ = buildPlacement(spec_);
   if (spec_.algorithm == Algorithm::Anchor) {
     // Anchor holds whole buckets: a ramp is applied at lookup (admission), not in the table.
-    for (const auto& member : spec_.members) {
-      admitBelow_.push_back(static_cast<std::uint16_t>(member.rampPermille));
-      anchorRamping_ = anchorRamping_ || member.rampPermille < kFullRamp;
+    const auto& table = static_cast<const AnchorTable&>(*placement_);
+    for (std::uint32_t i = 0; i < spec_.members.size(); ++i) {
+      if (spec_.members[i].rampPermille < kFullRamp) anchorRamps_.push_back({i, spec_.members[i].rampPermille});
     }
+    std::sort(anchorRamps_.begin(), anchorRamps_.end(), [&table](const auto& a, const auto& b) {
+      return *table.bucketsBegin(a.member) > *table.bucketsBegin(b.member);
+    });
   }
-  shares_ = anchorRamping_ ? sampledShares() : placement_->shares();
+  shares_ = anchorRamps_.empty() ? placement_->shares() : sampledShares();
   ready_.reserve(spec_.members.size());
   for (const auto& member : spec_.members) ready_.push_back(member.state == MemberState::Ready ? 1 : 0);
   readyCount_ = static_cast<std::size_t>(std::count(ready_.begin(), ready_.end(), 1));
@@ -63,7 +66,7 @@ RingSnapshot::RingSnapshot(RingSpec spec) : spec_(std::move(spec)) {
 
 std::optional<std::uint32_t> RingSnapshot::owner(std::uint64_t hash) const noexcept {
   if (placement_->positionCount() == 0) return std::nullopt;
-  if (anchorRamping_) return walk(hash).next();
+  if (!anchorRamps_.empty()) return walk(hash).next();
   return placement_->ownerOf(hash);
 }
 

@@ -11,31 +11,29 @@ SuccessorWalk::SuccessorWalk(const Placement& placement, std::uint64_t hash, std
   if (stepsLeft_ > 0) position_ = placement.firstPosition(hash);
 }
 
-SuccessorWalk::SuccessorWalk(const AnchorTable& table, std::uint64_t hash, const std::uint16_t* admitBelow) noexcept
-    : placement_(&table), memberCount_(table.memberCount()), hash_(hash), admitBelow_(admitBelow) {
+SuccessorWalk::SuccessorWalk(const AnchorTable& table, std::uint64_t hash, const AnchorRamp* ramps,
+                             std::size_t rampCount) noexcept
+    : placement_(&table), memberCount_(table.memberCount()), hash_(hash) {
   anchor_.emplace(table);
-  if (admitBelow_) draw_ = rampDraw(hash);
+  if (rampCount == 0) return;
+  const std::uint32_t draw = rampDraw(hash);
+  for (std::size_t i = 0; i < rampCount; ++i) {
+    // The last member is never removed (the overlay needs a working bucket); a valid ring has one fully in.
+    if (draw < ramps[i].rampPermille || skipped_ + 1 >= memberCount_) continue;
+    anchor_->removeMember(ramps[i].member);
+    ++skipped_;
+  }
 }
 
 std::optional<std::uint32_t> SuccessorWalk::nextAfterRemoval() {
   if (yielded_ + skipped_ >= memberCount_) return std::nullopt;
   if (yielded_ > 0) anchor_->removeMember(lastMember_);
-  while (true) {
-    const std::uint32_t bucket = anchor_->lookup(hash_);
-    if (bucket == AnchorTable::kUnused) return std::nullopt;
-    const std::uint32_t member = placement_->memberAt(bucket);
-    if (admitBelow_ && draw_ >= admitBelow_[member]) {
-      // The last member left is never removed: the overlay needs a working bucket.
-      if (yielded_ + skipped_ + 1 >= memberCount_) return std::nullopt;
-      anchor_->removeMember(member);
-      ++skipped_;
-      continue;
-    }
-    lastMember_ = member;
-    lastPosition_ = bucket;
-    ++yielded_;
-    return lastMember_;
-  }
+  const std::uint32_t bucket = anchor_->lookup(hash_);
+  if (bucket == AnchorTable::kUnused) return std::nullopt;
+  lastMember_ = placement_->memberAt(bucket);
+  lastPosition_ = bucket;
+  ++yielded_;
+  return lastMember_;
 }
 
 bool SuccessorWalk::seen(std::uint32_t member) const noexcept {
