@@ -57,7 +57,8 @@ def ringctl_moved(before, after, directory):
     return float(out)
 
 
-class RolloutTest(unittest.TestCase):
+class RolloutStack(unittest.TestCase):
+    """An operator with 3 replicas under a paced spec.rollout (no tests of its own)."""
     step_seconds = 3
     slow_start_after = 4
 
@@ -90,6 +91,9 @@ class RolloutTest(unittest.TestCase):
             connection.close()
         return (version, owners) if self.stack.proxy_ring_version(proxy) == version else (None, None)
 
+
+
+class RolloutTest(RolloutStack):
     def test_scale_3_to_6_moves_at_most_the_pace_per_version(self):
         stack = self.stack
         watcher = RingWatcher(stack)
@@ -158,7 +162,7 @@ class RolloutTest(unittest.TestCase):
         self.assertEqual(set(samples[final["version"]].values()), {f"{RING}-{i}" for i in range(6)})
 
 
-class SlowStartTest(RolloutTest):
+class SlowStartTest(RolloutStack):
     step_seconds = 1
     slow_start_after = 4
 
