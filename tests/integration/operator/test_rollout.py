@@ -61,13 +61,14 @@ class RolloutStack(unittest.TestCase):
     """An operator with 3 replicas under a paced spec.rollout (no tests of its own)."""
     step_seconds = 3
     slow_start_after = 4
+    initial = 3
 
     def setUp(self):
-        self.stack = Stack(3)
+        self.stack = Stack(self.initial)
         self.addCleanup(self.stack.close)
-        self.write(3)
+        self.write(self.initial)
         self.stack.start_operator()
-        self.stack.wait_ready(3)
+        self.stack.wait_ready(self.initial)
 
     def write(self, replicas):
         self.stack.write_resource(replicas, rollout_yaml(replicas, self.stack.apod, self.step_seconds,
@@ -160,6 +161,45 @@ class RolloutTest(RolloutStack):
             self.assertLessEqual(share, PACE + SERVED_BY_TOLERANCE, f"X-Served-By moved {share:.3f} at v{after}")
         # Traffic reached every new member by the end.
         self.assertEqual(set(samples[final["version"]].values()), {f"{RING}-{i}" for i in range(6)})
+
+
+class ScaleDownTest(RolloutStack):
+    step_seconds = 1
+    initial = 6
+
+    def test_scale_6_to_3_ramps_the_leaving_members_down_before_they_stop(self):
+        stack = self.stack
+        watcher = RingWatcher(stack)
+        watcher.start()
+        self.addCleanup(watcher.stop)
+        time.sleep(0.3)
+        first = stack.ring()["version"]
+        self.assertTrue(all("rampPermille" not in m for m in stack.ring()["members"]), "a new ring enters at once")
+        self.write(3)
+        ramping_with_replicas = []  # while a leaving member holds part of its weight, its replica still runs
+
+        def done():
+            ring = stack.ring()
+            partial = [m["id"] for m in ring["members"] if 0 < m.get("rampPermille", 1000) < 1000]
+            if partial:
+                ramping_with_replicas.append(set(partial) <= set(stack.recorded_replicas()))
+            return len(ring["members"]) == 3 and len(stack.recorded_replicas()) == 3 and ring
+        final = wait_until(done, 90, "the ring and the replicas to shrink to 3")
+        time.sleep(0.3)
+        watcher.stop()
+        rings = [ring for _, ring in watcher.seen if ring["version"] > first]
+        ramps = [[m.get("rampPermille", 1000) for m in ring["members"] if m["id"] == f"{RING}-5"] for ring in rings]
+        ramps = [r[0] for r in ramps if r]
+        history = {c["version"]: c["movedKeyspace"] for c in stack.status()["history"] if c["version"] > first}
+        self.show(f"{RING}-5's ramp per version: {ramps}; operator's moved per version: "
+                  f"{[(v, round(m, 4)) for v, m in sorted(history.items())]}")
+        self.assertEqual(ramps, sorted(ramps, reverse=True), "the ramp only falls")
+        self.assertGreaterEqual(len([r for r in ramps if 0 < r < 1000]), 2, "it ramped down in several steps")
+        self.assertEqual(ramps[-1], 0, "it held no keys when it left the ring")
+        self.assertTrue(ramping_with_replicas and all(ramping_with_replicas), "replicas stop only after their ramp")
+        for version, moved in history.items():
+            self.assertLessEqual(moved, PACE + 1e-9, f"v{version}")
+        self.assertEqual({m["id"] for m in final["members"]}, {f"{RING}-{i}" for i in range(3)})
 
 
 class SlowStartTest(RolloutStack):
