@@ -40,13 +40,19 @@ MaglevTable::MaglevTable(const std::vector<Permutation>& permutations, std::uint
   // Weighted turns: each round a member earns its weight in credit and takes a
   // turn for every maxWeight it holds, so equal weights give the paper's procedure.
   std::uint64_t maxWeight = 0;
-  for (const auto& permutation : permutations) maxWeight = std::max<std::uint64_t>(maxWeight, permutation.weight);
+  // Credit in thousandths of a weight, so a ramping member takes a fraction of
+  // a turn per round; with every ramp at 1000 the turns are exactly as unscaled.
+  const auto effective = [](const Permutation& permutation) {
+    return static_cast<std::uint64_t>(permutation.weight) * permutation.rampPermille;
+  };
+  for (const auto& permutation : permutations) maxWeight = std::max(maxWeight, effective(permutation));
+  if (maxWeight == 0) throw std::invalid_argument("maglev needs a member with a weight in effect");
   std::vector<std::uint64_t> credit(members, 0);
 
   std::uint32_t filled = 0;
   while (true) {
     for (std::uint32_t member = 0; member < members; ++member) {
-      credit[member] += permutations[member].weight;
+      credit[member] += effective(permutations[member]);
       if (credit[member] < maxWeight) continue;
       credit[member] -= maxWeight;
       const std::uint64_t offset = permutations[member].offset;

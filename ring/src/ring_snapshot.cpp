@@ -24,12 +24,13 @@ std::unique_ptr<const Placement> buildPlacement(const RingSpec& spec) {
     permutations.reserve(spec.members.size());
     for (const auto& member : spec.members) {
       permutations.push_back(MaglevTable::permutationFor(member.id, member.weight, spec.tableSize));
+      permutations.back().rampPermille = member.rampPermille;
     }
     return std::make_unique<MaglevTable>(permutations, spec.tableSize);
   }
   std::vector<VirtualNodeRing::Endpoint> endpoints;
   endpoints.reserve(spec.members.size());
-  for (const auto& member : spec.members) endpoints.push_back({member.id, member.weight});
+  for (const auto& member : spec.members) endpoints.push_back({member.id, member.weight, member.rampPermille});
   return std::make_unique<VirtualNodeRing>(endpoints, spec.virtualNodes);
 }
 
@@ -47,7 +48,17 @@ RingSnapshot::RingSnapshot(RingSpec spec) : spec_(std::move(spec)) {
   std::sort(spec_.members.begin(), spec_.members.end(),
             [](const Member& a, const Member& b) { return a.id < b.id; });
   placement_ = buildPlacement(spec_);
-  shares_ = placement_->shares();
+  if (spec_.algorithm == Algorithm::Anchor) {
+    // Anchor holds whole buckets: a ramp is applied at lookup (admission), not in the table.
+    const auto& table = static_cast<const AnchorTable&>(*placement_);
+    for (std::uint32_t i = 0; i < spec_.members.size(); ++i) {
+      if (spec_.members[i].rampPermille < kFullRamp) anchorRamps_.push_back({i, spec_.members[i].rampPermille});
+    }
+    std::sort(anchorRamps_.begin(), anchorRamps_.end(), [&table](const auto& a, const auto& b) {
+      return *table.bucketsBegin(a.member) > *table.bucketsBegin(b.member);
+    });
+  }
+  shares_ = anchorRamps_.empty() ? placement_->shares() : sampledShares();
   ready_.reserve(spec_.members.size());
   for (const auto& member : spec_.members) ready_.push_back(member.state == MemberState::Ready ? 1 : 0);
   readyCount_ = static_cast<std::size_t>(std::count(ready_.begin(), ready_.end(), 1));
@@ -55,7 +66,20 @@ RingSnapshot::RingSnapshot(RingSpec spec) : spec_(std::move(spec)) {
 
 std::optional<std::uint32_t> RingSnapshot::owner(std::uint64_t hash) const noexcept {
   if (placement_->positionCount() == 0) return std::nullopt;
+  if (!anchorRamps_.empty()) return walk(hash).next();
   return placement_->ownerOf(hash);
+}
+
+std::vector<double> RingSnapshot::sampledShares() const {
+  // A ramping member's share depends on the keys' draws: measured, not derived.
+  constexpr std::uint64_t kSamples = 1u << 16;
+  constexpr std::uint64_t kStride = ~std::uint64_t{0} / kSamples;
+  std::vector<double> owned(spec_.members.size(), 0.0);
+  if (placement_->positionCount() == 0) return owned;
+  for (std::uint64_t i = 0; i < kSamples; ++i) {
+    if (const auto index = owner(i * kStride)) owned[*index] += 1.0 / kSamples;
+  }
+  return owned;
 }
 
 std::optional<std::uint32_t> RingSnapshot::indexOf(std::string_view id) const noexcept {

@@ -147,6 +147,7 @@ Result<RingSpec> validate(RingSpec spec) {
   std::uint64_t points = 0;
   std::uint64_t totalWeight = 0;
   std::uint32_t highestSlot = 0;
+  bool fullyIn = false;
   for (std::size_t i = 0; i < spec.members.size(); ++i) {
     const Member& member = spec.members[i];
     const std::string field = "members[" + std::to_string(i) + "]";
@@ -160,6 +161,11 @@ Result<RingSpec> validate(RingSpec spec) {
     if (member.weight < 1 || member.weight > kMaxWeight) {
       return fieldError(field + ".weight", "must be between 1 and " + std::to_string(kMaxWeight));
     }
+    if (member.rampPermille > kFullRamp) {
+      return fieldError(field + ".rampPermille", "must be between 0 and " + std::to_string(kFullRamp) + ", got " +
+                                                     std::to_string(member.rampPermille));
+    }
+    fullyIn = fullyIn || member.rampPermille == kFullRamp;
     points += static_cast<std::uint64_t>(member.weight) * spec.virtualNodes;
     totalWeight += member.weight;
     if (spec.algorithm == Algorithm::Anchor) {
@@ -168,6 +174,10 @@ Result<RingSpec> validate(RingSpec spec) {
       if (!slots.insert(*slot).second) return fieldError(field + ".id", "slot " + std::to_string(*slot) + " is used twice");
       highestSlot = std::max(highestSlot, *slot);
     }
+  }
+  if (!spec.members.empty() && !fullyIn) {
+    // Something must own every key while the others ramp.
+    return fieldError("members", "at least one member must have rampPermille " + std::to_string(kFullRamp));
   }
   if (spec.algorithm == Algorithm::Anchor && !spec.members.empty()) {
     // Slots sit at the bottom of the buckets, extra weight at the top; they must not meet.

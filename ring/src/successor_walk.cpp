@@ -1,5 +1,7 @@
 #include "ringlb/ring/successor_walk.h"
 
+#include "ringlb/ring/hash.h"
+
 #include <algorithm>
 
 namespace ringlb::ring {
@@ -9,13 +11,22 @@ SuccessorWalk::SuccessorWalk(const Placement& placement, std::uint64_t hash, std
   if (stepsLeft_ > 0) position_ = placement.firstPosition(hash);
 }
 
-SuccessorWalk::SuccessorWalk(const AnchorTable& table, std::uint64_t hash) noexcept
+SuccessorWalk::SuccessorWalk(const AnchorTable& table, std::uint64_t hash, const AnchorRamp* ramps,
+                             std::size_t rampCount) noexcept
     : placement_(&table), memberCount_(table.memberCount()), hash_(hash) {
   anchor_.emplace(table);
+  if (rampCount == 0) return;
+  const std::uint32_t draw = rampDraw(hash);
+  for (std::size_t i = 0; i < rampCount; ++i) {
+    // The last member is never removed (the overlay needs a working bucket); a valid ring has one fully in.
+    if (draw < ramps[i].rampPermille || skipped_ + 1 >= memberCount_) continue;
+    anchor_->removeMember(ramps[i].member);
+    ++skipped_;
+  }
 }
 
 std::optional<std::uint32_t> SuccessorWalk::nextAfterRemoval() {
-  if (yielded_ >= memberCount_) return std::nullopt;
+  if (yielded_ + skipped_ >= memberCount_) return std::nullopt;
   if (yielded_ > 0) anchor_->removeMember(lastMember_);
   const std::uint32_t bucket = anchor_->lookup(hash_);
   if (bucket == AnchorTable::kUnused) return std::nullopt;

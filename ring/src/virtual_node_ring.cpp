@@ -37,10 +37,13 @@ VirtualNodeRing::VirtualNodeRing(const std::vector<Endpoint>& endpoints, std::ui
   };
   std::vector<Point> points;
   std::size_t total = 0;
-  for (const auto& endpoint : endpoints) total += static_cast<std::size_t>(endpoint.weight) * virtualNodes;
+  const auto pointCount = [virtualNodes](const Endpoint& endpoint) {
+    return static_cast<std::uint64_t>(endpoint.weight) * virtualNodes * endpoint.rampPermille / 1000;
+  };
+  for (const auto& endpoint : endpoints) total += pointCount(endpoint);
   points.reserve(total);
   for (std::uint32_t owner = 0; owner < endpoints.size(); ++owner) {
-    const std::uint64_t count = static_cast<std::uint64_t>(endpoints[owner].weight) * virtualNodes;
+    const std::uint64_t count = pointCount(endpoints[owner]);
     const std::uint64_t idHash = hashKey(endpoints[owner].id);
     for (std::uint64_t k = 0; k < count; ++k) points.push_back({pointHashFromIdHash(idHash, k), owner});
   }

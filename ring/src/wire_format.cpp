@@ -60,13 +60,14 @@ Result<Member> memberFromJson(const json& object, std::size_t index) {
   if (!object.is_object()) return Error{reader.at("") + " must be an object"};
   Member member;
   std::string state = "Ready";
-  if (auto e = reader.rejectUnknown(object, {"id", "address", "weight", "state"})) return *e;
+  if (auto e = reader.rejectUnknown(object, {"id", "address", "weight", "state", "rampPermille"})) return *e;
   if (auto e = reader.readString(object, "id", member.id, true)) return *e;
   if (auto e = reader.readString(object, "address", member.address, true)) return *e;
   if (object.contains("weight") && object["weight"].is_number_integer() && object["weight"].get<std::int64_t>() <= 0) {
     return Error{reader.at("weight") + ": must be ≥ 1"};
   }
   if (auto e = reader.readUnsigned(object, "weight", member.weight, false)) return *e;
+  if (auto e = reader.readUnsigned(object, "rampPermille", member.rampPermille, false)) return *e;
   if (auto e = reader.readString(object, "state", state, false)) return *e;
   const auto parsed = parseMemberState(state);
   if (!parsed) return Error{reader.at("state") + ": '" + state + "' is not one of Ready, NotReady, Draining"};
@@ -152,6 +153,8 @@ json ringToJson(const RingSpec& spec) {
                        {"address", member.address},
                        {"weight", member.weight},
                        {"state", std::string(toString(member.state))}});
+    // Left out at full weight, so rings without a ramp read as they always did.
+    if (member.rampPermille != kFullRamp) members.back()["rampPermille"] = member.rampPermille;
   }
   json key = {{"source", std::string(toString(spec.key.source))}};
   if (!spec.key.name.empty()) key["name"] = spec.key.name;

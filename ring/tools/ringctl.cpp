@@ -84,6 +84,11 @@ int main(int argc, char** argv) {
   explain->add_option("ring", ringPath, "ring JSON file")->required();
   explain->add_option("--key", key, "request key")->required();
 
+  std::string afterPath;
+  auto* moved = app.add_subcommand("moved", "Print the fraction of the keyspace whose owner differs between two ring JSON files");
+  moved->add_option("before", ringPath, "ring JSON file")->required();
+  moved->add_option("after", afterPath, "ring JSON file")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -99,6 +104,15 @@ int main(int argc, char** argv) {
     if (!ring) {
       std::cerr << ring.error() << '\n';
       return 1;
+    }
+    if (*moved) {
+      auto after = loadRing(afterPath);
+      if (!after) {
+        std::cerr << after.error() << '\n';
+        return 1;
+      }
+      std::printf("%.6f\n", movedKeyspace(*ring.value(), *after.value()));
+      return 0;
     }
     if (*check) {
       std::cout << ringPath << ": ok, version " << ring.value()->version() << ", " << ring.value()->members().size()

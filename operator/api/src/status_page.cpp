@@ -192,7 +192,7 @@ function membersTable(r,traffic,now){
     const x=t[m.id]||{};
     const outage=m.outageSinceUnixMillis!=null?`<span class="chip bad">down ${fmtDur(now-m.outageSinceUnixMillis)}</span>`:"";
     const flap=m.flapping?`<span class="chip warn" title="${m.recentFailures} failures in the last 10 minutes">flapping</span>`:"";
-    return `<tr data-member="${esc(m.id)}"><th scope="row">${esc(m.id)}</th><td class="st st-${esc(m.state)}">${esc(m.state)} ${flap}${outage}</td><td>${esc(m.address)}</td><td class="num">${m.weight}</td>
+    return `<tr data-member="${esc(m.id)}"><th scope="row">${esc(m.id)}</th><td class="st st-${esc(m.state)}">${esc(m.state)} ${flap}${outage}</td><td>${esc(m.address)}</td><td class="num">${m.weight}${m.rampPermille!=null&&m.rampPermille<1000?` <span class="muted">(ramp ${(m.rampPermille/10).toFixed(1)}%)</span>`:""}</td>
 <td class="num">${fmtPct(m.share)}</td><td class="num observed">${fmtPct(x.observedShare)}</td><td class="num rps">${fmtRate(x.requestsPerSecond)}</td><td class="num">${fmtPct(x.errorRatio)}</td>
 <td class="num">${fmtSec(x.p50Seconds)}</td><td class="num">${fmtSec(x.p99Seconds)}</td><td class="num">${x.inFlight==null?"—":Math.round(x.inFlight)}</td><td class="num">${fmtRate(x.retriesPerSecond)}</td><td class="num">${fmtRate(x.spillsPerSecond)}</td>
 <td class="num">${m.restarts}</td><td>${esc(m.runtimeId)}</td><td class="num">${fmtDur(m.uptimeMillis)}</td><td class="muted">${esc(m.lastFailure)}${m.lastFailure&&failedAt[m.id]?` (${fmtTime(failedAt[m.id])}, ${fmtDur(now-failedAt[m.id])} ago)`:""}</td></tr>`;}).join("");

@@ -7,6 +7,7 @@
 #include "ringlb/operator/rfc3339.h"
 #include "ringlb/operator/ring_spec_mapping.h"
 #include "ringlb/operator/ring_status.h"
+#include "ringlb/operator/rollout_pacer.h"
 #include "ringlb/operator/status_page_json.h"
 #include "ringlb/ring/ring_snapshot.h"
 
@@ -375,7 +376,10 @@ void Controller::reconcile(const std::string& key) {
     for (const auto& [slot, record] : state.records) input.replicas.push_back(record);
     input.unclaimed = state.unclaimed;
     if (const auto published = registry_.get(key)) {
-      for (const auto& member : published->members()) input.lastPublished[member.id] = member.state;
+      for (const auto& member : published->members()) {
+        input.lastPublished[member.id] = member.state;
+        if (member.rampPermille > 0) input.holdingKeys.insert(member.id);
+      }
     }
     steps = plan(input, clock_.now(), options_.reconcile);
     for (const auto& action : steps.actions) {
@@ -451,6 +455,11 @@ void Controller::reconcile(const std::string& key) {
     write = stageRingLocked(key, ringLocked(key));
   }
   writeRing(write);
+  std::optional<Clock::TimePoint> nextRampStep;
+  {
+    std::lock_guard writing(ringWriteMutex_);
+    if (const auto it = nextRampStep_.find(key); it != nextRampStep_.end()) nextRampStep = it->second;
+  }
   std::lock_guard lock(mutex_);
   RingState& state = ringLocked(key);
   updateProbesLocked(key, state);
@@ -470,6 +479,16 @@ void Controller::reconcile(const std::string& key) {
       queue_.forget(key);
     }
     if (steps.requeueAt) queue_.addAt(key, *steps.requeueAt);
+    if (nextRampStep) queue_.addAt(key, *nextRampStep);
+    if (input.desired && input.desired->spec.rollout.paced()) {
+      // The moment an absent slot passes the slow-start threshold, its ramp resets.
+      const auto threshold = std::chrono::seconds(input.desired->spec.rollout.slowStartAfterSeconds);
+      for (const auto& [slot, record] : state.records) {
+        if (record.state != ReplicaState::Ready && record.absentSince && *record.absentSince + threshold > now) {
+          queue_.addAt(key, *record.absentSince + threshold);
+        }
+      }
+    }
   }
   wake_.notify_all();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
@@ -498,7 +517,9 @@ bool Controller::applyRingPolicy(const std::string& key, const HashRing& desired
 }
 
 Controller::RingWrite Controller::stageRingLocked(const std::string& key, const RingState& state) {
-  RingWrite write{key, ++nextWriteSequence_, std::nullopt, false};
+  RingWrite write;
+  write.key = key;
+  write.sequence = ++nextWriteSequence_;
   const HashRing* desired = desired_.desired(key);
   if (!desired) return write;
   std::map<std::string, std::string> lastAddress;
@@ -506,11 +527,30 @@ Controller::RingWrite Controller::stageRingLocked(const std::string& key, const 
     for (const auto& member : current->members()) lastAddress[member.id] = member.address;
   }
   write.spec = ringSpecFor(*desired, ringMembersOf(state.records, lastAddress));
+  const Rollout& rollout = desired->spec.rollout;
+  if (rollout.paced()) {
+    write.pace = rollout.keyspacePerStep;
+    write.stepInterval = std::chrono::seconds(rollout.stepSeconds);
+    const Clock::TimePoint now = clock_.now();
+    for (auto& member : write.spec->members) {
+      const auto record = state.records.find(member.id);
+      if (record == state.records.end()) continue;
+      // Slots scaled away ramp down to nothing before the plan drains them.
+      if (record->second.ordinal >= static_cast<std::uint32_t>(std::max(desired->spec.replicas, 0))) member.rampPermille = 0;
+      const bool absent = record->second.state != ReplicaState::Ready && record->second.absentSince &&
+                          now - *record->second.absentSince >= std::chrono::seconds(rollout.slowStartAfterSeconds);
+      if (absent) write.rampFromZero.insert(member.id);
+    }
+  }
   return write;
 }
 
 Controller::RingWrite Controller::stageWithdrawalLocked(const std::string& key) {
-  return {key, ++nextWriteSequence_, std::nullopt, true};
+  RingWrite withdrawal;
+  withdrawal.key = key;
+  withdrawal.sequence = ++nextWriteSequence_;
+  withdrawal.withdraw = true;
+  return withdrawal;
 }
 
 Status Controller::writeRing(const RingWrite& write) {
@@ -521,7 +561,38 @@ Status Controller::writeRing(const RingWrite& write) {
   if (write.sequence <= written) return ok();
   written = write.sequence;
   if (write.withdraw) return registry_.remove(write.key);
-  auto published = registry_.publish(write.key, *write.spec);
+  ring::RingSpec spec = *write.spec;
+  if (write.pace > 0) {
+    const auto current = registry_.get(write.key);
+    std::optional<ring::RingSpec> inForce;
+    if (current) {
+      inForce = current->spec();
+      // A slot absent past the threshold loses its ramp: back, it ramps as a new member would.
+      std::erase_if(inForce->members, [&write](const ring::Member& member) { return write.rampFromZero.contains(member.id); });
+    }
+    const Clock::TimePoint now = clock_.now();
+    const auto last = lastRampStep_.find(write.key);
+    const bool stepDue = last == lastRampStep_.end() || now - last->second >= write.stepInterval;
+    RolloutStep step = nextRolloutStep(inForce ? &*inForce : nullptr, spec, write.pace, stepDue);
+    bool rampMoved = false;
+    if (current) {
+      for (const auto& member : step.spec.members) {
+        const auto index = current->indexOf(member.id);
+        rampMoved = rampMoved || (index && current->members()[*index].rampPermille != member.rampPermille);
+      }
+    }
+    if (stepDue && rampMoved) lastRampStep_[write.key] = now;
+    if (step.settled) {
+      nextRampStep_.erase(write.key);
+    } else {
+      const auto since = lastRampStep_.find(write.key);
+      nextRampStep_[write.key] = since == lastRampStep_.end() ? now + write.stepInterval : since->second + write.stepInterval;
+    }
+    spec = std::move(step.spec);
+  } else {
+    nextRampStep_.erase(write.key);
+  }
+  auto published = registry_.publish(write.key, spec);
   if (!published) {
     spdlog::error("ring {}: not published: {}", write.key, published.error());
     return published.failure();

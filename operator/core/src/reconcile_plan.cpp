@@ -291,6 +291,10 @@ Plan plan(const PlanInput& input, Clock::TimePoint now, const ReconcileOptions& 
       } else {
         requeueNoLaterThan(result, until);
       }
+    } else if (record.state == ReplicaState::Ready && record.running && desired.spec.rollout.paced() &&
+               input.holdingKeys.contains(record.slot)) {
+      // The controller ramps it down step by step (and looks again at each step); it drains at 0.
+      continue;
     } else if (record.state == ReplicaState::Ready && record.running) {
       result.actions.push_back(makeAction(Action::Kind::BeginDrain, record, "scale down"));
       requeueNoLaterThan(result, now + drain);

@@ -22,6 +22,7 @@ void recordFailure(ReplicaRecord& record, std::string_view reason, Clock::TimePo
   ++record.crashCount;
   record.failed = true;
   record.failedAt = now;
+  if (!record.absentSince) record.absentSince = now;
   record.lastFailure = std::string(reason);
   record.readySince.reset();
   record.healthy = false;
@@ -39,6 +40,7 @@ bool recordProbe(ReplicaRecord& record, const HealthCheck& check, bool success, 
       if (record.state == ReplicaState::Starting || record.state == ReplicaState::NotReady) {
         record.state = ReplicaState::Ready;
         record.readySince = now;
+        record.absentSince.reset();
       }
     }
   } else {

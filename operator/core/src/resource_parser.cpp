@@ -667,6 +667,31 @@ DisruptionBudget parseDisruptionBudget(const YAML::Node& node) {
   return budget;
 }
 
+Rollout parseRollout(const YAML::Node& node) {
+  const std::string path = "spec.rollout";
+  requireMap(node, path);
+  rejectUnknown(node, path, {"keyspacePerStep", "stepSeconds", "slowStartAfterSeconds"});
+  Rollout rollout;
+  if (node["keyspacePerStep"]) {
+    rollout.keyspacePerStep = readNumber(node["keyspacePerStep"], path + ".keyspacePerStep");
+    if (!(rollout.keyspacePerStep >= 0 && rollout.keyspacePerStep <= 1)) {
+      fail(path + ".keyspacePerStep", "must be a fraction of the keyspace from 0 (off) to 1, got " + node["keyspacePerStep"].Scalar());
+    }
+    if (rollout.keyspacePerStep > 0 && rollout.keyspacePerStep < 0.001) {
+      fail(path + ".keyspacePerStep", "must be at least 0.001 (a ramp moves in thousandths of a weight), got " +
+                                          node["keyspacePerStep"].Scalar());
+    }
+  }
+  if (node["stepSeconds"]) {
+    rollout.stepSeconds = static_cast<std::uint32_t>(readIntegerInRange(node["stepSeconds"], path + ".stepSeconds", 1, 3600));
+  }
+  if (node["slowStartAfterSeconds"]) {
+    rollout.slowStartAfterSeconds = static_cast<std::uint32_t>(
+        readIntegerInRange(node["slowStartAfterSeconds"], path + ".slowStartAfterSeconds", 0, 86400));
+  }
+  return rollout;
+}
+
 HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) {
   if (!document.IsMap()) fail("", "a HashRing document must be a mapping, got " + describe(document));
   rejectUnknown(document, "", {"apiVersion", "kind", "metadata", "spec", "status"});
@@ -686,7 +711,7 @@ HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) 
   if (!spec) fail("spec", "missing required field");
   requireMap(spec, "spec");
   rejectUnknown(spec, "spec", {"replicas", "template", "hashing", "weights", "healthCheck", "drainSeconds",
-                               "podDisruptionBudget", "protocol"});
+                               "podDisruptionBudget", "protocol", "rollout"});
   if (spec["replicas"]) {
     ring.spec.replicas = static_cast<std::int32_t>(readIntegerInRange(spec["replicas"], "spec.replicas", 0, kMaxReplicas));
   }
@@ -714,6 +739,7 @@ HashRing parseDocument(const YAML::Node& document, const ParseOptions& options) 
     ring.spec.drainSeconds = static_cast<std::uint32_t>(readIntegerInRange(spec["drainSeconds"], "spec.drainSeconds", 0, 3600));
   }
   if (spec["podDisruptionBudget"]) ring.spec.podDisruptionBudget = parseDisruptionBudget(spec["podDisruptionBudget"]);
+  if (spec["rollout"]) ring.spec.rollout = parseRollout(spec["rollout"]);
   // status is operator-owned: accepted (so `kubectl get -o yaml` output loads) and ignored.
   if (auto status = validateHashRing(ring); !status) throw FieldError{"", status.error()};
   return ring;

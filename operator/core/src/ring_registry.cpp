@@ -39,7 +39,8 @@ std::string describeRingChange(const ring::RingSpec* before, const ring::RingSpe
   for (const auto& member : after.members) {
     const auto it = old.find(member.id);
     if (it == old.end()) {
-      append("+" + member.id + " (" + std::string(ring::toString(member.state)) + ")");
+      append("+" + member.id + " (" + std::string(ring::toString(member.state)) +
+             (member.rampPermille == ring::kFullRamp ? "" : ", ramp " + std::to_string(member.rampPermille) + "‰") + ")");
       continue;
     }
     if (it->second->state != member.state) {
@@ -48,6 +49,9 @@ std::string describeRingChange(const ring::RingSpec* before, const ring::RingSpe
     }
     if (it->second->address != member.address) append(member.id + " at " + member.address);
     if (it->second->weight != member.weight) append(member.id + " weight " + std::to_string(member.weight));
+    if (it->second->rampPermille != member.rampPermille) {
+      append(member.id + " ramp " + std::to_string(it->second->rampPermille) + "‰→" + std::to_string(member.rampPermille) + "‰");
+    }
     old.erase(it);
   }
   for (const auto& [id, member] : old) append("-" + id);

@@ -10,10 +10,12 @@ namespace {
 
 json membersJson(const RingPageInput& ring) {
   std::map<std::string, std::pair<double, std::uint32_t>> published;  // share, weight
+  std::map<std::string, std::uint32_t> ramps;                          // rampPermille, paced rollouts
   if (ring.published) {
     for (std::size_t i = 0; i < ring.published->members().size(); ++i) {
       const auto& member = ring.published->members()[i];
       published[member.id] = {ring.published->shares()[i], member.weight};
+      ramps[member.id] = member.rampPermille;
     }
   }
   const auto sinceMillis = [&](const std::optional<Clock::TimePoint>& at) -> json {
@@ -35,6 +37,7 @@ json membersJson(const RingPageInput& ring) {
                        {"specHash", record->specHash},
                        {"weight", entry == published.end() ? 0u : entry->second.second},
                        {"share", entry == published.end() ? 0.0 : entry->second.first},
+                       {"rampPermille", ramps.contains(record->slot) ? ramps[record->slot] : 0u},
                        {"uptimeMillis", record->running ? sinceMillis(record->startedAt) : json(nullptr)},
                        {"readyForMillis", record->state == ReplicaState::Ready ? sinceMillis(record->readySince) : json(nullptr)},
                        {"outageSinceUnixMillis", outage ? json(*outage) : json(nullptr)},

@@ -1,4 +1,4 @@
-"""./scripts/demo end to end: it completes, prints the three tables and the PNG path, and exits 0.
+"""./scripts/demo end to end: it completes, prints the four tables and the PNG path, and exits 0.
 With Prometheus installed (always under CI=true), tables 1 and 2 carry Prometheus's per-replica
 counts, which must equal the client's own."""
 
@@ -33,6 +33,15 @@ class DemoTest(unittest.TestCase):
         self.assertRegex(out, r"time to detect \(kill -> NotReady in the ring\)\s+\d+ ms")
         self.assertRegex(out, r"time to replace \(NotReady -> Ready again\)\s+\d+ ms")
         self.assertRegex(out, r"failed requests\s+\d+")
+        # Table 4: the paced scale-up moves at most 10% of the keyspace per version by the operator's
+        # figure, and by X-Served-By over 1,000 sampled dates within 10% + 3 points (3σ of sampling).
+        self.assertIn("Table 4: paced scale-up 3 -> 6, spec.rollout.keyspacePerStep 0.1", out)
+        paced = re.search(r"(\d+) versions after the edit; most moved in one: ([\d.]+)% of the keyspace \(operator\), "
+                          r"([\d.]+)% of the sampled dates", out)
+        self.assertIsNotNone(paced, out[out.index("Table 4"):])
+        self.assertGreaterEqual(int(paced.group(1)), 5, "several ramp steps")
+        self.assertLessEqual(float(paced.group(2)), 10.0)
+        self.assertLessEqual(float(paced.group(3)), 13.0)
         if shutil.which("prometheus") or os.environ.get("CI") == "true":
             self.assert_prometheus_agrees(table1, 3)
             self.assert_prometheus_agrees(table2, 6)

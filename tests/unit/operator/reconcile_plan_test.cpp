@@ -38,6 +38,7 @@ class PlanHarness {
     for (const auto& [slot, record] : records) input.replicas.push_back(record);
     input.unclaimed = unclaimed;
     input.lastPublished = lastPublished;
+    input.holdingKeys = holdingKeys;
     const Plan result = plan(input, clock.now(), options);
     requeueAt = result.requeueAt;
     for (const auto& action : result.actions) {
@@ -83,6 +84,7 @@ class PlanHarness {
   std::map<std::string, ReplicaRecord> records;
   std::vector<ReplicaInfo> unclaimed;
   std::map<std::string, ring::MemberState> lastPublished;
+  std::set<std::string> holdingKeys;
   testing::FakeClock clock;
   ReconcileOptions options;
   std::optional<Clock::TimePoint> requeueAt;
@@ -140,6 +142,30 @@ TEST(ReconcilePlan, ScaleDownDrainsHighestSlotsThenStopsAfterDrainPeriod) {
   for (const auto& action : actions) EXPECT_EQ(action.grace, harness.options.stopGrace);
   EXPECT_EQ(harness.records.size(), 2u);
   EXPECT_TRUE(harness.step().empty());
+}
+
+TEST(ReconcilePlan, PacedScaleDownDrainsASlotOnlyOnceItsRampIsDown) {
+  HashRing ring = makeRing(4, /*drainSeconds=*/5);
+  ring.spec.rollout.keyspacePerStep = 0.10;
+  PlanHarness harness(ring);
+  harness.step();
+  harness.makeAllReady();
+  harness.desired.spec.replicas = 2;
+  harness.holdingKeys = {"apod-3"};  // apod-3 still ramping down in the published ring, apod-2 at 0
+  auto actions = harness.step();
+  EXPECT_EQ(slotsOf(actions, Kind::BeginDrain), std::vector<std::string>{"apod-2"});
+  EXPECT_EQ(harness.records.at("apod-3").state, ReplicaState::Ready);
+  harness.holdingKeys.clear();
+  actions = harness.step();
+  EXPECT_EQ(slotsOf(actions, Kind::BeginDrain), std::vector<std::string>{"apod-3"});
+  // Unpaced, the published ramps do not hold a drain back.
+  HashRing unpaced = makeRing(2, 5);
+  PlanHarness plain(unpaced);
+  plain.step();
+  plain.makeAllReady();
+  plain.desired.spec.replicas = 1;
+  plain.holdingKeys = {"apod-1"};
+  EXPECT_EQ(slotsOf(plain.step(), Kind::BeginDrain), std::vector<std::string>{"apod-1"});
 }
 
 TEST(ReconcilePlan, ScaleDownStopsSlotsThatServeNothingAtOnce) {

@@ -171,6 +171,22 @@ TEST(ResourceParser, BadDisruptionBudgetsNameTheField) {
   }
 }
 
+std::string withRollout(const std::string& rollout) {
+  return "apiVersion: ringlb.dev/v1alpha1\nkind: HashRing\nmetadata: {name: apod}\nspec:\n  template: {command: [x]}\n" +
+         rollout;
+}
+
+TEST(ResourceParser, Rollout) {
+  const auto off = parseHashRings(withRollout(""), "apod.yaml");
+  ASSERT_TRUE(off.errors.empty()) << off.errors.front().message;
+  EXPECT_FALSE(off.rings[0].spec.rollout.paced());
+  const auto paced = parseHashRings(withRollout("  rollout: {keyspacePerStep: 0.1, stepSeconds: 3, slowStartAfterSeconds: 30}\n"),
+                                    "apod.yaml");
+  ASSERT_TRUE(paced.errors.empty()) << paced.errors.front().message;
+  EXPECT_EQ(paced.rings[0].spec.rollout, (Rollout{0.1, 3, 30}));
+  EXPECT_TRUE(paced.rings[0].spec.rollout.paced());
+}
+
 TEST(ResourceParser, MultipleDocuments) {
   const std::string text = std::string(kFull) + "---\n" + R"(apiVersion: ringlb.dev/v1alpha1
 kind: HashRing
@@ -219,9 +235,21 @@ INSTANTIATE_TEST_SUITE_P(
                     "examples/apod.yaml: spec.replicas: must be an integer, got '1.5'"},
         BadResource{"UnknownSpecField", withSpec("  replica: 3\n  template: {command: [x]}\n"),
                     "examples/apod.yaml: spec.replica: unknown field (allowed: replicas, template, hashing, "
-                    "weights, healthCheck, drainSeconds, podDisruptionBudget, protocol)"},
+                    "weights, healthCheck, drainSeconds, podDisruptionBudget, protocol, rollout)"},
         BadResource{"BadProtocol", withSpec("  template: {command: [x]}\n  protocol: h2\n"),
                     "examples/apod.yaml: spec.protocol: must be one of http1, h2c, got 'h2'"},
+        BadResource{"RolloutPaceAboveOne", withSpec("  template: {command: [x]}\n  rollout: {keyspacePerStep: 1.5}\n"),
+                    "examples/apod.yaml: spec.rollout.keyspacePerStep: must be a fraction of the keyspace from 0 "
+                    "(off) to 1, got 1.5"},
+        BadResource{"RolloutPaceBelowAThousandth",
+                    withSpec("  template: {command: [x]}\n  rollout: {keyspacePerStep: 0.0001}\n"),
+                    "examples/apod.yaml: spec.rollout.keyspacePerStep: must be at least 0.001 (a ramp moves in "
+                    "thousandths of a weight), got 0.0001"},
+        BadResource{"RolloutStepZero", withSpec("  template: {command: [x]}\n  rollout: {stepSeconds: 0}\n"),
+                    "examples/apod.yaml: spec.rollout.stepSeconds: must be >= 1, got 0"},
+        BadResource{"RolloutUnknownField", withSpec("  template: {command: [x]}\n  rollout: {pace: 0.1}\n"),
+                    "examples/apod.yaml: spec.rollout.pace: unknown field (allowed: keyspacePerStep, stepSeconds, "
+                    "slowStartAfterSeconds)"},
         BadResource{"UnknownNestedField", withSpec("  template: {command: [x], imagePullPolicy: Always}\n"),
                     "examples/apod.yaml: spec.template.imagePullPolicy: unknown field (allowed: image, command, args, "
                     "port, env, resources, securityContext, nodeSelector, tolerations, affinity, "

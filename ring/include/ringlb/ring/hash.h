@@ -13,4 +13,9 @@ std::uint64_t hashKey(std::string_view key) noexcept;
 /// permutations from a member id.
 std::uint64_t hashWithSeed(std::string_view bytes, std::uint64_t seed) noexcept;
 
+/// A key's draw against a partly ramped member, in [0, 1000): the member
+/// admits the key when the draw is below its rampPermille. The same draw for
+/// every member, so raising a ramp only ever adds keys. Part of the routing contract.
+std::uint32_t rampDraw(std::uint64_t keyHash) noexcept;
+
 }  // namespace ringlb::ring

@@ -19,6 +19,7 @@ class MaglevTable final : public Placement {
     std::uint32_t offset = 0;
     std::uint32_t skip = 1;
     std::uint32_t weight = 1;
+    std::uint32_t rampPermille = 1000;  // turns per round are weight × rampPermille / 1000
   };
 
   /// The permutation derived from a member id: offset = h1(id) mod M,

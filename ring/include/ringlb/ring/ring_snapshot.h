@@ -37,7 +37,9 @@ class RingSnapshot {
 
   /// The owner and its distinct successors, in ring order.
   SuccessorWalk walk(std::uint64_t hash) const noexcept {
-    if (spec_.algorithm == Algorithm::Anchor) return {static_cast<const AnchorTable&>(*placement_), hash};
+    if (spec_.algorithm == Algorithm::Anchor) {
+      return {static_cast<const AnchorTable&>(*placement_), hash, anchorRamps_.data(), anchorRamps_.size()};
+    }
     return {*placement_, hash, spec_.members.size()};
   }
 
@@ -57,7 +59,8 @@ class RingSnapshot {
   std::optional<std::uint32_t> pickReady(std::uint64_t hash) const {
     if (empty()) return std::nullopt;
     const std::uint32_t owner = placement_->ownerOf(hash);
-    if (ready_[owner]) return owner;
+    // A key whose owner is fully in stays there whatever the ramping members do (they only lose keys).
+    if (ready_[owner] && (anchorRamps_.empty() || spec_.members[owner].rampPermille >= kFullRamp)) return owner;
     return pick(hash, [this](std::uint32_t index) { return ready_[index] != 0; });
   }
 
@@ -75,7 +78,10 @@ class RingSnapshot {
   RingSpec spec_;
   std::unique_ptr<const Placement> placement_;
   std::vector<double> shares_;
+  std::vector<double> sampledShares() const;
+
   std::vector<std::uint8_t> ready_;  // ready_[i] == members()[i].state is Ready
+  std::vector<SuccessorWalk::AnchorRamp> anchorRamps_;  // anchor: members below kFullRamp, highest bucket first
   std::size_t readyCount_ = 0;
 };
 

@@ -22,7 +22,18 @@ namespace ringlb::ring {
 class SuccessorWalk {
  public:
   SuccessorWalk(const Placement& placement, std::uint64_t hash, std::size_t memberCount) noexcept;
-  SuccessorWalk(const AnchorTable& table, std::uint64_t hash) noexcept;
+  /// A partly ramped anchor member: it admits a key only when rampDraw(key) < rampPermille.
+  struct AnchorRamp {
+    std::uint32_t member = 0;
+    std::uint32_t rampPermille = 0;
+  };
+
+  /// `ramps` (count `rampCount`, ordered by the member's highest bucket,
+  /// highest first): the members that do not admit the key leave before the
+  /// walk starts, in that order, as they would leave the table's own history,
+  /// so a member at ramp 0 moves no key at all; they are never yielded.
+  SuccessorWalk(const AnchorTable& table, std::uint64_t hash, const AnchorRamp* ramps = nullptr,
+                std::size_t rampCount = 0) noexcept;
 
   /// Next distinct member index, or nullopt once every member was yielded.
   std::optional<std::uint32_t> next();
@@ -47,6 +58,7 @@ class SuccessorWalk {
   std::vector<bool> overflowSeen_;
   std::uint64_t hash_ = 0;
   std::uint32_t lastMember_ = 0;
+  std::size_t skipped_ = 0;  // anchor: members that did not admit the key (removed, never yielded)
   std::optional<AnchorOverlay> anchor_;  // set for an AnchorTable
 };
 

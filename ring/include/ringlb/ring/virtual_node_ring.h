@@ -10,7 +10,9 @@
 namespace ringlb::ring {
 
 /// Ketama-style ring: each member gets `virtualNodes × weight` points on the
-/// 64-bit circle at pointHash(id, k) for k = 0 … count−1. A hash is owned by the
+/// 64-bit circle at pointHash(id, k) for k = 0 … count−1 (the first
+/// ⌊virtualNodes × weight × rampPermille / 1000⌋ of them while it ramps, so a
+/// ramp only adds or removes that member's own points). A hash is owned by the
 /// first point at or after it, wrapping. A bucket index over the top bits of
 /// the hash narrows the binary search so a lookup is O(1) in expectation.
 class VirtualNodeRing final : public Placement {
@@ -18,6 +20,7 @@ class VirtualNodeRing final : public Placement {
   struct Endpoint {
     std::string id;
     std::uint32_t weight = 1;
+    std::uint32_t rampPermille = 1000;
   };
 
   VirtualNodeRing(const std::vector<Endpoint>& endpoints, std::uint32_t virtualNodes);

@@ -101,6 +101,10 @@ class Controller {
     std::uint64_t sequence = 0;
     std::optional<ring::RingSpec> spec;  // nullopt and !withdraw: no valid resource, nothing to publish
     bool withdraw = false;
+    // spec.rollout (paced): spec's rampPermille are goals, reached by nextRolloutStep().
+    double pace = 0;
+    Clock::Duration stepInterval{};
+    std::set<std::string> rampFromZero;  // absent past slowStartAfterSeconds: ramps again as if new
   };
 
   void onResourceEvent(const ResourceEvent& event);
@@ -152,6 +156,8 @@ class Controller {
 
   std::mutex ringWriteMutex_;                              // taken without mutex_, never with it
   std::map<std::string, std::uint64_t> writtenSequence_;  // by ring key: the last RingWrite that went out
+  std::map<std::string, Clock::TimePoint> lastRampStep_;  // by ring key: when a ramp last moved
+  std::map<std::string, Clock::TimePoint> nextRampStep_;  // by ring key: a paced rollout's next step is due
   StatusWriter statusWriter_;                             // last: its thread calls back into the members above
 };
 

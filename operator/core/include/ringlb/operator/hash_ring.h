@@ -121,6 +121,21 @@ std::optional<DisruptionBudget> effectiveDisruptionBudget(const DisruptionBudget
 /// "1" or "25%", as the API writes an IntOrString.
 std::string toString(const IntOrPercent& value);
 
+/// spec.rollout: how fast keys move when members join, return or leave. Off
+/// (keyspacePerStep 0) a member takes or gives up its whole share at once.
+/// On, a member new to the ring, or back after an absence longer than
+/// slowStartAfterSeconds, enters at weight 0 and ramps to its weight, and a
+/// member scaled away ramps down to 0 before it drains, each step a published
+/// ring version moving at most keyspacePerStep of the keyspace, one step every
+/// stepSeconds. A replica replaced within the threshold keeps its slot's keys at once.
+struct Rollout {
+  double keyspacePerStep = 0;               // fraction of the keyspace per step, (0, 1]; 0: off
+  std::uint32_t stepSeconds = 10;           // between steps
+  std::uint32_t slowStartAfterSeconds = 60;  // a longer absence makes a returning member ramp
+  bool paced() const { return keyspacePerStep > 0; }
+  friend bool operator==(const Rollout&, const Rollout&) = default;
+};
+
 struct HashRingSpec {
   std::int32_t replicas = 1;
   ReplicaTemplate templ;
@@ -130,6 +145,7 @@ struct HashRingSpec {
   HealthCheck healthCheck;
   std::uint32_t drainSeconds = 5;  // scale-down and rollout: Draining in the ring this long before stop
   DisruptionBudget podDisruptionBudget;  // kubernetes only
+  Rollout rollout;
   friend bool operator==(const HashRingSpec&, const HashRingSpec&) = default;
 };
 

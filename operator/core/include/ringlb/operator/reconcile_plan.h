@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct PlanInput {
   std::vector<ReplicaRecord> replicas;  // slots the operator tracks
   std::vector<ReplicaInfo> unclaimed;   // replicas the runtime runs for this ring that no record tracks
   std::map<std::string, ring::MemberState> lastPublished;  // slot → state in the last published ring
+  std::set<std::string> holdingKeys;  // slots whose ramp in the published ring is above 0
 };
 
 /// The actions for one pass, in the order to apply them, and when to look
@@ -49,7 +51,8 @@ struct Plan {
 ///    while every other slot is Ready; a Ready replica drains for
 ///    drainSeconds before it is replaced;
 ///  - slots past `replicas` drain (highest first) and are stopped after
-///    drainSeconds; ones not serving are stopped at once;
+///    drainSeconds; ones not serving are stopped at once; with a paced
+///    spec.rollout a serving one first waits until its ramp is down to 0;
 ///  - replicas the runtime already runs are adopted before anything else.
 Plan plan(const PlanInput& input, Clock::TimePoint now, const ReconcileOptions& options = {});
 

@@ -29,6 +29,7 @@ struct ReplicaRecord {
   std::string lastFailure;
   std::uint32_t crashCount = 0;  // failures since the last stable run; drives the restart backoff
   std::optional<Clock::TimePoint> failedAt;
+  std::optional<Clock::TimePoint> absentSince;  // the first failure since the slot last became Ready (slow start)
   std::optional<Clock::TimePoint> startedAt;
   std::optional<Clock::TimePoint> readySince;
   std::optional<Clock::TimePoint> drainSince;
