@@ -147,16 +147,15 @@ def main() -> int:
             out.extend(fmt(r) for r in rows)
 
     rounds = meta.get("rounds", "1")
-    out.append(("#### " if md else "") + "Throughput and latency")
-    out.append("")
-    out.append(f"Shape: {shapeName(meta)}.")
-    out.append("")
-    out.append(f"wrk {meta.get('wrk_threads', '1')} thread, {meta.get('connections', '?')} connections, "
-               f"{meta.get('paths', '?')} distinct paths, {meta.get('duration', '?')} s per run after a "
-               f"{meta.get('warmup', '?')} s warm-up, {rounds} round(s)"
-               + (" (median shown)" if rounds != "1" else "")
-               + f"; {meta.get('backends', '4')} NGINX backends on 127.0.0.1.")
-    out.append("")
+    if not meta.get("skip_throughput"):
+        out.append(("#### " if md else "") + "Throughput and latency")
+        out.append("")
+        out.append(f"Shape: {shapeName(meta)}. wrk {meta.get('wrk_threads', '1')} thread, "
+                   f"{meta.get('paths', '?')} distinct paths, {meta.get('duration', '?')} s per run after a "
+                   f"{meta.get('warmup', '?')} s warm-up, {rounds} round(s)"
+                   + (" (median shown)" if rounds != "1" else "")
+                   + f"; {meta.get('backends', '4')} members on 127.0.0.1.")
+        out.append("")
     base = tput.get("haproxy")
     multi = rounds != "1"
     rows = []

@@ -41,9 +41,9 @@ class IoBuffer {
 
 /// Per-worker free list of IoBuffers; single-threaded. Buffers come back to
 /// the list after each request, so steady traffic maps nothing. `trim()`
-/// (from the watchdog, about once a second) unmaps the buffers that stayed
-/// unused since the previous trim, beyond a small reserve: a burst of active
-/// connections gives its memory back soon after it ends.
+/// (from the watchdog, every tick: at most 100 ms apart) unmaps the buffers
+/// that stayed unused since the previous trim, beyond a small reserve: a
+/// burst of active connections gives its memory back soon after it ends.
 class BufferPool {
  public:
   BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t reserve = 8);

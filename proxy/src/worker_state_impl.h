@@ -168,10 +168,10 @@ void WorkerState<Net>::detach(Session<Net>& session) noexcept {
 template <class Net>
 void WorkerState<Net>::tick(std::int64_t nowNanos) {
   const std::uint64_t previous = ticks_++;
-  if (nowNanos - lastTrim_ >= 1'000'000'000) {
-    buffers_.trim();
-    lastTrim_ = nowNanos;
-  }
+  // Every tick, so the buffers a burst left behind are unmapped within two
+  // ticks (at most 200 ms), not two seconds: an idle connection's memory is
+  // then its parked session alone soon after its last request.
+  buffers_.trim();
   for (Session<Net>* s = sessions_; s != nullptr;) {
     Session<Net>* next = s->next;  // neither call frees the session synchronously, but stay safe
     if (s->deadline() != 0 && s->deadline() <= nowNanos) {
