@@ -6,9 +6,10 @@
 RUN_DIR holds (tab-separated, written by proxy-vs-peers):
   meta.tsv        key, value (with --baseline: the two binaries, as proxy and baseline)
   throughput.tsv  peer, round, rps, p50_us, p99_us, requests, errors, cpu_us_per_request,
-                  machine_cpu_us_per_request (every process on the machine)
+                  run_cpu_us_per_request (every process of the run: client, proxy, backends)
   memory.tsv      peer, connections, rss_before_kb, rss_after_kb, alive, fds
   paced.tsv       peer, connections, rss_before_kb, rss_after_kb, alive  (one request a second each)
+  syscalls.tsv    peer, round, role (client, proxy, backends), event, count, requests  (--syscalls)
   problems.tsv    peer, phase, message   (a peer that was skipped or failed)
 With several rounds a peer's rps, p50 and p99 are each the median over its rounds, and
 ringlb's ratios (and the target verdicts) are medians of per-round ratios. With a
@@ -171,7 +172,7 @@ def main() -> int:
         elif peer in problems:
             skipped = all(p.startswith("setup:") for p in problems[peer])
             rows.append([label] + ["-"] * (7 if multi else 6) + ["skipped" if skipped else "failed"])
-    header = ["peer", "req/s", "p50 ms", "p99 ms", "rps vs HAProxy", "CPU µs/req", "machine CPU µs/req", "errors"]
+    header = ["peer", "req/s", "p50 ms", "p99 ms", "rps vs HAProxy", "CPU µs/req", "all processes CPU µs/req", "errors"]
     if multi:
         header.insert(2, "req/s range")
     if rows:
@@ -186,12 +187,12 @@ def main() -> int:
             if ratios:
                 rps, p99, cpu, machine = ratios
                 lines.append(f"ringlb / {name}: throughput {describe(rps)}, p99 {describe(p99)}, "
-                             f"CPU per request {describe(cpu)}, machine CPU per request {describe(machine)}")
+                             f"CPU per request {describe(cpu)}, all processes' CPU per request {describe(machine)}")
         ratios = pairedRatios(throughputRows, "ringlb", "baseline")
         if ratios:
             rps, p99, cpu, machine = ratios
             lines.append(f"ringlb / baseline: throughput {describe(rps)}, p99 {describe(p99)}, "
-                         f"CPU per request {describe(cpu)}, machine CPU per request {describe(machine)}")
+                         f"CPU per request {describe(cpu)}, all processes' CPU per request {describe(machine)}")
             for name, values in (("throughput", rps), ("p99", p99)):
                 ratio = statistics.median(values)
                 lines.append(f"A/B {name} within ±{AB_TOLERANCE:.0%} of the baseline: "
@@ -256,6 +257,32 @@ def main() -> int:
             r, h = pacedPerConn["ringlb"], pacedPerConn["haproxy"]
             lines.append(f"target memory per connection 1 s after its last request <= HAProxy's: "
                          f"{verdict(r <= h)} ({r:.2f} KB vs {h:.2f} KB)")
+
+    syscallRows = readTsv(args.run_dir / "syscalls.tsv")
+    if syscallRows:
+        out.append(("#### " if md else "") + "Syscalls and context switches per request")
+        out.append("")
+        out.append("Counted with perf stat (tracepoints) during the measured runs; each cell is the median over "
+                   "rounds of count / requests. Voluntary switches are sleeps, each ended by a wakeup.")
+        out.append("")
+        perRound: dict[tuple[str, str, str], list[float]] = {}
+        for peer, _round, role, event, count, requests in syscallRows:
+            perRound.setdefault((peer, role, event), []).append(int(count) / max(int(requests), 1))
+        events = ["all syscalls"] + sorted({e for (_, _, e) in perRound} - {"all syscalls", "context-switches",
+                                                                             "voluntary switches"})
+        events = [e for e in events if any(statistics.median(v) >= 0.005 for (_, _, ev), v in perRound.items()
+                                           if ev == e)]
+        events += ["context-switches", "voluntary switches"]
+        srows = []
+        for peer, label in PEERS:
+            for role in ("client", "proxy", "backends"):
+                if not any(k[0] == peer and k[1] == role for k in perRound):
+                    continue
+                srows.append([f"{peer} {role}"] + [
+                    f"{statistics.median(perRound[(peer, role, e)]):.2f}" if (peer, role, e) in perRound else "-"
+                    for e in events])
+        table(["process"] + events, srows)
+        out.append("")
 
     out.extend(("- " if md else "") + line for line in lines)
     if problems:

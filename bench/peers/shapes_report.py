@@ -102,7 +102,7 @@ def main() -> int:
 
     if shapeRows:
         table(["shape", "rounds", "rps / HAProxy", "p99 / HAProxy", "proxy CPU/req / HAProxy",
-               "machine CPU/req / HAProxy", "rps / NGINX", "target"], shapeRows)
+               "all processes' CPU/req / HAProxy", "rps / NGINX", "target"], shapeRows)
         out.append("")
     if memoryRows:
         table(["memory shape", "ringlb KB/conn", "HAProxy KB/conn", "NGINX KB/conn", "target"], memoryRows)

@@ -168,9 +168,10 @@ void WorkerState<Net>::detach(Session<Net>& session) noexcept {
 template <class Net>
 void WorkerState<Net>::tick(std::int64_t nowNanos) {
   const std::uint64_t previous = ticks_++;
-  // Every tick, so the buffers a burst left behind are unmapped within two
-  // ticks (at most 200 ms), not two seconds: an idle connection's memory is
-  // then its parked session alone soon after its last request.
+  // Every tick, over a window of a few ticks (see BufferPool): the buffers a
+  // burst left behind are unmapped within about half a second, not two, so
+  // an idle connection's memory is its parked session alone soon after its
+  // last request.
   buffers_.trim();
   for (Session<Net>* s = sessions_; s != nullptr;) {
     Session<Net>* next = s->next;  // neither call frees the session synchronously, but stay safe
