@@ -12,6 +12,12 @@ Protocol on stdin/stdout, one line each, so a shell script can drive it as a cop
   reads   "check"  -> prints "ALIVE <n>": connections the proxy has not closed
   reads   "close" or end of input -> closes everything and exits 0
 With --once it exits right after the OPEN line. Exit status 2 on bad arguments.
+
+With --requests K (K > 1) every connection then makes K - 1 more requests, one every --every
+seconds, the connections spread evenly over each interval (a steady trickle, as from many
+clients that each send a request every second), and the holder prints
+        "DONE <ok> <failed> <first error or ->"  once every connection made its last request
+before it reads commands.
 """
 
 import argparse
@@ -57,19 +63,48 @@ async def readResponse(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
     return status, closing, body
 
 
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int,
+                   path: str, timeout: float) -> bytes:
+    """One GET on a keep-alive connection; returns the body. Raises on anything but a kept 200."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    status, closing, body = await asyncio.wait_for(readResponse(reader), timeout)
+    if status != 200:
+        raise ValueError(f"status {status}")
+    if closing:
+        raise ValueError("proxy answered Connection: close")
+    return body
+
+
 async def openOne(host: str, port: int, path: str, timeout: float) -> HeldConnection:
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
-        status, closing, body = await asyncio.wait_for(readResponse(reader), timeout)
-        if status != 200:
-            raise ValueError(f"status {status}")
-        if closing:
-            raise ValueError("proxy answered Connection: close")
+        body = await exchange(reader, writer, host, port, path, timeout)
     except BaseException:
         writer.close()
         raise
     return HeldConnection(reader, writer, body)
+
+
+async def pace(held: list[HeldConnection], args: argparse.Namespace) -> list[str]:
+    """The --requests mode: K - 1 more requests per connection, spread evenly; returns the errors."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    errors: list[str] = []
+
+    async def one(index: int, connection: HeldConnection) -> None:
+        offset = args.every * index / max(len(held), 1)
+        for turn in range(1, args.requests):
+            await asyncio.sleep(max(0.0, start + turn * args.every + offset - loop.time()))
+            try:
+                path = f"/bench/item/{(index + turn) % args.paths:05d}"
+                await exchange(connection.reader, connection.writer, args.host, args.port, path, args.timeout)
+            except Exception as error:  # the connection is spent; the first error is reported
+                errors.append(f"{type(error).__name__}: {error}".replace("\n", " ") or "error")
+                connection.writer.close()
+                return
+
+    await asyncio.gather(*(one(i, c) for i, c in enumerate(held)))
+    return errors
 
 
 async def main() -> int:
@@ -82,9 +117,13 @@ async def main() -> int:
                         help="connections being opened at once (keeps the accept queue short)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per connection")
     parser.add_argument("--once", action="store_true", help="exit after the OPEN line")
+    parser.add_argument("--requests", type=int, default=1, help="requests per connection (K)")
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between a connection's requests")
     args = parser.parse_args()
-    if args.count < 1 or args.paths < 1 or args.parallel < 1:
-        parser.error("--count, --paths and --parallel must be positive")
+    if args.count < 1 or args.paths < 1 or args.parallel < 1 or args.requests < 1:
+        parser.error("--count, --paths, --parallel and --requests must be positive")
+    if args.every <= 0:
+        parser.error("--every must be positive")
 
     held: list[HeldConnection] = []
     errors: list[str] = []
@@ -106,6 +145,10 @@ async def main() -> int:
         for connection in held:
             connection.writer.close()
         return 0
+    if args.requests > 1:
+        paceErrors = await pace(held, args)
+        ok = len(held) - len(paceErrors)
+        print(f"DONE {ok} {len(paceErrors)} {paceErrors[0] if paceErrors else '-'}", flush=True)
 
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <new>
 
 namespace ringlb::proxy {
@@ -50,8 +51,13 @@ void BufferPool::release(std::unique_ptr<IoBuffer> buffer) noexcept {
 }
 
 void BufferPool::trim() noexcept {
-  std::size_t surplus = lowWater_ > reserve_ ? lowWater_ - reserve_ : 0;
+  recentLowWaters_[nextLowWater_] = lowWater_;
+  nextLowWater_ = (nextLowWater_ + 1) % kTrimWindow;
+  const std::size_t unusedThroughWindow = *std::min_element(recentLowWaters_.begin(), recentLowWaters_.end());
+  std::size_t surplus = unusedThroughWindow > reserve_ ? unusedThroughWindow - reserve_ : 0;
   surplus = std::min(surplus, free_.size());
+  // The buffers freed now were counted as unused in every recorded trim.
+  for (auto& low : recentLowWaters_) low -= std::min(low, surplus);
   // The oldest entries sit at the front; the hot ones (reused LIFO) stay.
   free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(surplus));
   lowWater_ = free_.size();

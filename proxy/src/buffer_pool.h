@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -41,9 +42,12 @@ class IoBuffer {
 
 /// Per-worker free list of IoBuffers; single-threaded. Buffers come back to
 /// the list after each request, so steady traffic maps nothing. `trim()`
-/// (from the watchdog, about once a second) unmaps the buffers that stayed
-/// unused since the previous trim, beyond a small reserve: a burst of active
-/// connections gives its memory back soon after it ends.
+/// (from the watchdog, every tick: at most 100 ms apart) unmaps the buffers
+/// that stayed unused through the last `kTrimWindow` trims, beyond a small
+/// reserve: a burst of active connections gives its memory back about half a
+/// second after it ends, while a load that swings faster than that (many
+/// connections parking and waking) keeps its buffers instead of unmapping
+/// and mapping them again.
 class BufferPool {
  public:
   BufferPool(std::size_t capacity, std::size_t auxCapacity, std::size_t maxFields, std::size_t reserve = 8);
@@ -52,8 +56,10 @@ class BufferPool {
   std::unique_ptr<IoBuffer> acquire();
   /// Returns a buffer to the pool.
   void release(std::unique_ptr<IoBuffer> buffer) noexcept;
-  /// Frees the buffers no request needed since the last trim (keeping `reserve`).
+  /// Frees the buffers no request needed through the last kTrimWindow trims (keeping `reserve`).
   void trim() noexcept;
+
+  static constexpr std::size_t kTrimWindow = 5;
 
   std::size_t freeCount() const noexcept { return free_.size(); }
 
@@ -63,6 +69,8 @@ class BufferPool {
   std::size_t maxFields_;
   std::size_t reserve_;
   std::size_t lowWater_ = 0;  // fewest free buffers since the last trim
+  std::array<std::size_t, kTrimWindow> recentLowWaters_{};  // lowWater_ at each of the last trims
+  std::size_t nextLowWater_ = 0;
   std::vector<std::unique_ptr<IoBuffer>> free_;
 };
 

@@ -199,7 +199,7 @@ std::vector<Setting> buildSettings() {
                           "I/O buffer per active request and direction (default 32k); idle connections hold none",
                           4096, 16 << 20, [](ProxyConfig& c) -> std::size_t& { return c.limits.bufferBytes; }));
   s.push_back(custom("limits.maxIdleUpstreamPerMember", "--upstream-max-idle",
-                     "idle keep-alive upstream connections kept per member and thread (default 64)",
+                     "idle keep-alive upstream connections kept per member and thread (default 1024)",
                      [](ProxyConfig& c, std::string_view v) -> Status {
                        auto n = parseUnsigned(v, 0, 100'000);
                        if (!n) return Error{n.error()};

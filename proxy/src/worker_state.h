@@ -165,7 +165,6 @@ class WorkerState {
   std::size_t sessionCount_ = 0;
   bool draining_ = false;
   std::uint64_t ticks_ = 1;
-  std::int64_t lastTrim_ = 0;
   std::uint64_t rng_;
 
   std::vector<UpstreamGroup<Net>*> sendTurnGroups_;  // groups with waiting sessions, in order of first arrival

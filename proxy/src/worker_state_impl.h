@@ -171,10 +171,11 @@ void WorkerState<Net>::detach(Session<Net>& session) noexcept {
 template <class Net>
 void WorkerState<Net>::tick(std::int64_t nowNanos) {
   const std::uint64_t previous = ticks_++;
-  if (nowNanos - lastTrim_ >= 1'000'000'000) {
-    buffers_.trim();
-    lastTrim_ = nowNanos;
-  }
+  // Every tick, over a window of a few ticks (see BufferPool): the buffers a
+  // burst left behind are unmapped within about half a second, not two, so
+  // an idle connection's memory is its parked session alone soon after its
+  // last request.
+  buffers_.trim();
   for (Session<Net>* s = sessions_; s != nullptr;) {
     Session<Net>* next = s->next;  // neither call frees the session synchronously, but stay safe
     if (s->deadline() != 0 && s->deadline() <= nowNanos) {

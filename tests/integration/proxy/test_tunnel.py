@@ -147,7 +147,7 @@ class TunnelTest(ProxyTestCase):
         time.sleep(3)
         before = rss_kb(proxy.proc.pid)
         tunnels = [busy_tunnel(i) for i in range(count)]
-        time.sleep(4)  # the buffers of the burst go back to the system within two pool trims (~2 s)
+        time.sleep(4)  # the buffers of the burst go back to the system once unused through the pool's trim window (~0.5 s)
         per_tunnel = (rss_kb(proxy.proc.pid) - before) / count
         self.assertEqual(proxy.metric("ringlb_proxy_active_tunnels"), count)
         for s in tunnels:
