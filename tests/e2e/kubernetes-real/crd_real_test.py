@@ -98,6 +98,8 @@ CEL_VIOLATIONS = [
                  id="mount-of-unknown-volume"),
     pytest.param(hashring(podDisruptionBudget={"maxUnavailable": 1, "minAvailable": "50%"}),
                  "podDisruptionBudget: set maxUnavailable or minAvailable, not both", (), id="budget-with-both"),
+    pytest.param(hashring(rollout={"keyspacePerStep": 0.0005}),
+                 "keyspacePerStep must be 0 (off) or at least 0.001", (), id="rollout-pace-below-a-thousandth"),
 ]
 
 # Right at the edge of each rule: the server accepts them.
@@ -125,6 +127,8 @@ CEL_EDGES_ACCEPTED = [
     pytest.param(hashring(podDisruptionBudget={"maxUnavailable": "25%"}), id="budget-max-unavailable-percent"),
     pytest.param(hashring(podDisruptionBudget={"minAvailable": 0}), id="budget-min-available-0"),
     pytest.param(hashring(podDisruptionBudget={"enabled": False}), id="budget-disabled"),
+    pytest.param(hashring(rollout={"keyspacePerStep": 0}), id="rollout-pace-0-off"),
+    pytest.param(hashring(rollout={"keyspacePerStep": 0.001}), id="rollout-pace-a-thousandth"),
 ]
 
 
