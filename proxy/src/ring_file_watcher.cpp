@@ -1,7 +1,5 @@
 #include "ring_file_watcher.h"
 
-#include <sys/stat.h>
-
 #include <fstream>
 #include <sstream>
 
@@ -14,15 +12,8 @@ RingFileWatcher::RingFileWatcher(asio::io_context& ioc, RingPublisher& publisher
                                  std::chrono::milliseconds interval)
     : ioc_(ioc), publisher_(publisher), store_(store), path_(std::move(path)), interval_(interval) {}
 
-std::optional<RingFileWatcher::Stamp> RingFileWatcher::stat() const {
-  struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) return std::nullopt;
-  return Stamp{static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-               static_cast<std::int64_t>(st.st_size), static_cast<std::uint64_t>(st.st_ino)};
-}
-
 Status RingFileWatcher::loadNow() {
-  last_ = stat();
+  last_ = fileStamp(path_);
   std::ifstream file(path_, std::ios::binary);
   if (!file) {
     store_.countRejected();
@@ -52,7 +43,7 @@ Task<void> RingFileWatcher::loop() {
     error_code ec;
     co_await timer_->async_wait(noThrow(ec));
     if (ec) co_return;
-    const auto now = stat();
+    const auto now = fileStamp(path_);
     if (now == last_) continue;
     if (!now) {
       if (last_) spdlog::warn("ring file {} disappeared; keeping the ring in force", path_);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "asio_types.h"
+#include "file_stamp.h"
 #include "ring_publisher.h"
 
 namespace ringlb::proxy {
@@ -25,13 +26,6 @@ class RingFileWatcher {
   void stop();
 
  private:
-  struct Stamp {
-    std::int64_t mtimeNanos = 0;
-    std::int64_t size = -1;
-    std::uint64_t inode = 0;
-    friend bool operator==(const Stamp&, const Stamp&) = default;
-  };
-  std::optional<Stamp> stat() const;
   Task<void> loop();
 
   asio::io_context& ioc_;
@@ -39,7 +33,7 @@ class RingFileWatcher {
   RingStore& store_;
   std::string path_;
   std::chrono::milliseconds interval_;
-  std::optional<Stamp> last_;
+  std::optional<FileStamp> last_;
   std::optional<SteadyTimer> timer_;
 };
 

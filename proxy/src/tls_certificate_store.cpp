@@ -1,23 +1,15 @@
 #include "tls_certificate_store.h"
 
-#include <sys/stat.h>
-
 namespace ringlb::proxy {
 
 TlsCertificateStore::TlsCertificateStore(std::vector<TlsCertificateFiles> files, TlsAlpn alpn)
     : files_(std::move(files)), alpn_(alpn) {}
 
-std::vector<TlsCertificateStore::Stamp> TlsCertificateStore::stamps() const {
-  std::vector<Stamp> out;
-  const auto stampOf = [](const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return Stamp{};
-    return Stamp{static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-                 static_cast<std::int64_t>(st.st_size), static_cast<std::uint64_t>(st.st_ino)};
-  };
+std::vector<std::optional<FileStamp>> TlsCertificateStore::stamps() const {
+  std::vector<std::optional<FileStamp>> out;
   for (const auto& pair : files_) {
-    out.push_back(stampOf(pair.chain));
-    out.push_back(pair.key.empty() ? Stamp{} : stampOf(pair.key));
+    out.push_back(fileStamp(pair.chain));
+    out.push_back(pair.key.empty() ? std::nullopt : fileStamp(pair.key));
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "file_stamp.h"
 #include "ringlb/base/result.h"
 #include "ringlb/proxy/config.h"
 #include "tls_context_set.h"
@@ -47,17 +48,11 @@ class TlsCertificateStore {
   std::uint64_t rejected() const noexcept { return rejected_.load(std::memory_order_relaxed); }
 
  private:
-  struct Stamp {
-    std::int64_t mtimeNanos = 0;
-    std::int64_t size = -1;
-    std::uint64_t inode = 0;
-    friend bool operator==(const Stamp&, const Stamp&) = default;
-  };
-  std::vector<Stamp> stamps() const;
+  std::vector<std::optional<FileStamp>> stamps() const;
 
   std::vector<TlsCertificateFiles> files_;
   TlsAlpn alpn_;
-  std::vector<Stamp> lastStamps_;  // taken before the last load read the files
+  std::vector<std::optional<FileStamp>> lastStamps_;  // taken before the last load read the files
   mutable std::mutex mutex_;
   std::shared_ptr<const TlsContextSet> set_;
   std::atomic<std::uint64_t> generation_{0};
