@@ -28,6 +28,27 @@ KEY = {"source": "header", "name": "x-user-id"}
 
 
 @unittest.skipUnless(grpc, f"grpcio is not installed in {GRPCIO_PATH} (./scripts/test installs it)")
+def assert_calls_land_on_their_owners(test, channel, ring):
+    """Unary and server-streaming calls for six users: each answered by its key's owner, which
+    the reply, the initial metadata and the trailers all name."""
+    unary = channel.unary_unary("/ringlb.test.Echo/Unary")
+    stream = channel.unary_stream("/ringlb.test.Echo/Stream")
+    owners = set()
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+        owner = owner_chain(ring, user, test.workdir)[0]
+        owners.add(owner)
+        reply, call = unary.with_call(b"hi " + user.encode(), metadata=[("x-user-id", user)], timeout=10)
+        test.assertEqual(reply, f"{owner} hi {user} 0".encode())
+        test.assertEqual(call.code(), grpc.StatusCode.OK)
+        test.assertIn(("x-served-by", owner), call.initial_metadata())
+        test.assertIn(("x-served-by-trailer", owner), call.trailing_metadata())
+        streamed = stream(b"s", metadata=[("x-user-id", user)], timeout=10)
+        test.assertEqual(list(streamed), [f"{owner} s {i}".encode() for i in range(3)])
+        test.assertEqual(streamed.code(), grpc.StatusCode.OK)
+        test.assertIn(("x-served-by-trailer", owner), streamed.trailing_metadata())
+    test.assertGreaterEqual(len(owners), 2)
+
+
 class GrpcTest(ProxyTestCase):
     def channel(self, proxy):
         channel = grpc.insecure_channel(f"127.0.0.1:{proxy.port}")
@@ -43,22 +64,7 @@ class GrpcTest(ProxyTestCase):
     def test_unary_and_server_streaming_calls_land_on_the_key_owner_with_trailers(self):
         members, ring, proxy = self.start(3)
         channel = self.channel(proxy)
-        unary = channel.unary_unary("/ringlb.test.Echo/Unary")
-        stream = channel.unary_stream("/ringlb.test.Echo/Stream")
-        owners = set()
-        for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
-            owner = owner_chain(ring, user, self.workdir)[0]
-            owners.add(owner)
-            reply, call = unary.with_call(b"hi " + user.encode(), metadata=[("x-user-id", user)], timeout=10)
-            self.assertEqual(reply, f"{owner} hi {user} 0".encode())
-            self.assertEqual(call.code(), grpc.StatusCode.OK)
-            self.assertIn(("x-served-by", owner), call.initial_metadata())
-            self.assertIn(("x-served-by-trailer", owner), call.trailing_metadata())
-            streamed = stream(b"s", metadata=[("x-user-id", user)], timeout=10)
-            self.assertEqual(list(streamed), [f"{owner} s {i}".encode() for i in range(3)])
-            self.assertEqual(streamed.code(), grpc.StatusCode.OK)
-            self.assertIn(("x-served-by-trailer", owner), streamed.trailing_metadata())
-        self.assertGreaterEqual(len(owners), 2)
+        assert_calls_land_on_their_owners(self, channel, ring)
         self.assertEqual(proxy.wait_for_metric("ringlb_proxy_requests_total", {"protocol": "h2c", "code_class": "2xx"}, 12),
                          12)
 
