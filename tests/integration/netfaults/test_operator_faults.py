@@ -24,6 +24,31 @@ accepts, binary, free_port, get = operator_harness.accepts, operator_harness.bin
 wait_until = operator_harness.wait_until
 
 
+def start_following_proxy(test, stack, ring_url, *args, run_as=None):
+    """A ringlb-proxy following `ring_url` (as uid and gid `run_as` through setpriv, when given),
+    stopped at `test`'s cleanup; returned once its data port listens (after its first ring)."""
+    port, admin = free_port(), free_port()
+    log = open(os.path.join(stack.dir, f"proxy-{port}.log"), "a")
+    prefix = ["setpriv", "--reuid", run_as, "--regid", run_as, "--clear-groups"] if run_as else []
+    proxy = subprocess.Popen(
+        [*prefix, binary("ringlb-proxy"), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}",
+         "--threads", "1", "--ring-url", ring_url, *args], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    proxy.port, proxy.admin = port, admin
+
+    def stop():
+        proxy.send_signal(signal.SIGTERM)
+        try:
+            proxy.wait(10)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait()
+    test.addCleanup(stop)
+    wait_until(lambda: get(f"http://127.0.0.1:{admin}/healthz", timeout=1)[0] == 200, 10, "the proxy to listen")
+    wait_until(lambda: accepts(port), 15, "the proxy's data port to listen (after its first ring)")
+    return proxy
+
+
 class OperatorStackTest(unittest.TestCase):
     def setUp(self):
         self.stack = Stack(replicas=3, interval=1, failure_threshold=3)
@@ -36,25 +61,7 @@ class OperatorStackTest(unittest.TestCase):
 
     def start_proxy(self, ring_url, *args):
         """A proxy following `ring_url`, stopped at cleanup."""
-        port, admin = free_port(), free_port()
-        log = open(os.path.join(self.stack.dir, f"proxy-{port}.log"), "a")
-        proxy = subprocess.Popen(
-            [binary("ringlb-proxy"), "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--threads", "1",
-             "--ring-url", ring_url, *args], stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        proxy.port, proxy.admin = port, admin
-
-        def stop():
-            proxy.send_signal(signal.SIGTERM)
-            try:
-                proxy.wait(10)
-            except subprocess.TimeoutExpired:
-                proxy.kill()
-                proxy.wait()
-        self.addCleanup(stop)
-        wait_until(lambda: get(f"http://127.0.0.1:{admin}/healthz", timeout=1)[0] == 200, 10, "the proxy to listen")
-        wait_until(lambda: accepts(port), 15, "the proxy's data port to listen (after its first ring)")
-        return proxy
+        return start_following_proxy(self, self.stack, ring_url, *args)
 
 
 @require_private_netns

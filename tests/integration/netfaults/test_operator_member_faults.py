@@ -9,15 +9,13 @@ is safe in the private namespace). The proxy runs as uid 65534, so the data path
 the heartbeats cross the fault. The rule's packet counter proves they did."""
 import http.client
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 import unittest
 
 from netfaults_support import iptables, require_private_netns, require_toxiproxy
-from test_operator_faults import RING, RingWatcher, Stack, binary, free_port, get, operator_harness, wait_until
+from test_operator_faults import RING, RingWatcher, Stack, get, operator_harness, start_following_proxy, wait_until
 
 import toxiproxy  # noqa: E402
 
@@ -128,26 +126,7 @@ class HeartbeatPathFaultsTest(unittest.TestCase):
 
     def start_proxy_as_nobody(self):
         """A proxy following the ring as uid 65534, so the DNAT rule leaves its connections alone."""
-        port, admin = free_port(), free_port()
-        log = open(os.path.join(self.stack.dir, f"proxy-{port}.log"), "a")
-        proxy = subprocess.Popen(
-            ["setpriv", "--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", binary("ringlb-proxy"),
-             "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--threads", "1",
-             "--ring-url", self.stack.url(f"/v1/rings/{RING}")], stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        proxy.port, proxy.admin = port, admin
-
-        def stop():
-            proxy.send_signal(signal.SIGTERM)
-            try:
-                proxy.wait(10)
-            except subprocess.TimeoutExpired:
-                proxy.kill()
-                proxy.wait()
-        self.addCleanup(stop)
-        wait_until(lambda: get(f"http://127.0.0.1:{admin}/healthz", timeout=1)[0] == 200, 10, "the proxy to listen")
-        wait_until(lambda: operator_harness.accepts(port), 15, "the proxy's data port to listen")
-        return proxy
+        return start_following_proxy(self, self.stack, self.stack.url(f"/v1/rings/{RING}"), run_as=NOBODY)
 
     def owners(self):
         """date -> the member that served it, once the proxy routes by the operator's current ring."""
