@@ -39,28 +39,21 @@ def rss_kb(pid):
     raise RuntimeError("no VmRSS")
 
 
-class Member:
-    """A member process (member.py)."""
+class MemberProcess:
+    """A member script on a kernel-chosen loopback port; it prints "listening PORT" first."""
 
-    def __init__(self, workdir, member_id):
+    def __init__(self, workdir, member_id, script, args, name="member", env=None):
         self.id = member_id
-        self.log_path = os.path.join(workdir, f"member-{member_id}.jsonl")
-        open(self.log_path, "w").close()
-        self.stderr = open(os.path.join(workdir, f"member-{member_id}.stderr"), "w")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "member.py"), "--id", member_id,
-                                      "--log", self.log_path], stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.stderr = open(os.path.join(workdir, f"{name}-{member_id}.stderr"), "w")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, script), "--id", member_id, *args],
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
         line = self.proc.stdout.readline()
         match = re.match(r"listening (\d+)", line)
         if not match:
             self.proc.kill()
-            raise RuntimeError(f"member {member_id} did not start: {line!r}")
+            raise RuntimeError(f"{name} {member_id} did not start: {line!r}")
         self.port = int(match.group(1))
         self.address = f"127.0.0.1:{self.port}"
-
-    def events(self, kind=None):
-        with open(self.log_path) as f:
-            events = [json.loads(line) for line in f if line.strip()]
-        return [e for e in events if kind is None or e["event"] == kind]
 
     def kill(self):
         if self.proc.poll() is None:
@@ -71,6 +64,20 @@ class Member:
         self.kill()
         self.proc.stdout.close()
         self.stderr.close()
+
+
+class Member(MemberProcess):
+    """A member process (member.py)."""
+
+    def __init__(self, workdir, member_id):
+        self.log_path = os.path.join(workdir, f"member-{member_id}.jsonl")
+        open(self.log_path, "w").close()
+        super().__init__(workdir, member_id, "member.py", ["--log", self.log_path])
+
+    def events(self, kind=None):
+        with open(self.log_path) as f:
+            events = [json.loads(line) for line in f if line.strip()]
+        return [e for e in events if kind is None or e["event"] == kind]
 
 
 class Proxy:

@@ -8,47 +8,24 @@ grpcio comes from PyPI into ~/.cache/ringlb/python/grpcio-<version>
 (scripts/lib/h2-tools.sh ensure_grpcio); the suite skips without it, except
 under CI=true."""
 import os
-import re
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import unittest
 
-from harness import HERE, ProxyTestCase, owner_chain, ring_json
+from harness import MemberProcess, ProxyTestCase, owner_chain, ring_json
 from test_grpc import GRPCIO_PATH, assert_calls_land_on_their_owners, grpc
 
 KEY = {"source": "header", "name": "x-user-id"}
 
 
-class GrpcMember:
+class GrpcMember(MemberProcess):
     """A grpcio server process (grpc_member.py) on a kernel-chosen loopback port."""
 
     def __init__(self, workdir, member_id, max_concurrent_streams=0):
-        self.id = member_id
-        self.stderr = open(os.path.join(workdir, f"grpc-member-{member_id}.stderr"), "w")
-        env = dict(os.environ, RINGLB_GRPCIO_PATH=GRPCIO_PATH)
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "grpc_member.py"), "--id", member_id,
-                                      "--max-concurrent-streams", str(max_concurrent_streams)],
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
-        line = self.proc.stdout.readline()
-        match = re.match(r"listening (\d+)", line)
-        if not match:
-            self.proc.kill()
-            raise RuntimeError(f"gRPC member {member_id} did not start: {line!r}")
-        self.address = f"127.0.0.1:{match.group(1)}"
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        self.kill()
-        self.proc.stdout.close()
-        self.stderr.close()
+        super().__init__(workdir, member_id, "grpc_member.py", ["--max-concurrent-streams", str(max_concurrent_streams)],
+                         name="grpc-member", env=dict(os.environ, RINGLB_GRPCIO_PATH=GRPCIO_PATH))
 
 
 def grpc_frame(message):
