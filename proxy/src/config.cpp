@@ -32,13 +32,13 @@ Result<bool> parseBool(std::string_view text) {
   return Error{"must be true or false (got " + quoted(text) + ")"};
 }
 
-template <class Field>
+template <class Get>
 Setting unsignedSetting(std::string_view path, std::string_view flag, std::string_view help, std::uint64_t min,
-                        std::uint64_t max, Field field) {
+                        std::uint64_t max, Get get) {
   return {path, flag, help, false, [=](ProxyConfig& config, std::string_view text) -> Status {
             auto value = parseUnsigned(text, min, max);
             if (!value) return Error{value.error()};
-            config.*field = static_cast<std::remove_reference_t<decltype(config.*field)>>(value.value());
+            get(config) = static_cast<std::remove_reference_t<decltype(get(config))>>(value.value());
             return ok();
           }};
 }
@@ -132,7 +132,7 @@ std::vector<Setting> buildSettings() {
                               "how often the certificate files are checked for a change (default 1s)",
                               [](ProxyConfig& c) -> Millis& { return c.tls.reloadInterval; }));
   s.push_back(unsignedSetting("threads", "--threads", "worker threads, each with its own acceptor (default: one per core)",
-                              0, 256, &ProxyConfig::threads));
+                              0, 256, [](ProxyConfig& c) -> auto& { return c.threads; }));
   s.push_back(custom("backends", "--backends", "static ring: id=host:port,... (id defaults to the address as host-port)",
                      [](ProxyConfig& c, std::string_view v) -> Status {
                        auto members = parseBackends(v);
@@ -165,7 +165,7 @@ std::vector<Setting> buildSettings() {
                      }));
   s.push_back(unsignedSetting("retries", "--retries",
                               "retries on the next distinct successor for idempotent requests (default 2)", 0, 16,
-                              &ProxyConfig::retries));
+                              [](ProxyConfig& c) -> auto& { return c.retries; }));
   s.push_back(durationSetting("ringWatchTimeout", "--ring-watch-timeout", "long-poll timeout of the ring watch (default 30s)",
                               [](ProxyConfig& c) -> Millis& { return c.ringWatchTimeout; }));
   s.push_back(durationSetting("ringBackoffMax", "--ring-backoff-max",
@@ -174,47 +174,27 @@ std::vector<Setting> buildSettings() {
   s.push_back(sizeSetting("limits.maxHeaderBytes", "--max-header-bytes",
                           "largest request or response head; larger requests get 431 (default 16k)", 1024, 1 << 20,
                           [](ProxyConfig& c) -> std::size_t& { return c.limits.maxHeaderBytes; }));
-  s.push_back(custom("limits.maxHeaders", "--max-headers", "most header fields per head; more gets 431 (default 100)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 1, 10'000);
-                       if (!n) return Error{n.error()};
-                       c.limits.maxHeaders = n.value();
-                       return ok();
-                     }));
+  s.push_back(unsignedSetting("limits.maxHeaders", "--max-headers", "most header fields per head; more gets 431 (default 100)",
+                              1, 10'000, [](ProxyConfig& c) -> auto& { return c.limits.maxHeaders; }));
   s.push_back(sizeSetting("limits.maxBodyBytes", "--max-body-bytes", "largest request body; larger gets 413 (default 0: unlimited)",
                           0, ~0ULL, [](ProxyConfig& c) -> std::uint64_t& { return c.limits.maxBodyBytes; }));
   s.push_back(sizeSetting("limits.minBodyRate", "--min-body-rate",
                           "bytes per second a request body must average, after a grace of --idle-timeout, counting only "
                           "time spent waiting on the client; slower gets 408 (slow-body guard, default 500, 0 disables)",
                           0, ~0ULL, [](ProxyConfig& c) -> std::uint64_t& { return c.limits.minBodyRate; }));
-  s.push_back(custom("limits.maxConnections", "--max-connections",
-                     "most open client connections; more are closed at accept and counted (default 20000)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 1, 10'000'000);
-                       if (!n) return Error{n.error()};
-                       c.limits.maxConnections = n.value();
-                       return ok();
-                     }));
+  s.push_back(unsignedSetting("limits.maxConnections", "--max-connections",
+                              "most open client connections; more are closed at accept and counted (default 20000)", 1, 10'000'000,
+                              [](ProxyConfig& c) -> auto& { return c.limits.maxConnections; }));
   s.push_back(sizeSetting("limits.bufferBytes", "--buffer-bytes",
                           "I/O buffer per active request and direction (default 32k); idle connections hold none",
                           4096, 16 << 20, [](ProxyConfig& c) -> std::size_t& { return c.limits.bufferBytes; }));
-  s.push_back(custom("limits.maxIdleUpstreamPerMember", "--upstream-max-idle",
-                     "idle keep-alive upstream connections kept per member and thread (default 1024)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 0, 100'000);
-                       if (!n) return Error{n.error()};
-                       c.limits.maxIdleUpstreamPerMember = n.value();
-                       return ok();
-                     }));
-  s.push_back(custom("http2.maxConcurrentStreams", "--h2-max-concurrent-streams",
-                     "HTTP/2 streams a client may open at once per connection; requests still running past it are "
-                     "refused with REFUSED_STREAM (default 100)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 1, 100'000);
-                       if (!n) return Error{n.error()};
-                       c.http2.maxConcurrentStreams = static_cast<std::uint32_t>(n.value());
-                       return ok();
-                     }));
+  s.push_back(unsignedSetting("limits.maxIdleUpstreamPerMember", "--upstream-max-idle",
+                              "idle keep-alive upstream connections kept per member and thread (default 1024)", 0, 100'000,
+                              [](ProxyConfig& c) -> auto& { return c.limits.maxIdleUpstreamPerMember; }));
+  s.push_back(unsignedSetting("http2.maxConcurrentStreams", "--h2-max-concurrent-streams",
+                              "HTTP/2 streams a client may open at once per connection; requests still running past it are "
+                              "refused with REFUSED_STREAM (default 100)", 1, 100'000,
+                              [](ProxyConfig& c) -> auto& { return c.http2.maxConcurrentStreams; }));
   s.push_back(sizeSetting("http2.streamWindow", "--h2-stream-window",
                           "HTTP/2 initial flow-control window per stream: request body bytes a client may send ahead "
                           "(default 64k)",
@@ -222,32 +202,17 @@ std::vector<Setting> buildSettings() {
   s.push_back(sizeSetting("http2.connectionWindow", "--h2-connection-window",
                           "HTTP/2 flow-control window per connection (default 1m)", 65535, (1U << 31) - 1,
                           [](ProxyConfig& c) -> std::uint32_t& { return c.http2.connectionWindow; }));
-  s.push_back(custom("http2.resetBurst", "--h2-reset-burst",
-                     "HTTP/2 stream resets a client may send at once before the connection is closed (rapid reset "
-                     "guard, default 200)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 1, 1'000'000);
-                       if (!n) return Error{n.error()};
-                       c.http2.resetBurst = static_cast<std::uint32_t>(n.value());
-                       return ok();
-                     }));
-  s.push_back(custom("http2.resetRate", "--h2-reset-rate",
-                     "HTTP/2 stream resets per second a client may keep sending (default 50)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 1, 1'000'000);
-                       if (!n) return Error{n.error()};
-                       c.http2.resetRate = static_cast<std::uint32_t>(n.value());
-                       return ok();
-                     }));
-  s.push_back(custom("http2.maxContinuations", "--h2-max-continuations",
-                     "CONTINUATION frames allowed in one HTTP/2 header block; more close the connection "
-                     "(CONTINUATION flood guard, default 8)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 0, 1000);
-                       if (!n) return Error{n.error()};
-                       c.http2.maxContinuations = static_cast<std::uint32_t>(n.value());
-                       return ok();
-                     }));
+  s.push_back(unsignedSetting("http2.resetBurst", "--h2-reset-burst",
+                              "HTTP/2 stream resets a client may send at once before the connection is closed (rapid reset "
+                              "guard, default 200)", 1, 1'000'000,
+                              [](ProxyConfig& c) -> auto& { return c.http2.resetBurst; }));
+  s.push_back(unsignedSetting("http2.resetRate", "--h2-reset-rate",
+                              "HTTP/2 stream resets per second a client may keep sending (default 50)", 1, 1'000'000,
+                              [](ProxyConfig& c) -> auto& { return c.http2.resetRate; }));
+  s.push_back(unsignedSetting("http2.maxContinuations", "--h2-max-continuations",
+                              "CONTINUATION frames allowed in one HTTP/2 header block; more close the connection "
+                              "(CONTINUATION flood guard, default 8)", 0, 1000,
+                              [](ProxyConfig& c) -> auto& { return c.http2.maxContinuations; }));
   s.push_back(durationSetting("timeouts.requestHead", "--head-timeout",
                               "time to receive a whole request head once it started (slowloris guard, default 10s)",
                               [](ProxyConfig& c) -> Millis& { return c.timeouts.requestHead; }));
@@ -273,14 +238,9 @@ std::vector<Setting> buildSettings() {
                               "with --ring-url or --ring-file, the data port listens once the first ring arrived, or after "
                               "this (then 503 until one does; default 10s, 0: at once)",
                               [](ProxyConfig& c) -> Millis& { return c.timeouts.initialRing; }));
-  s.push_back(custom("passiveHealth.consecutiveFailures", "--eject-after",
-                     "consecutive connect failures or 5xx that eject a member locally (default 5, 0 disables)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 0, 1000);
-                       if (!n) return Error{n.error()};
-                       c.passiveHealth.consecutiveFailures = static_cast<unsigned>(n.value());
-                       return ok();
-                     }));
+  s.push_back(unsignedSetting("passiveHealth.consecutiveFailures", "--eject-after",
+                              "consecutive connect failures or 5xx that eject a member locally (default 5, 0 disables)", 0, 1000,
+                              [](ProxyConfig& c) -> auto& { return c.passiveHealth.consecutiveFailures; }));
   s.push_back(custom("hotKeys.share", "--hot-key-share",
                      "spread a key with at least this share of a worker's recent requests over its first "
                      "--hot-key-spread members, while it stays that hot (e.g. 0.01; default 0: off)",
@@ -293,14 +253,9 @@ std::vector<Setting> buildSettings() {
                        c.hotKeys.share = share;
                        return ok();
                      }));
-  s.push_back(custom("hotKeys.spread", "--hot-key-spread",
-                     "members a hot key's requests are spread over: its owner and the next distinct ones (default 4)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto n = parseUnsigned(v, 2, 64);
-                       if (!n) return Error{n.error()};
-                       c.hotKeys.spread = static_cast<unsigned>(n.value());
-                       return ok();
-                     }));
+  s.push_back(unsignedSetting("hotKeys.spread", "--hot-key-spread",
+                              "members a hot key's requests are spread over: its owner and the next distinct ones (default 4)", 2, 64,
+                              [](ProxyConfig& c) -> auto& { return c.hotKeys.spread; }));
   s.push_back(durationSetting("passiveHealth.baseEjection", "--eject-base",
                               "first ejection time; doubles with each repeat (default 5s)",
                               [](ProxyConfig& c) -> Millis& { return c.passiveHealth.baseEjection; }));
