@@ -43,6 +43,17 @@ Setting unsignedSetting(std::string_view path, std::string_view flag, std::strin
           }};
 }
 
+// A setting read by `parse` (a Result-returning parser) into the field `get` names.
+template <class Parse, class Get>
+Setting parsedSetting(std::string_view path, std::string_view flag, std::string_view help, Parse parse, Get get) {
+  return {path, flag, help, false, [=](ProxyConfig& config, std::string_view text) -> Status {
+            auto value = parse(text);
+            if (!value) return Error{value.error()};
+            get(config) = std::move(value).value();
+            return ok();
+          }};
+}
+
 template <class Apply>
 Setting custom(std::string_view path, std::string_view flag, std::string_view help, Apply apply) {
   return {path, flag, help, false, apply};
@@ -86,21 +97,11 @@ Setting boolSetting(std::string_view path, std::string_view flag, std::string_vi
 
 std::vector<Setting> buildSettings() {
   std::vector<Setting> s;
-  s.push_back(custom("listen", "--listen", "data listener ADDR:PORT (default 0.0.0.0:8080)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto hp = parseHostPort(v);
-                       if (!hp) return Error{hp.error()};
-                       c.listen = hp.value();
-                       return ok();
-                     }));
-  s.push_back(custom("admin", "--admin",
-                     "admin listener ADDR:PORT for /metrics /healthz /readyz /ring /explain (default 127.0.0.1:9901)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto hp = parseHostPort(v);
-                       if (!hp) return Error{hp.error()};
-                       c.admin = hp.value();
-                       return ok();
-                     }));
+  s.push_back(parsedSetting("listen", "--listen", "data listener ADDR:PORT (default 0.0.0.0:8080)",
+                            parseHostPort, [](ProxyConfig& c) -> auto& { return c.listen; }));
+  s.push_back(parsedSetting("admin", "--admin",
+                            "admin listener ADDR:PORT for /metrics /healthz /readyz /ring /explain (default 127.0.0.1:9901)",
+                            parseHostPort, [](ProxyConfig& c) -> auto& { return c.admin; }));
   s.push_back(custom("listenProtocol", "--listen-protocol",
                      "what the data listener speaks: auto (HTTP/2 to connections opening with the h2c preface, "
                      "HTTP/1.1 to the rest; default), http1 or h2c",
@@ -111,58 +112,34 @@ std::vector<Setting> buildSettings() {
                        else return Error{"must be auto, http1 or h2c (got " + quoted(v) + ")"};
                        return ok();
                      }));
-  s.push_back(custom("tls.listen", "--tls-listen",
-                     "TLS data listener ADDR:PORT (off by default): HTTP/2 or HTTP/1.1 by ALPN; needs --tls-cert",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto hp = parseHostPort(v);
-                       if (!hp) return Error{hp.error()};
-                       c.tls.listen = hp.value();
-                       return ok();
-                     }));
-  s.push_back(custom("tls.certificates", "--tls-cert",
-                     "certificates of the TLS listener: CHAIN.pem[:KEY.pem],... (a chain without a key holds it); "
-                     "SNI picks by the certificates' names, the first is the default; re-read when the files change",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto files = parseTlsCertificates(v);
-                       if (!files) return Error{files.error()};
-                       c.tls.certificates = std::move(files).value();
-                       return ok();
-                     }));
+  s.push_back(parsedSetting("tls.listen", "--tls-listen",
+                            "TLS data listener ADDR:PORT (off by default): HTTP/2 or HTTP/1.1 by ALPN; needs --tls-cert",
+                            parseHostPort, [](ProxyConfig& c) -> auto& { return c.tls.listen; }));
+  s.push_back(parsedSetting("tls.certificates", "--tls-cert",
+                            "certificates of the TLS listener: CHAIN.pem[:KEY.pem],... (a chain without a key holds it); "
+                            "SNI picks by the certificates' names, the first is the default; re-read when the files change",
+                            parseTlsCertificates, [](ProxyConfig& c) -> auto& { return c.tls.certificates; }));
   s.push_back(durationSetting("tls.reloadInterval", "--tls-reload-interval",
                               "how often the certificate files are checked for a change (default 1s)",
                               [](ProxyConfig& c) -> Millis& { return c.tls.reloadInterval; }));
   s.push_back(unsignedSetting("threads", "--threads", "worker threads, each with its own acceptor (default: one per core)",
                               0, 256, [](ProxyConfig& c) -> auto& { return c.threads; }));
-  s.push_back(custom("backends", "--backends", "static ring: id=host:port,... (id defaults to the address as host-port)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto members = parseBackends(v);
-                       if (!members) return Error{members.error()};
-                       c.backends = std::move(members).value();
-                       return ok();
-                     }));
-  s.push_back(custom("ringUrl", "--ring-url",
-                     "follow the operator: http://HOST:PORT/v1/rings/NAME (long-poll watch, applied within 50 ms)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto url = parseHttpUrl(v);
-                       if (!url) return Error{url.error()};
-                       c.ringUrl = url.value();
-                       return ok();
-                     }));
+  s.push_back(parsedSetting("backends", "--backends",
+                            "static ring: id=host:port,... (id defaults to the address as host-port)",
+                            parseBackends, [](ProxyConfig& c) -> auto& { return c.backends; }));
+  s.push_back(parsedSetting("ringUrl", "--ring-url",
+                            "follow the operator: http://HOST:PORT/v1/rings/NAME (long-poll watch, applied within 50 ms)",
+                            parseHttpUrl, [](ProxyConfig& c) -> auto& { return c.ringUrl; }));
   s.push_back(custom("ringFile", "--ring-file", "ring JSON file (wire format), reloaded when it changes",
                      [](ProxyConfig& c, std::string_view v) -> Status {
                        if (v.empty()) return Error{"must not be empty"};
                        c.ringFile = std::string(v);
                        return ok();
                      }));
-  s.push_back(custom("key", "--key",
-                     "hash key source, overriding the ring's: path|pathAndQuery|header:NAME|cookie:NAME|query:NAME|sourceIP "
-                     "(a missing header/cookie/parameter falls back to the path)",
-                     [](ProxyConfig& c, std::string_view v) -> Status {
-                       auto key = parseKeySpec(v);
-                       if (!key) return Error{key.error()};
-                       c.key = key.value();
-                       return ok();
-                     }));
+  s.push_back(parsedSetting("key", "--key",
+                            "hash key source, overriding the ring's: path|pathAndQuery|header:NAME|cookie:NAME|query:NAME|sourceIP "
+                            "(a missing header/cookie/parameter falls back to the path)",
+                            parseKeySpec, [](ProxyConfig& c) -> auto& { return c.key; }));
   s.push_back(unsignedSetting("retries", "--retries",
                               "retries on the next distinct successor for idempotent requests (default 2)", 0, 16,
                               [](ProxyConfig& c) -> auto& { return c.retries; }));
