@@ -14,6 +14,7 @@
 
 #include "asio_types.h"
 #include "coarse_clock.h"
+#include "nghttp2_callbacks.h"
 #include "upstream.h"
 #include "wakeup.h"
 
@@ -180,14 +181,8 @@ class H2cUpstreamConnection : public std::enable_shared_from_this<H2cUpstreamCon
   static constexpr std::size_t kWriteBatch = 64 * 1024;
 
   bool init() {
-    nghttp2_session_callbacks* callbacks = nullptr;
-    if (nghttp2_session_callbacks_new(&callbacks) != 0) return false;
-    nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &onBeginHeaders);
-    nghttp2_session_callbacks_set_on_header_callback(callbacks, &onHeader);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &onFrameReceived);
-    nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, &onFrameSent);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &onDataChunk);
-    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &onStreamClose);
+    nghttp2_session_callbacks* callbacks = newSessionCallbacks<H2cUpstreamConnection>();
+    if (callbacks == nullptr) return false;
     nghttp2_option* option = nullptr;
     if (nghttp2_option_new(&option) != 0) {
       nghttp2_session_callbacks_del(callbacks);
@@ -269,6 +264,8 @@ class H2cUpstreamConnection : public std::enable_shared_from_this<H2cUpstreamCon
   }
   static H2cUpstreamConnection& self(void* data) noexcept { return *static_cast<H2cUpstreamConnection*>(data); }
 
+  template <class Side>
+  friend nghttp2_session_callbacks* newSessionCallbacks() noexcept;
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame*, void*) { return 0; }
 
   static int onHeader(nghttp2_session* session, const nghttp2_frame* frame, const std::uint8_t* name,

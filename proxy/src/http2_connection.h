@@ -9,6 +9,7 @@
 
 #include "asio_types.h"
 #include "http2_stream.h"
+#include "nghttp2_callbacks.h"
 #include "wakeup.h"
 
 namespace ringlb::proxy {
@@ -75,6 +76,8 @@ class Http2Connection {
   void eraseIfDone(std::int32_t id) noexcept;
   Http2Stream<Net>* find(std::int32_t id) noexcept;
 
+  template <class Side>
+  friend nghttp2_session_callbacks* newSessionCallbacks() noexcept;
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t nameLength,
                       const std::uint8_t* value, std::size_t valueLength, std::uint8_t flags, void* self);

@@ -19,6 +19,7 @@
 #include "grpc_status.h"
 #include "head_parser.h"
 #include "http2_connection.h"
+#include "nghttp2_callbacks.h"
 #include "http2_stream.h"
 #include "session.h"
 #include "worker_state.h"
@@ -109,14 +110,8 @@ std::string_view Http2Connection<Net>::clientIp() const noexcept {
 
 template <class Net>
 bool Http2Connection<Net>::init() {
-  nghttp2_session_callbacks* callbacks = nullptr;
-  if (nghttp2_session_callbacks_new(&callbacks) != 0) return false;
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &onBeginHeaders);
-  nghttp2_session_callbacks_set_on_header_callback(callbacks, &onHeader);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &onFrameReceived);
-  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, &onFrameSent);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &onDataChunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &onStreamClose);
+  nghttp2_session_callbacks* callbacks = newSessionCallbacks<Http2Connection>();
+  if (callbacks == nullptr) return false;
   nghttp2_option* option = nullptr;
   if (nghttp2_option_new(&option) != 0) {
     nghttp2_session_callbacks_del(callbacks);
