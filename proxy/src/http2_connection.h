@@ -64,6 +64,12 @@ class Http2Connection {
   bool secure() const noexcept;
   /// Frames are waiting to be sent.
   void wakeWriter() noexcept { writerWake_.notify(); }
+  /// An empty name/value list for one submit call; nghttp2 copies what it is
+  /// given, so the list (and its capacity) is reused by the next stream.
+  std::vector<nghttp2_nv>& fieldScratch() noexcept {
+    fieldScratch_.clear();
+    return fieldScratch_;
+  }
 
  private:
   bool init();
@@ -94,6 +100,7 @@ class Http2Connection {
   Wakeup writerWake_;
   Wakeup endedWake_;  // the writer or an exchange ended
   std::vector<std::uint8_t> out_;
+  std::vector<nghttp2_nv> fieldScratch_;
   std::int64_t idleSince_ = 0;   // coarse nanos since no request runs; 0 while one does
   std::int64_t writeSince_ = 0;  // coarse nanos since the pending write began; 0 for none
   bool readerDone_ = false;

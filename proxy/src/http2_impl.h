@@ -57,21 +57,53 @@ inline bool connectionSpecific(std::string_view lowerName) noexcept {
          lowerName == "http2-settings";
 }
 
-/// Splits "name: value\r\n" lines (names lowercased in place) into nghttp2 name/value pairs.
-inline void fieldLines(std::string& lines, std::vector<nghttp2_nv>& out) {
-  std::size_t at = 0;
-  while (at < lines.size()) {
-    const auto eol = lines.find("\r\n", at);
-    if (eol == std::string::npos) break;
-    const auto colon = lines.find(':', at);
-    if (colon != std::string::npos && colon < eol && colon > at) {
-      toLower({lines.data() + at, colon - at});
-      const std::string_view name(lines.data() + at, colon - at);
-      const std::string_view value = trim(std::string_view(lines.data() + colon + 1, eol - colon - 1));
-      if (!connectionSpecific(name)) out.push_back(nv(name, value));
+/// What a response head's fields say about its body's framing.
+struct BodyFields {
+  bool chunked = false;      // Transfer-Encoding names chunked
+  bool lengthKnown = false;  // a valid Content-Length
+  std::uint64_t length = 0;
+};
+
+inline bool containsChunked(std::string_view value) noexcept {
+  constexpr std::string_view kChunked = "chunked";
+  for (std::size_t at = 0; at + kChunked.size() <= value.size(); ++at) {
+    std::size_t i = 0;
+    while (i < kChunked.size() && (value[at + i] | 0x20) == kChunked[i]) ++i;
+    if (i == kChunked.size()) return true;
+  }
+  return false;
+}
+
+/// Splits the "name: value\r\n" lines of `lines` from `at` (names lowercased
+/// in place) into nghttp2 name/value pairs pointing into `lines`, dropping
+/// connection-specific fields but reading their framing. Returns that framing.
+inline BodyFields fieldLines(std::string& lines, std::size_t at, std::vector<nghttp2_nv>& out) {
+  BodyFields body;
+  const std::string_view all(lines);
+  while (at < all.size()) {
+    const auto eol = all.find("\r\n", at);
+    if (eol == std::string_view::npos) break;
+    const std::string_view line = all.substr(at, eol - at);
+    const auto colon = line.find(':');
+    if (colon != std::string_view::npos && colon > 0) {
+      toLower({lines.data() + at, colon});
+      const std::string_view name = line.substr(0, colon);
+      const std::string_view value = trim(line.substr(colon + 1));
+      if (name == "content-length") {
+        body.lengthKnown =
+            std::from_chars(value.data(), value.data() + value.size(), body.length).ec == std::errc();
+      }
+      if (!connectionSpecific(name)) {
+        out.push_back(nv(name, value));
+      } else if (name == "transfer-encoding" && containsChunked(value)) {
+        // Dropped as connection-specific, its framing still holds (the member's
+        // head was validated: chunked, if present, is its last coding).
+        body.chunked = true;
+      }
     }
     at = eol + 2;
   }
+  return body;
 }
 
 }  // namespace h2detail
@@ -712,10 +744,9 @@ bool Http2Stream<Net>::submitHead() {
   if (std::from_chars(statusText.data(), statusText.data() + 3, status).ec != std::errc() || status < 100) return false;
   // A 101 has no meaning on an HTTP/2 stream (RFC 9113 §8.6): there is nothing to switch.
   if (status == 101) return true;
-  std::string fields = head_.substr(head_.find("\r\n") + 2);
-  std::vector<nghttp2_nv> headers;
+  std::vector<nghttp2_nv>& headers = connection_.fieldScratch();
   headers.push_back(h2detail::nv(":status", statusText));
-  h2detail::fieldLines(fields, headers);
+  const h2detail::BodyFields body = h2detail::fieldLines(head_, head_.find("\r\n") + 2, headers);
   if (status < 200) {
     // An interim response (103 Early Hints, a member's 100 Continue) is a HEADERS frame that leaves
     // the stream open; the final response follows it. nghttp2 copies the fields.
@@ -726,28 +757,12 @@ bool Http2Stream<Net>::submitHead() {
     connection_.wakeWriter();
     return true;
   }
-  bool chunked = false;
-  bool lengthKnown = false;
-  for (const nghttp2_nv& field : headers) {
-    const std::string_view name(reinterpret_cast<const char*>(field.name), field.namelen);
-    const std::string_view value(reinterpret_cast<const char*>(field.value), field.valuelen);
-    if (name == "content-length") {
-      lengthKnown = std::from_chars(value.data(), value.data() + value.size(), remaining_).ec == std::errc();
-    }
-  }
-  // Transfer-Encoding was dropped from `headers` as connection-specific; its framing still holds
-  // (the member's head was validated: chunked, if present, is its last coding).
-  {
-    std::string lower = head_;
-    h2detail::toLower(lower);
-    const auto field = lower.find("\r\ntransfer-encoding:");
-    chunked = field != std::string::npos && lower.find("chunked", field) < lower.find("\r\n", field + 2);
-  }
+  remaining_ = body.length;
   const bool bodiless = request_.parsed.method == Method::Head || status == 204 || status == 304;
-  framing_ = bodiless ? BodyFraming::None
-             : chunked   ? BodyFraming::Chunked
-             : lengthKnown ? BodyFraming::Length
-                           : BodyFraming::UntilClose;
+  framing_ = bodiless           ? BodyFraming::None
+             : body.chunked     ? BodyFraming::Chunked
+             : body.lengthKnown ? BodyFraming::Length
+                                : BodyFraming::UntilClose;
   if (framing_ == BodyFraming::Length && remaining_ == 0) framing_ = BodyFraming::None;
   nghttp2_data_provider provider{};
   provider.source.ptr = this;
@@ -827,8 +842,8 @@ ssize_t Http2Stream<Net>::readData(std::uint8_t* buffer, std::size_t length, std
 
 template <class Net>
 void Http2Stream<Net>::submitTrailers() noexcept {
-  std::vector<nghttp2_nv> fields;
-  h2detail::fieldLines(responseTrailers_, fields);
+  std::vector<nghttp2_nv>& fields = connection_.fieldScratch();
+  h2detail::fieldLines(responseTrailers_, 0, fields);
   nghttp2_submit_trailer(connection_.session(), id_, fields.data(), fields.size());
 }
 
