@@ -64,6 +64,11 @@ class Http2Connection {
   bool secure() const noexcept;
   /// Frames are waiting to be sent.
   void wakeWriter() noexcept { writerWake_.notify(); }
+  /// Text for a new stream: a pooled one, cleared, or a new one.
+  std::unique_ptr<Http2StreamText> acquireText();
+  /// Takes a finished stream's text back into the pool, unless the pool is
+  /// full or the text grew large (an idle connection holds little).
+  void releaseText(std::unique_ptr<Http2StreamText> text) noexcept;
   /// An empty name/value list for one submit call; nghttp2 copies what it is
   /// given, so the list (and its capacity) is reused by the next stream.
   std::vector<nghttp2_nv>& fieldScratch() noexcept {
@@ -101,6 +106,7 @@ class Http2Connection {
   Wakeup endedWake_;  // the writer or an exchange ended
   std::vector<std::uint8_t> out_;
   std::vector<nghttp2_nv> fieldScratch_;
+  std::vector<std::unique_ptr<Http2StreamText>> textPool_;
   std::int64_t idleSince_ = 0;   // coarse nanos since no request runs; 0 while one does
   std::int64_t writeSince_ = 0;  // coarse nanos since the pending write began; 0 for none
   bool readerDone_ = false;

@@ -31,6 +31,11 @@ namespace h2detail {
 inline constexpr std::size_t kHighWater = 64 * 1024;  // response bytes a stream queues before its sender waits
 inline constexpr std::size_t kWriteBatch = 64 * 1024;  // frames gathered into one socket write
 inline constexpr int kWriteBatchFrames = 256;
+// Finished streams' text kept per connection: as many as run at once (up to
+// this), so a busy connection allocates none; an idle one keeps a few.
+inline constexpr std::size_t kTextPoolSize = 128;
+inline constexpr std::size_t kTextPoolIdle = 4;
+inline constexpr std::size_t kTextPoolMaxCapacity = 4096;  // larger text is freed, not kept
 
 inline nghttp2_nv nv(std::string_view name, std::string_view value) noexcept {
   return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
@@ -121,6 +126,21 @@ Http2Connection<Net>::~Http2Connection() {
 }
 
 template <class Net>
+std::unique_ptr<Http2StreamText> Http2Connection<Net>::acquireText() {
+  if (textPool_.empty()) return std::make_unique<Http2StreamText>();
+  std::unique_ptr<Http2StreamText> text = std::move(textPool_.back());
+  textPool_.pop_back();
+  return text;
+}
+
+template <class Net>
+void Http2Connection<Net>::releaseText(std::unique_ptr<Http2StreamText> text) noexcept {
+  if (!text || textPool_.size() >= textPool_.capacity() || text->capacity() > h2detail::kTextPoolMaxCapacity) return;
+  text->clear();
+  textPool_.push_back(std::move(text));
+}
+
+template <class Net>
 WorkerState<Net>& Http2Connection<Net>::worker() noexcept {
   return session_.worker_;
 }
@@ -155,6 +175,8 @@ bool Http2Connection<Net>::init() {
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_option_set_stream_reset_rate_limit(option, limits.resetBurst, limits.resetRate);
   nghttp2_option_set_max_continuations(option, limits.maxContinuations);
+  // Room for as many texts as streams run at once: releaseText never reallocates.
+  textPool_.reserve(std::min<std::size_t>(limits.maxConcurrentStreams, h2detail::kTextPoolSize));
   const int created = nghttp2_session_server_new2(&h2_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
@@ -335,7 +357,10 @@ template <class Net>
 void Http2Connection<Net>::onExchangeEnded(std::int32_t id) noexcept {
   --running_;
   // Idle is no request running: a stream the client keeps open, or a header block it never ends, holds nothing up.
-  if (running_ == 0) idleSince_ = coarseNanos();
+  if (running_ == 0) {
+    idleSince_ = coarseNanos();
+    if (textPool_.size() > h2detail::kTextPoolIdle) textPool_.resize(h2detail::kTextPoolIdle);
+  }
   if (Http2Stream<Net>* stream = find(id)) stream->running = false;
   eraseIfDone(id);
   writerWake_.notify();
@@ -433,11 +458,12 @@ int Http2Connection<Net>::onStreamClose(nghttp2_session*, std::int32_t id, std::
 
 template <class Net>
 Http2Stream<Net>::Http2Stream(Http2Connection<Net>& connection, std::int32_t id)
-    : connection_(connection), id_(id), wake_(connection.ioc()) {}
+    : connection_(connection), id_(id), wake_(connection.ioc()), text_(connection.acquireText()) {}
 
 template <class Net>
 Http2Stream<Net>::~Http2Stream() {
   if (in_) connection_.worker().buffers().release(std::move(in_));
+  connection_.releaseText(std::move(text_));
 }
 
 template <class Net>
@@ -455,24 +481,24 @@ int Http2Stream<Net>::onHeader(std::string_view name, std::string_view value) {
   }
   if (tooLarge_) return 0;
   if (inTrailers_) {
-    trailers_.append(name).append(": ").append(value).append("\r\n");
+    text_->trailers.append(name).append(": ").append(value).append("\r\n");
     return 0;
   }
   if (!name.empty() && name.front() == ':') {
-    if (name == ":method") method_ = value;
-    else if (name == ":path") path_ = value;
-    else if (name == ":authority") authority_ = value;
+    if (name == ":method") text_->method = value;
+    else if (name == ":path") text_->path = value;
+    else if (name == ":authority") text_->authority = value;
     return 0;  // :scheme says nothing the member needs (nghttp2 checked it is there)
   }
   if (name == "host") {
-    if (!authority_.empty()) return 0;  // :authority wins (RFC 9113 §8.3.1)
-    authority_ = value;
+    if (!text_->authority.empty()) return 0;  // :authority wins (RFC 9113 §8.3.1)
+    text_->authority = value;
     return 0;
   }
   if (name == "cookie") {
     // HTTP/2 may split cookies into several fields; HTTP/1.1 has one (RFC 9113 §8.2.3).
-    if (!cookies_.empty()) cookies_.append("; ");
-    cookies_.append(value);
+    if (!text_->cookies.empty()) text_->cookies.append("; ");
+    text_->cookies.append(value);
     return 0;
   }
   if (name == "content-length") hasContentLength_ = true;
@@ -480,7 +506,7 @@ int Http2Stream<Net>::onHeader(std::string_view name, std::string_view value) {
   if (name == "grpc-timeout") {
     if (const auto timeout = parseGrpcTimeout(value)) deadline_.capAt(coarseNanos() + *timeout);
   }
-  fields_.append(name).append(": ").append(value).append("\r\n");
+  text_->fields.append(name).append(": ").append(value).append("\r\n");
   return 0;
 }
 
@@ -497,7 +523,7 @@ void Http2Stream<Net>::onData(const std::uint8_t* data, std::size_t length) {
     consume(length);
     return;
   }
-  pending_.append(reinterpret_cast<const char*>(data), length);
+  text_->pending.append(reinterpret_cast<const char*>(data), length);
   wake_.notify();
 }
 
@@ -512,8 +538,8 @@ void Http2Stream<Net>::onClose() noexcept {
   if (closed_) return;
   closed_ = true;
   // What the exchange never took still counts against the connection's window.
-  if (!pending_.empty()) consume(pending_.size());
-  pending_.clear();
+  if (!text_->pending.empty()) consume(text_->pending.size());
+  text_->pending.clear();
   wake_.notify();
 }
 
@@ -539,7 +565,7 @@ void Http2Stream<Net>::expire() noexcept {
 template <class Net>
 HttpError Http2Stream<Net>::buildHead() noexcept {
   if (tooLarge_) return {431, "request header fields too large"};
-  if (method_.empty() || (path_.empty() && method_ != "CONNECT")) return {400, "malformed request"};
+  if (text_->method.empty() || (text_->path.empty() && text_->method != "CONNECT")) return {400, "malformed request"};
   auto& worker = connection_.worker();
   in_ = worker.buffers().acquire();
   char* const data = in_->data();
@@ -555,26 +581,26 @@ HttpError Http2Stream<Net>::buildHead() noexcept {
     std::memcpy(data + at, s.data(), s.size());
     at += s.size();
   };
-  put(method_);
+  put(text_->method);
   put(" ");
-  put(path_.empty() ? std::string_view(authority_) : std::string_view(path_));
+  put(text_->path.empty() ? std::string_view(text_->authority) : std::string_view(text_->path));
   put(" HTTP/1.1\r\n");
-  if (!authority_.empty()) {
+  if (!text_->authority.empty()) {
     put("Host: ");
-    put(authority_);
+    put(text_->authority);
     put("\r\n");
   }
-  put(fields_);
-  if (!cookies_.empty()) {
+  put(text_->fields);
+  if (!text_->cookies.empty()) {
     put("Cookie: ");
-    put(cookies_);
+    put(text_->cookies);
     put("\r\n");
   }
   // A body that is whole already goes with a Content-Length; one still
   // arriving is chunked, so its trailers can follow it.
   std::array<char, 24> length{};
-  if (!hasContentLength_ && endStream_ && !pending_.empty()) {
-    const auto [end, ec] = std::to_chars(length.data(), length.data() + length.size(), pending_.size());
+  if (!hasContentLength_ && endStream_ && !text_->pending.empty()) {
+    const auto [end, ec] = std::to_chars(length.data(), length.data() + length.size(), text_->pending.size());
     put("Content-Length: ");
     put({length.data(), static_cast<std::size_t>(end - length.data())});
     put("\r\n");
@@ -590,17 +616,17 @@ HttpError Http2Stream<Net>::buildHead() noexcept {
   }
   // The body that came with the head, if it fits behind it: the request can then be replayed.
   std::size_t bodyLength = 0;
-  if (!pending_.empty() && !chunkedRequest_ && pending_.size() <= capacity - at) {
-    std::memcpy(data + at, pending_.data(), pending_.size());
-    bodyLength = pending_.size();
+  if (!text_->pending.empty() && !chunkedRequest_ && text_->pending.size() <= capacity - at) {
+    std::memcpy(data + at, text_->pending.data(), text_->pending.size());
+    bodyLength = text_->pending.size();
     bodyBytes_ += bodyLength;
     consume(bodyLength);
-    pending_.clear();
+    text_->pending.clear();
   }
   request_.head = {data, at};
   request_.scratch = in_->aux();
   request_.body = {data + at, bodyLength};
-  request_.bodyComplete = endStream_ && pending_.empty() && !chunkedRequest_;
+  request_.bodyComplete = endStream_ && text_->pending.empty() && !chunkedRequest_;
   request_.keepAlive = true;
   request_.awaitsContinue = false;
   request_.protocol = DownstreamProtocol::H2c;
@@ -638,36 +664,36 @@ Task<BodyPiece> Http2Stream<Net>::readBody() {
   error_code ignored;
   const auto waitStart = coarseNanos();
   // Bounded: each wait ends with body bytes, the end of the body, a reset or the deadline.
-  while (pending_.empty() && !endStream_ && !closed_ && !deadline_.expired()) co_await wake_.wait(ignored);
+  while (text_->pending.empty() && !endStream_ && !closed_ && !deadline_.expired()) co_await wake_.wait(ignored);
   bodyWaitedNanos_ += coarseNanos() - waitStart;
   if (deadline_.expired()) co_return BodyPiece{{}, true, {408, "request body not received in time"}};
-  if (pending_.empty() && !endStream_) co_return BodyPiece{{}, true, {}};  // reset by the client
-  const std::size_t n = pending_.size();
+  if (text_->pending.empty() && !endStream_) co_return BodyPiece{{}, true, {}};  // reset by the client
+  const std::size_t n = text_->pending.size();
   bodyBytes_ += n;
   const std::uint64_t maxBody = config.limits.maxBodyBytes;
   if (maxBody != 0 && bodyBytes_ > maxBody) co_return BodyPiece{{}, true, {413, "request body exceeds the limit"}};
-  piece_.clear();
+  text_->piece.clear();
   if (chunkedRequest_) {
     if (n != 0) {
       std::array<char, 20> size{};
       const auto [end, ec] = std::to_chars(size.data(), size.data() + size.size(), n, 16);
-      piece_.append(size.data(), end).append("\r\n").append(pending_).append("\r\n");
+      text_->piece.append(size.data(), end).append("\r\n").append(text_->pending).append("\r\n");
     }
-    if (endStream_) piece_.append("0\r\n").append(trailers_).append("\r\n");
+    if (endStream_) text_->piece.append("0\r\n").append(text_->trailers).append("\r\n");
   } else {
-    piece_.swap(pending_);
+    text_->piece.swap(text_->pending);
   }
-  pending_.clear();
+  text_->pending.clear();
   consume(n);
   request_.bodyComplete = endStream_;
-  co_return BodyPiece{{piece_.data(), piece_.size()}, false, {}};
+  co_return BodyPiece{{text_->piece.data(), text_->piece.size()}, false, {}};
 }
 
 template <class Net>
 void Http2Stream<Net>::abandonBody() noexcept {
   abandoned_ = true;
-  if (!pending_.empty()) consume(pending_.size());
-  pending_.clear();
+  if (!text_->pending.empty()) consume(text_->pending.size());
+  text_->pending.clear();
 }
 
 template <class Net>
@@ -714,15 +740,15 @@ bool Http2Stream<Net>::absorb(std::string_view bytes) {
   while (!bytes.empty()) {
     switch (relay_) {
       case Relay::Head: {
-        const std::size_t before = head_.size();
-        head_.append(bytes);
-        const auto end = head_.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
-        if (end == std::string::npos) return head_.size() <= connection_.worker().limits().maxBytes + 1024;
+        const std::size_t before = text_->head.size();
+        text_->head.append(bytes);
+        const auto end = text_->head.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
+        if (end == std::string::npos) return text_->head.size() <= connection_.worker().limits().maxBytes + 1024;
         const std::size_t headLength = end + 4;
         bytes.remove_prefix(headLength - before);
-        head_.resize(headLength);
+        text_->head.resize(headLength);
         if (!submitHead()) return false;
-        head_.clear();
+        text_->head.clear();
         break;
       }
       case Relay::Body:
@@ -738,15 +764,15 @@ bool Http2Stream<Net>::absorb(std::string_view bytes) {
 template <class Net>
 bool Http2Stream<Net>::submitHead() {
   // The head comes from the exchange's rewrite of a head the parser accepted.
-  if (head_.size() < 12 || head_.compare(0, 5, "HTTP/") != 0) return false;
-  const std::string_view statusText(head_.data() + 9, 3);
+  if (text_->head.size() < 12 || text_->head.compare(0, 5, "HTTP/") != 0) return false;
+  const std::string_view statusText(text_->head.data() + 9, 3);
   unsigned status = 0;
   if (std::from_chars(statusText.data(), statusText.data() + 3, status).ec != std::errc() || status < 100) return false;
   // A 101 has no meaning on an HTTP/2 stream (RFC 9113 §8.6): there is nothing to switch.
   if (status == 101) return true;
   std::vector<nghttp2_nv>& headers = connection_.fieldScratch();
   headers.push_back(h2detail::nv(":status", statusText));
-  const h2detail::BodyFields body = h2detail::fieldLines(head_, head_.find("\r\n") + 2, headers);
+  const h2detail::BodyFields body = h2detail::fieldLines(text_->head, text_->head.find("\r\n") + 2, headers);
   if (status < 200) {
     // An interim response (103 Early Hints, a member's 100 Continue) is a HEADERS frame that leaves
     // the stream open; the final response follows it. nghttp2 copies the fields.
@@ -784,26 +810,26 @@ void Http2Stream<Net>::appendBody(std::string_view bytes) {
   switch (framing_) {
     case BodyFraming::Length: {
       const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, bytes.size()));
-      out_.append(bytes.substr(0, take));
+      text_->out.append(bytes.substr(0, take));
       remaining_ -= take;
       if (remaining_ == 0) relay_ = Relay::Done;
       break;
     }
     case BodyFraming::Chunked: {
-      const std::size_t start = out_.size();
-      out_.append(bytes);
+      const std::size_t start = text_->out.size();
+      text_->out.append(bytes);
       std::size_t payload = 0;
-      const auto step = chunks_.decodeInPlace({out_.data() + start, bytes.size()}, payload, responseTrailers_);
-      out_.resize(start + payload);
+      const auto step = chunks_.decodeInPlace({text_->out.data() + start, bytes.size()}, payload, text_->responseTrailers);
+      text_->out.resize(start + payload);
       if (step.status != ChunkedDecoder::Status::Incomplete) relay_ = Relay::Done;
       break;
     }
     default:
-      out_.append(bytes);
+      text_->out.append(bytes);
       break;
   }
-  if (outBegin_ > out_.size() / 2 && outBegin_ > 4096) {
-    out_.erase(0, outBegin_);
+  if (outBegin_ > text_->out.size() / 2 && outBegin_ > 4096) {
+    text_->out.erase(0, outBegin_);
     outBegin_ = 0;
   }
 }
@@ -820,14 +846,14 @@ void Http2Stream<Net>::resumeOutput() noexcept {
 template <class Net>
 ssize_t Http2Stream<Net>::readData(std::uint8_t* buffer, std::size_t length, std::uint32_t* flags) noexcept {
   const std::size_t n = std::min(length, queued());
-  std::memcpy(buffer, out_.data() + outBegin_, n);
+  std::memcpy(buffer, text_->out.data() + outBegin_, n);
   outBegin_ += n;
   if (queued() == 0) {
-    out_.clear();
+    text_->out.clear();
     outBegin_ = 0;
     if (relay_ == Relay::Done) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!responseTrailers_.empty()) {
+      if (!text_->responseTrailers.empty()) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         submitTrailers();
       }
@@ -843,7 +869,7 @@ ssize_t Http2Stream<Net>::readData(std::uint8_t* buffer, std::size_t length, std
 template <class Net>
 void Http2Stream<Net>::submitTrailers() noexcept {
   std::vector<nghttp2_nv>& fields = connection_.fieldScratch();
-  h2detail::fieldLines(responseTrailers_, 0, fields);
+  h2detail::fieldLines(text_->responseTrailers, 0, fields);
   nghttp2_submit_trailer(connection_.session(), id_, fields.data(), fields.size());
 }
 
@@ -865,7 +891,7 @@ void Http2Stream<Net>::finishResponse() noexcept {
     if (grpc_) {
       // A call cut short by its member (killed mid-stream) ends UNAVAILABLE,
       // after the messages already relayed, as a gRPC client expects.
-      responseTrailers_ = "grpc-status: 14\r\ngrpc-message: the member failed during the call\r\n";
+      text_->responseTrailers = "grpc-status: 14\r\ngrpc-message: the member failed during the call\r\n";
     } else if (framing_ != BodyFraming::UntilClose) {
       reset(NGHTTP2_INTERNAL_ERROR);  // cut short: the client must not take it for the whole response
       return;
@@ -882,7 +908,7 @@ Task<bool> Http2Stream<Net>::replyLocal(HttpError error, bool, MemberStats* stat
   (stats != nullptr ? *stats : worker.localStats())
       .countResponse(error.status, monotonicNanos() - start, DownstreamProtocol::H2c);
   if (worker.config().log.access) {
-    logAccess(AccessRecord{clientIp(), method_, path_, error.status,
+    logAccess(AccessRecord{clientIp(), text_->method, text_->path, error.status,
                            stats != nullptr ? std::string_view(stats->id) : "none", monotonicNanos() - start,
                            error.reason});
   }
@@ -912,9 +938,9 @@ Task<bool> Http2Stream<Net>::replyLocal(HttpError error, bool, MemberStats* stat
     headers.push_back(h2detail::nv("content-type", "text/plain; charset=utf-8"));
     headers.push_back(h2detail::nv("content-length", {length.data(), static_cast<std::size_t>(end - length.data())}));
     headers.push_back(h2detail::nv("cache-control", "no-store"));
-    const bool bodiless = method_ == "HEAD";
+    const bool bodiless = text_->method == "HEAD";
     framing_ = bodiless ? BodyFraming::None : BodyFraming::Length;
-    if (!bodiless) out_.append(error.reason).append("\n");
+    if (!bodiless) text_->out.append(error.reason).append("\n");
   }
   nghttp2_data_provider provider{};
   provider.source.ptr = this;

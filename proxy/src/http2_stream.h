@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +20,33 @@ namespace ringlb::proxy {
 
 template <class Net>
 class Http2Connection;
+
+/// The text one HTTP/2 stream assembles: the request as decoded and the
+/// response being re-framed. The connection pools them, so a new stream
+/// reuses a finished one's capacity rather than allocating its own.
+struct Http2StreamText {
+  // The request as decoded.
+  std::string method, path, authority, fields, cookies, trailers;
+  std::string pending;  // body bytes received, not yet taken by the exchange
+  std::string piece;    // the piece readBody() handed out last
+  // The response.
+  std::string head;  // a response head being assembled
+  std::string out;   // body bytes for DATA frames
+  std::string responseTrailers;
+
+  void clear() noexcept {
+    for (std::string* text : {&method, &path, &authority, &fields, &cookies, &trailers, &pending, &piece, &head, &out,
+                              &responseTrailers}) {
+      text->clear();
+    }
+  }
+  /// Bytes held, used or not.
+  std::size_t capacity() const noexcept {
+    return method.capacity() + path.capacity() + authority.capacity() + fields.capacity() + cookies.capacity() +
+           trailers.capacity() + pending.capacity() + piece.capacity() + head.capacity() + out.capacity() +
+           responseTrailers.capacity();
+  }
+};
 
 /// One HTTP/2 request stream as an exchange's downstream. The stream turns
 /// what nghttp2 decoded into the HTTP/1.1 request the exchange forwards (a
@@ -98,7 +126,7 @@ class Http2Stream final : public Downstream<Net> {
   void consume(std::size_t n) noexcept;
   void resumeOutput() noexcept;
   void reset(std::uint32_t errorCode) noexcept;
-  std::size_t queued() const noexcept { return out_.size() - outBegin_; }
+  std::size_t queued() const noexcept { return text_->out.size() - outBegin_; }
   bool clientGone() const noexcept { return closed_; }
 
   Http2Connection<Net>& connection_;
@@ -106,8 +134,8 @@ class Http2Stream final : public Downstream<Net> {
   Deadline<Net> deadline_;
   Wakeup wake_;  // the exchange waits here for body bytes or output room
 
+  std::unique_ptr<Http2StreamText> text_;  // from the connection's pool, returned when the stream ends
   // The request as decoded.
-  std::string method_, path_, authority_, fields_, cookies_, trailers_;
   std::size_t headerBytes_ = 0;
   std::uint32_t headerCount_ = 0;
   bool tooLarge_ = false;
@@ -124,17 +152,12 @@ class Http2Stream final : public Downstream<Net> {
   // The request as the exchange sees it.
   std::unique_ptr<IoBuffer> in_;
   IncomingRequest request_;
-  std::string pending_;  // body bytes received, not yet taken by the exchange
-  std::string piece_;    // the piece readBody() handed out last
   std::uint64_t bodyBytes_ = 0;
   std::int64_t bodyWaitedNanos_ = 0;  // time readBody() spent waiting on the client (--min-body-rate)
 
   // The response.
   Relay relay_ = Relay::Head;
-  std::string head_;     // a response head being assembled
-  std::string out_;      // body bytes for DATA frames, from outBegin_
-  std::size_t outBegin_ = 0;
-  std::string responseTrailers_;
+  std::size_t outBegin_ = 0;  // text_->out is sent up to here
   ChunkedDecoder chunks_;
   BodyFraming framing_ = BodyFraming::None;
   std::uint64_t remaining_ = 0;
