@@ -161,7 +161,9 @@ Task<bool> Exchange<Net>::run() {
 
   const std::optional<SendBuffers> response = prepareRelay();
   if (!response) co_return co_await answer(failure_, keepAfterAnswer(), group_->stats);
-  if (worker_.othersInFlight()) co_await asio::post(worker_.ioc(), kUseTask);
+  // An HTTP/1.1 client's write waits for the pass's other writes; an HTTP/2
+  // stream's only queues frames, which its connection's writer batches anyway.
+  if (worker_.othersInFlight() && request_->protocol != DownstreamProtocol::H2c) co_await asio::post(worker_.ioc(), kUseTask);
   error_code ec;
   const std::size_t sent = downstream_.sendNow(*response, ec);
   deadline_.check(ec);
