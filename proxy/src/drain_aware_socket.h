@@ -121,9 +121,4 @@ class DrainAwareSocket : public TcpSocket {
   }
 };
 
-/// Whether a transport's reads skip the recv() that would find nothing
-/// (DrainAwareSocket). Its sessions then need no yield before a read.
-template <class Net>
-inline constexpr bool kReadsWaitWhenDrained = std::is_same_v<typename Net::Stream, DrainAwareSocket>;
-
 }  // namespace ringlb::proxy

@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 
 #include "access_log.h"
-#include "drain_aware_socket.h"
 #include "exchange.h"
 #include "http1_request.h"
 #include "http2_connection.h"
@@ -176,17 +175,14 @@ Task<bool> Session<Net>::run() {
       idleTick_ = worker_.tickCount();
       deadline_.set(fresh_ ? timeouts.requestHead : timeouts.idle);
       if constexpr (Net::kCanWaitReadable) {
-        // Hot idle: keep the buffer and read; the data is often there already,
-        // more so after a yield (only where a read on a drained socket still
-        // tries recv() first). The watchdog parks the session, freeing the
-        // buffer, once it has idled through a tick.
+        // Hot idle: keep the buffer and read speculatively; the data is often
+        // there already, more so after a yield. The watchdog parks the
+        // session, freeing the buffer, once it has idled through a tick.
         if (!in_) in_ = worker_.buffers().acquire();
         inBegin_ = inEnd_ = 0;
         error_code ec;
         deadline_.waitOnClient();
-        if (!kReadsWaitWhenDrained<Net> && !fresh_ && worker_.anyInFlight()) {
-          co_await asio::post(worker_.ioc(), kUseTask);  // see anyInFlight()
-        }
+        if (!fresh_ && worker_.anyInFlight()) co_await asio::post(worker_.ioc(), kUseTask);  // see anyInFlight()
         std::size_t n = 0;
         if (interruptedWhileYielding()) {
           ec = asio::error::operation_aborted;

@@ -13,7 +13,6 @@
 #include "buffer_pool.h"
 #include "chunked_decoder.h"
 #include "downstream.h"
-#include "drain_aware_socket.h"
 #include "head_parser.h"
 #include "send_buffers.h"
 #include "upstream.h"
@@ -270,8 +269,7 @@ AttemptWait UpstreamAttempt<Net>::readResponse() {
   deadline_.waitOnUpstream();
   // Under load, yield first (see othersInFlight()): by the time the rest
   // of the pass and one more poll have run, the response has often come.
-  // Pointless where a read on a drained socket waits without a recv().
-  const bool yield = !kReadsWaitWhenDrained<Net> && responseDue_ && worker_.othersInFlight();
+  const bool yield = responseDue_ && worker_.othersInFlight();
   responseDue_ = false;
   phase_ = yield ? Phase::Yielding : Phase::Head;
   return yield ? AttemptWait::Yield : AttemptWait::Read;
