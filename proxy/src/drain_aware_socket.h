@@ -17,12 +17,19 @@
 
 #include "asio_types.h"
 
-#if !defined(BOOST_ASIO_HAS_EPOLL) || defined(BOOST_ASIO_HAS_IO_URING) || BOOST_VERSION != 107400
-#error "DrainAwareSocket drives Boost 1.74's epoll reactor directly; check its reactor_op contract before building on another"
+// The draining receive drives Boost 1.74's epoll reactor through its internal
+// reactor_op contract, checked for that version only. Any other Boost (or
+// reactor) builds DrainAwareSocket as Asio's plain socket: correct, with the
+// failed speculative reads of Asio's own receive.
+#if defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING) && BOOST_VERSION == 107400
+#define RINGLB_DRAINING_RECEIVE 1
+#else
+#define RINGLB_DRAINING_RECEIVE 0
 #endif
 
 namespace ringlb::proxy {
 
+#if RINGLB_DRAINING_RECEIVE
 namespace detail {
 
 /// Asio's stream receive, except that a read which returns less than its
@@ -76,6 +83,7 @@ class DrainingReceiveOp : public asio::detail::reactor_op {
 };
 
 }  // namespace detail
+#endif
 
 /// The proxy's TCP socket: Asio's, whose single-buffer async_read_some does
 /// not try a recv() that is bound to fail after the previous read drained the
@@ -86,6 +94,8 @@ class DrainAwareSocket : public TcpSocket {
   using TcpSocket::TcpSocket;
   /// Takes over an accepted socket.
   DrainAwareSocket(TcpSocket&& socket) noexcept : TcpSocket(std::move(socket)) {}  // NOLINT: implicit by design
+
+#if RINGLB_DRAINING_RECEIVE
 
   /// Reads what is there, up to the buffers' size; completes with (error_code, bytes).
   template <class MutableBuffers, class Token>
@@ -119,6 +129,7 @@ class DrainAwareSocket : public TcpSocket {
     }
     p.v = p.p = nullptr;
   }
+#endif
 };
 
 }  // namespace ringlb::proxy
