@@ -127,7 +127,7 @@ ProbeVerdict judge(const Exchange& exchange, bool grpc) {
   if (exchange.bodyTooLarge) return {false, "gRPC response over " + std::to_string(kMaxResponseBody) + " bytes"};
   const auto serving = parseGrpcHealthCheckResponse(exchange.body);
   if (!serving) return {false, "gRPC " + serving.error()};
-  return {*serving == static_cast<std::uint32_t>(GrpcServingStatus::Serving), "gRPC " + servingStatusName(*serving)};
+  return {serving.value() == static_cast<std::uint32_t>(GrpcServingStatus::Serving), "gRPC " + servingStatusName(serving.value())};
 }
 
 }  // namespace
