@@ -1,7 +1,9 @@
 #include "h2c_probe_exchange.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <memory>
 #include <optional>
 #include <vector>
 
