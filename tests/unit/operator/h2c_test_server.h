@@ -108,7 +108,9 @@ class H2cTestServer {
 
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self) {
     auto& server = *static_cast<H2cTestServer*>(self);
-    if (frame->hd.type == NGHTTP2_HEADERS) server.streams_.push_back(std::make_unique<Stream>(Stream{frame->hd.stream_id}));
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    server.streams_.push_back(std::make_unique<Stream>());
+    server.streams_.back()->id = frame->hd.stream_id;
     return 0;
   }
   Stream* find(std::int32_t id) {
