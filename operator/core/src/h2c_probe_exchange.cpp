@@ -37,6 +37,12 @@ struct Exchange {
   bool bodyTooLarge = false;
   bool closed = false;
   std::uint32_t resetCode = NGHTTP2_NO_ERROR;
+  std::optional<std::uint32_t> goawayCode;  // the replica's GOAWAY, if it sent one
+
+  static int onFrame(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+    if (frame->hd.type == NGHTTP2_GOAWAY) static_cast<Exchange*>(self)->goawayCode = frame->goaway.error_code;
+    return 0;
+  }
 
   static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t nameLength,
                       const std::uint8_t* value, std::size_t valueLength, std::uint8_t, void* self) {
@@ -98,6 +104,7 @@ SessionPtr newClientSession(Exchange& exchange) {
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &Exchange::onHeader);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &Exchange::onDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Exchange::onStreamClose);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Exchange::onFrame);
   nghttp2_session* session = nullptr;
   const int rv = nghttp2_session_client_new(&session, callbacks, &exchange);
   nghttp2_session_callbacks_del(callbacks);
@@ -174,7 +181,12 @@ asio::awaitable<ProbeVerdict> probeOverH2c(beast::tcp_stream& stream, const Prob
     }
     if (exchange.closed) break;
     if (!nghttp2_session_want_read(session.get())) {
-      co_return ProbeVerdict{false, "HTTP/2 session ended (GOAWAY) before the response"};
+      if (exchange.goawayCode) {
+        co_return ProbeVerdict{false, "the replica sent GOAWAY (" + std::string(nghttp2_http2_strerror(*exchange.goawayCode)) +
+                                          ") before the response"};
+      }
+      // nghttp2 ended the session itself: what came back was no HTTP/2, e.g. an HTTP/1.1 status line.
+      co_return ProbeVerdict{false, "HTTP/2 protocol error before the response (does the replica speak h2c?)"};
     }
     const std::size_t n =
         co_await stream.async_read_some(asio::buffer(readBuffer), asio::redirect_error(asio::use_awaitable, ec));

@@ -256,11 +256,24 @@ TEST_F(ProberTest, SilentH2cReplicaTimesOut) {
 }
 
 TEST_F(ProberTest, Http1OnlyReplicaFailsTheH2cProbe) {
-  TinyServer server;  // HTTP/1.1 only: the HTTP/2 preface is no request it reads
-  prober->setTargets("default/t", {h2cTarget(target(server.address()))});
+  // An HTTP/1.1 server answers the HTTP/2 preface with a 400, as most do, and waits for the close.
+  asio::io_context serverIo;
+  tcp::acceptor acceptor(serverIo, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::thread server([&] {
+    tcp::socket socket(serverIo);
+    acceptor.accept(socket);
+    std::array<char, 256> preface;
+    beast::error_code ec;
+    socket.read_some(asio::buffer(preface), ec);
+    asio::write(socket, asio::buffer(std::string_view("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")), ec);
+    while (!ec) socket.read_some(asio::buffer(preface), ec);
+  });
+  prober->setTargets("default/t", {h2cTarget(target("127.0.0.1:" + std::to_string(acceptor.local_endpoint().port())))});
   const ProbeResult result = next();
+  prober->setTargets("default/t", {});
+  server.join();
   EXPECT_FALSE(result.success);
-  EXPECT_FALSE(result.detail.empty());
+  EXPECT_EQ(result.detail, "HTTP/2 protocol error before the response (does the replica speak h2c?)");
 }
 
 TEST_F(ProberTest, ProtocolChangeRestartsTheProbeInTheNewProtocol) {
