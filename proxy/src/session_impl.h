@@ -153,6 +153,7 @@ void Session<Net>::park(std::unique_ptr<Session> session) {
       return;
     }
     if (peek == Net::Peek::Closed) return;  // the client went away; the session closes
+    if (session->worker_.draining()) return;  // the drain has closed the parked ones; this one closes too
     if (ParkedConnections* parking = session->worker_.parking(); parking != nullptr && !session->secure_) {
       session->parkAsRecord(*parking);
       return;
