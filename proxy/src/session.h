@@ -94,7 +94,8 @@ class Session {
   static Task<void> serve(std::unique_ptr<Session> session);
   static void park(std::unique_ptr<Session> session);
   /// Hands the connection to `parking` as a record; the session then ends.
-  void parkAsRecord(ParkedConnections& parking) noexcept;
+  /// Cold: once per idle period, kept out of the request path's inlining.
+  [[gnu::cold]] void parkAsRecord(ParkedConnections& parking) noexcept;
   /// Writes a locally generated answer; `bodiless` (an answer to HEAD) leaves its body out.
   Task<bool> writeLocal(HttpError error, bool keepAlive, bool bodiless, MemberStats* stats = nullptr);
   Task<void> lingerClose();

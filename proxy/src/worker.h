@@ -59,7 +59,8 @@ class Worker {
   Task<void> pauseAfterAcceptFailure(AcceptBackoff& backoff, error_code failure);
   Task<void> watchdogLoop();
   /// A parked connection became readable: serves it with a session again.
-  void resumeParked(int fd, const ClientAddress& address, std::int64_t idleDeadline);
+  /// Cold: once per idle period, kept out of the request path's inlining.
+  [[gnu::cold]] void resumeParked(int fd, const ClientAddress& address, std::int64_t idleDeadline);
 
   const ProxyConfig& config_;
   ProxyMetrics& metrics_;
