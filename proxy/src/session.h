@@ -20,6 +20,7 @@ class Http1Request;
 template <class Net>
 class Http2Connection;
 struct MemberStats;
+class ParkedConnections;
 
 /// One HTTP/1.1 client connection: the loop around the exchanges
 /// (keep-alive, pipelining, parking, the upgrade tunnel). Each request is an
@@ -35,9 +36,11 @@ struct MemberStats;
 /// tunnel timeout.
 ///
 /// A connection idle for a couple of watchdog ticks is parked: its coroutine
-/// ends and a plain readiness wait holding only the session object takes its
-/// place, so an idle keep-alive connection costs the session, its socket and
-/// one pending wait. The next request spawns the coroutine again.
+/// ends and, for a plaintext connection, the session too: the worker's
+/// ParkedConnections keeps its descriptor, address and idle deadline (about
+/// 40 bytes), and its next request builds a session again. A TLS session
+/// (whose socket is its TLS connection's bridge) parks as itself, holding one
+/// readiness wait.
 ///
 /// Time limits are deadlines checked by the worker's watchdog (`tick`), not
 /// timers per operation. The data plane never throws: every failure ends in
@@ -49,6 +52,9 @@ class Session {
   using Stream = typename Net::Stream;
 
   Session(WorkerState<Net>& worker, Stream client, std::string_view clientIp);
+  /// Resumes a keep-alive connection that was parked as a record (see
+  /// ParkedConnections): between requests, with the idle deadline it had.
+  Session(WorkerState<Net>& worker, Stream client, std::string_view clientIp, std::int64_t idleDeadline);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -87,6 +93,9 @@ class Session {
 
   static Task<void> serve(std::unique_ptr<Session> session);
   static void park(std::unique_ptr<Session> session);
+  /// Hands the connection to `parking` as a record; the session then ends.
+  /// Cold: once per idle period, kept out of the request path's inlining.
+  [[gnu::cold]] void parkAsRecord(ParkedConnections& parking) noexcept;
   /// Writes a locally generated answer; `bodiless` (an answer to HEAD) leaves its body out.
   Task<bool> writeLocal(HttpError error, bool keepAlive, bool bodiless, MemberStats* stats = nullptr);
   Task<void> lingerClose();

@@ -11,6 +11,7 @@
 #include "exchange.h"
 #include "http1_request.h"
 #include "http2_connection.h"
+#include "parked_connections.h"
 #include "session.h"
 #include "worker_state.h"
 
@@ -33,6 +34,14 @@ Session<Net>::Session(WorkerState<Net>& worker, Stream client, std::string_view 
   Net::setNonBlocking(client_);
   worker_.attach(*this);
   worker_.metrics().activeConnections.fetch_add(1, std::memory_order_relaxed);
+}
+
+template <class Net>
+Session<Net>::Session(WorkerState<Net>& worker, Stream client, std::string_view clientIp, std::int64_t idleDeadline)
+    : Session(worker, std::move(client), clientIp) {
+  fresh_ = false;  // run() then reads the next request at once: the client is readable
+  deadline_.setAt(idleDeadline);
+  deadline_.waitOnClient();
 }
 
 template <class Net>
@@ -144,6 +153,11 @@ void Session<Net>::park(std::unique_ptr<Session> session) {
       return;
     }
     if (peek == Net::Peek::Closed) return;  // the client went away; the session closes
+    if (session->worker_.draining()) return;  // the drain has closed the parked ones; this one closes too
+    if (ParkedConnections* parking = session->worker_.parking(); parking != nullptr && !session->secure_) {
+      session->parkAsRecord(*parking);
+      return;
+    }
     Session& self = *session;
     self.deadline_.waitOnClient();
     self.parked_ = true;
@@ -152,6 +166,17 @@ void Session<Net>::park(std::unique_ptr<Session> session) {
       if (ec || session->deadline_.expired()) return;  // idle timeout or drain
       spawn(std::move(session));
     });
+  }
+}
+
+template <class Net>
+void Session<Net>::parkAsRecord(ParkedConnections& parking) noexcept {
+  if constexpr (Net::kCanWaitReadable) {
+    const auto address = ClientAddress::parse(clientIp());
+    const int fd = Net::release(client_);
+    if (fd < 0) return;  // still the session's: closed with it
+    // A failed registration closes the connection; the client reconnects.
+    (void)parking.park(fd, address, deadline_.at());
   }
 }
 
