@@ -154,7 +154,10 @@ void Session<Net>::park(std::unique_ptr<Session> session) {
     }
     if (peek == Net::Peek::Closed) return;  // the client went away; the session closes
     if (session->worker_.draining()) return;  // the drain has closed the parked ones; this one closes too
-    if (ParkedConnections* parking = session->worker_.parking(); parking != nullptr && !session->secure_) {
+    // A fresh connection has not said which protocol it speaks: a record would
+    // resume it as HTTP/1.1 (fresh_ false), and an HTTP/2 preface would get a 400.
+    if (ParkedConnections* parking = session->worker_.parking();
+        parking != nullptr && !session->secure_ && !session->fresh_) {
       session->parkAsRecord(*parking);
       return;
     }
