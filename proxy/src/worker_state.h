@@ -18,12 +18,10 @@
 #include "proxy_metrics.h"
 #include "ring_store.h"
 #include "upstream.h"
+#include "watched_connection.h"
 #include "ringlb/ring/bounded_load.h"
 
 namespace ringlb::proxy {
-
-template <class Net>
-class Session;
 
 /// Everything one worker thread owns: its cached routing table, its
 /// per-member upstream pools and in-flight counts, its buffers, its sessions
@@ -105,8 +103,8 @@ class WorkerState {
   /// Pools a connection after a complete exchange (or drops it if the pool is full or draining).
   void putIdle(UpstreamGroup<Net>& group, std::unique_ptr<UpstreamConnection<Net>> connection);
 
-  void attach(Session<Net>& session) noexcept;
-  void detach(Session<Net>& session) noexcept;
+  void attach(WatchedConnection& session) noexcept;
+  void detach(WatchedConnection& session) noexcept;
   std::size_t sessionCount() const noexcept { return sessionCount_; }
 
   /// The watchdog: expires sessions whose deadline passed, parks sessions
@@ -161,7 +159,7 @@ class WorkerState {
   std::uint64_t totalInFlight_ = 0;
   InFlightView load_{*this};
 
-  Session<Net>* sessions_ = nullptr;  // intrusive list
+  WatchedConnection* sessions_ = nullptr;  // intrusive list: plaintext and TLS sessions
   std::size_t sessionCount_ = 0;
   bool draining_ = false;
   std::uint64_t ticks_ = 1;
