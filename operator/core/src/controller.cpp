@@ -635,7 +635,9 @@ void Controller::updateStatusLocked(const std::string& key, RingState& state) {
   const HashRing* desired = desired_.desired(key);
   // Never below a version published before (by us, or by a previous leader), so status.ringVersion never goes back.
   const std::uint64_t version = registry_.lastVersion(key);
-  HashRingStatus status = ringStatusOf({state.name, desired, state.records, version, desired_.error(key), state.policyError},
+  const auto inForce = registry_.get(key);
+  HashRingStatus status = ringStatusOf({state.name, desired, state.records, version, desired_.error(key), state.policyError,
+                                        inForce ? &inForce->members() : nullptr},
                                        state.status, formatRfc3339(std::chrono::system_clock::now()));
   const bool changed = !(status == state.status);
   state.status = std::move(status);

@@ -39,7 +39,9 @@ std::vector<ring::Member> ringMembersOf(const std::map<std::string, ReplicaRecor
 std::vector<ring::Member> ringMembersOf(const std::vector<MemberStatus>& members) {
   std::vector<ring::Member> out;
   for (const auto& member : members) {
-    if (!member.address.empty()) out.push_back({member.id, member.address, 1, toMemberState(member.state)});
+    if (member.address.empty()) continue;
+    out.push_back({member.id, member.address, 1, toMemberState(member.state)});
+    out.back().rampPermille = member.rampPermille;
   }
   return out;
 }

@@ -155,7 +155,13 @@ HashRingStatus ringStatusOf(const RingStatusInput& input, const HashRingStatus& 
   const auto records = recordsByOrdinal(input.records);
   for (const ReplicaRecord* record : records) {
     if (record->state == ReplicaState::Ready) ++status.readyReplicas;
-    status.members.push_back({record->slot, record->address, record->state, record->restarts, record->lastFailure});
+    MemberStatus member{record->slot, record->address, record->state, record->restarts, record->lastFailure};
+    if (input.inForce) {
+      const auto published = std::find_if(input.inForce->begin(), input.inForce->end(),
+                                           [&](const ring::Member& m) { return m.id == record->slot; });
+      if (published != input.inForce->end()) member.rampPermille = published->rampPermille;
+    }
+    status.members.push_back(std::move(member));
   }
   status.conditions =
       mergeConditions(previous.conditions, deriveConditions(conditionFactsOf(input, records, status)), generation, now);

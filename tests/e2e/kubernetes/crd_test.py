@@ -103,8 +103,10 @@ class CrdTest(unittest.TestCase):
                            ("status.readyReplicas", "integer"), ("status.selector", "string"), ("status.ringVersion", "integer"),
                            ("status.members[].id", "string"), ("status.members[].address", "string"),
                            ("status.members[].state", "string"), ("status.members[].restarts", "integer"),
-                           ("status.members[].lastFailure", "string")):
+                           ("status.members[].lastFailure", "string"), ("status.members[].rampPermille", "integer")):
             self.assertEqual(self.props[path]["type"], kind, path)
+        self.assertEqual((self.props["status.members[].rampPermille"]["minimum"],
+                          self.props["status.members[].rampPermille"]["maximum"]), (0, 1000))
         conditions = self.props["status.conditions"]
         self.assertEqual((conditions["x-kubernetes-list-type"], conditions["x-kubernetes-list-map-keys"]), ("map", ["type"]))
         item = conditions["items"]

@@ -107,6 +107,23 @@ TEST(StatusJson, DeterministicOrderAndRoundTrip) {
   EXPECT_EQ(hashRingStatusToJson(back).dump(), out.dump());
   EXPECT_EQ(back.ringVersion, 9u);
   EXPECT_EQ(back.members[1].state, ReplicaState::Draining);
+  EXPECT_EQ(back.members[1].rampPermille, 1000u);
+}
+
+TEST(StatusJson, ARampIsWrittenOnlyBelowFullWeightAndReadBack) {
+  HashRingStatus status;
+  status.members = {{"apod-0", "h:0", ReplicaState::Ready, 0, ""}, {"apod-1", "h:1", ReplicaState::Ready, 0, ""}};
+  status.members[1].rampPermille = 250;
+  const json out = hashRingStatusToJson(status);
+  EXPECT_FALSE(out["members"][0].contains("rampPermille"));
+  EXPECT_EQ(out["members"][1]["rampPermille"], 250);
+  const HashRingStatus back = hashRingStatusFromJson(out);
+  EXPECT_EQ(back.members[0].rampPermille, 1000u);
+  EXPECT_EQ(back.members[1].rampPermille, 250u);
+  // A value past full weight (a hand-edited status) reads as full weight.
+  json edited = out;
+  edited["members"][1]["rampPermille"] = 5000;
+  EXPECT_EQ(hashRingStatusFromJson(edited).members[1].rampPermille, 1000u);
 }
 
 TEST(Quantity, ParsesKubernetesSuffixes) {

@@ -78,6 +78,22 @@ TEST(RingStatus, CountsMembersByOrdinalAndVersion) {
   EXPECT_EQ(status.members[0].address, "127.0.0.1:20000");
 }
 
+TEST(RingStatus, CarriesEachMembersRampFromTheRingInForce) {
+  const HashRing desired = resource(3);
+  const auto byslot = records(desired, {ReplicaState::Ready, ReplicaState::Ready, ReplicaState::Starting});
+  std::vector<ring::Member> inForce = ringMembersOf(byslot, {});
+  inForce[1].rampPermille = 360;  // apod-1 is ramping; apod-2 is not in the ring yet
+  inForce.pop_back();
+  const std::string name = "apod";
+  const HashRingStatus status = ringStatusOf({name, &desired, byslot, 12, std::nullopt, {}, &inForce}, {}, "T1");
+  ASSERT_EQ(status.members.size(), 3u);
+  EXPECT_EQ(status.members[0].rampPermille, 1000u);
+  EXPECT_EQ(status.members[1].rampPermille, 360u);
+  EXPECT_EQ(status.members[2].rampPermille, 1000u);
+  // Without a ring in force nothing ramps.
+  EXPECT_EQ(statusOf(desired, byslot).members[1].rampPermille, 1000u);
+}
+
 TEST(RingStatus, ConditionsOfAConvergedRing) {
   const HashRing desired = resource(2);
   const HashRingStatus status = statusOf(desired, records(desired, {ReplicaState::Ready, ReplicaState::Ready}));
@@ -244,6 +260,23 @@ TEST(RingSpecMapping, FromAStatusLeavesOutMembersWithoutAnAddress) {
   EXPECT_EQ(members[0].id, "apod-0");
   EXPECT_EQ(members[1].id, "apod-2");
   EXPECT_EQ(members[1].state, ring::MemberState::NotReady);
+}
+
+TEST(RingSpecMapping, FromAStatusKeepsTheLeadersRamps) {
+  std::vector<MemberStatus> status{{"apod-0", "127.0.0.11:8080", ReplicaState::Ready, 0, ""},
+                                   {"apod-1", "127.0.0.12:8080", ReplicaState::Ready, 0, ""}};
+  status[1].rampPermille = 180;
+  const auto members = ringMembersOf(status);
+  ASSERT_EQ(members.size(), 2u);
+  EXPECT_EQ(members[0].rampPermille, 1000u);
+  EXPECT_EQ(members[1].rampPermille, 180u);
+  // The mirrored ring is the leader's: the ramping member holds 18% of its share.
+  HashRing desired = resource(2);
+  desired.spec.hashing.algorithm = ring::Algorithm::Ring;
+  desired.spec.hashing.virtualNodes = 100;
+  const auto snapshot = ring::RingSnapshot::build(ringSpecFor(desired, members));
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error();
+  EXPECT_LT(snapshot.value()->shares()[1], 0.3);
 }
 
 TEST(StatusPageJson, ShowsMembersByOrdinalWithTheirShare) {

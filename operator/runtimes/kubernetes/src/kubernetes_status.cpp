@@ -72,6 +72,8 @@ json hashRingStatusToJson(const HashRingStatus& status) {
     json entry = {{"id", member.id}, {"state", std::string(toString(member.state))}, {"restarts", member.restarts}};
     if (!member.address.empty()) entry["address"] = member.address;
     if (!member.lastFailure.empty()) entry["lastFailure"] = member.lastFailure;
+    // Left out at full weight, as in the ring's wire format.
+    if (member.rampPermille < 1000) entry["rampPermille"] = member.rampPermille;
     memberList.push_back(std::move(entry));
   }
   out["members"] = std::move(memberList);
@@ -96,6 +98,7 @@ HashRingStatus hashRingStatusFromJson(const json& status) {
       member.state = parseState(stringOr(entry, "state"));
       member.restarts = numberOr<std::uint32_t>(entry, "restarts", 0);
       member.lastFailure = stringOr(entry, "lastFailure");
+      member.rampPermille = std::min<std::uint32_t>(numberOr<std::uint32_t>(entry, "rampPermille", 1000), 1000);
       out.members.push_back(std::move(member));
     }
     std::sort(out.members.begin(), out.members.end(), memberLess);

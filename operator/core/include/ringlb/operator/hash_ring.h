@@ -174,6 +174,9 @@ struct MemberStatus {
   ReplicaState state = ReplicaState::Starting;
   std::uint32_t restarts = 0;
   std::string lastFailure;
+  // Its ramp in the ring in force (0–1000, 1000 at full weight), so that a
+  // follower mirroring the ring from the status serves the leader's ring.
+  std::uint32_t rampPermille = 1000;
   friend bool operator==(const MemberStatus&, const MemberStatus&) = default;
 };
 

@@ -10,6 +10,7 @@
 
 #include "ringlb/operator/hash_ring.h"
 #include "ringlb/operator/replica_record.h"
+#include "ringlb/ring/member.h"
 
 namespace ringlb::op {
 
@@ -62,6 +63,7 @@ struct RingStatusInput {
   std::uint64_t ringVersion;                            // of the ring in force, 0 when none
   std::optional<std::string> specError;                 // the resource's current parse or validation error
   std::optional<std::string> policyError = {};          // Runtime::applyRingPolicy's last error
+  const std::vector<ring::Member>* inForce = nullptr;   // the ring in force's members, for their ramps
 };
 
 /// The status of a ring: counts, members by ordinal, the ring version and the
