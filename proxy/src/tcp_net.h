@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "asio_types.h"
+#include "drain_aware_socket.h"
 #include "upstream.h"
 
 namespace ringlb::proxy {
@@ -11,7 +12,7 @@ namespace ringlb::proxy {
 /// The transport of the real proxy: TCP sockets. Sessions are templates over
 /// a transport so the unit tests can run them on beast::test::stream.
 struct TcpNet {
-  using Stream = TcpSocket;
+  using Stream = DrainAwareSocket;
 
   /// Whether a stream can be waited on without a buffer (async_wait).
   static constexpr bool kCanWaitReadable = true;
