@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
+#include <sys/socket.h>
 #include <memory>
 #include <optional>
 
@@ -49,14 +51,28 @@ struct TlsClient {
     return SSL_has_pending(ssl) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
   }
   static Peek peek(Stream& stream) noexcept {
-    return hasBuffered(stream) ? Peek::Ready : TcpNet::peek(stream.next_layer());
+    if (hasBuffered(stream)) return Peek::Ready;
+    char byte = 0;
+    const auto n = ::recv(stream.next_layer().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return Peek::Ready;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Peek::WouldBlock;
+    return Peek::Closed;
   }
   static TcpSocket& socket(Stream& stream) noexcept { return stream.next_layer(); }
-  static void setNonBlocking(Stream& stream) noexcept { TcpNet::setNonBlocking(stream.next_layer()); }
+  static void setNonBlocking(Stream& stream) noexcept {
+    error_code ignored;
+    stream.next_layer().non_blocking(true, ignored);
+  }
   /// Aborts pending operations (they complete with operation_aborted). The
   /// connection is closed afterwards: a write cut midway leaves no valid stream.
-  static void abort(Stream& stream) noexcept { TcpNet::abort(stream.next_layer()); }
-  static void close(Stream& stream) noexcept { TcpNet::close(stream.next_layer()); }
+  static void abort(Stream& stream) noexcept {
+    error_code ignored;
+    stream.next_layer().cancel(ignored);
+  }
+  static void close(Stream& stream) noexcept {
+    error_code ignored;
+    stream.next_layer().close(ignored);
+  }
 
   /// What ALPN chose: Http1 for `http/1.1`, H2c for `h2`, nothing without ALPN.
   static std::optional<ListenerProtocol> negotiatedProtocol(Stream& stream) noexcept;
