@@ -26,6 +26,12 @@ class Deadline {
   /// No phase may end after `at` (monotonic coarse nanos; 0 for no cap):
   /// the client's own deadline, such as gRPC's grpc-timeout.
   void capAt(std::int64_t at) noexcept { cap_ = at; }
+  /// Starts a phase that must end at `at` (monotonic coarse nanos): one
+  /// resumed with the deadline it had before (a parked connection).
+  void setAt(std::int64_t at) noexcept {
+    at_ = at;
+    expired_ = false;
+  }
   void clear() noexcept { at_ = 0; }
   /// Monotonic (coarse) nanoseconds at which the phase times out; 0 for none.
   std::int64_t at() const noexcept { return at_; }

@@ -174,6 +174,10 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
   active.metric.push_back(
       gauge(static_cast<double>(activeConnections.load(std::memory_order_relaxed) - http2), {{"protocol", "http1"}}));
   active.metric.push_back(gauge(static_cast<double>(http2), {{"protocol", "h2c"}}));
+  auto parked = family("ringlb_proxy_parked_connections",
+                       "Idle keep-alive downstream connections held as compact records (counted in active_connections too)",
+                       MetricType::Gauge);
+  parked.metric.push_back(gauge(static_cast<double>(parkedConnections.load(std::memory_order_relaxed))));
   auto tunnels = family("ringlb_proxy_active_tunnels", "Downstream connections switched to another protocol (WebSocket)",
                         MetricType::Gauge);
   tunnels.metric.push_back(gauge(static_cast<double>(activeTunnels.load(std::memory_order_relaxed))));
@@ -212,7 +216,7 @@ std::vector<prometheus::MetricFamily> ProxyMetrics::Collect() const {
 
   std::vector<prometheus::MetricFamily> families{std::move(requests), std::move(duration), std::move(errors),   std::move(retries), std::move(spills), std::move(inFlight),
           std::move(spreads),  std::move(ejections), std::move(ejected), std::move(ready),     std::move(share),   std::move(version), std::move(info),
-          std::move(active),   std::move(tunnels),  std::move(rejected), std::move(staleness), std::move(updates)};
+          std::move(active),   std::move(parked), std::move(tunnels),  std::move(rejected), std::move(staleness), std::move(updates)};
   for (auto& tlsFamily : tlsFamilies) families.push_back(std::move(tlsFamily));
   return families;
 }

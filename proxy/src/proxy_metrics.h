@@ -125,6 +125,7 @@ class ProxyMetrics final : public prometheus::Collectable {
 
   std::atomic<std::int64_t> activeConnections{0};
   std::atomic<std::int64_t> activeTunnels{0};
+  std::atomic<std::int64_t> parkedConnections{0};  // of activeConnections, idle ones held as records
   std::atomic<std::int64_t> activeHttp2Connections{0};  // of activeConnections, those speaking HTTP/2  // connections switched to another protocol (WebSocket)
   /// Refusals at accept, by RefusalReason; written by every worker's acceptor.
   std::array<std::atomic<std::uint64_t>, kRefusalReasonNames.size()> refusedConnections{};

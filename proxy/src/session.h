@@ -18,6 +18,7 @@ namespace ringlb::proxy {
 template <class Net>
 class WorkerState;
 struct MemberStats;
+class ParkedConnections;
 
 /// One HTTP/1.1 client connection: the loop around the exchanges
 /// (keep-alive, pipelining, parking, the upgrade tunnel). Each request is an
@@ -33,9 +34,11 @@ struct MemberStats;
 /// tunnel timeout.
 ///
 /// A connection idle for a couple of watchdog ticks is parked: its coroutine
-/// ends and a plain readiness wait holding only the session object takes its
-/// place, so an idle keep-alive connection costs the session, its socket and
-/// one pending wait. The next request spawns the coroutine again.
+/// ends and, for a plaintext connection, the session too: the worker's
+/// ParkedConnections keeps its descriptor, address and idle deadline (about
+/// 40 bytes), and its next request builds a session again. A TLS session
+/// (whose socket is its TLS connection's bridge) parks as itself, holding one
+/// readiness wait.
 ///
 /// `Client` is the policy of the client's stream (TcpNet, or TlsClient for
 /// the TLS listener, whose session first runs the handshake under the head
@@ -54,6 +57,9 @@ class Session final : public WatchedConnection {
   using ClientStream = typename Client::Stream;
 
   Session(WorkerState<Net>& worker, ClientStream client, std::string_view clientIp);
+  /// Resumes a keep-alive connection that was parked as a record (see
+  /// ParkedConnections): between requests, with the idle deadline it had.
+  Session(WorkerState<Net>& worker, ClientStream client, std::string_view clientIp, std::int64_t idleDeadline);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -82,6 +88,11 @@ class Session final : public WatchedConnection {
   /// TLS: ends a parked connection that timed out or drained, with close_notify.
   static Task<void> closeParked(std::unique_ptr<Session> session)
     requires Client::kTls;
+  /// Hands the connection to `parking` as a record; the session then ends.
+  /// Cold: once per idle period, kept out of the request path's inlining.
+  /// Plaintext only: a TLS connection's OpenSSL state cannot become a record.
+  [[gnu::cold]] void parkAsRecord(ParkedConnections& parking) noexcept
+    requires(!Client::kTls);
   /// Writes a locally generated answer; `bodiless` (an answer to HEAD) leaves its body out.
   Task<bool> writeLocal(HttpError error, bool keepAlive, bool bodiless, MemberStats* stats = nullptr);
   Task<void> lingerClose()

@@ -12,6 +12,7 @@
 #include "exchange.h"
 #include "http1_request.h"
 #include "http2_connection.h"
+#include "parked_connections.h"
 #include "session.h"
 #include "worker_state.h"
 
@@ -36,6 +37,15 @@ Session<Net, Client>::Session(WorkerState<Net>& worker, ClientStream client, std
   Client::setNonBlocking(client_);
   worker_.attach(*this);
   worker_.metrics().activeConnections.fetch_add(1, std::memory_order_relaxed);
+}
+
+template <class Net, class Client>
+Session<Net, Client>::Session(WorkerState<Net>& worker, ClientStream client, std::string_view clientIp,
+                              std::int64_t idleDeadline)
+    : Session(worker, std::move(client), clientIp) {
+  fresh_ = false;  // run() then reads the next request at once: the client is readable
+  deadline_.setAt(idleDeadline);
+  deadline_.waitOnClient();
 }
 
 template <class Net, class Client>
@@ -148,6 +158,13 @@ void Session<Net, Client>::park(std::unique_ptr<Session> session) {
       return;
     }
     if (peek == Client::Peek::Closed) return;  // the client went away; the session closes
+    if (session->worker_.draining()) return;  // the drain has closed the parked ones; this one closes too
+    if constexpr (!Client::kTls) {
+      if (ParkedConnections* parking = session->worker_.parking(); parking != nullptr) {
+        session->parkAsRecord(*parking);
+        return;
+      }
+    }
     Session& self = *session;
     self.deadline_.waitOnClient();
     self.parked_ = true;
@@ -173,6 +190,19 @@ Task<void> Session<Net, Client>::closeParked(std::unique_ptr<Session> session)
   co_await session->closeNotify(detail::kCloseNotifyGrace);
   session->deadline_.clear();
   Client::close(session->client_);
+}
+
+template <class Net, class Client>
+void Session<Net, Client>::parkAsRecord(ParkedConnections& parking) noexcept
+  requires(!Client::kTls)
+{
+  if constexpr (Client::kCanWaitReadable) {
+    const auto address = ClientAddress::parse(clientIp());
+    const int fd = Client::release(client_);
+    if (fd < 0) return;  // still the session's: closed with it
+    // A failed registration closes the connection; the client reconnects.
+    (void)parking.park(fd, address, deadline_.at());
+  }
 }
 
 template <class Net, class Client>

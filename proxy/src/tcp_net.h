@@ -58,6 +58,13 @@ struct TcpNet {
     error_code ignored;
     stream.cancel(ignored);
   }
+  /// Gives up Asio's hold on the stream's descriptor (its reactor
+  /// registration) and returns the descriptor, or -1 on failure (the stream then still owns it).
+  static int release(Stream& stream) noexcept {
+    error_code ec;
+    const int fd = stream.release(ec);
+    return ec ? -1 : fd;
+  }
   static void shutdownSend(Stream& stream) noexcept {
     error_code ignored;
     stream.shutdown(asio::socket_base::shutdown_send, ignored);

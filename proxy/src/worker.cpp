@@ -4,7 +4,10 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include "accept_backoff.h"
+#include "parked_connections.h"
 #include "proxy_metrics.h"
 #include "session_impl.h"
 #include "tls_certificate_store.h"
@@ -45,6 +48,10 @@ Worker::Worker(const ProxyConfig& config, RingStore& store, ProxyMetrics& metric
   // reactor's per-socket locks are pure cost on the data plane.
   ioc_.emplace(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   state_ = std::make_unique<WorkerState<TcpNet>>(*ioc_, config, net_, store, metrics, index);
+  parked_ = std::make_unique<ParkedConnections>(
+      *ioc_, metrics.activeConnections, metrics.parkedConnections,
+      [this](int fd, const ClientAddress& address, std::int64_t idleDeadline) { resumeParked(fd, address, idleDeadline); });
+  state_->useParking(parked_.get());
 }
 
 Worker::~Worker() {
@@ -54,6 +61,8 @@ Worker::~Worker() {
   watchdog_.reset();
   state_->closeIdleConnections();
   state_->dropSendTurns();
+  state_->useParking(nullptr);
+  parked_.reset();  // closes the parked connections; its epoll descriptor belongs to ioc_
   ioc_.reset();  // destroys the sessions still parked in it, while state_ is alive
   state_.reset();
 }
@@ -72,6 +81,7 @@ asio::ip::tcp::endpoint bindReusePort(TcpAcceptor& acceptor, const asio::ip::tcp
 
 asio::ip::tcp::endpoint Worker::bind(const asio::ip::tcp::endpoint& endpoint) {
   acceptor_.emplace(*ioc_);
+  clientProtocol_ = endpoint.protocol();
   return bindReusePort(*acceptor_, endpoint);
 }
 
@@ -168,6 +178,21 @@ Task<void> Worker::pauseAfterAcceptFailure(AcceptBackoff& backoff, error_code fa
   pause.expires_after(step.pause);
   error_code ignored;
   co_await pause.async_wait(noThrow(ignored));
+}
+
+void Worker::resumeParked(int fd, const ClientAddress& address, std::int64_t idleDeadline) {
+  TcpSocket socket(*ioc_);
+  error_code ec;
+  socket.assign(clientProtocol_, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  std::array<char, 46> ip{};
+  const auto length = address.format(ip);
+  auto session = std::make_unique<Session<TcpNet>>(*state_, std::move(socket), std::string_view(ip.data(), length),
+                                                   idleDeadline);
+  Session<TcpNet>::spawn(std::move(session));
 }
 
 Task<void> Worker::watchdogLoop() {

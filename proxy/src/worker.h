@@ -13,6 +13,8 @@
 namespace ringlb::proxy {
 
 class AcceptBackoff;
+class ParkedConnections;
+struct ClientAddress;
 class RingStore;
 class ProxyMetrics;
 class TlsCertificateStore;
@@ -56,6 +58,9 @@ class Worker {
   /// After a failed accept: counts and logs it as `backoff` says, then pauses.
   Task<void> pauseAfterAcceptFailure(AcceptBackoff& backoff, error_code failure);
   Task<void> watchdogLoop();
+  /// A parked connection became readable: serves it with a session again.
+  /// Cold: once per idle period, kept out of the request path's inlining.
+  [[gnu::cold]] void resumeParked(int fd, const ClientAddress& address, std::int64_t idleDeadline);
 
   const ProxyConfig& config_;
   ProxyMetrics& metrics_;
@@ -65,6 +70,8 @@ class Worker {
   std::unique_ptr<WorkerState<TcpNet>> state_;
   std::optional<TcpAcceptor> acceptor_;
   std::optional<TcpAcceptor> tlsAcceptor_;
+  asio::ip::tcp clientProtocol_ = asio::ip::tcp::v4();  // the plaintext listener's, so its clients'
+  std::unique_ptr<ParkedConnections> parked_;
   const TlsCertificateStore* tls_;
   std::shared_ptr<const TlsContextSet> tlsContexts_;
   std::uint64_t tlsGeneration_ = 0;

@@ -23,6 +23,8 @@
 
 namespace ringlb::proxy {
 
+class ParkedConnections;
+
 /// Everything one worker thread owns: its cached routing table, its
 /// per-member upstream pools and in-flight counts, its buffers, its sessions
 /// and their deadlines. Single-threaded: only the worker's io_context thread
@@ -103,6 +105,12 @@ class WorkerState {
   /// Pools a connection after a complete exchange (or drops it if the pool is full or draining).
   void putIdle(UpstreamGroup<Net>& group, std::unique_ptr<UpstreamConnection<Net>> connection);
 
+  /// Where idle plaintext connections park as compact records, or null
+  /// (sessions then park as themselves, holding a readiness wait). The
+  /// owner sets it before serving and keeps it alive while the worker runs.
+  void useParking(ParkedConnections* parking) noexcept { parking_ = parking; }
+  ParkedConnections* parking() const noexcept { return parking_; }
+
   void attach(WatchedConnection& session) noexcept;
   void detach(WatchedConnection& session) noexcept;
   std::size_t sessionCount() const noexcept { return sessionCount_; }
@@ -160,6 +168,7 @@ class WorkerState {
   InFlightView load_{*this};
 
   WatchedConnection* sessions_ = nullptr;  // intrusive list: plaintext and TLS sessions
+  ParkedConnections* parking_ = nullptr;
   std::size_t sessionCount_ = 0;
   bool draining_ = false;
   std::uint64_t ticks_ = 1;

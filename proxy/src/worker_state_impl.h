@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "h2c_upstream.h"
+#include "parked_connections.h"
 #include "session.h"
 #include "worker_state.h"
 
@@ -185,6 +186,7 @@ void WorkerState<Net>::tick(std::int64_t nowNanos) {
     }
     s = next;
   }
+  if (parking_ != nullptr) parking_->closeExpired(nowNanos);
   const auto idleLimit = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.timeouts.upstreamIdle).count();
   for (auto& [id, group] : groups_) {
     auto& idle = group->idle;
@@ -204,6 +206,7 @@ void WorkerState<Net>::beginDrain() {
     s->closeIfIdle();
     s = next;
   }
+  if (parking_ != nullptr) parking_->closeAll();
   closeIdleConnections();
 }
 

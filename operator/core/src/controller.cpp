@@ -252,7 +252,8 @@ std::optional<Controller::RingWrite> Controller::recordProbeLocked(const ProbeRe
   ReplicaRecord& record = it->second;
   if (!result.success) {
     metrics_.heartbeatFailed(result.ringKey, result.slot);
-    spdlog::debug("heartbeat {} {}: {}", result.slot, desired->spec.healthCheck.path, result.detail);
+    spdlog::debug("heartbeat {} {}: {}", result.slot,
+                  desired->spec.healthCheck.grpc ? "grpc.health.v1" : desired->spec.healthCheck.path, result.detail);
   }
   const ReplicaState before = record.state;
   if (!recordProbe(record, desired->spec.healthCheck, result.success, result.detail, clock_.now(),
@@ -624,7 +625,7 @@ void Controller::updateProbesLocked(const std::string& key, const RingState& sta
     for (const auto& [slot, record] : state.records) {
       if (!record.running || record.failed || record.address.empty()) continue;
       targets.push_back({key, state.name, slot, record.runtimeId, record.address, desired->spec.healthCheck,
-                         record.state == ReplicaState::Starting});
+                         record.state == ReplicaState::Starting, desired->spec.protocol});
     }
   }
   prober_.setTargets(key, std::move(targets));

@@ -1,5 +1,7 @@
 #include "ringlb/operator/heartbeat_prober.h"
 
+#include "h2c_probe_exchange.h"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -38,6 +40,28 @@ struct HeartbeatProber::Loop {
 
 namespace {
 
+asio::awaitable<ProbeVerdict> probeOverHttp1(beast::tcp_stream& stream, const ProbeTarget& target) {
+  http::request<http::empty_body> request{http::verb::get, target.check.path, 11};
+  request.set(http::field::host, target.address);
+  request.set(http::field::user_agent, "ringlb-operator/heartbeat");
+  request.set(http::field::connection, "close");
+  beast::error_code ec;
+  co_await http::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) {
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);
+    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      const unsigned status = parser.get().result_int();
+      co_return ProbeVerdict{status >= 200 && status < 400, "HTTP " + std::to_string(status)};
+    }
+  }
+  co_return ProbeVerdict{false, ec == beast::error::timeout
+                                    ? "timed out after " + std::to_string(target.check.timeoutSeconds) + "s"
+                                    : ec.message()};
+}
+
 asio::awaitable<ProbeResult> probeOnce(std::shared_ptr<beast::tcp_stream> stream, ProbeTarget target) {
   ProbeResult result{target.ringKey, target.ring, target.slot, target.runtimeId, false, {}};
   const auto hostPort = splitHostPort(target.address);
@@ -64,26 +88,14 @@ asio::awaitable<ProbeResult> probeOnce(std::shared_ptr<beast::tcp_stream> stream
                                                 : "connect: " + ec.message();
     co_return result;
   }
-  http::request<http::empty_body> request{http::verb::get, target.check.path, 11};
-  request.set(http::field::host, target.address);
-  request.set(http::field::user_agent, "ringlb-operator/heartbeat");
-  request.set(http::field::connection, "close");
-  co_await http::async_write(*stream, request, asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) {
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024);
-    co_await http::async_read(*stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) {
-      const unsigned status = parser.get().result_int();
-      result.success = status >= 200 && status < 400;
-      result.detail = "HTTP " + std::to_string(status);
-    }
+  ProbeVerdict verdict;
+  if (target.protocol == ring::UpstreamProtocol::H2c) {
+    verdict = co_await probeOverH2c(*stream, target);
+  } else {
+    verdict = co_await probeOverHttp1(*stream, target);
   }
-  if (ec) {
-    result.detail = ec == beast::error::timeout ? "timed out after " + std::to_string(target.check.timeoutSeconds) + "s"
-                                                : ec.message();
-  }
+  result.success = verdict.success;
+  result.detail = verdict.detail;
   beast::error_code ignored;
   stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream->close();
@@ -121,7 +133,8 @@ void HeartbeatProber::apply(const std::string& ringKey, std::vector<ProbeTarget>
     const auto it = slots.find(target.slot);
     if (it != slots.end() && !it->second->stopped) {
       ProbeTarget& current = it->second->target;
-      if (current.runtimeId == target.runtimeId && current.address == target.address && current.check == target.check) {
+      if (current.runtimeId == target.runtimeId && current.address == target.address && current.check == target.check &&
+          current.protocol == target.protocol) {
         const bool wasStarting = current.starting;
         current.starting = target.starting;
         if (!wasStarting && target.starting) it->second->timer.cancel();  // probe the restarted replica now

@@ -619,9 +619,16 @@ Hashing parseHashing(const YAML::Node& node) {
 HealthCheck parseHealthCheck(const YAML::Node& node) {
   const std::string path = "spec.healthCheck";
   requireMap(node, path);
-  rejectUnknown(node, path, {"path", "intervalSeconds", "timeoutSeconds", "failureThreshold", "successThreshold"});
+  rejectUnknown(node, path, {"path", "grpc", "intervalSeconds", "timeoutSeconds", "failureThreshold", "successThreshold"});
   HealthCheck check;
   if (node["path"]) check.path = readString(node["path"], path + ".path");
+  if (const YAML::Node grpc = node["grpc"]) {
+    // `grpc: {}` (the server as a whole) arrives as a map; a bare `grpc:` as null.
+    if (!grpc.IsNull()) requireMap(grpc, path + ".grpc");
+    rejectUnknown(grpc, path + ".grpc", {"service"});
+    check.grpc.emplace();
+    if (grpc["service"]) check.grpc->service = readString(grpc["service"], path + ".grpc.service");
+  }
   const auto seconds = [&](const char* field, std::uint32_t& out) {
     if (node[field]) out = static_cast<std::uint32_t>(readIntegerInRange(node[field], join(path, field), 1, 3600));
   };
@@ -858,6 +865,20 @@ Status validateHashRing(const HashRing& ring) {
   if (check.timeoutSeconds < 1) return Error{"spec.healthCheck.timeoutSeconds: must be >= 1"};
   if (check.failureThreshold < 1) return Error{"spec.healthCheck.failureThreshold: must be >= 1"};
   if (check.successThreshold < 1) return Error{"spec.healthCheck.successThreshold: must be >= 1"};
+  if (check.grpc) {
+    if (spec.protocol != ring::UpstreamProtocol::H2c) {
+      return Error{"spec.healthCheck.grpc: a gRPC health check needs spec.protocol h2c (gRPC runs over HTTP/2), got " +
+                   std::string(ring::toString(spec.protocol))};
+    }
+    // The Kubernetes CRD defaults path to /healthz, so only another path is a contradiction.
+    if (check.path != HealthCheck{}.path) {
+      return Error{"spec.healthCheck.path: not used by a gRPC health check (grpc.service names what is checked), got '" +
+                   check.path + "'"};
+    }
+    if (check.grpc->service.size() > kMaxGrpcServiceLength) {
+      return Error{"spec.healthCheck.grpc.service: must be at most " + std::to_string(kMaxGrpcServiceLength) + " characters"};
+    }
+  }
   return ok();
 }
 

@@ -105,6 +105,23 @@ ReplicaSpec plainSpec() {
   return spec;
 }
 
+TEST(ReplicaPod, ReadinessProbeSpeaksTheRingsProtocol) {
+  PodOwner grpcOwner = owner();
+  grpcOwner.protocol = ring::UpstreamProtocol::H2c;
+  grpcOwner.healthCheck.grpc = GrpcHealthCheck{"ringlb.test.Echo"};
+  json probe = buildReplicaPod(apodSpec(), grpcOwner)["spec"]["containers"][0]["readinessProbe"];
+  EXPECT_EQ(probe["grpc"], json::parse(R"({"port": 9090, "service": "ringlb.test.Echo"})"));
+  EXPECT_FALSE(probe.contains("httpGet"));
+  EXPECT_EQ(probe["periodSeconds"], 2);
+  EXPECT_EQ(probe["failureThreshold"], 4);
+
+  PodOwner h2cOwner = owner();  // the kubelet cannot GET over h2c: it checks the port, the operator the path
+  h2cOwner.protocol = ring::UpstreamProtocol::H2c;
+  probe = buildReplicaPod(apodSpec(), h2cOwner)["spec"]["containers"][0]["readinessProbe"];
+  EXPECT_EQ(probe["tcpSocket"], json::parse(R"({"port": "http"})"));
+  EXPECT_FALSE(probe.contains("httpGet"));
+}
+
 TEST(ReplicaPod, DefaultsRequestCpuAndMemoryWithoutLimits) {
   ReplicaSpec spec = plainSpec();
   spec.templ.command = {"/bin/apod"};

@@ -116,6 +116,29 @@ TEST(KubernetesRuntime, CreatesAMissingPodByServerSideApply) {
   EXPECT_EQ(body["spec"]["tolerations"][0]["tolerationSeconds"], 30);
 }
 
+TEST(KubernetesRuntime, OwnerReadFromTheApiCarriesTheGrpcHealthCheckIntoTheReadinessProbe) {
+  RuntimeHarness h;
+  auto podsOnly = h.api.onRequest;
+  h.api.onRequest = [podsOnly](const FakeKubernetesApi::Call& call) -> Result<ApiResponse> {
+    if (call.target == "/apis/ringlb.dev/v1alpha1/namespaces/default/hashrings/apod" && call.method == "GET") {
+      return ApiResponse{200, R"({"metadata": {"name": "apod", "uid": "ring-uid"},
+                                  "spec": {"protocol": "h2c", "healthCheck": {"path": "/healthz", "periodSeconds": 1,
+                                           "grpc": {"service": "ringlb.test.Echo"}}}})",
+                         ""};
+    }
+    return podsOnly(call);
+  };
+  // No owner from the source's cache: the runtime reads the HashRing itself.
+  h.runtime = std::make_unique<KubernetesRuntime>(h.api, KubernetesRuntimeOptions{},
+                                                  [](const std::string&, const std::string&) { return std::nullopt; });
+  ASSERT_TRUE(h.runtime->ensureRunning(spec("apod-0")).ok());
+  const auto patches = h.api.callsWith("PATCH");
+  ASSERT_EQ(patches.size(), 1u);
+  const json probe = json::parse(patches[0].body)["spec"]["containers"][0]["readinessProbe"];
+  EXPECT_EQ(probe["grpc"], json::parse(R"({"port": 8080, "service": "ringlb.test.Echo"})"));
+  EXPECT_FALSE(probe.contains("httpGet"));
+}
+
 TEST(KubernetesRuntime, AdoptsAMatchingPodWithoutWriting) {
   RuntimeHarness h;
   h.pods["default/apod-1"] = podFor(spec("apod-1"), "u1", "Running", true);

@@ -11,6 +11,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "h2c_test_server.h"
+#include "ringlb/operator/grpc_health_message.h"
+
 namespace ringlb::op {
 namespace {
 
@@ -164,6 +167,124 @@ TEST_F(ProberTest, StartingTargetsAreProbedFasterAndRemovedTargetsStop) {
   const int before = server.requests;
   std::this_thread::sleep_for(300ms);
   EXPECT_LE(server.requests - before, 0) << "no probes after removal";
+}
+
+ProbeTarget h2cTarget(ProbeTarget target, std::optional<std::string> grpcService = std::nullopt) {
+  target.protocol = ring::UpstreamProtocol::H2c;
+  if (grpcService) target.check.grpc = GrpcHealthCheck{*grpcService};
+  return target;
+}
+
+TEST_F(ProberTest, H2cRingIsProbedWithAnHttp2GetOfThePath) {
+  H2cTestServer server;
+  prober->setTargets("default/t", {h2cTarget(target(server.address()))});
+  ProbeResult result = next();
+  EXPECT_TRUE(result.success) << result.detail;
+  EXPECT_EQ(result.detail, "HTTP/2 200");
+  EXPECT_EQ(server.lastRequest().method, "GET");
+  EXPECT_EQ(server.lastRequest().path, "/healthz");
+  server.status = 503;
+  result = next();
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.detail, "HTTP/2 503");
+}
+
+TEST_F(ProberTest, GrpcHealthCheckPassesOnlyWhenServing) {
+  H2cTestServer server;
+  server.mode = H2cTestServer::Mode::GrpcHealth;
+  prober->setTargets("default/t", {h2cTarget(target(server.address()), "ringlb.test.Echo")});
+  ProbeResult result = next();
+  EXPECT_TRUE(result.success) << result.detail;
+  EXPECT_EQ(result.detail, "gRPC SERVING");
+  const auto request = server.lastRequest();
+  EXPECT_EQ(request.method, "POST");
+  EXPECT_EQ(request.path, "/grpc.health.v1.Health/Check");
+  EXPECT_EQ(request.contentType, "application/grpc");
+  EXPECT_EQ(request.te, "trailers");
+  EXPECT_EQ(request.body, grpcHealthCheckRequestBody("ringlb.test.Echo"));
+  for (const std::uint8_t status : {2, 0, 3}) {
+    server.servingStatus = status;
+    result = next();
+    EXPECT_FALSE(result.success) << "status " << int(status);
+    EXPECT_EQ(result.detail, "gRPC " + servingStatusName(status));
+  }
+}
+
+TEST_F(ProberTest, GrpcErrorStatusFailsWithItsNameAndMessage) {
+  H2cTestServer server;
+  server.mode = H2cTestServer::Mode::GrpcError;
+  server.grpcStatus = 5;
+  prober->setTargets("default/t", {h2cTarget(target(server.address()), "nosuch")});
+  ProbeResult result = next();
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.detail, "grpc-status 5 NOT_FOUND: unknown service");
+  server.grpcStatus = 0;  // OK in a trailers-only response carries no HealthCheckResponse
+  result = next();
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.detail, "gRPC response has 0 bytes, less than a gRPC message prefix");
+}
+
+TEST_F(ProberTest, GrpcHealthCheckOfAPlainHttp2ServerFails) {
+  H2cTestServer server;  // answers 200 without grpc-status, as a non-gRPC server
+  prober->setTargets("default/t", {h2cTarget(target(server.address()), "")});
+  ProbeResult result = next();
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.detail, "gRPC response without grpc-status");
+  server.status = 404;
+  result = next();
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.detail, "HTTP/2 404 (not a gRPC response)");
+}
+
+TEST_F(ProberTest, ResetStreamFails) {
+  H2cTestServer server;
+  server.mode = H2cTestServer::Mode::ResetStream;
+  prober->setTargets("default/t", {h2cTarget(target(server.address()), "")});
+  const ProbeResult result = next();
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.detail, "HTTP/2 stream reset: REFUSED_STREAM");
+}
+
+TEST_F(ProberTest, SilentH2cReplicaTimesOut) {
+  H2cTestServer server;
+  server.mode = H2cTestServer::Mode::Silent;
+  prober->setTargets("default/t", {h2cTarget(target(server.address()), "")});
+  const ProbeResult result = next();
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.detail, "timed out after 1s");
+  EXPECT_EQ(server.requests, 1) << "the request reached the server";
+}
+
+TEST_F(ProberTest, Http1OnlyReplicaFailsTheH2cProbe) {
+  // An HTTP/1.1 server answers the HTTP/2 preface with a 400, as most do, and waits for the close.
+  asio::io_context serverIo;
+  tcp::acceptor acceptor(serverIo, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::thread server([&] {
+    tcp::socket socket(serverIo);
+    acceptor.accept(socket);
+    std::array<char, 256> preface;
+    beast::error_code ec;
+    socket.read_some(asio::buffer(preface), ec);
+    asio::write(socket, asio::buffer(std::string_view("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")), ec);
+    while (!ec) socket.read_some(asio::buffer(preface), ec);
+  });
+  prober->setTargets("default/t", {h2cTarget(target("127.0.0.1:" + std::to_string(acceptor.local_endpoint().port())))});
+  const ProbeResult result = next();
+  prober->setTargets("default/t", {});
+  server.join();
+  EXPECT_FALSE(result.success);
+  EXPECT_EQ(result.detail, "HTTP/2 protocol error before the response (does the replica speak h2c?)");
+}
+
+TEST_F(ProberTest, ProtocolChangeRestartsTheProbeInTheNewProtocol) {
+  H2cTestServer server;
+  prober->setTargets("default/t", {target(server.address())});
+  EXPECT_FALSE(next().success) << "an HTTP/1.1 GET is no HTTP/2 preface";
+  prober->setTargets("default/t", {h2cTarget(target(server.address()))});
+  ProbeResult result = next();
+  while (!result.success && !result.detail.empty() && result.detail.rfind("HTTP/2", 0) != 0) result = next();
+  EXPECT_TRUE(result.success) << result.detail;
+  EXPECT_EQ(result.detail, "HTTP/2 200");
 }
 
 TEST(SplitHostPort, Forms) {

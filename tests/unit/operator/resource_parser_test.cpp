@@ -88,6 +88,28 @@ TEST(ResourceParser, ProtocolDefaultsToHttp1AndTakesH2c) {
   EXPECT_EQ(ringSpecFor(h2c.value(), {}).protocol, ring::UpstreamProtocol::H2c) << "the published ring carries it";
 }
 
+TEST(ResourceParser, GrpcHealthCheckOnAnH2cRing) {
+  const auto withCheck = [](const std::string& check) {
+    return parseHashRing("apiVersion: ringlb.dev/v1alpha1\nkind: HashRing\nmetadata: {name: a}\nspec:\n"
+                         "  template: {command: [x]}\n  protocol: h2c\n  healthCheck: " + check + "\n", "a.yaml");
+  };
+  const auto plain = withCheck("{path: /ready}");
+  ASSERT_TRUE(plain.ok()) << plain.error();
+  EXPECT_FALSE(plain->spec.healthCheck.grpc) << "an h2c ring without grpc is probed with an HTTP/2 GET of the path";
+  const auto whole = withCheck("{grpc: {}}");
+  ASSERT_TRUE(whole.ok()) << whole.error();
+  ASSERT_TRUE(whole->spec.healthCheck.grpc);
+  EXPECT_EQ(whole->spec.healthCheck.grpc->service, "");
+  const auto named = withCheck("{grpc: {service: ringlb.test.Echo}, timeoutSeconds: 2, intervalSeconds: 3}");
+  ASSERT_TRUE(named.ok()) << named.error();
+  EXPECT_EQ(named->spec.healthCheck.grpc->service, "ringlb.test.Echo");
+  EXPECT_EQ(named->spec.healthCheck.timeoutSeconds, 2u);
+  // What the Kubernetes API server hands back: the CRD defaults the path.
+  const auto defaulted = withCheck("{path: /healthz, grpc: {service: \"\"}}");
+  ASSERT_TRUE(defaulted.ok()) << defaulted.error();
+  EXPECT_NE(plain->spec.healthCheck, whole->spec.healthCheck) << "a change of check kind restarts the probe loop";
+}
+
 TEST(ResourceParser, AppliesDefaults) {
   const auto parsed = parseHashRing(R"(apiVersion: ringlb.dev/v1alpha1
 kind: HashRing
@@ -282,6 +304,23 @@ INSTANTIATE_TEST_SUITE_P(
                     "examples/apod.yaml: spec.hashing.loadFactor: must be 0 (off) or >= 1.0, got 0.5"},
         BadResource{"ZeroInterval", withSpec("  template: {command: [x]}\n  healthCheck: {intervalSeconds: 0}\n"),
                     "examples/apod.yaml: spec.healthCheck.intervalSeconds: must be >= 1, got 0"},
+        BadResource{"GrpcHealthOnHttp1Ring", withSpec("  template: {command: [x]}\n  healthCheck: {grpc: {}}\n"),
+                    "examples/apod.yaml: spec.healthCheck.grpc: a gRPC health check needs spec.protocol h2c (gRPC "
+                    "runs over HTTP/2), got http1"},
+        BadResource{"GrpcHealthWithAPath",
+                    withSpec("  template: {command: [x]}\n  protocol: h2c\n  healthCheck: {path: /ready, grpc: {}}\n"),
+                    "examples/apod.yaml: spec.healthCheck.path: not used by a gRPC health check (grpc.service names "
+                    "what is checked), got '/ready'"},
+        BadResource{"GrpcHealthUnknownField",
+                    withSpec("  template: {command: [x]}\n  protocol: h2c\n  healthCheck: {grpc: {port: 9090}}\n"),
+                    "examples/apod.yaml: spec.healthCheck.grpc.port: unknown field (allowed: service)"},
+        BadResource{"GrpcHealthNotAMapping",
+                    withSpec("  template: {command: [x]}\n  protocol: h2c\n  healthCheck: {grpc: yes}\n"),
+                    "examples/apod.yaml: spec.healthCheck.grpc: must be a mapping, got 'yes'"},
+        BadResource{"GrpcHealthServiceTooLong",
+                    withSpec("  template: {command: [x]}\n  protocol: h2c\n  healthCheck: {grpc: {service: " +
+                             std::string(1025, 's') + "}}\n"),
+                    "examples/apod.yaml: spec.healthCheck.grpc.service: must be at most 1024 characters"},
         BadResource{"RelativeHealthPath", withSpec("  template: {command: [x]}\n  healthCheck: {path: healthz}\n"),
                     "examples/apod.yaml: spec.healthCheck.path: must start with '/', got 'healthz'"},
         BadResource{"DuplicateEnv",

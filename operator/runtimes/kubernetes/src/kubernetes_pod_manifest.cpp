@@ -113,6 +113,24 @@ json podSpec(const ReplicaSpec& spec, json container) {
   return out;
 }
 
+// The kubelet's probe in the replica's protocol: its httpGet speaks HTTP/1.1 only, so an h2c ring's
+// path is left to the operator's HTTP/2 heartbeat and the kubelet checks the port accepts.
+json readinessProbe(const PodOwner& owner, std::uint16_t port) {
+  const HealthCheck& check = owner.healthCheck;
+  json probe = {{"periodSeconds", check.intervalSeconds},
+                {"timeoutSeconds", check.timeoutSeconds},
+                {"failureThreshold", check.failureThreshold},
+                {"successThreshold", check.successThreshold}};
+  if (check.grpc) {
+    probe["grpc"] = {{"port", port}, {"service", check.grpc->service}};  // the grpc probe takes no port name
+  } else if (owner.protocol == ring::UpstreamProtocol::H2c) {
+    probe["tcpSocket"] = {{"port", "http"}};
+  } else {
+    probe["httpGet"] = {{"path", check.path}, {"port", "http"}};
+  }
+  return probe;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> replicaPodLabels(const ReplicaSpec& spec) {
@@ -147,12 +165,7 @@ json buildReplicaPod(const ReplicaSpec& spec, const PodOwner& owner) {
       {"imagePullPolicy", "IfNotPresent"},
       {"ports", json::array({{{"name", "http"}, {"containerPort", templ.port}, {"protocol", "TCP"}}})},
       {"env", std::move(env)},
-      {"readinessProbe",
-       {{"httpGet", {{"path", owner.healthCheck.path}, {"port", "http"}}},
-        {"periodSeconds", owner.healthCheck.intervalSeconds},
-        {"timeoutSeconds", owner.healthCheck.timeoutSeconds},
-        {"failureThreshold", owner.healthCheck.failureThreshold},
-        {"successThreshold", owner.healthCheck.successThreshold}}},
+      {"readinessProbe", readinessProbe(owner, templ.port)},
       {"securityContext", restrictedContainerSecurityContext()},
   };
   if (!templ.command.empty()) container["command"] = templ.command;

@@ -168,6 +168,12 @@ Result<PodOwner> KubernetesRuntime::ownerOf(const std::string& ns, const std::st
   owner.healthCheck.timeoutSeconds = check.value("timeoutSeconds", owner.healthCheck.timeoutSeconds);
   owner.healthCheck.failureThreshold = check.value("failureThreshold", owner.healthCheck.failureThreshold);
   owner.healthCheck.successThreshold = check.value("successThreshold", owner.healthCheck.successThreshold);
+  if (const auto grpc = check.find("grpc"); grpc != check.end() && grpc->is_object()) {
+    owner.healthCheck.grpc = GrpcHealthCheck{grpc->value("service", std::string())};
+  }
+  const auto protocol =
+      ring::parseUpstreamProtocol(object.value("spec", json::object()).value("protocol", std::string("http1")));
+  owner.protocol = protocol.value_or(ring::UpstreamProtocol::Http1);
   if (owner.uid.empty()) return Error{"HashRing " + ns + "/" + ring + " has no metadata.uid"};
   return owner;
 }

@@ -173,7 +173,10 @@ std::optional<PodOwner> KubernetesSource::owner(const std::string& ns, const std
   PodOwner owner;
   owner.name = name;
   owner.uid = it->second.uid;
-  if (it->second.ring) owner.healthCheck = it->second.ring->spec.healthCheck;
+  if (it->second.ring) {
+    owner.healthCheck = it->second.ring->spec.healthCheck;
+    owner.protocol = it->second.ring->spec.protocol;
+  }
   return owner;
 }
 

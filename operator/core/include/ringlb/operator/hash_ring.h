@@ -86,8 +86,19 @@ struct Hashing {
   friend bool operator==(const Hashing&, const Hashing&) = default;
 };
 
+/// spec.healthCheck.grpc: the replica is probed with the gRPC health protocol
+/// (grpc.health.v1.Health/Check), as Kubernetes' `grpc:` probe does.
+struct GrpcHealthCheck {
+  std::string service;  // HealthCheckRequest.service; empty: the server as a whole
+  friend bool operator==(const GrpcHealthCheck&, const GrpcHealthCheck&) = default;
+};
+
+/// How the operator probes each replica. The request's protocol follows the
+/// ring's spec.protocol: HTTP/1.1 GET of `path`, or over h2c a GET of `path`
+/// or, with `grpc`, a gRPC health check (h2c rings only; `path` unused).
 struct HealthCheck {
   std::string path = "/healthz";
+  std::optional<GrpcHealthCheck> grpc;
   std::uint32_t intervalSeconds = 1;
   std::uint32_t timeoutSeconds = 1;
   std::uint32_t failureThreshold = 3;

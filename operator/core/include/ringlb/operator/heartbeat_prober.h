@@ -25,6 +25,7 @@ struct ProbeTarget {
   std::string address;    // host:port
   HealthCheck check;
   bool starting = false;  // probed every `startingInterval` until first Ready
+  ring::UpstreamProtocol protocol = ring::UpstreamProtocol::Http1;  // the ring's: how the replica is spoken to
   friend bool operator==(const ProbeTarget&, const ProbeTarget&) = default;
 };
 
@@ -34,13 +35,16 @@ struct ProbeResult {
   std::string slot;
   std::string runtimeId;
   bool success = false;
-  std::string detail;  // "HTTP 200", "HTTP 503", "connect: Connection refused", "timed out after 1s"
+  std::string detail;  // "HTTP 200", "HTTP/2 503", "gRPC NOT_SERVING", "connect: Connection refused", "timed out after 1s"
 };
 
-/// Probes `healthCheck.path` of every target over HTTP/1.1 (GET, one
-/// connection per probe) every `intervalSeconds`, each probe bounded by
-/// `timeoutSeconds`; 2xx and 3xx pass, as in Kubernetes. Runs as C++20
-/// coroutines on the given io_context; results are delivered on it.
+/// Probes every target every `intervalSeconds`, one connection per probe,
+/// each bounded by `timeoutSeconds`, in the target's protocol: a GET of
+/// `healthCheck.path` over HTTP/1.1 or, for h2c, over HTTP/2 with prior
+/// knowledge (2xx and 3xx pass, as in Kubernetes); with `healthCheck.grpc`
+/// a grpc.health.v1.Health/Check call that passes only on grpc-status 0 and
+/// SERVING, as Kubernetes' grpc probe. Runs as C++20 coroutines on the
+/// given io_context; results are delivered on it.
 class HeartbeatProber {
  public:
   using ResultHandler = std::function<void(const ProbeResult&)>;
@@ -50,7 +54,7 @@ class HeartbeatProber {
   ~HeartbeatProber();
 
   /// Replaces the targets of ring `ringKey` (empty: stop probing it). A
-  /// target whose runtimeId, address or check is unchanged keeps its schedule.
+  /// target whose runtimeId, address, check and protocol are unchanged keeps its schedule.
   /// Thread-safe (posts to the io_context).
   void setTargets(const std::string& ringKey, std::vector<ProbeTarget> targets);
 

@@ -12,6 +12,7 @@ namespace ringlb::op {
 inline constexpr std::string_view kHashRingApiVersion = "ringlb.dev/v1alpha1";
 inline constexpr std::string_view kHashRingKind = "HashRing";
 inline constexpr std::int32_t kMaxReplicas = 1000;
+inline constexpr std::size_t kMaxGrpcServiceLength = 1024;  // spec.healthCheck.grpc.service, as the CRD caps it
 
 struct ParseOptions {
   /// Objects read from the Kubernetes API carry server-populated metadata

@@ -32,6 +32,7 @@ struct PodOwner {
   std::string name;
   std::string uid;
   HealthCheck healthCheck;
+  ring::UpstreamProtocol protocol = ring::UpstreamProtocol::Http1;  // spec.protocol: picks the readiness probe's kind
 };
 
 /// Labels of the Pod in `spec.slot`.
@@ -43,7 +44,9 @@ std::string managedPodSelector();
 /// The Pod for one slot, as sent by server-side apply: named after the slot,
 /// in the ring's namespace, owned by the HashRing (controller, blocking owner
 /// deletion), with the Restricted security context (the template's user and
-/// groups), a readiness probe from the health check, the template's port, env
+/// groups), a readiness probe from the health check (httpGet; the kubelet's
+/// grpc probe for healthCheck.grpc; tcpSocket for another h2c ring, whose
+/// path only the operator's HTTP/2 heartbeat can GET), the template's port, env
 /// (+ PORT and RINGLB_SLOT), resources (default requests for cpu and memory
 /// when neither request nor limit is set), a writable emptyDir at /tmp, and
 /// the template's Pod settings (nodeSelector, tolerations, affinity, topology
