@@ -54,10 +54,12 @@ class Deadline {
 
   /// The watchdog saw the deadline pass: marks it expired and aborts only the
   /// stream with the pending operation; the other one may still carry a reply.
-  void expire(Stream& client) noexcept {
+  /// `Client` is the client stream's policy (Net, or TLS's).
+  template <class Client = Net>
+  void expire(typename Client::Stream& client) noexcept {
     at_ = 0;
     expired_ = true;
-    if (waiting_ != Waiting::Upstream) Net::abort(client);
+    if (waiting_ != Waiting::Upstream) Client::abort(client);
     if (waiting_ != Waiting::Client && upstream_ != nullptr) Net::abort(*upstream_);
   }
   /// The same for a client side that is not a socket of its own (an HTTP/2

@@ -18,20 +18,23 @@ namespace ringlb::proxy {
 /// One request on an HTTP/1.1 client connection, as an exchange's
 /// downstream: reads and frames the head from the session's input buffer,
 /// streams the body through it, and writes the answer to the session's
-/// socket. Holds the request's framing state, so the session (which lives
+/// stream. Holds the request's framing state, so the session (which lives
 /// as long as the connection) holds none. Lives for one request.
-template <class Net>
+template <class Net, class Client>
 class Http1Request final : public Downstream<Net> {
  public:
   using Stream = typename Net::Stream;
 
-  explicit Http1Request(Session<Net>& session) noexcept : session_(session) {}
+  explicit Http1Request(Session<Net, Client>& session) noexcept : session_(session) {}
 
   IncomingRequest* bufferedHead() noexcept override;
   Task<IncomingRequest*> readHead() override;
   Task<BodyPiece> readBody() override;
   std::size_t sendNow(const SendBuffers& buffers, error_code& ec) override {
-    return proxy::sendNow(session_.client_, buffers, ec);
+    // A TLS stream cannot stop midway through a record it wrote to a full
+    // socket without losing it: it sends only by waiting (send()).
+    if constexpr (Client::kTls) return 0;
+    else return proxy::sendNow(session_.client_, buffers, ec);
   }
   Task<error_code> send(SendBuffers buffers) override;
   Task<bool> replyLocal(HttpError error, bool keepAlive, MemberStats* stats) override {
@@ -52,7 +55,7 @@ class Http1Request final : public Downstream<Net> {
   /// by its parse, or by its first bytes when its request line did not parse.
   bool answeringHead() const noexcept;
 
-  Session<Net>& session_;
+  Session<Net, Client>& session_;
   IncomingRequest request_;
   ChunkedDecoder chunked_;
   std::uint64_t bodyRemaining_ = 0;  // Content-Length bytes still to read
@@ -60,9 +63,9 @@ class Http1Request final : public Downstream<Net> {
   std::int64_t bodyWaitedNanos_ = 0;  // time spent waiting on the client for them
 };
 
-template <class Net>
-IncomingRequest* Http1Request<Net>::bufferedHead() noexcept {
-  Session<Net>& s = session_;
+template <class Net, class Client>
+IncomingRequest* Http1Request<Net, Client>::bufferedHead() noexcept {
+  Session<Net, Client>& s = session_;
   HeadScanner scanner;
   const auto status = scanner.scan({s.in_->data() + s.inBegin_, s.inEnd_ - s.inBegin_}, s.worker_.limits().maxBytes);
   if (status != HeadScanner::Status::Complete) return nullptr;
@@ -75,17 +78,17 @@ IncomingRequest* Http1Request<Net>::bufferedHead() noexcept {
   return &request_;
 }
 
-template <class Net>
-bool Http1Request<Net>::answeringHead() const noexcept {
+template <class Net, class Client>
+bool Http1Request<Net, Client>::answeringHead() const noexcept {
   if (request_.parsed.methodLength != 0) return request_.parsed.method == Method::Head;
   std::string_view pending(session_.in_->data() + session_.inBegin_, session_.inEnd_ - session_.inBegin_);
   while (pending.starts_with("\r\n")) pending.remove_prefix(2);
   return pending.starts_with("HEAD ");
 }
 
-template <class Net>
-Task<IncomingRequest*> Http1Request<Net>::readHead() {
-  Session<Net>& s = session_;
+template <class Net, class Client>
+Task<IncomingRequest*> Http1Request<Net, Client>::readHead() {
+  Session<Net, Client>& s = session_;
   IoBuffer& in = *s.in_;
   char* const data = in.data();
   const auto capacity = static_cast<std::uint32_t>(in.capacity());
@@ -124,9 +127,9 @@ Task<IncomingRequest*> Http1Request<Net>::readHead() {
   co_return &request_;
 }
 
-template <class Net>
-HttpError Http1Request<Net>::acceptHead(std::uint32_t headStart, std::uint32_t headLength) noexcept {
-  Session<Net>& s = session_;
+template <class Net, class Client>
+HttpError Http1Request<Net, Client>::acceptHead(std::uint32_t headStart, std::uint32_t headLength) noexcept {
+  Session<Net, Client>& s = session_;
   IoBuffer& in = *s.in_;
   char* const data = in.data();
   RequestHead& parsed = request_.parsed;
@@ -167,9 +170,9 @@ HttpError Http1Request<Net>::acceptHead(std::uint32_t headStart, std::uint32_t h
   return {};
 }
 
-template <class Net>
-Task<BodyPiece> Http1Request<Net>::readBody() {
-  Session<Net>& s = session_;
+template <class Net, class Client>
+Task<BodyPiece> Http1Request<Net, Client>::readBody() {
+  Session<Net, Client>& s = session_;
   IoBuffer& in = *s.in_;
   s.inBegin_ = s.inEnd_ = 0;  // the pieces overwrite the head
   const auto& config = s.worker_.config();
@@ -189,9 +192,9 @@ Task<BodyPiece> Http1Request<Net>::readBody() {
   co_return frameBody(static_cast<std::uint32_t>(n));
 }
 
-template <class Net>
-BodyPiece Http1Request<Net>::frameBody(std::uint32_t n) noexcept {
-  Session<Net>& s = session_;
+template <class Net, class Client>
+BodyPiece Http1Request<Net, Client>::frameBody(std::uint32_t n) noexcept {
+  Session<Net, Client>& s = session_;
   char* const data = s.in_->data();
   std::uint32_t take = 0;
   if (request_.parsed.framing == BodyFraming::Length) {
@@ -211,11 +214,24 @@ BodyPiece Http1Request<Net>::frameBody(std::uint32_t n) noexcept {
   return {{data, take}, false, {}};
 }
 
-template <class Net>
-Task<error_code> Http1Request<Net>::send(SendBuffers buffers) {
-  Session<Net>& s = session_;
+template <class Net, class Client>
+Task<error_code> Http1Request<Net, Client>::send(SendBuffers buffers) {
+  Session<Net, Client>& s = session_;
   s.deadline_.waitOnClient();
   error_code ec;
+  if constexpr (Client::kTls) {
+    // Each buffer would be a record and a socket write of its own: one record
+    // (and one write) carries a head and its body when they fit one buffer.
+    const std::size_t total = totalSize(buffers);
+    BufferLease joined{s.worker_.buffers(), nullptr};
+    if (buffers[1].size() + buffers[2].size() != 0) joined.buffer = s.worker_.buffers().acquire();
+    if (joined.buffer && total <= joined.buffer->capacity()) {
+      asio::buffer_copy(asio::buffer(joined.buffer->data(), total), buffers);
+      co_await asio::async_write(s.client_, asio::buffer(joined.buffer->data(), total), noThrow(ec));
+      s.deadline_.check(ec);
+      co_return ec;
+    }
+  }
   co_await asio::async_write(s.client_, buffers, noThrow(ec));
   s.deadline_.check(ec);
   co_return ec;

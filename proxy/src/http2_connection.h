@@ -10,16 +10,16 @@
 #include "asio_types.h"
 #include "http2_stream.h"
 #include "nghttp2_callbacks.h"
+#include "session_fwd.h"
 #include "wakeup.h"
 
 namespace ringlb::proxy {
 
 template <class Net>
-class Session;
-template <class Net>
 class WorkerState;
 
-/// An HTTP/2 client connection with prior knowledge (h2c), taken over from
+/// An HTTP/2 client connection (h2c with prior knowledge, or h2 by ALPN over
+/// TLS: `Client` is the session's client-stream policy), taken over from
 /// the Session that saw the preface. nghttp2 does the framing, HPACK and
 /// flow control; this class moves bytes between it and the socket (one
 /// reader, one writer coroutine) and runs one Exchange per request stream,
@@ -33,12 +33,12 @@ class WorkerState;
 /// ahead. nghttp2 closes a connection that resets streams faster than the
 /// configured rate (CVE-2023-44487) or floods CONTINUATION frames.
 /// Single-threaded: lives on its worker's io_context, inside Session::run.
-template <class Net>
+template <class Net, class Client>
 class Http2Connection {
  public:
   using Stream = typename Net::Stream;
 
-  explicit Http2Connection(Session<Net>& session);
+  explicit Http2Connection(Session<Net, Client>& session);
   ~Http2Connection();
   Http2Connection(const Http2Connection&) = delete;
   Http2Connection& operator=(const Http2Connection&) = delete;
@@ -82,10 +82,10 @@ class Http2Connection {
   Task<void> writeLoop();
   /// Feeds received bytes to nghttp2. Returns false when the connection is to close.
   bool receive(const char* data, std::size_t n) noexcept;
-  void startExchange(Http2Stream<Net>& stream);
+  void startExchange(Http2Stream<Net, Client>& stream);
   void onExchangeEnded(std::int32_t id) noexcept;
   void eraseIfDone(std::int32_t id) noexcept;
-  Http2Stream<Net>* find(std::int32_t id) noexcept;
+  Http2Stream<Net, Client>* find(std::int32_t id) noexcept;
 
   template <class Side>
   friend nghttp2_session_callbacks* newSessionCallbacks() noexcept;
@@ -98,9 +98,9 @@ class Http2Connection {
                          std::size_t length, void* self);
   static int onStreamClose(nghttp2_session*, std::int32_t id, std::uint32_t errorCode, void* self);
 
-  Session<Net>& session_;
+  Session<Net, Client>& session_;
   nghttp2_session* h2_ = nullptr;
-  std::unordered_map<std::int32_t, std::unique_ptr<Http2Stream<Net>>> streams_;
+  std::unordered_map<std::int32_t, std::unique_ptr<Http2Stream<Net, Client>>> streams_;
   std::uint32_t running_ = 0;  // exchanges in flight
   Wakeup writerWake_;
   Wakeup endedWake_;  // the writer or an exchange ended

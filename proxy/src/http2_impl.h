@@ -115,53 +115,53 @@ inline BodyFields fieldLines(std::string& lines, std::size_t at, std::vector<ngh
 
 // ---------------------------------------------------------------- connection
 
-template <class Net>
-Http2Connection<Net>::Http2Connection(Session<Net>& session)
+template <class Net, class Client>
+Http2Connection<Net, Client>::Http2Connection(Session<Net, Client>& session)
     : session_(session), writerWake_(session.worker_.ioc()), endedWake_(session.worker_.ioc()) {}
 
-template <class Net>
-Http2Connection<Net>::~Http2Connection() {
+template <class Net, class Client>
+Http2Connection<Net, Client>::~Http2Connection() {
   streams_.clear();
   if (h2_ != nullptr) nghttp2_session_del(h2_);
 }
 
-template <class Net>
-std::unique_ptr<Http2StreamText> Http2Connection<Net>::acquireText() {
+template <class Net, class Client>
+std::unique_ptr<Http2StreamText> Http2Connection<Net, Client>::acquireText() {
   if (textPool_.empty()) return std::make_unique<Http2StreamText>();
   std::unique_ptr<Http2StreamText> text = std::move(textPool_.back());
   textPool_.pop_back();
   return text;
 }
 
-template <class Net>
-void Http2Connection<Net>::releaseText(std::unique_ptr<Http2StreamText> text) noexcept {
+template <class Net, class Client>
+void Http2Connection<Net, Client>::releaseText(std::unique_ptr<Http2StreamText> text) noexcept {
   if (!text || textPool_.size() >= textPool_.capacity() || text->capacity() > h2detail::kTextPoolMaxCapacity) return;
   text->clear();
   textPool_.push_back(std::move(text));
 }
 
-template <class Net>
-WorkerState<Net>& Http2Connection<Net>::worker() noexcept {
+template <class Net, class Client>
+WorkerState<Net>& Http2Connection<Net, Client>::worker() noexcept {
   return session_.worker_;
 }
 
-template <class Net>
-asio::io_context& Http2Connection<Net>::ioc() noexcept {
+template <class Net, class Client>
+asio::io_context& Http2Connection<Net, Client>::ioc() noexcept {
   return session_.worker_.ioc();
 }
 
-template <class Net>
-bool Http2Connection<Net>::secure() const noexcept {
+template <class Net, class Client>
+bool Http2Connection<Net, Client>::secure() const noexcept {
   return session_.secure_;
 }
 
-template <class Net>
-std::string_view Http2Connection<Net>::clientIp() const noexcept {
+template <class Net, class Client>
+std::string_view Http2Connection<Net, Client>::clientIp() const noexcept {
   return session_.clientIp();
 }
 
-template <class Net>
-bool Http2Connection<Net>::init() {
+template <class Net, class Client>
+bool Http2Connection<Net, Client>::init() {
   nghttp2_session_callbacks* callbacks = newSessionCallbacks<Http2Connection>();
   if (callbacks == nullptr) return false;
   nghttp2_option* option = nullptr;
@@ -191,8 +191,8 @@ bool Http2Connection<Net>::init() {
                                                static_cast<std::int32_t>(limits.connectionWindow)) == 0;
 }
 
-template <class Net>
-Task<void> Http2Connection<Net>::run() {
+template <class Net, class Client>
+Task<void> Http2Connection<Net, Client>::run() {
   if (!init()) co_return;
   worker().metrics().activeHttp2Connections.fetch_add(1, std::memory_order_relaxed);
   idleSince_ = coarseNanos();
@@ -215,8 +215,8 @@ Task<void> Http2Connection<Net>::run() {
   worker().metrics().activeHttp2Connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-template <class Net>
-Task<void> Http2Connection<Net>::readLoop() {
+template <class Net, class Client>
+Task<void> Http2Connection<Net, Client>::readLoop() {
   IoBuffer& in = *session_.in_;
   error_code ec;
   while (!closing_ && (nghttp2_session_want_read(h2_) != 0 || nghttp2_session_want_write(h2_) != 0)) {
@@ -230,8 +230,8 @@ Task<void> Http2Connection<Net>::readLoop() {
   if (!closing_) session_.linger_ = true;
 }
 
-template <class Net>
-bool Http2Connection<Net>::receive(const char* data, std::size_t n) noexcept {
+template <class Net, class Client>
+bool Http2Connection<Net, Client>::receive(const char* data, std::size_t n) noexcept {
   if (n == 0) return true;
   const auto consumed = nghttp2_session_mem_recv(h2_, reinterpret_cast<const std::uint8_t*>(data), n);
   writerWake_.notify();
@@ -251,8 +251,8 @@ bool Http2Connection<Net>::receive(const char* data, std::size_t n) noexcept {
   return true;
 }
 
-template <class Net>
-Task<void> Http2Connection<Net>::writeLoop() {
+template <class Net, class Client>
+Task<void> Http2Connection<Net, Client>::writeLoop() {
   error_code ec;
   for (;;) {
     while (!ec && nghttp2_session_want_write(h2_) != 0) {
@@ -279,7 +279,7 @@ Task<void> Http2Connection<Net>::writeLoop() {
         // what the client still sends, so the GOAWAY is not lost to a reset.
         if (finished) session_.linger_ = true;
         closing_ = true;
-        Net::abort(session_.client_);  // the reader ends
+        Client::abort(session_.client_);  // the reader ends
       }
       co_return;
     }
@@ -288,8 +288,8 @@ Task<void> Http2Connection<Net>::writeLoop() {
   }
 }
 
-template <class Net>
-std::int64_t Http2Connection<Net>::deadline() const noexcept {
+template <class Net, class Client>
+std::int64_t Http2Connection<Net, Client>::deadline() const noexcept {
   const auto& timeouts = session_.worker_.config().timeouts;
   const auto idle = std::chrono::duration_cast<std::chrono::nanoseconds>(timeouts.idle).count();
   std::int64_t earliest = 0;
@@ -302,13 +302,13 @@ std::int64_t Http2Connection<Net>::deadline() const noexcept {
   return earliest;
 }
 
-template <class Net>
-void Http2Connection<Net>::expireDue(std::int64_t nowNanos) noexcept {
+template <class Net, class Client>
+void Http2Connection<Net, Client>::expireDue(std::int64_t nowNanos) noexcept {
   const auto idle = std::chrono::duration_cast<std::chrono::nanoseconds>(session_.worker_.config().timeouts.idle).count();
   if (writeSince_ != 0 && writeSince_ + idle <= nowNanos) {
     idleSince_ = writeSince_ = 0;  // the client reads nothing: nothing more can be said
     closing_ = true;
-    Net::abort(session_.client_);
+    Client::abort(session_.client_);
   } else if (idleSince_ != 0 && idleSince_ + idle <= nowNanos) {
     idleSince_ = 0;  // a GOAWAY, then the writer closes
     nghttp2_session_terminate_session(h2_, NGHTTP2_NO_ERROR);
@@ -320,29 +320,29 @@ void Http2Connection<Net>::expireDue(std::int64_t nowNanos) noexcept {
   }
 }
 
-template <class Net>
-void Http2Connection<Net>::drain() noexcept {
+template <class Net, class Client>
+void Http2Connection<Net, Client>::drain() noexcept {
   if (h2_ == nullptr) return;
   nghttp2_submit_goaway(h2_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h2_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
   writerWake_.notify();
 }
 
-template <class Net>
-Http2Stream<Net>* Http2Connection<Net>::find(std::int32_t id) noexcept {
+template <class Net, class Client>
+Http2Stream<Net, Client>* Http2Connection<Net, Client>::find(std::int32_t id) noexcept {
   const auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second.get();
 }
 
-template <class Net>
-void Http2Connection<Net>::startExchange(Http2Stream<Net>& stream) {
+template <class Net, class Client>
+void Http2Connection<Net, Client>::startExchange(Http2Stream<Net, Client>& stream) {
   stream.running = true;
   ++running_;
   idleSince_ = 0;
   const std::int32_t id = stream.id();
   asio::co_spawn(
       ioc(),
-      [](WorkerState<Net>& state, Http2Stream<Net>& downstream) -> Task<void> {
+      [](WorkerState<Net>& state, Http2Stream<Net, Client>& downstream) -> Task<void> {
         Exchange<Net> exchange(state, downstream);
         co_await exchange.run();
         downstream.finishResponse();
@@ -353,34 +353,34 @@ void Http2Connection<Net>::startExchange(Http2Stream<Net>& stream) {
       });
 }
 
-template <class Net>
-void Http2Connection<Net>::onExchangeEnded(std::int32_t id) noexcept {
+template <class Net, class Client>
+void Http2Connection<Net, Client>::onExchangeEnded(std::int32_t id) noexcept {
   --running_;
   // Idle is no request running: a stream the client keeps open, or a header block it never ends, holds nothing up.
   if (running_ == 0) {
     idleSince_ = coarseNanos();
     if (textPool_.size() > h2detail::kTextPoolIdle) textPool_.resize(h2detail::kTextPoolIdle);
   }
-  if (Http2Stream<Net>* stream = find(id)) stream->running = false;
+  if (Http2Stream<Net, Client>* stream = find(id)) stream->running = false;
   eraseIfDone(id);
   writerWake_.notify();
   endedWake_.notify();
 }
 
-template <class Net>
-void Http2Connection<Net>::eraseIfDone(std::int32_t id) noexcept {
+template <class Net, class Client>
+void Http2Connection<Net, Client>::eraseIfDone(std::int32_t id) noexcept {
   const auto it = streams_.find(id);
   if (it == streams_.end() || it->second->running || !it->second->closed()) return;
   streams_.erase(it);
 }
 
-template <class Net>
-int Http2Connection<Net>::onBeginHeaders(nghttp2_session* h2, const nghttp2_frame* frame, void* self) {
+template <class Net, class Client>
+int Http2Connection<Net, Client>::onBeginHeaders(nghttp2_session* h2, const nghttp2_frame* frame, void* self) {
   auto& connection = *static_cast<Http2Connection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   const std::int32_t id = frame->hd.stream_id;
   if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
-    if (Http2Stream<Net>* stream = connection.find(id)) stream->onTrailersBegin();
+    if (Http2Stream<Net, Client>* stream = connection.find(id)) stream->onTrailersBegin();
     return 0;
   }
   // Exchanges of streams the client already reset still run: they count too,
@@ -389,28 +389,28 @@ int Http2Connection<Net>::onBeginHeaders(nghttp2_session* h2, const nghttp2_fram
     nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
     return 0;
   }
-  auto stream = std::make_unique<Http2Stream<Net>>(connection, id);
+  auto stream = std::make_unique<Http2Stream<Net, Client>>(connection, id);
   nghttp2_session_set_stream_user_data(h2, id, stream.get());
   connection.streams_[id] = std::move(stream);
   return 0;
 }
 
-template <class Net>
-int Http2Connection<Net>::onHeader(nghttp2_session* h2, const nghttp2_frame* frame, const std::uint8_t* name,
+template <class Net, class Client>
+int Http2Connection<Net, Client>::onHeader(nghttp2_session* h2, const nghttp2_frame* frame, const std::uint8_t* name,
                                    std::size_t nameLength, const std::uint8_t* value, std::size_t valueLength,
                                    std::uint8_t, void*) {
-  auto* stream = static_cast<Http2Stream<Net>*>(nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id));
+  auto* stream = static_cast<Http2Stream<Net, Client>*>(nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id));
   if (stream == nullptr) return 0;
   return stream->onHeader({reinterpret_cast<const char*>(name), nameLength},
                           {reinterpret_cast<const char*>(value), valueLength});
 }
 
-template <class Net>
-int Http2Connection<Net>::onFrameReceived(nghttp2_session* h2, const nghttp2_frame* frame, void* self) {
+template <class Net, class Client>
+int Http2Connection<Net, Client>::onFrameReceived(nghttp2_session* h2, const nghttp2_frame* frame, void* self) {
   auto& connection = *static_cast<Http2Connection*>(self);
   const bool endStream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
-  auto* stream = static_cast<Http2Stream<Net>*>(nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id));
+  auto* stream = static_cast<Http2Stream<Net, Client>*>(nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id));
   if (stream == nullptr) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     stream->onHeadEnd(endStream);
@@ -421,21 +421,21 @@ int Http2Connection<Net>::onFrameReceived(nghttp2_session* h2, const nghttp2_fra
   return 0;
 }
 
-template <class Net>
-int Http2Connection<Net>::onFrameSent(nghttp2_session* h2, const nghttp2_frame* frame, void*) {
+template <class Net, class Client>
+int Http2Connection<Net, Client>::onFrameSent(nghttp2_session* h2, const nghttp2_frame* frame, void*) {
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) {
     return 0;
   }
-  auto* stream = static_cast<Http2Stream<Net>*>(nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id));
+  auto* stream = static_cast<Http2Stream<Net, Client>*>(nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id));
   if (stream != nullptr) stream->onResponseEnded();
   return 0;
 }
 
-template <class Net>
-int Http2Connection<Net>::onDataChunk(nghttp2_session* h2, std::uint8_t, std::int32_t id, const std::uint8_t* data,
+template <class Net, class Client>
+int Http2Connection<Net, Client>::onDataChunk(nghttp2_session* h2, std::uint8_t, std::int32_t id, const std::uint8_t* data,
                                       std::size_t length, void*) {
-  auto* stream = static_cast<Http2Stream<Net>*>(nghttp2_session_get_stream_user_data(h2, id));
+  auto* stream = static_cast<Http2Stream<Net, Client>*>(nghttp2_session_get_stream_user_data(h2, id));
   if (stream == nullptr) {
     nghttp2_session_consume_connection(h2, length);  // a refused stream's bytes still count against the connection
     return 0;
@@ -444,10 +444,10 @@ int Http2Connection<Net>::onDataChunk(nghttp2_session* h2, std::uint8_t, std::in
   return 0;
 }
 
-template <class Net>
-int Http2Connection<Net>::onStreamClose(nghttp2_session*, std::int32_t id, std::uint32_t, void* self) {
+template <class Net, class Client>
+int Http2Connection<Net, Client>::onStreamClose(nghttp2_session*, std::int32_t id, std::uint32_t, void* self) {
   auto& connection = *static_cast<Http2Connection*>(self);
-  Http2Stream<Net>* stream = connection.find(id);
+  Http2Stream<Net, Client>* stream = connection.find(id);
   if (stream == nullptr) return 0;
   stream->onClose();
   connection.eraseIfDone(id);
@@ -456,23 +456,23 @@ int Http2Connection<Net>::onStreamClose(nghttp2_session*, std::int32_t id, std::
 
 // ---------------------------------------------------------------- stream
 
-template <class Net>
-Http2Stream<Net>::Http2Stream(Http2Connection<Net>& connection, std::int32_t id)
+template <class Net, class Client>
+Http2Stream<Net, Client>::Http2Stream(Http2Connection<Net, Client>& connection, std::int32_t id)
     : connection_(connection), id_(id), wake_(connection.ioc()), text_(connection.acquireText()) {}
 
-template <class Net>
-Http2Stream<Net>::~Http2Stream() {
+template <class Net, class Client>
+Http2Stream<Net, Client>::~Http2Stream() {
   if (in_) connection_.worker().buffers().release(std::move(in_));
   connection_.releaseText(std::move(text_));
 }
 
-template <class Net>
-std::string_view Http2Stream<Net>::clientIp() const noexcept {
+template <class Net, class Client>
+std::string_view Http2Stream<Net, Client>::clientIp() const noexcept {
   return connection_.clientIp();
 }
 
-template <class Net>
-int Http2Stream<Net>::onHeader(std::string_view name, std::string_view value) {
+template <class Net, class Client>
+int Http2Stream<Net, Client>::onHeader(std::string_view name, std::string_view value) {
   const auto& limits = connection_.worker().config().limits;
   headerBytes_ += name.size() + value.size() + 32;  // RFC 9113 §6.5.2's accounting
   if (headerBytes_ > limits.maxHeaderBytes || ++headerCount_ > limits.maxHeaders) {
@@ -510,15 +510,15 @@ int Http2Stream<Net>::onHeader(std::string_view name, std::string_view value) {
   return 0;
 }
 
-template <class Net>
-void Http2Stream<Net>::onHeadEnd(bool endStream) noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::onHeadEnd(bool endStream) noexcept {
   headComplete_ = true;
   endStream_ = endStream;
   request_.start = monotonicNanos();
 }
 
-template <class Net>
-void Http2Stream<Net>::onData(const std::uint8_t* data, std::size_t length) {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::onData(const std::uint8_t* data, std::size_t length) {
   if (abandoned_ || closed_) {
     consume(length);
     return;
@@ -527,14 +527,14 @@ void Http2Stream<Net>::onData(const std::uint8_t* data, std::size_t length) {
   wake_.notify();
 }
 
-template <class Net>
-void Http2Stream<Net>::onEndStream() noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::onEndStream() noexcept {
   endStream_ = true;
   wake_.notify();
 }
 
-template <class Net>
-void Http2Stream<Net>::onClose() noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::onClose() noexcept {
   if (closed_) return;
   closed_ = true;
   // What the exchange never took still counts against the connection's window.
@@ -543,27 +543,27 @@ void Http2Stream<Net>::onClose() noexcept {
   wake_.notify();
 }
 
-template <class Net>
-void Http2Stream<Net>::onResponseEnded() noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::onResponseEnded() noexcept {
   relay_ = Relay::Done;
   // The answer is complete; a client still sending is told to stop (RFC 9113 §8.1).
   if (!endStream_ && !closed_) nghttp2_submit_rst_stream(connection_.session(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_NO_ERROR);
 }
 
-template <class Net>
-void Http2Stream<Net>::consume(std::size_t n) noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::consume(std::size_t n) noexcept {
   if (n == 0) return;
   nghttp2_session_consume(connection_.session(), id_, n);
   connection_.wakeWriter();
 }
 
-template <class Net>
-void Http2Stream<Net>::expire() noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::expire() noexcept {
   if (deadline_.expireStream()) wake_.notify();
 }
 
-template <class Net>
-HttpError Http2Stream<Net>::buildHead() noexcept {
+template <class Net, class Client>
+HttpError Http2Stream<Net, Client>::buildHead() noexcept {
   if (tooLarge_) return {431, "request header fields too large"};
   if (text_->method.empty() || (text_->path.empty() && text_->method != "CONNECT")) return {400, "malformed request"};
   auto& worker = connection_.worker();
@@ -640,21 +640,21 @@ HttpError Http2Stream<Net>::buildHead() noexcept {
   return {};
 }
 
-template <class Net>
-IncomingRequest* Http2Stream<Net>::bufferedHead() noexcept {
+template <class Net, class Client>
+IncomingRequest* Http2Stream<Net, Client>::bufferedHead() noexcept {
   headError_ = buildHead();
   return headError_ ? nullptr : &request_;
 }
 
-template <class Net>
-Task<IncomingRequest*> Http2Stream<Net>::readHead() {
+template <class Net, class Client>
+Task<IncomingRequest*> Http2Stream<Net, Client>::readHead() {
   // bufferedHead() saw the whole head already; only its error is left to answer.
   if (headError_) co_await replyLocal(headError_, false, nullptr);
   co_return nullptr;
 }
 
-template <class Net>
-Task<BodyPiece> Http2Stream<Net>::readBody() {
+template <class Net, class Client>
+Task<BodyPiece> Http2Stream<Net, Client>::readBody() {
   const auto& config = connection_.worker().config();
   // The same pace as an HTTP/1.1 body (--min-body-rate): a stream that trickles its DATA frames
   // is answered 408 once the time its bytes earned is used up.
@@ -689,23 +689,23 @@ Task<BodyPiece> Http2Stream<Net>::readBody() {
   co_return BodyPiece{{text_->piece.data(), text_->piece.size()}, false, {}};
 }
 
-template <class Net>
-void Http2Stream<Net>::abandonBody() noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::abandonBody() noexcept {
   abandoned_ = true;
   if (!text_->pending.empty()) consume(text_->pending.size());
   text_->pending.clear();
 }
 
-template <class Net>
-Task<void> Http2Stream<Net>::tunnel(Stream&) {
+template <class Net, class Client>
+Task<void> Http2Stream<Net, Client>::tunnel(Stream&) {
   // Unreachable: an HTTP/2 request never asks to switch protocols (nghttp2
   // refuses Upgrade and Connection), so the exchange never accepts a 101.
   reset(NGHTTP2_INTERNAL_ERROR);
   co_return;
 }
 
-template <class Net>
-std::size_t Http2Stream<Net>::sendNow(const SendBuffers& buffers, error_code& ec) {
+template <class Net, class Client>
+std::size_t Http2Stream<Net, Client>::sendNow(const SendBuffers& buffers, error_code& ec) {
   if (clientGone()) {
     ec = asio::error::connection_reset;
     return 0;
@@ -721,8 +721,8 @@ std::size_t Http2Stream<Net>::sendNow(const SendBuffers& buffers, error_code& ec
   return totalSize(buffers);
 }
 
-template <class Net>
-Task<error_code> Http2Stream<Net>::send(SendBuffers buffers) {
+template <class Net, class Client>
+Task<error_code> Http2Stream<Net, Client>::send(SendBuffers buffers) {
   error_code ec;
   sendNow(buffers, ec);
   if (ec) co_return ec;
@@ -735,8 +735,8 @@ Task<error_code> Http2Stream<Net>::send(SendBuffers buffers) {
   co_return error_code{};
 }
 
-template <class Net>
-bool Http2Stream<Net>::absorb(std::string_view bytes) {
+template <class Net, class Client>
+bool Http2Stream<Net, Client>::absorb(std::string_view bytes) {
   while (!bytes.empty()) {
     switch (relay_) {
       case Relay::Head: {
@@ -761,8 +761,8 @@ bool Http2Stream<Net>::absorb(std::string_view bytes) {
   return true;
 }
 
-template <class Net>
-bool Http2Stream<Net>::submitHead() {
+template <class Net, class Client>
+bool Http2Stream<Net, Client>::submitHead() {
   // The head comes from the exchange's rewrite of a head the parser accepted.
   if (text_->head.size() < 12 || text_->head.compare(0, 5, "HTTP/") != 0) return false;
   const std::string_view statusText(text_->head.data() + 9, 3);
@@ -805,8 +805,8 @@ bool Http2Stream<Net>::submitHead() {
   return true;
 }
 
-template <class Net>
-void Http2Stream<Net>::appendBody(std::string_view bytes) {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::appendBody(std::string_view bytes) {
   switch (framing_) {
     case BodyFraming::Length: {
       const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, bytes.size()));
@@ -834,8 +834,8 @@ void Http2Stream<Net>::appendBody(std::string_view bytes) {
   }
 }
 
-template <class Net>
-void Http2Stream<Net>::resumeOutput() noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::resumeOutput() noexcept {
   if (deferred_ && (queued() != 0 || relay_ == Relay::Done)) {
     deferred_ = false;
     nghttp2_session_resume_data(connection_.session(), id_);
@@ -843,8 +843,8 @@ void Http2Stream<Net>::resumeOutput() noexcept {
   connection_.wakeWriter();
 }
 
-template <class Net>
-ssize_t Http2Stream<Net>::readData(std::uint8_t* buffer, std::size_t length, std::uint32_t* flags) noexcept {
+template <class Net, class Client>
+ssize_t Http2Stream<Net, Client>::readData(std::uint8_t* buffer, std::size_t length, std::uint32_t* flags) noexcept {
   const std::size_t n = std::min(length, queued());
   std::memcpy(buffer, text_->out.data() + outBegin_, n);
   outBegin_ += n;
@@ -866,22 +866,22 @@ ssize_t Http2Stream<Net>::readData(std::uint8_t* buffer, std::size_t length, std
   return static_cast<ssize_t>(n);
 }
 
-template <class Net>
-void Http2Stream<Net>::submitTrailers() noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::submitTrailers() noexcept {
   std::vector<nghttp2_nv>& fields = connection_.fieldScratch();
   h2detail::fieldLines(text_->responseTrailers, 0, fields);
   nghttp2_submit_trailer(connection_.session(), id_, fields.data(), fields.size());
 }
 
-template <class Net>
-void Http2Stream<Net>::reset(std::uint32_t errorCode) noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::reset(std::uint32_t errorCode) noexcept {
   if (closed_) return;
   nghttp2_submit_rst_stream(connection_.session(), NGHTTP2_FLAG_NONE, id_, errorCode);
   connection_.wakeWriter();
 }
 
-template <class Net>
-void Http2Stream<Net>::finishResponse() noexcept {
+template <class Net, class Client>
+void Http2Stream<Net, Client>::finishResponse() noexcept {
   if (closed_) return;
   if (!submitted_) {
     reset(NGHTTP2_INTERNAL_ERROR);
@@ -901,8 +901,8 @@ void Http2Stream<Net>::finishResponse() noexcept {
   resumeOutput();
 }
 
-template <class Net>
-Task<bool> Http2Stream<Net>::replyLocal(HttpError error, bool, MemberStats* stats) {
+template <class Net, class Client>
+Task<bool> Http2Stream<Net, Client>::replyLocal(HttpError error, bool, MemberStats* stats) {
   auto& worker = connection_.worker();
   const auto start = request_.start != 0 ? request_.start : monotonicNanos();
   (stats != nullptr ? *stats : worker.localStats())

@@ -14,12 +14,11 @@
 #include "chunked_decoder.h"
 #include "deadline.h"
 #include "downstream.h"
+#include "session_fwd.h"
 #include "wakeup.h"
 
 namespace ringlb::proxy {
 
-template <class Net>
-class Http2Connection;
 
 /// The text one HTTP/2 stream assembles: the request as decoded and the
 /// response being re-framed. The connection pools them, so a new stream
@@ -61,12 +60,12 @@ struct Http2StreamText {
 ///
 /// Owned by its connection, which erases it once nghttp2 closed it and its
 /// exchange (if one started) ended. Single-threaded.
-template <class Net>
+template <class Net, class Client>
 class Http2Stream final : public Downstream<Net> {
  public:
   using Stream = typename Net::Stream;
 
-  Http2Stream(Http2Connection<Net>& connection, std::int32_t id);
+  Http2Stream(Http2Connection<Net, Client>& connection, std::int32_t id);
   ~Http2Stream() override;
   Http2Stream(const Http2Stream&) = delete;
   Http2Stream& operator=(const Http2Stream&) = delete;
@@ -129,7 +128,7 @@ class Http2Stream final : public Downstream<Net> {
   std::size_t queued() const noexcept { return text_->out.size() - outBegin_; }
   bool clientGone() const noexcept { return closed_; }
 
-  Http2Connection<Net>& connection_;
+  Http2Connection<Net, Client>& connection_;
   const std::int32_t id_;
   Deadline<Net> deadline_;
   Wakeup wake_;  // the exchange waits here for body bytes or output room

@@ -16,6 +16,8 @@ struct TcpNet {
 
   /// Whether a stream can be waited on without a buffer (async_wait).
   static constexpr bool kCanWaitReadable = true;
+  /// Whether the stream is TLS (a handshake first, close_notify last).
+  static constexpr bool kTls = false;
 
   enum class Peek { Ready, WouldBlock, Closed };
 
@@ -27,6 +29,11 @@ struct TcpNet {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Peek::WouldBlock;
     return Peek::Closed;
   }
+
+  /// Whether bytes are buffered above the socket, readable without waiting on it (never, for TCP).
+  static constexpr bool hasBuffered(const Stream&) noexcept { return false; }
+  /// The socket under the stream, to wait on for readability.
+  static Stream& socket(Stream& stream) noexcept { return stream; }
 
   /// Makes synchronous reads and writes return would_block instead of blocking.
   static void setNonBlocking(Stream& stream) noexcept {

@@ -11,22 +11,16 @@ namespace ringlb::proxy {
 
 template <class Net>
 class WorkerState;
-class ProxyMetrics;
 
-/// Serves one accepted TLS client connection on its worker: the handshake
-/// (under `handshakeTimeout`), then a Session (the same HTTP/1.1 and HTTP/2
-/// code as the plaintext listener, told what ALPN chose) on one end of a
-/// socket pair, with this connection carrying bytes between the TLS stream
-/// and the pair's other end. The plaintext path has no TLS branch: sessions
-/// stay instantiated on TcpNet alone.
-///
-/// Ends: the client's close (or close_notify) reaches the session as an end
-/// of stream; the session's close sends close_notify (then waits at most a
-/// second for the client's) and closes the TCP connection. `contexts` is held
-/// for the connection's life, so a certificate reload never touches it.
-/// Counts handshakes (full, resumed, failed) in `metrics`. Single-threaded:
-/// runs on the worker's io_context.
-void spawnTlsConnection(WorkerState<TcpNet>& worker, TcpSocket socket, std::string clientIp,
-                        std::shared_ptr<const TlsContextSet> contexts, ProxyMetrics& metrics);
+/// Serves one accepted TLS client connection on its worker: a Session on
+/// the TLS stream itself (Session<TcpNet, TlsClient>), which runs the
+/// handshake under the head timeout, speaks what ALPN chose (HTTP/1.1 or
+/// h2) with the same code as the plaintext listener, and ends with
+/// close_notify (waiting at most a second for the client's). `contexts` is
+/// held for the connection's life, so a certificate reload never touches
+/// it. Handshakes (full, resumed, failed) are counted in the worker's
+/// metrics. Single-threaded: runs on the worker's io_context.
+void spawnTlsConnection(WorkerState<TcpNet>& worker, TcpSocket socket, std::string_view clientIp,
+                        std::shared_ptr<const TlsContextSet> contexts);
 
 }  // namespace ringlb::proxy

@@ -157,7 +157,7 @@ Task<void> Worker::acceptLoop(TcpAcceptor& acceptor, bool tls) {
     if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
     auto ip = address.to_string();
     if (tls) {
-      spawnTlsConnection(*state_, std::move(socket), std::move(ip), tlsContexts(), metrics_);
+      spawnTlsConnection(*state_, std::move(socket), ip, tlsContexts());
       continue;
     }
     auto session = std::make_unique<Session<TcpNet>>(*state_, std::move(socket), ip);

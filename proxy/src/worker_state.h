@@ -18,12 +18,11 @@
 #include "proxy_metrics.h"
 #include "ring_store.h"
 #include "upstream.h"
+#include "watched_connection.h"
 #include "ringlb/ring/bounded_load.h"
 
 namespace ringlb::proxy {
 
-template <class Net>
-class Session;
 class ParkedConnections;
 
 /// Everything one worker thread owns: its cached routing table, its
@@ -112,8 +111,8 @@ class WorkerState {
   void useParking(ParkedConnections* parking) noexcept { parking_ = parking; }
   ParkedConnections* parking() const noexcept { return parking_; }
 
-  void attach(Session<Net>& session) noexcept;
-  void detach(Session<Net>& session) noexcept;
+  void attach(WatchedConnection& session) noexcept;
+  void detach(WatchedConnection& session) noexcept;
   std::size_t sessionCount() const noexcept { return sessionCount_; }
 
   /// The watchdog: expires sessions whose deadline passed, parks sessions
@@ -168,7 +167,7 @@ class WorkerState {
   std::uint64_t totalInFlight_ = 0;
   InFlightView load_{*this};
 
-  Session<Net>* sessions_ = nullptr;  // intrusive list
+  WatchedConnection* sessions_ = nullptr;  // intrusive list: plaintext and TLS sessions
   ParkedConnections* parking_ = nullptr;
   std::size_t sessionCount_ = 0;
   bool draining_ = false;

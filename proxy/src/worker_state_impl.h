@@ -152,7 +152,7 @@ void WorkerState<Net>::putIdle(UpstreamGroup<Net>& group, std::unique_ptr<Upstre
 }
 
 template <class Net>
-void WorkerState<Net>::attach(Session<Net>& session) noexcept {
+void WorkerState<Net>::attach(WatchedConnection& session) noexcept {
   session.next = sessions_;
   session.prev = nullptr;
   if (sessions_ != nullptr) sessions_->prev = &session;
@@ -161,7 +161,7 @@ void WorkerState<Net>::attach(Session<Net>& session) noexcept {
 }
 
 template <class Net>
-void WorkerState<Net>::detach(Session<Net>& session) noexcept {
+void WorkerState<Net>::detach(WatchedConnection& session) noexcept {
   if (session.prev != nullptr) session.prev->next = session.next;
   else sessions_ = session.next;
   if (session.next != nullptr) session.next->prev = session.prev;
@@ -177,8 +177,8 @@ void WorkerState<Net>::tick(std::int64_t nowNanos) {
   // an idle connection's memory is its parked session alone soon after its
   // last request.
   buffers_.trim();
-  for (Session<Net>* s = sessions_; s != nullptr;) {
-    Session<Net>* next = s->next;  // neither call frees the session synchronously, but stay safe
+  for (WatchedConnection* s = sessions_; s != nullptr;) {
+    WatchedConnection* next = s->next;  // neither call frees the session synchronously, but stay safe
     if (s->deadline() != 0 && s->deadline() <= nowNanos) {
       s->expire();
     } else {
@@ -201,8 +201,8 @@ void WorkerState<Net>::tick(std::int64_t nowNanos) {
 template <class Net>
 void WorkerState<Net>::beginDrain() {
   draining_ = true;
-  for (Session<Net>* s = sessions_; s != nullptr;) {
-    Session<Net>* next = s->next;
+  for (WatchedConnection* s = sessions_; s != nullptr;) {
+    WatchedConnection* next = s->next;
     s->closeIfIdle();
     s = next;
   }

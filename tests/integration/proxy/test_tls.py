@@ -69,6 +69,95 @@ def read(path):
         return f.read()
 
 
+class RecordClient:
+    """A TLS client over memory BIOs, so a test decides how its TLS records
+    share TCP writes: several records in one write arrive together, and the
+    proxy's OpenSSL then holds the later ones while it serves the first."""
+
+    def __init__(self, port, context, server_name="a.test"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=server_name)
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                self.fill()
+        self.flush()
+        self.pending = b""
+
+    def close(self):
+        self.sock.close()
+
+    def flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def fill(self):
+        data = self.sock.recv(65536)
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+
+    def send_records(self, *payloads):
+        """Each payload in a TLS record of its own, all of them in one TCP write."""
+        for payload in payloads:
+            self.tls.write(payload)
+        self.flush()
+
+    def read(self):
+        """The next plaintext bytes; b"" once the proxy sent close_notify. A TCP
+        close without close_notify raises ssl.SSLEOFError."""
+        while True:
+            try:
+                return self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                self.fill()
+            except ssl.SSLZeroReturnError:
+                return b""
+
+    def read_until(self, separator):
+        while separator not in self.pending:
+            data = self.read()
+            if not data:
+                raise AssertionError(f"connection closed before {separator!r}: {self.pending!r}")
+            self.pending += data
+        before, _, self.pending = self.pending.partition(separator)
+        return before
+
+    def response(self):
+        """One HTTP/1.1 response: (status, body)."""
+        head = self.read_until(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        while len(self.pending) < length:
+            data = self.read()
+            if not data:
+                raise AssertionError(f"connection closed in a body: {self.pending!r}")
+            self.pending += data
+        body, self.pending = self.pending[:length], self.pending[length:]
+        return int(head.split(b" ")[1]), body
+
+    def read_to_end(self):
+        """Reads until the proxy ends the connection; returns what came and whether it sent close_notify."""
+        data = self.pending
+        try:
+            while True:
+                chunk = self.read()
+                if not chunk:
+                    return data, True
+                data += chunk
+        except ssl.SSLEOFError:
+            return data, False
+
+
+def get(path, close=False):
+    return f"GET {path} HTTP/1.1\r\nHost: t\r\n{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n".encode()
+
+
 @unittest.skipUnless(OPENSSL, "openssl (Debian openssl) is not installed")
 class TlsListenerTest(ProxyTestCase):
     def setUp(self):
@@ -235,6 +324,77 @@ class TlsListenerTest(ProxyTestCase):
             time.sleep(0.05)
         with self.connect(proxy, "b.test") as connection:
             self.assertEqual(self.served_names(connection)[0], "b.test")
+
+    # The session drives the TLS stream itself: requests, upgrades and closes
+    # whose bytes wait in OpenSSL rather than in the socket.
+
+    def record_client(self, proxy):
+        client = RecordClient(proxy.tls_port, self.client_context(("http/1.1",)))
+        self.addCleanup(client.close)
+        return client
+
+    def test_requests_in_records_of_one_write_are_each_served(self):
+        proxy = self.start_tls_proxy(f"{self.a_chain}:{self.a_key}")
+        client = self.record_client(proxy)
+        client.send_records(get("/one"), get("/two"), get("/three"))
+        for path in ("/one", "/two", "/three"):
+            status, body = client.response()
+            self.assertEqual(status, 200)
+            self.assertTrue(body.startswith(f"{self.member.id} {path}".encode()), body)
+
+    def test_a_parked_connection_is_served_when_its_next_requests_arrive_together(self):
+        proxy = self.start_tls_proxy(f"{self.a_chain}:{self.a_key}", "--idle-timeout", "10s")
+        client = self.record_client(proxy)
+        client.send_records(get("/first"))
+        self.assertEqual(client.response()[0], 200)
+        time.sleep(0.6)  # several watchdog ticks: the idle session parks
+        client.send_records(get("/after-park"), get("/behind-it"))
+        self.assertTrue(client.response()[1].startswith(f"{self.member.id} /after-park".encode()))
+        self.assertTrue(client.response()[1].startswith(f"{self.member.id} /behind-it".encode()))
+
+    def test_an_upgrade_tunnels_over_tls_with_its_first_bytes_in_the_same_write(self):
+        proxy = self.start_tls_proxy(f"{self.a_chain}:{self.a_key}")
+        client = self.record_client(proxy)
+        upgrade = (b"GET /upgrade/room HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                   b"Sec-WebSocket-Version: 13\r\n\r\n")
+        # The first line sits in OpenSSL, not in the socket, when the tunnel starts.
+        client.send_records(upgrade, b"hello\n")
+        head = client.read_until(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+        self.assertEqual(client.read_until(b"\n"), f"{self.member.id}: hello".encode())
+        client.send_records(b"again\n")
+        self.assertEqual(client.read_until(b"\n"), f"{self.member.id}: again".encode())
+        # The client's close_notify is its half-close: the member says goodbye and
+        # closes, and the proxy ends the TLS connection with close_notify.
+        try:
+            client.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        client.flush()
+        rest, clean = client.read_to_end()
+        self.assertEqual(rest, f"bye {self.member.id}\n".encode())
+        self.assertTrue(clean, "no close_notify from the proxy")
+        self.assertEqual([e["line"] for e in self.member.events("tunnel")], ["hello", "again"])
+
+    def test_the_proxy_closes_with_close_notify(self):
+        proxy = self.start_tls_proxy(f"{self.a_chain}:{self.a_key}", "--idle-timeout", "300ms")
+        # After a response that ends the connection.
+        client = self.record_client(proxy)
+        client.send_records(get("/last", close=True))
+        self.assertEqual(client.response()[0], 200)
+        self.assertEqual(client.read_to_end(), (b"", True))
+        # After the idle timeout, the session parked meanwhile.
+        client = self.record_client(proxy)
+        client.send_records(get("/then-silence"))
+        self.assertEqual(client.response()[0], 200)
+        started = time.monotonic()
+        self.assertEqual(client.read_to_end(), (b"", True))
+        self.assertLess(time.monotonic() - started, 5)
+        # After an error reply (a malformed request), once the client read it.
+        client = self.record_client(proxy)
+        client.send_records(b"NOT HTTP\r\n\r\n")
+        self.assertEqual(client.response()[0], 400)
+        self.assertEqual(client.read_to_end(), (b"", True))
 
     def test_a_silent_client_is_closed_after_the_head_timeout(self):
         proxy = self.start_tls_proxy(f"{self.a_chain}:{self.a_key}", "--head-timeout", "300ms")

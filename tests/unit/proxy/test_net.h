@@ -14,6 +14,7 @@ namespace ringlb::proxy {
 struct TestNet {
   using Stream = boost::beast::test::stream;
   static constexpr bool kCanWaitReadable = false;
+  static constexpr bool kTls = false;
   enum class Peek { Ready, WouldBlock, Closed };
 
   static Peek peek(Stream&) noexcept { return Peek::Ready; }
