@@ -294,6 +294,24 @@ def owner_chain(ring, key, workdir):
     return [line.split()[0] for line in out.splitlines()[1:]]
 
 
+def read_response(sock):
+    """Reads one Content-Length response from `sock`. Returns (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed before a response")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed inside a response body")
+        body += chunk
+    return head, body
+
+
 def raw_exchange(port, data, timeout=3.0):
     """Sends raw bytes, returns everything the proxy sends back before closing (or the timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:

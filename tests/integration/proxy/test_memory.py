@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import ProxyTestCase, rss_kb
+from harness import ProxyTestCase, read_response, rss_kb
 
 CONNECTIONS = 9000
 REQUEST = b"GET /idle HTTP/1.1\r\nHost: shop.test\r\n\r\n"
@@ -18,20 +18,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def read_response(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed before a response")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-    while len(body) < length:
-        body += sock.recv(4096)
-    return head
 
 
 def idle_connections(port, pid, count):
@@ -51,7 +37,7 @@ def idle_connections(port, pid, count):
     for _ in range(count):
         s = socket.create_connection(("127.0.0.1", port))
         s.sendall(REQUEST)
-        head = read_response(s)
+        head, _ = read_response(s)
         assert head.startswith(b"HTTP/1.1 200"), head
         sockets.append(s)
     # ringlb parks a connection idle through a watchdog tick (at most 100 ms apart) and unmaps
@@ -79,7 +65,7 @@ class MemoryTest(ProxyTestCase):
         self.assertEqual(proxy.metric("ringlb_proxy_active_connections"), CONNECTIONS)
         for s in ours[:100]:  # still usable
             s.sendall(REQUEST)
-            head = read_response(s)
+            head, _ = read_response(s)
             self.assertTrue(head.startswith(b"HTTP/1.1 200"), f"{head!r}\n{proxy.log()[-3000:]}")
         for s in ours:
             s.close()

@@ -6,26 +6,9 @@ import socket
 import time
 import unittest
 
-from harness import ProxyTestCase
+from harness import ProxyTestCase, read_response
 
 REQUEST = b"GET /parked/%d HTTP/1.1\r\nHost: shop.test\r\n\r\n"
-
-
-def read_response(sock):
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed before a response")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-    while len(body) < length:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed inside a response body")
-        body += chunk
-    return head, body
 
 
 def closed_by_peer(sock, timeout):
