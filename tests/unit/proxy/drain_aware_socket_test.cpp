@@ -92,13 +92,20 @@ void runUntilDone(LoopbackPair<SocketType>& pair, const std::optional<ReadResult
   }
 }
 
+// Starts one read and runs the loop until it completes.
+template <class SocketType, std::size_t N>
+void readToCompletion(LoopbackPair<SocketType>& pair, std::array<char, N>& buffer, std::optional<ReadResult>& result,
+                      std::size_t limit = N) {
+  startRead(pair.socket, buffer, result, limit);
+  runUntilDone(pair, result);
+}
+
 TEST(DrainAwareSocket, AReadAfterAShortReadWaitsForBytesWithoutTryingFirst) {
   LoopbackPair<DrainAwareSocket> pair;
   std::array<char, 64> buffer{};
   std::optional<ReadResult> result;
   pair.send("hello");
-  startRead(pair.socket, buffer, result);
-  runUntilDone(pair, result);
+  readToCompletion(pair, buffer, result);
   ASSERT_TRUE(result);
   EXPECT_EQ(result->bytes, "hello");  // 5 of 64: the socket is drained
 
@@ -124,8 +131,7 @@ TEST(DrainAwareSocket, AsiosSocketTriesAndFailsTheSameRead) {
   std::array<char, 64> buffer{};
   std::optional<ReadResult> result;
   pair.send("hello");
-  startRead(pair.socket, buffer, result);
-  runUntilDone(pair, result);
+  readToCompletion(pair, buffer, result);
   ASSERT_TRUE(result);
 
   recvCalls = 0;
@@ -142,23 +148,20 @@ TEST(DrainAwareSocket, BytesArrivingBetweenReadsAreNotMissed) {
   std::array<char, 64> buffer{};
   std::optional<ReadResult> result;
   pair.send("first");
-  startRead(pair.socket, buffer, result);
-  runUntilDone(pair, result);
+  readToCompletion(pair, buffer, result);
   ASSERT_TRUE(result);
 
   // The bytes come, and the loop handles their readiness edge, while no read is pending.
   pair.send("second");
   pair.poll();
-  startRead(pair.socket, buffer, result);
-  runUntilDone(pair, result);
+  readToCompletion(pair, buffer, result);
   ASSERT_TRUE(result);
   EXPECT_FALSE(result->ec);
   EXPECT_EQ(result->bytes, "second");
 
   // And the same when the read is issued before the loop has seen the edge.
   pair.send("third");
-  startRead(pair.socket, buffer, result);
-  runUntilDone(pair, result);
+  readToCompletion(pair, buffer, result);
   ASSERT_TRUE(result);
   EXPECT_EQ(result->bytes, "third");
 }
@@ -168,8 +171,7 @@ TEST(DrainAwareSocket, AReadThatFillsItsBufferTriesTheNextOneAtOnce) {
   std::array<char, 64> buffer{};
   std::optional<ReadResult> result;
   pair.send("0123456789abcdef");
-  startRead(pair.socket, buffer, result, 10);
-  runUntilDone(pair, result);
+  readToCompletion(pair, buffer, result, 10);
   ASSERT_TRUE(result);
   EXPECT_EQ(result->bytes, "0123456789");
 
@@ -187,8 +189,7 @@ TEST(DrainAwareSocket, AWaitingReadEndsOnCancelAndOnEndOfStream) {
   std::array<char, 64> buffer{};
   std::optional<ReadResult> result;
   pair.send("x");
-  startRead(pair.socket, buffer, result);
-  runUntilDone(pair, result);
+  readToCompletion(pair, buffer, result);
   ASSERT_TRUE(result);
 
   startRead(pair.socket, buffer, result);
